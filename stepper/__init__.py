@@ -1,0 +1,11 @@
+"""stepper: a neural network's forward pass, worked step by step as a lecturer writes it.
+
+    problem file -> load() -> Problem -> trace() -> Trace -> render() -> Markdown / LaTeX / PDF
+"""
+from .errors import StepperError
+from .evaluate import trace
+from .load import load, loads
+from .render import render
+
+__version__ = "0.1.0"
+__all__ = ["StepperError", "load", "loads", "trace", "render", "__version__"]

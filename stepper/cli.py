@@ -1,0 +1,135 @@
+"""The command line: `stepper solve [PROBLEM ...]`."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import StepperError
+from .evaluate import trace
+from .load import load
+from .output import marked, pdflatex_available, typeset, write_file, check_writable
+from .render import builtin_templates, render
+from .spec import ROUNDING, TERMS
+
+FORMATS = ("md", "tex", "pdf")
+DEFAULT_FORMATS = "md,tex,pdf"
+
+
+def tutorial_path() -> Path:
+    """The built-in tutorial: inside the installed package, or in the source tree's examples/."""
+    package = builtin_templates().parent
+    for candidate in (package / "examples" / "tutorial.toml", package.parent / "examples" / "tutorial.toml"):
+        if candidate.is_file():
+            return candidate
+    raise StepperError("the built-in tutorial is missing from this installation")
+
+
+def _formats(text: str) -> list[str]:
+    chosen = [f.strip() for f in text.split(",") if f.strip()]
+    for f in chosen:
+        if f not in FORMATS:
+            raise argparse.ArgumentTypeError(f"unknown format {f!r}: choose from {', '.join(FORMATS)}")
+    if not chosen:
+        raise argparse.ArgumentTypeError(f"expected one or more of {', '.join(FORMATS)}")
+    return list(dict.fromkeys(chosen))
+
+
+def _detail(text: str) -> str | int:
+    if text in ("all", "answers"):
+        return text
+    if text.isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected 'all', 'answers' or a number of windows, found {text!r}")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="stepper",
+        description="Turn a small neural network and its input into a step-by-step worked solution.")
+    top.add_argument("--version", action="version", version=f"stepper {__version__}")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    solve = sub.add_parser(
+        "solve", help="write the worked solution of a problem file",
+        description="Trace the forward pass of each PROBLEM file and write its worked solution.",
+        epilog="Settings given here override the problem file's [settings].")
+    solve.add_argument("problems", nargs="*", metavar="PROBLEM", type=Path,
+                       help="problem files (TOML); with none, the built-in CNN tutorial")
+    solve.add_argument("--format", type=_formats, default=None, metavar="LIST",
+                       help=f"comma-separated formats from {', '.join(FORMATS)} (default: {DEFAULT_FORMATS}; "
+                            "pdf needs pdflatex and is left out with a note when it is missing)")
+    solve.add_argument("--out", type=Path, default=Path("output"), metavar="DIR",
+                       help="folder for the documents, made if missing (default: ./output)")
+    solve.add_argument("--detail", type=_detail, metavar="all|answers|N",
+                       help="work every window in full (all), the first N windows of each map, or results only")
+    solve.add_argument("--terms", choices=TERMS,
+                       help="write only the nonzero products (= -2 - 5 = -7) or every product as a . b")
+    solve.add_argument("--rounding", choices=ROUNDING,
+                       help="carry rounded values forward as by hand (carry) or keep full precision (full)")
+    solve.add_argument("--decimals", type=int, metavar="N",
+                       help="decimal places for sigmoid, exponentials and other rounded values (default 4)")
+    solve.add_argument("--templates", type=Path, metavar="DIR",
+                       help="a folder whose template files override the built-in ones, file by file")
+    solve.add_argument("--force", action="store_true",
+                       help="replace files in --out even if stepper did not write them")
+    return top
+
+
+def solve(args: argparse.Namespace) -> int:
+    formats = args.format
+    if formats is None:
+        formats = _formats(DEFAULT_FORMATS)
+        if not pdflatex_available():
+            formats.remove("pdf")
+            print("stepper: note: pdflatex is not installed, so no PDF is made (md and tex are)", file=sys.stderr)
+    elif "pdf" in formats and not pdflatex_available():
+        raise StepperError("pdflatex is not installed: install TeX Live (Debian: apt-get install "
+                           "texlive-latex-base texlive-latex-recommended) or leave pdf out of --format")
+    if args.templates is not None and not args.templates.is_dir():
+        raise StepperError("no such folder", file=str(args.templates), place="--templates")
+    problems = args.problems or [tutorial_path()]
+    for path in problems:
+        problem = load(path, name=str(path) if args.problems else "the built-in tutorial")
+        settings = _settings(problem.settings, args)
+        result = trace(problem, settings)
+        stem = path.stem
+        targets = {f: args.out / f"{stem}.{f}" for f in formats}
+        for target in targets.values():  # refuse before writing anything
+            check_writable(target, args.force)
+        documents = {}
+        for fmt in ("md", "tex"):
+            if fmt in formats or (fmt == "tex" and "pdf" in formats):
+                documents[fmt] = marked(render(result, fmt, settings, args.templates), f".{fmt}", path.name)
+        if "pdf" in formats:
+            documents["pdf"] = typeset(documents["tex"], str(targets["pdf"]))
+        for fmt in formats:
+            data = documents[fmt]
+            write_file(targets[fmt], data if isinstance(data, bytes) else data.encode("utf-8"), args.force)
+            print(targets[fmt])
+    return 0
+
+
+def _settings(settings, args):
+    from dataclasses import replace
+    changes = {k: getattr(args, k) for k in ("detail", "terms", "rounding", "decimals") if getattr(args, k) is not None}
+    try:
+        return replace(settings, **changes)
+    except StepperError as e:
+        flag = e.place.split("'")[1] if e.place and "'" in e.place else ""
+        raise StepperError(e.message, place=f"--{flag}" if flag else None) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return solve(args)
+    except StepperError as e:
+        print(f"stepper: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The tracing evaluator: run the forward pass and keep every step as a record.
+
+Every layer goes the same three steps: compute the exact result with numpy
+(`sums`), carry it forward as the settings say (rounded like a student, or in
+full), and return the layer's record. Exact values are integer arrays over one
+denominator; their dot products run in float64 (BLAS) whenever the result is
+provably exact in a double, and in int64 otherwise.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .numbers import Values, carried, common, exact, floats, product_scale, round_half_away
+from .spec import Activation, Conv1x1, Conv2d, Dense, Pool, Problem, Settings, output_size
+from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, MixTrace, PoolTrace, SizeStep, SoftmaxTrace, Trace)
+
+_DOUBLE_EXACT = 2**53
+# Past this, e^z overflows a double: subtract the largest z first (and say so in the working).
+_SHIFT_ABOVE = 30
+
+
+def trace(problem: Problem, settings: Settings | None = None) -> Trace:
+    settings = settings or problem.settings
+    x = problem.input
+    records = []
+    for number, layer in enumerate(problem.layers, 1):
+        record = _STEPS[type(layer)](number, layer, x, settings)
+        records.append(record)
+        x = record.output
+    return Trace(problem, tuple(records))
+
+
+def _carry(v: Values, settings: Settings) -> Values:
+    return carried(v, settings.decimals) if settings.rounding == "carry" else v
+
+
+def _dot(a: Values, b: Values, axes) -> Values:
+    """tensordot of two arrays, exact when both are."""
+    scale = product_scale(a, b)
+    if not scale:
+        return floats(np.tensordot(a.floats(), b.floats(), axes))
+    bound = _abs_max(a.data) * _abs_max(b.data) * math.prod(a.shape[i] for i in np.atleast_1d(axes[0]))
+    if bound < _DOUBLE_EXACT:
+        out = np.rint(np.tensordot(a.data.astype(np.float64), b.data.astype(np.float64), axes)).astype(np.int64)
+    else:
+        out = np.tensordot(a.data, b.data, axes)
+    return exact(out, scale)
+
+
+def _abs_max(data: np.ndarray) -> int:
+    return int(np.abs(data).max()) if data.size else 0
+
+
+def _plus_bias(sums: Values, bias: Values | None, shape: tuple[int, ...]) -> Values:
+    if bias is None:
+        return sums
+    s, b, scale = common(sums, bias)
+    total = s + b.reshape(shape)
+    return exact(total, scale) if scale else floats(total)
+
+
+def _sizes(n_rows: int, n_cols: int, kernel: tuple[int, int], stride: int, pad) -> tuple[SizeStep, SizeStep]:
+    return (SizeStep("rows", n_rows, kernel[0], stride, pad.top, pad.bottom,
+                     output_size(n_rows, kernel[0], stride, pad.top, pad.bottom)),
+            SizeStep("columns", n_cols, kernel[1], stride, pad.left, pad.right,
+                     output_size(n_cols, kernel[1], stride, pad.left, pad.right)))
+
+
+def _conv2d(number: int, layer: Conv2d, x: Values, settings: Settings) -> ConvTrace:
+    pad = layer.padding_for(x.shape)
+    padded = Values(np.pad(x.data, ((0, 0), (pad.top, pad.bottom), (pad.left, pad.right))), x.scale, x.places)
+    kh, kw = layer.filters.shape[-2:]
+    s = layer.stride
+    windows = sliding_window_view(padded.data, (kh, kw), axis=(1, 2))[:, ::s, ::s]  # (C, oh, ow, kh, kw)
+    sums = _dot(Values(windows, padded.scale), layer.filters, ([0, 3, 4], [1, 2, 3]))  # (oh, ow, F)
+    sums = Values(np.moveaxis(sums.data, -1, 0), sums.scale)
+    sums = _plus_bias(sums, layer.bias, (-1, 1, 1))
+    sizes = _sizes(x.shape[1], x.shape[2], (kh, kw), s, pad)
+    return ConvTrace(number, layer, x, pad, padded, layer.filters, layer.bias, sizes, sums, _carry(sums, settings))
+
+
+def _pool(number: int, layer: Pool, x: Values, settings: Settings) -> PoolTrace:
+    k, s = layer.size, layer.stride
+    windows = sliding_window_view(x.data, (k, k), axis=(1, 2))[:, ::s, ::s]
+    if layer.kind == "maxpool":
+        sums = Values(windows.max(axis=(3, 4)), x.scale, x.places)
+    elif x.exact:
+        sums = exact(windows.sum(axis=(3, 4)), x.scale * k * k)
+    else:
+        sums = floats(windows.mean(axis=(3, 4)))
+    sizes = _sizes(x.shape[1], x.shape[2], (k, k), s, layer.padding_for(x.shape))
+    return PoolTrace(number, layer, x, sizes, sums, _carry(sums, settings))
+
+
+def _conv1x1(number: int, layer: Conv1x1, x: Values, settings: Settings) -> MixTrace:
+    sums = _dot(layer.weights, x, ([0], [0]))[None]
+    sums = _plus_bias(sums, layer.bias, (1, 1, 1))
+    return MixTrace(number, layer, x, layer.weights, layer.bias, sums, _carry(sums, settings))
+
+
+def _dense(number: int, layer: Dense, x: Values, settings: Settings) -> DenseTrace:
+    weights = _stack_rows(layer.weights)
+    sums = _dot(weights, x.reshape(-1), ([1], [0]))
+    sums = _plus_bias(sums, layer.bias, (-1,))
+    return DenseTrace(number, layer, x, weights, layer.bias, sums, _carry(sums, settings))
+
+
+def _stack_rows(neurons: tuple[Values, ...]) -> Values:
+    flat = [w.reshape(-1) for w in neurons]
+    if all(w.exact for w in flat):
+        scale = math.lcm(*(w.scale for w in flat))
+        return exact(np.stack([w.data * (scale // w.scale) for w in flat]), scale)
+    return floats(np.stack([w.floats() for w in flat]))
+
+
+def _activation(number: int, layer: Activation, x: Values, settings: Settings):
+    if layer.kind == "relu":
+        y = Values(np.maximum(x.data, 0), x.scale, x.places)
+        return ElementwiseTrace(number, layer, x, y)
+    if layer.kind == "sigmoid":
+        return ElementwiseTrace(number, layer, x, _rounded(floats(_sigmoid(x.floats())), settings))
+    return _softmax(number, layer, x, settings)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-z) without overflow: e^-|z| never exceeds 1."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _softmax(number: int, layer: Activation, x: Values, settings: Settings) -> SoftmaxTrace:
+    z = x.reshape(-1)
+    zf = z.floats()
+    shift = None
+    if zf.size and np.abs(zf).max() > _SHIFT_ABOVE:
+        shift = z[int(np.argmax(zf))]
+        zf = zf - shift.floats()
+    exps = _rounded(floats(np.exp(zf)), settings)
+    if exps.exact:  # the sum and the ratios of rounded exponentials, exactly as written
+        total = Values(exps.data.sum(), exps.scale)
+        ratios = exact(exps.data, int(total.data)) if total.data else floats(exps.floats() / exps.floats().sum())
+    else:
+        total = floats(exps.data.sum())
+        ratios = floats(exps.data / total.data)
+    return SoftmaxTrace(number, layer, z, shift, exps, total, _rounded(ratios, settings))
+
+
+def _rounded(v: Values, settings: Settings) -> Values:
+    """Values only known approximately: rounded when carried, else kept in full (printed rounded)."""
+    if settings.rounding == "carry":
+        return round_half_away(v, settings.decimals)
+    return v
+
+
+_STEPS = {Conv2d: _conv2d, Pool: _pool, Conv1x1: _conv1x1, Dense: _dense, Activation: _activation}

@@ -1,0 +1,268 @@
+"""Read a problem file (TOML) into a `Problem`, with every error located.
+
+Matrices may be nested arrays or a whitespace grid pasted from a handout:
+
+    input = '''
+    3 2 1
+    4 5 2
+    '''
+
+Numbers may be integers, decimals (kept exact: 0.1 is 1/10) or fractions as strings ("1/2").
+"""
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+from .errors import StepperError
+from .numbers import Values, from_numbers
+from .spec import Activation, Conv1x1, Conv2d, Dense, Pool, Problem, Settings
+
+TOP_FIELDS = {"title", "input", "layers", "settings"}
+SETTINGS_FIELDS = {"decimals", "rounding", "detail", "terms"}
+LAYER_FIELDS = {
+    "conv2d": {"filters": True, "stride": False, "padding": False, "bias": False},
+    "relu": {},
+    "sigmoid": {},
+    "softmax": {},
+    "maxpool": {"size": True, "stride": False},
+    "avgpool": {"size": True, "stride": False},
+    "conv1x1": {"weights": True, "bias": False},
+    "dense": {"weights": True, "bias": False},
+}
+
+
+def load(path: str | Path, *, name: str | None = None) -> Problem:
+    """Read and check a problem file; `name` is how messages call it (default: the path as given)."""
+    path = Path(path)
+    name = name or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StepperError("no such file", file=name) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise StepperError(f"cannot read it: {e}", file=name) from None
+    return loads(text, name=name)
+
+
+def loads(text: str, *, name: str = "<problem>") -> Problem:
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as e:
+        raise StepperError(f"not valid TOML: {e}", file=name) from None
+    try:
+        problem = _problem(data, name)
+        problem.shapes()  # every layer's shape is checked before anything is computed
+    except StepperError as e:
+        raise e.located(file=name) from None
+    return problem
+
+
+def _problem(data: dict, name: str) -> Problem:
+    _known(data, TOP_FIELDS, "the top level")
+    if "input" not in data:
+        raise StepperError("missing 'input': expected the input image as a grid of numbers")
+    title = data.get("title", "Worked solution")
+    if not isinstance(title, str):
+        raise StepperError(f"expected text, found {_what(title)}", place="field 'title'")
+    settings = _settings(data.get("settings", {}))
+    image = _channels(data["input"], "field 'input'")
+    layers = data.get("layers", [])
+    if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
+        raise StepperError("expected [[layers]] tables", place="field 'layers'")
+    built = tuple(_layer(i, raw) for i, raw in enumerate(layers, 1))
+    return Problem(title=title, input=image, layers=built, settings=settings, source=name)
+
+
+def _settings(raw) -> Settings:
+    if not isinstance(raw, dict):
+        raise StepperError(f"expected a [settings] table, found {_what(raw)}", place="field 'settings'")
+    _known(raw, SETTINGS_FIELDS, "[settings]")
+    return Settings(**raw)
+
+
+def _layer(index: int, raw: dict):
+    kind = raw.get("type")
+    where = f"layer {index}" + (f" ({kind})" if isinstance(kind, str) else "")
+    try:
+        if kind is None:
+            raise StepperError(f"missing 'type': expected one of {', '.join(LAYER_FIELDS)}")
+        if kind not in LAYER_FIELDS:
+            raise StepperError(f"unknown layer type {kind!r}: expected one of {', '.join(LAYER_FIELDS)}", place="field 'type'")
+        fields = LAYER_FIELDS[kind]
+        _known(raw, set(fields) | {"type"}, f"a {kind} layer")
+        for f, required in fields.items():
+            if required and f not in raw:
+                raise StepperError(f"missing field '{f}'")
+        return _BUILDERS[kind](kind, raw)
+    except StepperError as e:
+        raise e.located(place=where) from None
+
+
+def _conv2d(kind, raw) -> Conv2d:
+    filters = raw["filters"]
+    if not isinstance(filters, list) or not filters or _is_grid_rows(filters):
+        filters = [filters]  # a single filter may be written without the outer list
+    grids = [_channels(f, f"field 'filters', filter {k}") for k, f in enumerate(filters, 1)]
+    first = grids[0].shape
+    for k, g in enumerate(grids[1:], 2):
+        if g.shape != first:
+            raise StepperError(f"expected every filter to be {_dims(first)} like filter 1, found {_dims(g.shape)}",
+                               place=f"field 'filters', filter {k}")
+    stacked = from_numbers([g.numbers() for g in grids], (len(grids),) + first)
+    stride = _positive_int(raw.get("stride", 1), "field 'stride'")
+    padding = raw.get("padding", 0)
+    if padding not in ("valid", "same") and not (isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0):
+        raise StepperError(f"expected a whole number of cells (0 or more), 'valid' or 'same', found {_what(padding)}",
+                           place="field 'padding'")
+    bias = _vector(raw["bias"], "field 'bias'", len(grids), "one per filter") if "bias" in raw else None
+    return Conv2d(filters=stacked, stride=stride, padding=padding, bias=bias)
+
+
+def _pool(kind, raw) -> Pool:
+    size = _positive_int(raw["size"], "field 'size'")
+    stride = _positive_int(raw.get("stride", size), "field 'stride'")
+    return Pool(kind=kind, size=size, stride=stride)
+
+
+def _conv1x1(kind, raw) -> Conv1x1:
+    weights = _vector(raw["weights"], "field 'weights'")
+    bias = _vector([raw["bias"]], "field 'bias'") if "bias" in raw else None
+    return Conv1x1(weights=weights, bias=bias)
+
+
+def _dense(kind, raw) -> Dense:
+    weights = raw["weights"]
+    if not isinstance(weights, list) or not weights:
+        raise StepperError("expected a list with one weight grid (or list) per neuron", place="field 'weights'")
+    neurons = []
+    for k, w in enumerate(weights, 1):
+        place = f"field 'weights', neuron {k}"
+        if isinstance(w, list) and w and not isinstance(w[0], (list, str)):
+            neurons.append(_vector(w, place))
+        else:
+            neurons.append(_channels(w, place) if _is_channel_list(w) else _grid(w, place))
+    bias = _vector(raw["bias"], "field 'bias'", len(neurons), "one per neuron") if "bias" in raw else None
+    return Dense(weights=tuple(neurons), bias=bias)
+
+
+def _activation(kind, raw) -> Activation:
+    return Activation(kind)
+
+
+_BUILDERS = {"conv2d": _conv2d, "maxpool": _pool, "avgpool": _pool, "conv1x1": _conv1x1, "dense": _dense,
+             "relu": _activation, "sigmoid": _activation, "softmax": _activation}
+
+
+# ---- grids and numbers ----
+
+def _channels(raw, place: str) -> Values:
+    """One grid (one channel) or a list of grids (channels first) as a (C, H, W) array."""
+    if _is_channel_list(raw):
+        grids = [_grid(g, f"{place}, channel {c}") for c, g in enumerate(raw, 1)]
+        for c, g in enumerate(grids[1:], 2):
+            if g.shape != grids[0].shape:
+                raise StepperError(f"expected {_dims(grids[0].shape)} like channel 1, found {_dims(g.shape)}",
+                                   place=f"{place}, channel {c}")
+        return from_numbers([g.numbers() for g in grids], (len(grids),) + grids[0].shape)
+    g = _grid(raw, place)
+    return g.reshape(1, *g.shape)
+
+
+def _is_grid_text(raw) -> bool:
+    """A string holding several numbers is a pasted grid; one number ("1/2") is a single cell."""
+    return isinstance(raw, str) and len(raw.split()) > 1
+
+
+def _is_grid_rows(raw) -> bool:
+    """A list of rows of numbers: one grid written as nested arrays."""
+    return (isinstance(raw, list) and bool(raw) and isinstance(raw[0], list)
+            and not any(isinstance(c, list) or _is_grid_text(c) for c in raw[0]))
+
+
+def _is_channel_list(raw) -> bool:
+    """A list of grids, one per channel."""
+    return isinstance(raw, list) and bool(raw) and all(
+        _is_grid_text(g) or (isinstance(g, list) and bool(g) and isinstance(g[0], list)) for g in raw)
+
+
+def _grid(raw, place: str) -> Values:
+    if isinstance(raw, str):
+        rows = [line.replace(",", " ").split() for line in raw.strip().splitlines()]
+        rows = [r for r in rows if r]
+    elif isinstance(raw, list) and raw and all(isinstance(r, list) for r in raw):
+        rows = raw
+    else:
+        raise StepperError(f"expected a grid of numbers (rows on lines, or a list of rows), found {_what(raw)}", place=place)
+    if not rows:
+        raise StepperError("expected a grid of numbers, found an empty one", place=place)
+    cells = []
+    for r, row in enumerate(rows, 1):
+        if len(row) != len(rows[0]):
+            raise StepperError(f"expected {len(rows[0])} numbers as in row 1, found {len(row)}", place=f"{place}, row {r}")
+        cells.append([_number(x, f"{place}, row {r}, column {c}") for c, x in enumerate(row, 1)])
+    if not cells[0]:
+        raise StepperError("expected a grid of numbers, found an empty row", place=f"{place}, row 1")
+    return from_numbers(cells, (len(cells), len(cells[0])))
+
+
+def _vector(raw, place: str, length: int | None = None, why: str = "") -> Values:
+    if isinstance(raw, str):
+        raw = raw.replace(",", " ").split()
+    if not isinstance(raw, list) or not raw:
+        raise StepperError(f"expected a list of numbers, found {_what(raw)}", place=place)
+    if length is not None and len(raw) != length:
+        raise StepperError(f"expected {length} numbers ({why}), found {len(raw)}", place=place)
+    return from_numbers([_number(x, f"{place}, item {i}") for i, x in enumerate(raw, 1)], (len(raw),))
+
+
+def _number(raw, place: str) -> Fraction:
+    if isinstance(raw, bool):
+        raise StepperError(f"expected a number, found {_what(raw)}", place=place)
+    if isinstance(raw, int):
+        return Fraction(raw)
+    if isinstance(raw, Decimal):
+        if not raw.is_finite():
+            raise StepperError(f"expected a finite number, found {raw}", place=place)
+        return Fraction(raw)
+    if isinstance(raw, str):
+        text = raw.strip().replace("\u2212", "-")  # a minus sign pasted from a typeset handout
+        try:
+            value = Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            raise StepperError(f"expected a number such as 3, -0.5 or 1/2, found {raw!r}", place=place) from None
+        return value
+    raise StepperError(f"expected a number, found {_what(raw)}", place=place)
+
+
+def _positive_int(raw, place: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise StepperError(f"expected a whole number of 1 or more, found {_what(raw)}", place=place)
+    return raw
+
+
+def _known(raw: dict, allowed: set[str], where: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise StepperError(f"unknown field {key!r} in {where}: expected one of {', '.join(sorted(allowed))}",
+                               place=f"field {key!r}")
+
+
+def _dims(shape) -> str:
+    return "x".join(map(str, shape[-2:])) if len(shape) >= 2 else f"{shape[0]} numbers"
+
+
+def _what(x) -> str:
+    if isinstance(x, str):
+        return repr(x) if len(x) < 30 else "text"
+    if isinstance(x, bool):
+        return "true/false"
+    if isinstance(x, (int, Decimal)):
+        return str(x)
+    if isinstance(x, list):
+        return "a list"
+    if isinstance(x, dict):
+        return "a table"
+    return type(x).__name__

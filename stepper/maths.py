@@ -1,0 +1,215 @@
+"""Working written as LaTeX maths, shared by every output format.
+
+Markdown (KaTeX, MathJax) and LaTeX take the same maths; they differ only in
+how a window's cells are highlighted, which the renderer passes in. Each
+distinct number is written once per array (`cells`), because formatting, not
+arithmetic, is what a large document spends its time on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .numbers import Values, write_exact, write_float
+from .spec import Settings
+from .trace import ConvWindow, PoolWindow, SizeStep, Terms
+
+# Sums longer than this many terms continue on the next line of an aligned block.
+TERMS_PER_LINE = 10
+# Working shorter than this many characters stays on one line.
+ONE_LINE = 60
+# Padded inputs up to this size are drawn whole beside each window; larger ones show only the window.
+WHOLE_GRID_UP_TO = 12
+
+
+def cells(v: Values, decimals: int) -> np.ndarray:
+    """Every cell of `v` written, as an object array of strings of the same shape."""
+    if v.data.ndim == 0:
+        return np.array(_one(v, v.data.item(), decimals), dtype=object)
+    distinct, where = np.unique(v.data, return_inverse=True)
+    written = np.array([_one(v, x, decimals) for x in distinct.tolist()], dtype=object)
+    return written[where.reshape(v.shape)]
+
+
+def _one(v: Values, x, decimals: int) -> str:
+    if v.scale:
+        return write_exact(int(x), v.scale, v.places)
+    return write_float(float(x), v.places if v.places is not None else decimals)
+
+
+def number(v: Values, decimals: int) -> str:
+    """A scalar Values, written."""
+    return str(cells(v, decimals))
+
+
+def _parenthesised(text: str) -> str:
+    return f"({text})" if text.startswith("-") else text
+
+
+def signed_join(terms: list[str]) -> str:
+    """Join written numbers into a sum: `3 - 2 + 5`, never `+ -2`, and `0` for no terms."""
+    if not terms:
+        return "0"
+    out = [terms[0]]
+    for t in terms[1:]:
+        out.append(f"- {t[1:]}" if t.startswith("-") else f"+ {t}")
+    return " ".join(out)
+
+
+def _lines(pieces: list[str], per_line: int, joiner) -> list[str]:
+    return [joiner(pieces[i:i + per_line]) for i in range(0, max(len(pieces), 1), per_line)]
+
+
+@dataclass(frozen=True)
+class Maths:
+    """Writes records as maths for one output format."""
+
+    settings: Settings
+    highlight: str  # a %-format string with one %s for a highlighted cell
+
+    # ---- arrays ----
+    def grid(self, v: Values, window: tuple[tuple[int, int], tuple[int, int]] | None = None) -> str:
+        """A 2-D array as a bracketed matrix; cells inside `window` (rows, cols) are highlighted."""
+        text = cells(v, self.settings.decimals)
+        if text.ndim == 1:
+            text = text.reshape(1, -1)
+        if window is not None:
+            (r0, r1), (c0, c1) = window
+            text = text.copy()
+            block = text[r0:r1, c0:c1]
+            text[r0:r1, c0:c1] = np.array([self.highlight % c for c in block.ravel()], dtype=object).reshape(block.shape)
+        rows = " \\\\ ".join(" & ".join(row) for row in text.tolist())
+        return f"\\left[\\begin{{array}}{{{'r' * text.shape[1]}}} {rows} \\end{{array}}\\right]"
+
+    def column(self, v: Values) -> str:
+        return self.grid(v.reshape(-1, 1))
+
+    def number(self, v: Values) -> str:
+        return number(v, self.settings.decimals)
+
+    def sub(self, name: str, *index: int) -> str:
+        return sub(name, *index)
+
+    def cells(self, v: Values) -> list[str]:
+        return cells(v, self.settings.decimals).ravel().tolist()
+
+    def signed_join(self, terms: list[str]) -> str:
+        return signed_join(terms)
+
+    def argmax(self, v: Values) -> int:
+        """The first largest cell of a flat vector (the predicted class)."""
+        return int(np.argmax(v.floats()))
+
+    def vector(self, v: Values) -> str:
+        """A flat vector as a row matrix."""
+        return self.grid(v.reshape(1, -1))
+
+    def sigmoid_equation(self, lhs: str, x: Values, y: Values) -> str:
+        z = self.number(x)
+        return f"{lhs} = \\sigma({z}) = \\frac{{1}}{{1 + e^{{{negated(z)}}}}} = {self.number(y)}"
+
+    def weighted_maps(self, weights: Values, maps: Values, bias: Values | None) -> str:
+        """`w_1 X_1 + w_2 X_2 (+ b)`: the 1x1 filter over whole channels."""
+        d = self.settings.decimals
+        w = cells(weights, d).tolist()
+        text = " + ".join(f"{_parenthesised(wc)} {self.grid(maps[c])}" for c, wc in enumerate(w))
+        if bias is not None and bias.data.any():
+            text = signed_join([text, number(bias[0], d)])
+        return text
+
+    # ---- sizes ----
+    def size_step(self, step: SizeStep) -> str:
+        pads = "".join(f" + {p}" for p in (step.before, step.after) if p)
+        top = f"{step.n}{pads} - {step.k}"
+        exact_quotient = (step.span - step.k) / step.stride
+        quotient = f"{step.span - step.k}" if step.stride == 1 else write_exact(step.span - step.k, step.stride)
+        floor = f" = \\lfloor {quotient} \\rfloor + 1" if exact_quotient != int(exact_quotient) else f" = {quotient} + 1"
+        return f"\\left\\lfloor \\frac{{{top}}}{{{step.stride}}} \\right\\rfloor + 1{floor} = {step.out}"
+
+    # ---- sums ----
+    def sum_lines(self, factors: Values, weights: Values, products: Values, bias: Values | None,
+                  per_line: int = TERMS_PER_LINE, show_factors: bool = False) -> list[list[str]]:
+        """The right-hand sides of a sum's working, each a list of lines; the caller adds the total.
+
+        terms = "all": every product as `a \\cdot w`, then every product's value.
+        terms = "nonzero": only the nonzero products (the tutorial's `= -2 - 5`),
+        preceded by their factors when `show_factors` (decimals are not multiplied in one's head).
+        """
+        d = self.settings.decimals
+        keep = slice(None) if self.settings.terms == "all" else products.data.ravel() != 0
+        a = cells(factors, d).ravel()[keep].tolist()
+        w = cells(weights, d).ravel()[keep].tolist()
+        values = cells(products, d).ravel()[keep].tolist()
+        if bias is not None and (self.settings.terms == "all" or bias.data != 0):
+            bias_text = [number(bias, d)]
+        else:
+            bias_text = []
+        steps = []
+        if self.settings.terms == "all" or show_factors:
+            pieces = [f"{_parenthesised(x)} \\cdot {_parenthesised(y)}" for x, y in zip(a, w)]
+            written = _lines(pieces, per_line, " + ".join)
+            if bias_text:
+                written[-1] = signed_join([written[-1], bias_text[0]]) if pieces else bias_text[0]
+            if pieces:
+                steps.append(written)
+        steps.append(_lines(values + bias_text, per_line, signed_join))
+        return steps
+
+    def equation(self, lhs: str, steps: list[list[str]], total: Values, carried: Values | None = None) -> str:
+        """`lhs = step = step = total (≈ carried)` as an aligned block, long steps continuing on new lines."""
+        total_text = self.number(total)
+        # A step that already reads as the total adds nothing: `= -7 = -7` becomes `= -7`.
+        steps = [s for s in steps if s != [total_text]]
+        total_text += self._approx(total_text, carried)
+        if all(len(step) == 1 for step in steps) and sum(len(step[0]) for step in steps) <= ONE_LINE:
+            return " = ".join([lhs] + [step[0] for step in steps] + [total_text])
+        rows = []
+        for step in steps:
+            rows.append(f"&= {step[0]}")
+            rows.extend(f"&\\quad {_continued(line)}" for line in step[1:])
+        rows.append(f"&= {total_text}")
+        return f"\\begin{{aligned}} {lhs} " + " \\\\ ".join(rows) + " \\end{aligned}"
+
+    def _approx(self, written: str, carried: Values | None) -> str:
+        """` \\approx 0.7762` when the value carried forward is written differently from the exact one."""
+        if carried is None:
+            return ""
+        carried_text = self.number(carried)
+        return f" \\approx {carried_text}" if carried_text != written else ""
+
+    def window_equation(self, lhs: str, w: ConvWindow, carried: Values | None = None) -> str:
+        per_line = w.kernel.shape[-1] if self.settings.terms == "all" else TERMS_PER_LINE
+        steps = self.sum_lines(w.inputs, w.kernel, w.products, w.bias, per_line)
+        return self.equation(lhs, steps, w.total, carried)
+
+    def terms_equation(self, lhs: str, t: Terms, carried: Values | None = None) -> str:
+        # weight first, as a lecturer writes a neuron: 0.1 \\cdot 0.9526
+        steps = self.sum_lines(t.weights, t.factors, t.products, t.bias, 5, show_factors=True)
+        return self.equation(lhs, steps, t.total, carried)
+
+    def pool_equation(self, lhs: str, w: PoolWindow, carried: Values | None = None) -> str:
+        values = cells(w.values, self.settings.decimals).ravel().tolist()
+        if w.kind == "maxpool":
+            step = f"\\max({', '.join(values)})"
+        else:
+            step = f"\\frac{{{signed_join(values)}}}{{{len(values)}}}"
+        result = self.number(w.result)
+        return f"{lhs} = {step} = {result}{self._approx(result, carried)}"
+
+
+def _continued(line: str) -> str:
+    """A continuation line starts with its operator."""
+    return f"- {line[1:]}" if line.startswith("-") else f"+ {line}"
+
+
+def sub(name: str, *index: int) -> str:
+    """`z_{1,2}` from 0-based indices."""
+    return f"{name}_{{{','.join(str(i + 1) for i in index)}}}"
+
+
+def negated(text: str) -> str:
+    """-x written for a written number x."""
+    if text == "0":
+        return text
+    return text[1:] if text.startswith("-") else f"-{text}"

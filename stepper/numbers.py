@@ -1,0 +1,193 @@
+"""How values are stored, rounded and written.
+
+All values of one array share one denominator (`scale`), so integer inputs stay
+numpy int64 arrays and decimals such as 0.5 stay exact (1/2) at numpy speed.
+Values that come from an exponential are floats (`scale == 0`); in the default
+`carry` rounding they are rounded to `decimals` places, which makes them exact
+decimals again, as a student's written values are.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+
+# Beyond this denominator (or numerator) int64 arithmetic could overflow, so values fall back to floats.
+_EXACT_LIMIT = 10**12
+_INT_LIMIT = 2**52
+
+Number = Fraction | float
+
+
+@dataclass(frozen=True, eq=False)
+class Values:
+    """An array of numbers: exact `data / scale`, or floats when `scale == 0`.
+
+    `places` marks values that were rounded to that many decimals: they are written
+    with all of those places (0.5000), as the rounded value a student writes down.
+    """
+
+    data: np.ndarray
+    scale: int = 1
+    places: int | None = None
+
+    @property
+    def exact(self) -> bool:
+        return self.scale != 0
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    def __getitem__(self, index) -> Values:
+        return Values(self.data[index], self.scale, self.places)
+
+    def item(self, index=()) -> Number:
+        x = self.data[index]
+        return Fraction(int(x), self.scale) if self.scale else float(x)
+
+    def floats(self) -> np.ndarray:
+        return self.data / self.scale if self.scale else self.data
+
+    def numbers(self) -> list:
+        """The values as nested lists of Fractions (exact) or floats."""
+        if self.scale:
+            return np.vectorize(lambda n: Fraction(int(n), self.scale), otypes=[object])(self.data).tolist()
+        return self.data.tolist()
+
+    def reshape(self, *shape) -> Values:
+        return Values(self.data.reshape(*shape), self.scale, self.places)
+
+
+def exact(data: np.ndarray, scale: int, places: int | None = None) -> Values:
+    """Exact values in lowest terms; floats if they grew too large to stay exact."""
+    if scale == 1:
+        return Values(data, 1, places)
+    if data.size:
+        g = math.gcd(int(np.gcd.reduce(data, axis=None)), scale)
+        if g > 1:
+            data, scale = data // g, scale // g
+    if scale > _EXACT_LIMIT or (data.size and int(np.abs(data).max()) > _INT_LIMIT):
+        return Values(data / scale, 0, places)
+    return Values(data, scale, places)
+
+
+def floats(data: np.ndarray, places: int | None = None) -> Values:
+    return Values(np.asarray(data, dtype=np.float64), 0, places)
+
+
+def from_numbers(cells, shape: tuple[int, ...] | None = None) -> Values:
+    """Values from nested lists of Fractions, ints or floats (floats make the array inexact)."""
+    flat = list(_flatten(cells))
+    if shape is None:
+        shape = np.shape(np.empty(0) if not flat else np.array(cells, dtype=object))
+    if any(isinstance(x, float) for x in flat):
+        return floats(np.array([float(x) for x in flat], dtype=np.float64).reshape(shape))
+    fracs = [Fraction(x) for x in flat]
+    scale = math.lcm(*(f.denominator for f in fracs)) if fracs else 1
+    data = np.array([f.numerator * (scale // f.denominator) for f in fracs], dtype=np.int64).reshape(shape)
+    return exact(data, scale)
+
+
+def _flatten(cells):
+    if isinstance(cells, (list, tuple)):
+        for c in cells:
+            yield from _flatten(c)
+    else:
+        yield cells
+
+
+def common(a: Values, b: Values) -> tuple[np.ndarray, np.ndarray, int]:
+    """Both arrays' data over one denominator (0 when either is inexact)."""
+    if not (a.exact and b.exact):
+        return a.floats(), b.floats(), 0
+    scale = math.lcm(a.scale, b.scale)
+    return a.data * (scale // a.scale), b.data * (scale // b.scale), scale
+
+
+def add(a: Values, b: Values) -> Values:
+    x, y, scale = common(a, b)
+    return exact(x + y, scale) if scale else floats(x + y)
+
+
+def product_scale(a: Values, b: Values) -> int:
+    """Denominator of products of a cell of `a` with a cell of `b` (0 when inexact)."""
+    return a.scale * b.scale if (a.exact and b.exact) else 0
+
+
+def round_half_away(v: Values, places: int) -> Values:
+    """Round to `places` decimals, halves away from zero, as taught by hand."""
+    unit = 10**places
+    if v.exact:
+        n = np.abs(v.data) * unit
+        q, r = np.divmod(n, v.scale)
+        q = q + (2 * r >= v.scale)
+        return exact(np.sign(v.data) * q, unit, places)
+    q = np.floor(np.abs(v.data) * unit + 0.5)
+    q = np.sign(v.data) * q
+    if np.all(np.abs(q) < _INT_LIMIT):
+        return exact(q.astype(np.int64), unit, places)
+    return floats(q / unit, places)
+
+
+def carried(v: Values, places: int) -> Values:
+    """What a student carries forward: exact values that fit in `places` decimals stay as they are."""
+    if v.exact and (10**places) % v.scale == 0:
+        return v
+    return round_half_away(v, places)
+
+
+# ---- writing numbers (LaTeX maths, shared by every output format) ----
+
+def write(v: Values, index=(), decimals: int = 4) -> str:
+    """One cell of `v`, written for maths mode."""
+    x = v.data[index]
+    if v.scale:
+        return write_exact(int(x), v.scale, v.places)
+    return write_float(float(x), v.places if v.places is not None else decimals)
+
+
+def write_number(x: Number, places: int | None = None, decimals: int = 4) -> str:
+    if isinstance(x, Fraction):
+        return write_exact(x.numerator, x.denominator, places)
+    return write_float(float(x), places if places is not None else decimals)
+
+
+@lru_cache(maxsize=65536)
+def write_exact(numerator: int, denominator: int, places: int | None = None) -> str:
+    f = Fraction(numerator, denominator)
+    if f.denominator == 1 and places is None:
+        return str(f.numerator)
+    d = f.denominator
+    twos_fives = d
+    for p in (2, 5):
+        while twos_fives % p == 0:
+            twos_fives //= p
+    if twos_fives != 1:  # not a terminating decimal: a fraction
+        sign = "-" if f < 0 else ""
+        return f"{sign}\\frac{{{abs(f.numerator)}}}{{{d}}}"
+    digits = 0
+    while (10**digits) % d:
+        digits += 1
+    if places is not None:
+        digits = max(digits, places)
+    scaled = abs(f.numerator) * (10**digits) // d
+    text = str(scaled).rjust(digits + 1, "0")
+    body = text if digits == 0 else f"{text[:-digits]}.{text[-digits:]}"
+    return ("-" if f < 0 else "") + body
+
+
+@lru_cache(maxsize=65536)
+def write_float(x: float, places: int) -> str:
+    if not math.isfinite(x):
+        return "\\infty" if x > 0 else ("-\\infty" if x < 0 else "\\text{NaN}")
+    if abs(x) >= 1e7:  # e^20 and beyond: fixed places would be a wall of digits
+        mantissa, exponent = f"{x:.{places}e}".split("e")
+        return f"{mantissa} \\times 10^{{{int(exponent)}}}"
+    text = f"{x:.{places}f}"
+    if float(text) == 0:
+        text = text.lstrip("-")  # never print -0
+    return text

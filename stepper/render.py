@@ -1,0 +1,152 @@
+"""Render a trace through Jinja2 templates: one environment per output format.
+
+Each format has its document skeleton and a few markup macros in
+`templates/<format>/`; the layer partials in `templates/layers/` are shared,
+since every format writes its maths in LaTeX. A user folder given with
+`--templates DIR` is searched first, so any one file there overrides the
+built-in file of the same name (`DIR/md/document.md`, `DIR/conv2d.j2`, or
+`DIR/md/conv2d.j2` for one format only).
+Both formats use LaTeX-safe delimiters, `\\VAR{...}`, `\\BLOCK{...}` and
+`\\#{...}`, and StrictUndefined, so a missing field fails loudly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from .errors import StepperError
+from .maths import Maths, WHOLE_GRID_UP_TO
+from .spec import Settings
+from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, MixTrace, PoolTrace, SoftmaxTrace, Trace)
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def builtin_templates() -> Path:
+    """Inside an installed wheel the templates sit in the package; in a source tree, beside it."""
+    for candidate in (PACKAGE / "templates", PACKAGE.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise StepperError("the built-in templates are missing from this installation")
+
+
+def escape_tex(text: str) -> str:
+    """Untrusted text (a title, a name) made safe for LaTeX's text mode."""
+    out = []
+    for ch in str(text):
+        if ch in _TEX_SPECIALS:
+            out.append(_TEX_SPECIALS[ch])
+        elif ch in "\r\n\t":
+            out.append(" ")
+        elif ord(ch) > 0xFF or ord(ch) < 0x20:
+            out.append("?")  # pdflatex's inputenc knows Latin-1 well; anything else would stop the build
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+_TEX_SPECIALS = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+}
+
+
+def escape_md(text: str) -> str:
+    """Untrusted text made inert in Markdown: no markup, no HTML, no maths."""
+    out = []
+    for ch in " ".join(str(text).split()):
+        if ch == "&":
+            out.append("&amp;")
+        elif ch == "<":
+            out.append("&lt;")
+        elif ch == ">":
+            out.append("&gt;")
+        elif ch in "\\`*_{}[]()#+-.!|~$":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str  # folder under templates/, and the file suffix
+    escape: callable
+    highlight: str  # how a window's cell is marked, in maths
+    times: str  # the multiplication sign in running text (3x3)
+
+
+FORMATS = {
+    "md": Format("md", escape_md, r"\colorbox{yellow}{$%s$}", "×"),
+    "tex": Format("tex", escape_tex, r"\hl{%s}", r"$\times$"),
+}
+
+# One partial template per kind of layer record (the renderer dispatches on the record's type).
+PARTIALS = {ConvTrace: "conv2d", PoolTrace: "pool", MixTrace: "conv1x1", DenseTrace: "dense",
+            SoftmaxTrace: "softmax"}
+
+
+def partial(record) -> str:
+    """The template that renders a layer record."""
+    name = record.layer.kind if isinstance(record, ElementwiseTrace) else PARTIALS[type(record)]
+    return f"{name}.j2"
+
+
+def describe(layer, maths: Maths, times: str) -> str:
+    """One layer in a sentence, for the problem statement and the layer's own section."""
+    kind = layer.kind
+    if kind == "conv2d":
+        f, c, kh, kw = layer.filters.shape
+        channels = f" over {c} channels" if c > 1 else ""
+        bias = ", with bias" if layer.bias is not None else ""
+        return (f"Convolution: {f} filter{'s' * (f != 1)} of {kh}{times}{kw}{channels}, "
+                f"stride {layer.stride}, padding {layer.padding}{bias}.")
+    if kind in ("maxpool", "avgpool"):
+        how = "Max" if kind == "maxpool" else "Average"
+        return f"{how} pooling: {layer.size}{times}{layer.size} windows, stride {layer.stride}."
+    if kind == "conv1x1":
+        weights = ", ".join(maths.cells(layer.weights))
+        bias = f", bias ${maths.number(layer.bias[0])}$" if layer.bias is not None else ""
+        return f"A 1{times}1 filter across the channels: weights ${weights}${bias}."
+    if kind == "dense":
+        n = len(layer.weights)
+        return f"Dense: {n} neuron{'s' * (n != 1)}{', with bias' if layer.bias is not None else ''}."
+    return {"relu": "ReLU.", "sigmoid": "Sigmoid.", "softmax": "Softmax."}[kind]
+
+
+def environment(fmt: str, settings: Settings, templates: Path | None = None) -> jinja2.Environment:
+    spec = FORMATS[fmt]
+    builtin = builtin_templates()
+    search = []
+    if templates is not None:
+        search += [str(templates / fmt), str(templates)]
+    search += [str(builtin / fmt), str(builtin / "layers")]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(search),
+        block_start_string=r"\BLOCK{", block_end_string="}",
+        variable_start_string=r"\VAR{", variable_end_string="}",
+        comment_start_string=r"\#{", comment_end_string="}",
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined, autoescape=False,
+    )
+    maths = Maths(settings, spec.highlight)
+    env.filters["escape"] = spec.escape
+    env.filters["partial"] = partial
+    env.globals.update(m=maths, describe=lambda layer: describe(layer, maths, spec.times),
+                       whole_grid_up_to=WHOLE_GRID_UP_TO)
+    return env
+
+
+def render(trace: Trace, fmt: str, settings: Settings | None = None, templates: Path | None = None) -> str:
+    """The worked solution of `trace` as a document in format `fmt`."""
+    settings = settings or trace.problem.settings
+    env = environment(fmt, settings, templates)
+    try:
+        return env.get_template(f"document.{fmt}").render(trace=trace, problem=trace.problem, settings=settings)
+    except jinja2.TemplateSyntaxError as e:
+        raise StepperError(f"template syntax error: {e.message}", file=e.filename, place=f"line {e.lineno}") from None
+    except jinja2.UndefinedError as e:
+        raise StepperError(f"template uses an unknown name: {e.message}", file="templates") from None

@@ -1,0 +1,204 @@
+"""What a problem is: the input, the layers and the settings, as frozen dataclasses.
+
+Each layer knows the shape it turns its input into (`out_shape`), and says in
+words what is wrong when it cannot; `load.py` reads a problem file into these.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .errors import StepperError
+from .numbers import Values
+
+Shape = tuple[int, ...]
+
+ROUNDING = ("carry", "full")
+TERMS = ("nonzero", "all")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the working is carried out and written; validated when made."""
+
+    decimals: int = 4  # places for sigmoid, exponentials and anything rounded
+    rounding: str = "carry"  # "carry": rounded values are carried forward, as by hand; "full": full precision
+    detail: int | str = "all"  # "all" windows, the first N of each map, or "answers" only
+    terms: str = "nonzero"  # "nonzero" products only, or "all" products as a . b
+
+    def __post_init__(self):
+        if isinstance(self.decimals, bool) or not isinstance(self.decimals, int) or not 0 <= self.decimals <= 12:
+            raise StepperError(f"expected a whole number of places from 0 to 12, found {self.decimals!r}", place="settings, field 'decimals'")
+        if self.rounding not in ROUNDING:
+            raise StepperError(f"expected one of {', '.join(map(repr, ROUNDING))}, found {self.rounding!r}", place="settings, field 'rounding'")
+        if self.terms not in TERMS:
+            raise StepperError(f"expected one of {', '.join(map(repr, TERMS))}, found {self.terms!r}", place="settings, field 'terms'")
+        d = self.detail
+        if not (d in ("all", "answers") or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)):
+            raise StepperError(f"expected 'all', 'answers' or a number of windows (0 or more), found {d!r}", place="settings, field 'detail'")
+
+    def windows_shown(self, count: int) -> int:
+        """How many windows of one map are worked in full."""
+        if self.detail == "all":
+            return count
+        if self.detail == "answers":
+            return 0
+        return min(self.detail, count)
+
+
+@dataclass(frozen=True)
+class Padding:
+    top: int
+    bottom: int
+    left: int
+    right: int
+    how: str  # "1", "valid", "same": what the problem file said
+
+    @property
+    def any(self) -> bool:
+        return bool(self.top or self.bottom or self.left or self.right)
+
+
+def output_size(n: int, k: int, s: int, before: int, after: int) -> int:
+    """floor((n + padding - k) / s) + 1, the one formula every layer with windows uses."""
+    return (n + before + after - k) // s + 1
+
+
+def resolve_padding(padding: int | str, shape: tuple[int, int], kernel: tuple[int, int], stride: int) -> Padding:
+    if padding == "valid":
+        return Padding(0, 0, 0, 0, "valid")
+    if padding == "same":
+        # As TensorFlow and Keras: ceil(n / s) outputs, any odd cell of padding goes after.
+        sides = []
+        for n, k in zip(shape, kernel):
+            total = max((math.ceil(n / stride) - 1) * stride + k - n, 0)
+            sides += [total // 2, total - total // 2]
+        return Padding(sides[0], sides[1], sides[2], sides[3], "same")
+    return Padding(padding, padding, padding, padding, str(padding))
+
+
+def _windows_fit(kind: str, shape: Shape, kernel: tuple[int, int], pad: Padding) -> None:
+    height, width = shape[-2] + pad.top + pad.bottom, shape[-1] + pad.left + pad.right
+    if kernel[0] > height or kernel[1] > width:
+        raise StepperError(
+            f"a {kernel[0]}x{kernel[1]} {kind} does not fit in the {height}x{width} "
+            f"{'padded ' if pad.any else ''}input"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Conv2d:
+    filters: Values  # (F, C, kh, kw)
+    stride: int = 1
+    padding: int | str = 0
+    bias: Values | None = None  # (F,)
+    kind = "conv2d"
+
+    def padding_for(self, shape: Shape) -> Padding:
+        return resolve_padding(self.padding, shape[-2:], self.filters.shape[-2:], self.stride)
+
+    def out_shape(self, shape: Shape) -> Shape:
+        f, c, kh, kw = self.filters.shape
+        if len(shape) != 3:
+            raise StepperError(f"expected a map of channels as input, found a flat vector of {shape[0]}")
+        if c != shape[0]:
+            raise StepperError(f"each filter has {c} channel{'s' * (c != 1)} but the input has {shape[0]}")
+        pad = self.padding_for(shape)
+        _windows_fit("filter", shape, (kh, kw), pad)
+        return (f, output_size(shape[1], kh, self.stride, pad.top, pad.bottom),
+                output_size(shape[2], kw, self.stride, pad.left, pad.right))
+
+
+@dataclass(frozen=True)
+class Pool:
+    kind: str  # "maxpool" or "avgpool"
+    size: int
+    stride: int
+
+    def padding_for(self, shape: Shape) -> Padding:
+        return Padding(0, 0, 0, 0, "0")
+
+    def out_shape(self, shape: Shape) -> Shape:
+        if len(shape) != 3:
+            raise StepperError(f"expected a map of channels as input, found a flat vector of {shape[0]}")
+        _windows_fit("pooling window", shape, (self.size, self.size), self.padding_for(shape))
+        return (shape[0], output_size(shape[1], self.size, self.stride, 0, 0),
+                output_size(shape[2], self.size, self.stride, 0, 0))
+
+
+@dataclass(frozen=True, eq=False)
+class Conv1x1:
+    """The tutorial's "1x1 volumetric filter": one weight per channel, summed into one map."""
+
+    weights: Values  # (C,)
+    bias: Values | None = None  # (1,)
+    kind = "conv1x1"
+
+    def out_shape(self, shape: Shape) -> Shape:
+        if len(shape) != 3:
+            raise StepperError(f"expected a map of channels as input, found a flat vector of {shape[0]}")
+        if self.weights.shape[0] != shape[0]:
+            raise StepperError(f"expected one weight per input channel ({shape[0]}), found {self.weights.shape[0]}")
+        return (1,) + shape[1:]
+
+
+@dataclass(frozen=True)
+class Activation:
+    kind: str  # "relu", "sigmoid", "softmax"
+
+    def out_shape(self, shape: Shape) -> Shape:
+        return shape
+
+
+@dataclass(frozen=True, eq=False)
+class Dense:
+    """Neurons whose weights are laid out like their input (a grid per neuron, as the tutorial's N1 and N2)."""
+
+    weights: tuple[Values, ...]  # one array per neuron
+    bias: Values | None = None  # (N,)
+    kind = "dense"
+
+    def out_shape(self, shape: Shape) -> Shape:
+        size = math.prod(shape)
+        for k, w in enumerate(self.weights, 1):
+            if math.prod(w.shape) != size or not _same_layout(w.shape, shape):
+                raise StepperError(
+                    f"neuron {k}: expected weights shaped like the input ({_shape_words(shape)}), "
+                    f"found {_shape_words(w.shape)}", place="field 'weights'")
+        return (len(self.weights),)
+
+
+def _same_layout(w: Shape, x: Shape) -> bool:
+    """A neuron's weights may be a flat list, or laid out as the input, with or without its channel axis of 1."""
+    squeeze = lambda s: tuple(d for d in s if d != 1) or (1,)
+    return len(w) == 1 or squeeze(w) == squeeze(x)
+
+
+def _shape_words(shape: Shape) -> str:
+    if len(shape) == 1:
+        return f"{shape[0]} numbers"
+    if len(shape) == 3 and shape[0] == 1:
+        shape = shape[1:]
+    return "x".join(map(str, shape))
+
+
+Layer = Conv2d | Pool | Conv1x1 | Activation | Dense
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    title: str
+    input: Values  # (C, H, W)
+    layers: tuple[Layer, ...]
+    settings: Settings = field(default_factory=Settings)
+    source: str = "<problem>"  # where it was read from, for messages
+
+    def shapes(self) -> list[Shape]:
+        """The input's shape and each layer's output shape, checked layer by layer."""
+        shapes = [self.input.shape]
+        for i, layer in enumerate(self.layers, 1):
+            try:
+                shapes.append(layer.out_shape(shapes[-1]))
+            except StepperError as e:
+                raise e.located(file=self.source, place=f"layer {i} ({layer.kind})") from None
+        return shapes

@@ -1,0 +1,241 @@
+"""The trace: plain immutable records of every step of a forward pass.
+
+One record type per kind of step. A layer's record holds arrays (input,
+parameters, output); the record of one window, element or neuron is made on
+demand from them, so a large layer costs about what its plain computation
+costs, and any one window's working is still there when it is asked for.
+Records never format themselves and hold no arithmetic beyond slicing and the
+products of one window.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from .numbers import Values, floats, product_scale
+from .spec import Layer, Padding, Problem
+
+
+def _times(a: Values, b: Values) -> Values:
+    """Cell-by-cell products of one window (exact when both factors are)."""
+    scale = product_scale(a, b)
+    if scale:
+        return Values(a.data * b.data, scale)
+    return floats(a.floats() * b.floats())
+
+
+@dataclass(frozen=True)
+class SizeStep:
+    """floor((n + before + after - k) / stride) + 1 = out, along one axis."""
+
+    axis: str  # "rows" or "columns"
+    n: int
+    k: int
+    stride: int
+    before: int
+    after: int
+    out: int
+
+    @property
+    def unused(self) -> int:
+        """Cells at the end of the padded axis that no window reaches."""
+        return (self.n + self.before + self.after - self.k) % self.stride
+
+    @property
+    def span(self) -> int:
+        return self.n + self.before + self.after
+
+
+# ---- one step each ----
+
+@dataclass(frozen=True, eq=False)
+class ConvWindow:
+    filter: int  # 0-based, like row and col
+    row: int
+    col: int
+    rows: tuple[int, int]  # [start, stop) in the padded input
+    cols: tuple[int, int]
+    inputs: Values  # (C, kh, kw)
+    kernel: Values  # (C, kh, kw)
+    products: Values  # (C, kh, kw)
+    bias: Values | None  # scalar
+    total: Values  # scalar: the sum of the products and the bias, exactly
+
+
+@dataclass(frozen=True, eq=False)
+class PoolWindow:
+    kind: str
+    channel: int
+    row: int
+    col: int
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    values: Values  # (size, size)
+    result: Values  # scalar
+    where: tuple[int, int] | None  # the maximum's cell in the window (first of any ties), for max pooling
+
+    @property
+    def ties(self) -> int:
+        """How many cells share the maximum (a marker may ask)."""
+        if self.kind != "maxpool":
+            return 0
+        return int(np.count_nonzero(self.values.floats() == self.values.floats().max()))
+
+
+@dataclass(frozen=True, eq=False)
+class Terms:
+    """A weighted sum: sum(factors * weights) + bias = total, for a 1x1 filter cell or a neuron."""
+
+    index: tuple[int, ...]
+    factors: Values  # the inputs, flat
+    weights: Values  # flat
+    products: Values
+    bias: Values | None
+    total: Values
+
+
+@dataclass(frozen=True, eq=False)
+class Element:
+    index: tuple[int, ...]
+    x: Values  # scalar
+    y: Values  # scalar
+
+
+# ---- one record per layer ----
+
+@dataclass(frozen=True, eq=False)
+class ConvTrace:
+    number: int  # 1-based position in the network
+    layer: Layer
+    input: Values  # (C, H, W)
+    padding: Padding
+    padded: Values  # (C, H + pads, W + pads)
+    filters: Values  # (F, C, kh, kw)
+    bias: Values | None
+    sizes: tuple[SizeStep, SizeStep]
+    sums: Values  # (F, oh, ow) exact sums
+    output: Values  # what is carried forward
+
+    def window(self, f: int, i: int, j: int) -> ConvWindow:
+        kh, kw = self.filters.shape[-2:]
+        s = self.layer.stride
+        rows, cols = (i * s, i * s + kh), (j * s, j * s + kw)
+        inputs = self.padded[:, rows[0]:rows[1], cols[0]:cols[1]]
+        kernel = self.filters[f]
+        bias = self.bias[f] if self.bias is not None else None
+        return ConvWindow(f, i, j, rows, cols, inputs, kernel, _times(inputs, kernel), bias, self.sums[f, i, j])
+
+    def windows(self, f: int, limit: int | None = None) -> Iterator[ConvWindow]:
+        oh, ow = self.sums.shape[1:]
+        for n in range(oh * ow if limit is None else min(limit, oh * ow)):
+            yield self.window(f, *divmod(n, ow))
+
+
+@dataclass(frozen=True, eq=False)
+class PoolTrace:
+    number: int
+    layer: Layer
+    input: Values
+    sizes: tuple[SizeStep, SizeStep]
+    sums: Values  # the maxima, or the means exactly
+    output: Values
+
+    def window(self, c: int, i: int, j: int) -> PoolWindow:
+        k, s = self.layer.size, self.layer.stride
+        rows, cols = (i * s, i * s + k), (j * s, j * s + k)
+        values = self.input[c, rows[0]:rows[1], cols[0]:cols[1]]
+        where = None
+        if self.layer.kind == "maxpool":
+            where = divmod(int(np.argmax(values.data)), k)
+        return PoolWindow(self.layer.kind, c, i, j, rows, cols, values, self.sums[c, i, j], where)
+
+    def windows(self, c: int, limit: int | None = None) -> Iterator[PoolWindow]:
+        oh, ow = self.output.shape[1:]
+        for n in range(oh * ow if limit is None else min(limit, oh * ow)):
+            yield self.window(c, *divmod(n, ow))
+
+
+@dataclass(frozen=True, eq=False)
+class ElementwiseTrace:
+    """relu or sigmoid, cell by cell."""
+
+    number: int
+    layer: Layer
+    input: Values
+    output: Values
+
+    def element(self, index: tuple[int, ...]) -> Element:
+        return Element(index, self.input[index], self.output[index])
+
+    def elements(self, limit: int | None = None) -> Iterator[Element]:
+        for n, index in enumerate(np.ndindex(*self.input.shape)):
+            if limit is not None and n >= limit:
+                return
+            yield self.element(index)
+
+
+@dataclass(frozen=True, eq=False)
+class MixTrace:
+    """The 1x1 filter: each output cell is a weighted sum of the input's channels at that cell."""
+
+    number: int
+    layer: Layer
+    input: Values  # (C, H, W)
+    weights: Values  # (C,)
+    bias: Values | None  # (1,)
+    sums: Values  # (1, H, W)
+    output: Values
+
+    def cell(self, i: int, j: int) -> Terms:
+        factors = self.input[:, i, j]
+        bias = self.bias[0] if self.bias is not None else None
+        return Terms((i, j), factors, self.weights, _times(factors, self.weights), bias, self.sums[0, i, j])
+
+
+@dataclass(frozen=True, eq=False)
+class DenseTrace:
+    number: int
+    layer: Layer
+    input: Values  # as it came in, (C, H, W) or (D,)
+    weights: Values  # (N, D): each row a neuron's weights, flat in the input's order
+    bias: Values | None  # (N,)
+    sums: Values  # (N,) exact
+    output: Values
+
+    def neuron(self, k: int) -> Terms:
+        factors = self.input.reshape(-1)
+        weights = self.weights[k]
+        bias = self.bias[k] if self.bias is not None else None
+        return Terms((k,), factors, weights, _times(factors, weights), bias, self.sums[k])
+
+    def neuron_grid(self, k: int) -> Values:
+        """Neuron k's weights laid out like the input (the tutorial's N1, N2)."""
+        return self.weights[k].reshape(self.input.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class SoftmaxTrace:
+    number: int
+    layer: Layer
+    input: Values  # z, flat
+    shift: Values | None  # max z, subtracted before exponentials when they would overflow
+    exps: Values  # e^(z - shift)
+    total: Values  # scalar: sum of exps as written
+    output: Values
+
+
+LayerTrace = ConvTrace | PoolTrace | ElementwiseTrace | MixTrace | DenseTrace | SoftmaxTrace
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    problem: Problem
+    layers: tuple[LayerTrace, ...]
+
+    @property
+    def output(self) -> Values:
+        return self.layers[-1].output if self.layers else self.problem.input
+
+
