@@ -18,7 +18,8 @@ from .spec import Activation, Conv1x1, Conv2d, Dense, Pool, Problem, Settings, o
 from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, MixTrace, PoolTrace, SizeStep, SoftmaxTrace, Trace)
 
 _DOUBLE_EXACT = 2**53
-# Past this, e^z overflows a double: subtract the largest z first (and say so in the working).
+# Softmax subtracts the largest z first (and says so in the working) when some |z| exceeds this,
+# because e^z would be too large to write, or when the largest e^z would round to 0.
 _SHIFT_ABOVE = 30
 
 
@@ -135,7 +136,7 @@ def _softmax(number: int, layer: Activation, x: Values, settings: Settings) -> S
     z = x.reshape(-1)
     zf = z.floats()
     shift = None
-    if zf.size and np.abs(zf).max() > _SHIFT_ABOVE:
+    if zf.size and (np.abs(zf).max() > _SHIFT_ABOVE or np.exp(zf.max()) < 10.0**-settings.decimals):
         shift = z[int(np.argmax(zf))]
         zf = zf - shift.floats()
     exps = _rounded(floats(np.exp(zf)), settings)

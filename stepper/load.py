@@ -140,8 +140,8 @@ def _dense(kind, raw) -> Dense:
     neurons = []
     for k, w in enumerate(weights, 1):
         place = f"field 'weights', neuron {k}"
-        if isinstance(w, list) and w and not isinstance(w[0], (list, str)):
-            neurons.append(_vector(w, place))
+        if isinstance(w, list) and w and not any(isinstance(v, list) for v in w) and not _is_channel_list(w):
+            neurons.append(_vector(w, place))  # a flat list of weights
         else:
             neurons.append(_channels(w, place) if _is_channel_list(w) else _grid(w, place))
     bias = _vector(raw["bias"], "field 'bias'", len(neurons), "one per neuron") if "bias" in raw else None

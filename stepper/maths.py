@@ -105,6 +105,24 @@ class Maths:
         """A flat vector as a row matrix."""
         return self.grid(v.reshape(1, -1))
 
+    def filter_bank(self, filters: Values, bias: Values | None) -> str:
+        """Every filter (and bias) of a layer, named K_f (K_{f,c} per channel), rows joined for a gathered block.
+
+        One row per filter when filters have depth or bias; otherwise three filters to a row.
+        """
+        count, channels = filters.shape[:2]
+        rows = []
+        for f in range(count):
+            items = [f"{sub('K', f) if channels == 1 else sub('K', f, c)} = {self.grid(filters[f, c])}"
+                     for c in range(channels)]
+            if bias is not None:
+                items.append(f"{sub('b', f)} = {self.number(bias[f])}")
+            rows.append(items)
+        if channels == 1 and bias is None:
+            flat = [item for row in rows for item in row]
+            rows = [flat[i:i + 3] for i in range(0, len(flat), 3)]
+        return " \\\\ ".join(" \\qquad ".join(row) for row in rows)
+
     def sigmoid_equation(self, lhs: str, x: Values, y: Values) -> str:
         z = self.number(x)
         return f"{lhs} = \\sigma({z}) = \\frac{{1}}{{1 + e^{{{negated(z)}}}}} = {self.number(y)}"

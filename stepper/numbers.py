@@ -9,6 +9,7 @@ decimals again, as a student's written values are.
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -126,7 +127,12 @@ def round_half_away(v: Values, places: int) -> Values:
         q, r = np.divmod(n, v.scale)
         q = q + (2 * r >= v.scale)
         return exact(np.sign(v.data) * q, unit, places)
-    q = np.floor(np.abs(v.data) * unit + 0.5)
+    scaled = np.abs(v.data) * unit
+    q = np.floor(scaled + 0.5)
+    # Near a tie the float product may land on the wrong side: decide those cells exactly.
+    for index in zip(*np.nonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)):
+        exact_value = Decimal(float(abs(v.data[index]))) * unit
+        q[index] = float(exact_value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
     q = np.sign(v.data) * q
     if np.all(np.abs(q) < _INT_LIMIT):
         return exact(q.astype(np.int64), unit, places)

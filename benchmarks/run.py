@@ -1,0 +1,424 @@
+"""stepper's performance figures, each printed beside its target.
+
+    python benchmarks/run.py
+
+A measurement, not a test: a missed target is reported, never an exit status.
+Every ratio is taken in this one process, from medians of repeated runs
+(time.perf_counter, after warm-up); peak memory comes from tracemalloc, measured
+in separate runs so that it does not slow the timings. Before anything is timed,
+the plain numpy forward pass written here is checked against the trace's numbers,
+so a wrong trace would stop the benchmark rather than be timed.
+"""
+from __future__ import annotations
+
+import gc
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import importlib  # noqa: E402
+
+# `stepper.load` etc. are shadowed by the functions of the same names in stepper/__init__.py.
+load_module = importlib.import_module("stepper.load")
+evaluate = importlib.import_module("stepper.evaluate")
+render_module = importlib.import_module("stepper.render")
+from stepper.numbers import Values  # noqa: E402
+from stepper.spec import Activation, Conv1x1, Conv2d, Dense, Pool, Problem, Settings  # noqa: E402
+from stepper.trace import ConvTrace, DenseTrace, MixTrace  # noqa: E402
+
+REPEATS = 11  # samples per timing; the median is reported
+SAMPLE_SECONDS = 0.02  # each sample loops the call until it lasts about this long
+WARMUP = 2
+
+
+# ---------------------------------------------------------------- measuring
+
+def _loops(fn) -> int:
+    """How many calls make one sample last about SAMPLE_SECONDS (after warm-up)."""
+    for _ in range(WARMUP):
+        fn()
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-7)
+    return max(1, math.ceil(SAMPLE_SECONDS / once))
+
+
+def _sample(fn, n: int) -> float:
+    """Seconds per call over n calls, after one untimed call (so that the allocator has this
+    function's large buffers to hand again, whatever ran just before)."""
+    fn()
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - start) / n
+
+
+def compare(fa, fb, repeats: int = REPEATS) -> tuple[float, float]:
+    """Median seconds per call of `fa` and of `fb`, their samples interleaved (a, b, a, b, ...)
+    so that both see the same machine: a busy moment slows both, not one side of the ratio."""
+    na, nb = _loops(fa), _loops(fb)
+    gc.collect()
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(_sample(fa, na))
+        b.append(_sample(fb, nb))
+    return statistics.median(a), statistics.median(b)
+
+
+def peak_bytes(fn) -> int:
+    """Peak memory traced while `fn` runs, above what was allocated before (its result included)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1] - before
+        del result
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+def held_arrays(obj, seen: dict[int, np.ndarray], visited: set[int]) -> None:
+    """Every numpy buffer reachable from `obj` through dataclasses, tuples and lists, by its base."""
+    if id(obj) in visited:
+        return
+    visited.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        base = obj
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        seen[id(base)] = base
+    elif is_dataclass(obj) and not isinstance(obj, type):
+        for f in fields(obj):
+            held_arrays(getattr(obj, f.name), seen, visited)
+    elif isinstance(obj, (tuple, list)):
+        for x in obj:
+            held_arrays(x, seen, visited)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            held_arrays(x, seen, visited)
+
+
+def trace_bytes(trace) -> int:
+    seen: dict[int, np.ndarray] = {}
+    visited: set[int] = set()
+    for record in trace.layers:
+        held_arrays(record, seen, visited)
+    return sum(a.nbytes for a in seen.values())
+
+
+def bytes_by_layer(trace) -> list[tuple[str, int]]:
+    """Bytes first reached from each record (in order), to say where a trace's memory goes."""
+    seen: dict[int, np.ndarray] = {}
+    visited: set[int] = set()
+    out = []
+    for record in trace.layers:
+        before = sum(a.nbytes for a in seen.values())
+        held_arrays(record, seen, visited)
+        out.append((f"{record.number}:{record.layer.kind}", sum(a.nbytes for a in seen.values()) - before))
+    return out
+
+
+def multiply_adds(trace) -> int:
+    total = 0
+    for r in trace.layers:
+        if isinstance(r, ConvTrace):
+            total += r.sums.data.size * math.prod(r.filters.shape[1:])
+        elif isinstance(r, MixTrace):
+            total += r.sums.data.size * r.weights.shape[0]
+        elif isinstance(r, DenseTrace):
+            total += r.weights.data.size
+    return total
+
+
+# ---------------------------------------------------------------- the plain numpy forward pass
+
+def f64(v: Values | None):
+    return None if v is None else np.asarray(v.floats(), dtype=np.float64)
+
+
+def plain_conv(x, w, b, stride, pad):
+    """x (C, H, W), w (F, C, kh, kw): cross-correlation, float64."""
+    top, bottom, left, right = pad
+    if top or bottom or left or right:
+        x = np.pad(x, ((0, 0), (top, bottom), (left, right)))
+    kh, kw = w.shape[-2:]
+    windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::stride, ::stride]  # (C, oh, ow, kh, kw)
+    out = np.tensordot(w, windows, axes=([1, 2, 3], [0, 3, 4]))  # (F, oh, ow)
+    if b is not None:
+        out += b[:, None, None]
+    return out
+
+
+def plain_pool(x, kind, size, stride):
+    windows = sliding_window_view(x, (size, size), axis=(1, 2))[:, ::stride, ::stride]
+    return windows.max(axis=(3, 4)) if kind == "maxpool" else windows.mean(axis=(3, 4))
+
+
+def plain_sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def plain_softmax(z):
+    z = z.ravel()
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def plain_network(problem: Problem):
+    """A forward function over float64 arrays, with the parameters converted once, beforehand."""
+    steps = []
+    shape = problem.input.shape
+    for layer in problem.layers:
+        if isinstance(layer, Conv2d):
+            p = layer.padding_for(shape)
+            w, b, s, pads = f64(layer.filters), f64(layer.bias), layer.stride, (p.top, p.bottom, p.left, p.right)
+            steps.append(lambda x, w=w, b=b, s=s, pads=pads: plain_conv(x, w, b, s, pads))
+        elif isinstance(layer, Pool):
+            steps.append(lambda x, k=layer.kind, n=layer.size, s=layer.stride: plain_pool(x, k, n, s))
+        elif isinstance(layer, Conv1x1):
+            w, b = f64(layer.weights), f64(layer.bias)
+            steps.append(lambda x, w=w, b=b: np.tensordot(w, x, axes=1)[None] + (0.0 if b is None else b[0]))
+        elif isinstance(layer, Dense):
+            w = np.stack([f64(n).ravel() for n in layer.weights])
+            b = f64(layer.bias)
+            steps.append(lambda x, w=w, b=b: w @ x.ravel() + (0.0 if b is None else b))
+        elif layer.kind == "relu":
+            steps.append(lambda x: np.maximum(x, 0.0))
+        elif layer.kind == "sigmoid":
+            steps.append(plain_sigmoid)
+        elif layer.kind == "softmax":
+            steps.append(plain_softmax)
+        else:
+            raise ValueError(layer.kind)
+        shape = layer.out_shape(shape)
+    x0 = f64(problem.input)
+
+    def forward():
+        xs = [x0]
+        for step in steps:
+            xs.append(step(xs[-1]))
+        return xs
+
+    return forward
+
+
+def check_equal(problem: Problem, trace, forward, exact: bool = True, atol: float = 0.0) -> None:
+    """Every layer's output in the trace against the plain forward pass (a wrong trace stops here)."""
+    xs = forward()
+    for k, (record, x) in enumerate(zip(trace.layers, xs[1:]), 1):
+        got = record.output.floats().reshape(x.shape)
+        if exact:
+            assert np.array_equal(got, x), f"{problem.title}: layer {k} ({record.layer.kind}) differs from numpy"
+        else:
+            assert np.allclose(got, x, rtol=0, atol=atol), \
+                f"{problem.title}: layer {k} ({record.layer.kind}) differs from numpy by {np.abs(got - x).max()}"
+
+
+# ---------------------------------------------------------------- the problems
+
+def lenet(rng) -> Problem:
+    ints = lambda *shape, lo=-2, hi=2: Values(rng.integers(lo, hi + 1, shape).astype(np.int64))
+    layers = (
+        Conv2d(ints(6, 1, 5, 5), padding=2), Activation("relu"), Pool("maxpool", 2, 2),
+        Conv2d(ints(16, 6, 5, 5)), Activation("relu"), Pool("maxpool", 2, 2),
+        Dense(tuple(ints(16, 5, 5) for _ in range(120))), Activation("relu"),
+        Dense(tuple(ints(120) for _ in range(84))), Activation("relu"),
+        Dense(tuple(ints(84) for _ in range(10))),
+    )
+    return Problem("LeNet", ints(1, 28, 28, lo=0, hi=9), layers)
+
+
+def big_conv(rng) -> Problem:
+    x = Values(rng.integers(0, 256, (3, 224, 224)).astype(np.int64))
+    w = Values(rng.integers(-2, 3, (64, 3, 3, 3)).astype(np.int64))
+    return Problem("conv 3x224x224, 64 filters 3x3", x, (Conv2d(w, stride=1, padding=1),))
+
+
+RENDER_SIDE, RENDER_K = 36, 5  # 32 x 32 = 1024 windows of 25 terms
+
+
+def render_problem(rng) -> Problem:
+    x = Values(rng.integers(1, 10, (1, RENDER_SIDE, RENDER_SIDE)).astype(np.int64))  # no zero: 25 terms each
+    w = Values(rng.choice(np.array([-2, -1, 1, 2]), (1, 1, RENDER_K, RENDER_K)).astype(np.int64))
+    return Problem("render", x, (Conv2d(w),), Settings(terms="nonzero"))
+
+
+# ---------------------------------------------------------------- the plain f-string rendering
+
+def plain_grid(rows) -> str:
+    body = " \\\\ ".join(" & ".join(map(str, row)) for row in rows)
+    return f"\\left[\\begin{{array}}{{{'r' * len(rows[0])}}} {body} \\end{{array}}\\right]"
+
+
+def plain_sum(terms) -> str:
+    out = [str(terms[0])]
+    for t in terms[1:]:
+        out.append(f"- {-t}" if t < 0 else f"+ {t}")
+    return " ".join(out)
+
+
+def plain_render(trace) -> str:
+    """The same visible content as the document's windows: heading, window grid and filter, the sum."""
+    record = trace.layers[0]
+    image = record.padded.data[0].tolist()
+    kernel = record.filters.data[0, 0].tolist()
+    sums = record.sums.data[0].tolist()
+    kh, kw = len(kernel), len(kernel[0])
+    kernel_text = f"K_{{1}} = {plain_grid(kernel)}"
+    flat_kernel = [k for row in kernel for k in row]
+    out = [f"# {trace.problem.title}\n\n$$\nX = {plain_grid(image)}\n$$\n\n### Filter 1\n"]
+    for i, row_sums in enumerate(sums):
+        for j, total in enumerate(row_sums):
+            window = [r[j:j + kw] for r in image[i:i + kh]]
+            products = [x * k for x, k in zip((x for r in window for x in r), flat_kernel) if x * k]
+            lines = [plain_sum(products[n:n + 10]) for n in range(0, len(products), 10)]
+            rest = "".join(f" \\\\ &\\quad {'- ' + line[1:] if line[0] == '-' else '+ ' + line}" for line in lines[1:])
+            out.append(
+                f"\n**Output row {i + 1}, column {j + 1}** (rows {i + 1}–{i + kh}, columns {j + 1}–{j + kw}):\n\n"
+                f"$$\n\\begin{{gathered}} {plain_grid(window)} \\quad {kernel_text} \\end{{gathered}}\n$$\n\n"
+                f"$$\n\\begin{{aligned}} z_{{{i + 1},{j + 1}}} &= {lines[0]}{rest} \\\\ &= {total} \\end{{aligned}}\n$$\n")
+    out.append(f"\n$$\nF_{{1}} = {plain_grid(sums)}\n$$\n")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- reporting
+
+results: list[tuple[str, bool | None]] = []
+
+
+def line(name: str, value: str, target: str | None = None, ok: bool | None = None) -> None:
+    verdict = "" if ok is None else ("ok" if ok else "MISSED")
+    target_text = f"(target {target})" if target else ""
+    print(f"  {name:<44} {value:>12}   {target_text:<22} {verdict}".rstrip())
+    if ok is not None:
+        results.append((name, ok))
+
+
+def fmt_bytes(n: float) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+
+
+def main() -> None:
+    started = time.perf_counter()
+    import jinja2
+
+    print(f"python {platform.python_version()} ({platform.python_implementation()}), numpy {np.__version__}, "
+          f"jinja2 {jinja2.__version__}, {os.cpu_count()} cpus, {platform.machine()} {platform.system()}")
+    print(f"timings: medians of {REPEATS}+ samples of >= {SAMPLE_SECONDS * 1000:.0f} ms each, after {WARMUP}+ warm-up calls;"
+          " the two sides of a ratio are sampled alternately")
+    rng = np.random.default_rng(20240611)
+
+    # 1. the tutorial
+    print("\n1. tutorial (examples/tutorial.toml)")
+    tutorial = load_module.load(ROOT / "examples" / "tutorial.toml")
+    forward = plain_network(tutorial)
+    full = evaluate.trace(tutorial, Settings(rounding="full"))
+    check_equal(tutorial, full, forward, exact=False, atol=1e-12)
+    check_equal(tutorial, evaluate.trace(tutorial), forward, exact=False, atol=1e-3)  # carried rounded to 4 places
+    t_trace, t_plain = compare(lambda: evaluate.trace(tutorial), forward, repeats=21)
+    line("trace", f"{t_trace * 1e6:.0f} us")
+    line("numpy forward", f"{t_plain * 1e6:.0f} us")
+    r = t_trace / t_plain
+    line("tutorial trace / numpy forward", f"{r:.1f}x", "<= 2x", r <= 2)
+
+    # 2. LeNet
+    print("\n2. LeNet-sized network (1x28x28, integer weights)")
+    net = lenet(rng)
+    forward = plain_network(net)
+    tr = evaluate.trace(net)
+    check_equal(net, tr, forward, exact=True)
+    t_trace, t_plain = compare(lambda: evaluate.trace(net), forward, repeats=21)
+    line("trace", f"{t_trace * 1e3:.2f} ms")
+    line("numpy forward", f"{t_plain * 1e3:.2f} ms")
+    r = t_trace / t_plain
+    line("LeNet trace / numpy forward", f"{r:.1f}x", "<= 4x", r <= 4)
+    held, macs = trace_bytes(tr), multiply_adds(tr)
+    line("trace bytes", fmt_bytes(held))
+    line("multiply-adds", f"{macs:,}")
+    line("trace bytes per multiply-add", f"{held / macs:.2f}", "<= 16", held / macs <= 16)
+    if held / macs > 16:
+        print("    by layer: " + ", ".join(f"{k} {fmt_bytes(b)}" for k, b in bytes_by_layer(tr)))
+    line("tracemalloc peak during trace (info)", fmt_bytes(peak_bytes(lambda: evaluate.trace(net))))
+    line("tracemalloc peak, numpy forward (info)", fmt_bytes(peak_bytes(forward)))
+
+    # 3. one large conv layer
+    print("\n3. one conv layer: 3x224x224 input, 64 filters 3x3, padding 1")
+    conv = big_conv(rng)
+    forward = plain_network(conv)
+    tr = evaluate.trace(conv)
+    check_equal(conv, tr, forward, exact=True)
+    t_trace, t_plain = compare(lambda: evaluate.trace(conv), forward)
+    line("trace", f"{t_trace * 1e3:.1f} ms")
+    line("numpy forward", f"{t_plain * 1e3:.1f} ms")
+    r = t_trace / t_plain
+    line("conv trace / numpy forward", f"{r:.1f}x", "<= 2x", r <= 2)
+    p_trace = peak_bytes(lambda: evaluate.trace(conv))
+    p_plain = peak_bytes(forward)
+    line("tracemalloc peak, trace", fmt_bytes(p_trace))
+    line("tracemalloc peak, numpy forward", fmt_bytes(p_plain))
+    r = p_trace / p_plain
+    line("conv peak memory trace / numpy forward", f"{r:.1f}x", "<= 2x", r <= 2)
+    record = tr.layers[0]
+    F, oh, ow = record.sums.shape
+    picks = list(zip(rng.integers(0, F, 1000).tolist(), rng.integers(0, oh, 1000).tolist(),
+                     rng.integers(0, ow, 1000).tolist()))
+    w = record.window(*picks[0])  # the window's working is right
+    assert int(w.products.data.sum()) == int(w.total.data), "window products do not add up to the sum"
+    for f, i, j in picks[:100]:  # warm-up
+        record.window(f, i, j)
+    calls = []
+    clock = time.perf_counter
+    for f, i, j in picks:
+        start = clock()
+        record.window(f, i, j)
+        calls.append(clock() - start)
+    t_window = statistics.median(calls)
+    line("one window on demand, record.window(f,i,j)", f"{t_window * 1e6:.1f} us", "< 10 us", t_window < 10e-6)
+    del tr, record, w
+
+    # 4. rendering
+    print(f"\n4. rendering: {RENDER_SIDE}x{RENDER_SIDE} input, one {RENDER_K}x{RENDER_K} filter, Markdown")
+    problem = render_problem(rng)
+    tr = evaluate.trace(problem)
+    windows = math.prod(tr.layers[0].sums.shape)
+    doc = render_module.render(tr, "md")
+    plain = plain_render(tr)
+    assert doc.count("**Output row") == windows == plain.count("**Output row")
+    record = tr.layers[0]
+    for n in (0, windows // 2, windows - 1):  # the plain rendering's working adds up to the trace's sums
+        i, j = divmod(n, record.sums.shape[2])
+        assert int(record.window(0, i, j).products.data.sum()) == int(record.sums.data[0, i, j])
+    t_render, t_plain = compare(lambda: render_module.render(tr, "md"), lambda: plain_render(tr))
+    line("windows (25 terms each)", f"{windows}")
+    line("render(trace, 'md')", f"{t_render * 1e3:.1f} ms", None)
+    line("plain f-string rendering", f"{t_plain * 1e3:.1f} ms", None)
+    line("document sizes, render / plain (info)", f"{len(doc) // 1024}/{len(plain) // 1024} KiB")
+    r = t_render / t_plain
+    line("render / plain f-strings", f"{r:.1f}x", "<= 1.6x", r <= 1.6)
+    per_1000 = t_render / windows * 1000 * 1e3
+    line("render ms per 1000 windows of 25 terms", f"{per_1000:.1f} ms", "<= 30 ms", per_1000 <= 30)
+
+    met = sum(ok for _, ok in results)
+    missed = [name for name, ok in results if not ok]
+    print(f"\nsummary: {met} of {len(results)} targets met"
+          + (f"; missed: {', '.join(missed)}" if missed else "")
+          + f" ({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

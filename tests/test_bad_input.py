@@ -1,0 +1,309 @@
+"""Bad problem files: one located error line, exit code 2, no traceback, nothing written.
+
+Each case edits the tutorial's text (or writes a small problem file) so that
+exactly one thing is wrong, runs `python -m stepper solve FILE --format md
+--out OUTDIR` and checks the contract:
+
+* exit code 2;
+* exactly one line on stderr, `stepper: error: FILE: ...`, with FILE as given
+  on the command line;
+* the line names the place (layer number and type, field, row/column) and
+  what was expected (checked by the important words only);
+* no "Traceback" in stdout or stderr;
+* OUTDIR does not exist or is empty afterwards.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # so plain `pytest` finds the package too, not only `python -m pytest`
+    sys.path.insert(0, str(REPO))
+
+from stepper.errors import StepperError  # noqa: E402
+from stepper.load import load, loads  # noqa: E402
+
+TUTORIAL_PATH = REPO / "examples" / "tutorial.toml"
+TUTORIAL = TUTORIAL_PATH.read_text(encoding="utf-8")
+MARK = "<!-- Written by stepper"
+
+_INPUT_BLOCK = re.search(r'^input = """(.*?)"""\n', TUTORIAL, re.S | re.M)
+assert _INPUT_BLOCK, "the tutorial's input grid was not found"
+INPUT_GRID = _INPUT_BLOCK.group(1)
+
+
+def edit(*pairs: str) -> str:
+    """The tutorial with each `old` replaced by `new`; every `old` must occur exactly once."""
+    text = TUTORIAL
+    for old, new in zip(pairs[::2], pairs[1::2]):
+        assert text.count(old) == 1, f"expected {old!r} exactly once in the tutorial"
+        text = text.replace(old, new)
+    return text
+
+
+def line_of(text: str, line: str) -> int:
+    """The 1-based number of the line of `text` equal to `line`."""
+    return text.splitlines().index(line) + 1
+
+
+SMALL_INPUT = '''input = """
+1 2 3
+4 5 6
+7 8 9
+"""
+'''
+
+SMALL_OK = SMALL_INPUT + '''
+[[layers]]
+type = "conv2d"
+padding = 0
+stride = 1
+filters = """
+1 0 0
+0 1 0
+0 0 1
+"""
+'''
+
+FILTER_4X4 = SMALL_INPUT + '''
+[[layers]]
+type = "conv2d"
+padding = 0
+stride = 1
+filters = """
+1 0 0 1
+0 1 0 0
+0 0 1 0
+1 0 0 1
+"""
+'''
+
+TWO_CHANNEL_FILTERS = SMALL_INPUT + '''
+[[layers]]
+type = "conv2d"
+filters = [["""
+1 0
+0 1
+""", """
+0 1
+1 0
+"""]]
+'''
+
+BOOL_IN_NESTED_GRID = '''
+input = [[1, true], [3, 4]]
+
+[[layers]]
+type = "relu"
+'''
+
+CHANNELS_OF_DIFFERENT_SIZES = '''
+input = ["""
+1 2
+3 4
+""", """
+1 2 3
+4 5 6
+7 8 9
+"""]
+'''
+
+LAYER_WITHOUT_TYPE = SMALL_INPUT + '''
+[[layers]]
+type = "relu"
+
+[[layers]]
+size = 2
+'''
+
+BAD_TOML = edit('type = "relu"', "type = relu")
+BAD_TOML_LINE = line_of(BAD_TOML, "type = relu")
+
+
+@dataclass
+class Case:
+    id: str
+    text: str | None  # None: the file is not created
+    needles: tuple[str, ...]  # regular expressions that must all occur in the message
+
+    def __str__(self) -> str:
+        return self.id
+
+
+CASES = [
+    Case("ragged-input-row", edit("2 4 1 1 2 1 3 1", "2 4 1 1 2 1 3"),
+         (r"field 'input', row 3\b", r"expected 8 numbers", r"found 7\b")),
+    Case("ragged-input-nested", SMALL_INPUT.replace('"""\n1 2 3\n4 5 6\n7 8 9\n"""', "[[1, 2, 3], [4, 5, 6], [7, 8]]"),
+         (r"field 'input', row 3\b", r"expected 3 numbers", r"found 2\b")),
+    Case("non-number-x-in-input", edit("1 1 1 3 4 3 1 4", "1 1 1 x 4 3 1 4"),
+         (r"field 'input', row 4, column 4\b", r"expected a number", r"'x'")),
+    Case("non-number-3a-in-filter", edit("  -1  0  1\n", "  -1  3a  1\n"),
+         (r"layer 1 \(conv2d\)", r"field 'filters', filter 2, row 2, column 2\b", r"expected a number", r"'3a'")),
+    Case("bool-in-nested-grid", BOOL_IN_NESTED_GRID,
+         (r"field 'input', row 1, column 2\b", r"expected a number", r"true")),
+    Case("unknown-layer-type-conv3d", edit('type = "conv2d"', 'type = "conv3d"'),
+         (r"layer 1\b", r"conv3d", r"unknown layer type", r"expected one of .*conv2d")),
+    Case("unknown-layer-type-layer-5", edit('type = "sigmoid"', 'type = "sigmoidal"'),
+         (r"layer 5\b", r"'sigmoidal'", r"unknown layer type", r"expected one of .*sigmoid")),
+    Case("layer-without-type", LAYER_WITHOUT_TYPE,
+         (r"layer 2\b", r"missing 'type'", r"expected one of")),
+    Case("unknown-field-strides-in-conv2d", edit("padding = 1\n", "padding = 1\nstrides = 2\n"),
+         (r"layer 1 \(conv2d\)", r"'strides'", r"unknown field", r"expected one of .*stride")),
+    Case("missing-required-field-filters", SMALL_INPUT + '\n[[layers]]\ntype = "relu"\n\n[[layers]]\ntype = "conv2d"\nstride = 1\n',
+         (r"layer 2 \(conv2d\)", r"missing field 'filters'")),
+    Case("unknown-top-level-field", 'colour = "blue"\n' + TUTORIAL,
+         (r"field 'colour'", r"unknown field", r"top level", r"expected one of .*input")),
+    Case("unknown-settings-field", edit('terms = "nonzero"', 'terms = "nonzero"\nstyle = "fancy"'),
+         (r"'style'", r"unknown field", r"\[settings\]", r"expected one of .*decimals")),
+    Case("filter-4x4-on-3x3-input", FILTER_4X4,
+         (r"layer 1 \(conv2d\)", r"4x4 filter", r"does not fit", r"3x3")),
+    Case("pool-window-larger-than-map", edit("size = 2\n", "size = 5\n"),
+         (r"layer 3 \(maxpool\)", r"5x5", r"does not fit", r"4x4")),
+    Case("stride-0", edit("stride = 2\npadding = 1", "stride = 0\npadding = 1"),
+         (r"layer 1 \(conv2d\)", r"field 'stride'", r"1 or more", r"found 0\b")),
+    Case("stride-negative", edit("size = 2\nstride = 2", "size = 2\nstride = -1"),
+         (r"layer 3 \(maxpool\)", r"field 'stride'", r"1 or more", r"found -1\b")),
+    Case("stride-true", edit("stride = 2\npadding = 1", "stride = true\npadding = 1"),
+         (r"layer 1 \(conv2d\)", r"field 'stride'", r"expected a whole number", r"true")),
+    Case("two-channel-input-one-channel-filters",
+         edit(f'input = """{INPUT_GRID}"""', f'input = ["""{INPUT_GRID}""", """{INPUT_GRID}"""]'),
+         (r"layer 1 \(conv2d\)", r"each filter has 1 channel\b", r"input has 2\b")),
+    Case("one-channel-input-two-channel-filters", TWO_CHANNEL_FILTERS,
+         (r"layer 1 \(conv2d\)", r"each filter has 2 channels", r"input has 1\b")),
+    Case("input-channels-of-different-sizes", CHANNELS_OF_DIFFERENT_SIZES,
+         (r"field 'input', channel 2\b", r"expected 2x2", r"found 3x3")),
+    Case("conv1x1-weights-per-channel", edit('weights = ["1/2", "1/2"]', 'weights = ["1/3", "1/3", "1/3"]'),
+         (r"layer 4 \(conv1x1\)", r"one weight per input channel \(2\)", r"found 3\b")),
+    Case("dense-weights-3x2-for-2x2-map", edit("  0.0 0.5\n", "  0.0 0.5\n  0.1 0.1\n"),
+         (r"layer 6 \(dense\)", r"neuron 2\b", r"expected weights shaped like the input \(2x2\)", r"3x2")),
+    Case("missing-input", TUTORIAL.replace(_INPUT_BLOCK.group(0), ""),
+         (r"missing 'input'", r"expected")),
+    Case("title-not-text", edit('title = "CNN tutorial: a forward pass by hand"', "title = 3"),
+         (r"field 'title'", r"expected text")),
+    Case("not-valid-toml", BAD_TOML,
+         (r"not valid TOML", rf"line {BAD_TOML_LINE}\b")),
+    Case("nonexistent-file", None,
+         (r"no such file",)),
+    Case("settings-detail-some", edit('detail = "all"', 'detail = "some"'),
+         (r"settings, field 'detail'", r"expected 'all', 'answers' or a number", r"'some'")),
+    Case("settings-rounding-exact", edit('rounding = "carry"', 'rounding = "exact"'),
+         (r"settings, field 'rounding'", r"expected one of 'carry', 'full'", r"'exact'")),
+    Case("settings-decimals-negative", edit("decimals = 4", "decimals = -1"),
+         (r"settings, field 'decimals'", r"from 0 to 12", r"-1\b")),
+    Case("settings-terms-some", edit('terms = "nonzero"', 'terms = "some"'),
+         (r"settings, field 'terms'", r"expected one of 'nonzero', 'all'", r"'some'")),
+    Case("padding-full", edit("padding = 1", 'padding = "full"'),
+         (r"layer 1 \(conv2d\)", r"field 'padding'", r"'valid' or 'same'", r"'full'")),
+    Case("pool-size-0", edit("size = 2\n", "size = 0\n"),
+         (r"layer 3 \(maxpool\)", r"field 'size'", r"1 or more", r"found 0\b")),
+    Case("filters-of-different-sizes", edit("   2  1 -3\n  -1  0  1\n   0  0 -2\n", "   2  1\n  -1  0\n"),
+         (r"layer 1 \(conv2d\)", r"field 'filters', filter 2\b", r"3x3", r"found 2x2")),
+    Case("conv2d-bias-wrong-length", edit("padding = 1\n", "padding = 1\nbias = [1]\n"),
+         (r"layer 1 \(conv2d\)", r"field 'bias'", r"expected 2 numbers", r"one per filter", r"found 1\b")),
+    Case("dense-bias-wrong-length", edit('type = "dense"', 'type = "dense"\nbias = [1, 2, 3]'),
+         (r"layer 6 \(dense\)", r"field 'bias'", r"expected 2 numbers", r"one per neuron", r"found 3\b")),
+]
+
+assert len({c.id for c in CASES}) == len(CASES)
+
+
+def run_solve(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "stepper", "solve", *args],
+        cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+
+
+def check_needles(message: str, needles) -> None:
+    for needle in needles:
+        assert re.search(needle, message), f"{needle!r} not found in the message {message!r}"
+
+
+def test_tutorial_itself_solves(tmp_path):
+    """Control: the unedited tutorial and the small valid file are accepted, so failures below are the edits'."""
+    out = tmp_path / "out"
+    run = run_solve("examples/tutorial.toml", "--format", "md", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert (out / "tutorial.md").read_text(encoding="utf-8").startswith(MARK)
+    loads(SMALL_OK, name="small.toml")
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_bad_problem_file(case: Case, tmp_path):
+    problem = tmp_path / f"{case.id}.toml"
+    if case.text is not None:
+        problem.write_text(case.text, encoding="utf-8")
+    out = tmp_path / "out"
+    run = run_solve(str(problem), "--format", "md", "--out", str(out))
+
+    assert "Traceback" not in run.stdout and "Traceback" not in run.stderr, run.stderr
+    assert run.returncode == 2, f"exit code {run.returncode}, stderr: {run.stderr!r}"
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1, f"expected one error line, found {len(lines)}: {run.stderr!r}"
+    prefix = f"stepper: error: {problem}: "
+    assert lines[0].startswith(prefix), f"{lines[0]!r} does not start with {prefix!r}"
+    check_needles(lines[0][len(prefix):], case.needles)
+    assert not out.exists() or not any(out.iterdir()), f"files were written: {list(out.iterdir())}"
+
+
+LOADER_CASES = ["ragged-input-row", "non-number-3a-in-filter", "unknown-field-strides-in-conv2d",
+                "dense-weights-3x2-for-2x2-map", "two-channel-input-one-channel-filters", "not-valid-toml",
+                "settings-decimals-negative"]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.id in LOADER_CASES], ids=str)
+def test_loader_error_carries_the_message(case: Case):
+    with pytest.raises(StepperError) as info:
+        loads(case.text, name="bad.toml")
+    error = info.value
+    assert error.file == "bad.toml"
+    text = str(error)
+    assert text.startswith("bad.toml: ") and "\n" not in text, text
+    check_needles(text[len("bad.toml: "):], case.needles)
+
+
+def test_loader_message_is_the_cli_message(tmp_path):
+    """The CLI prints the loader's error as it is: `stepper: error: ` + str(error)."""
+    case = next(c for c in CASES if c.id == "dense-weights-3x2-for-2x2-map")
+    problem = tmp_path / "dense.toml"
+    problem.write_text(case.text, encoding="utf-8")
+    with pytest.raises(StepperError) as info:
+        load(problem, name=str(problem))
+    run = run_solve(str(problem), "--format", "md", "--out", str(tmp_path / "out"))
+    assert run.stderr == f"stepper: error: {info.value}\n"
+
+
+def test_loader_nonexistent_file(tmp_path):
+    missing = tmp_path / "missing.toml"
+    with pytest.raises(StepperError) as info:
+        load(missing, name="missing.toml")
+    assert str(info.value).startswith("missing.toml: ") and "no such file" in str(info.value)
+
+
+def test_output_not_written_by_stepper_is_left_alone(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = out / "tutorial.md"
+    notes = "# My own notes\n\nnot written by stepper\n"
+    mine.write_text(notes, encoding="utf-8")
+
+    run = run_solve("examples/tutorial.toml", "--format", "md", "--out", str(out))
+    assert "Traceback" not in run.stdout + run.stderr, run.stderr
+    assert run.returncode == 2, f"exit code {run.returncode}, stderr: {run.stderr!r}"
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("stepper: error: ") and "tutorial.md" in lines[0], lines[0]
+    assert "--force" in lines[0], lines[0]
+    assert mine.read_text(encoding="utf-8") == notes
+    assert sorted(p.name for p in out.iterdir()) == ["tutorial.md"]
+
+    run = run_solve("examples/tutorial.toml", "--format", "md", "--out", str(out), "--force")
+    assert run.returncode == 0, run.stderr
+    written = mine.read_text(encoding="utf-8")
+    assert written.startswith(MARK) and written != notes
+    assert sorted(p.name for p in out.iterdir()) == ["tutorial.md"]

@@ -1,0 +1,49 @@
+"""output/ holds the current worked solutions: regenerate with `python tools/regenerate_output.py`."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent / "tools"))
+from regenerate_output import EXAMPLES, ROOT  # noqa: E402
+
+STALE = "output/ is stale: run `python tools/regenerate_output.py` and commit the result"
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fresh")
+    run = subprocess.run([sys.executable, "-m", "stepper", "solve", *EXAMPLES, "--format", "md,tex,pdf",
+                          "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return out
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+@pytest.mark.parametrize("suffix", [".md", ".tex"])
+def test_text_outputs_are_current(fresh, example, suffix):
+    name = ROOT.joinpath(example).stem + suffix
+    kept = ROOT / "output" / name
+    assert kept.exists(), STALE
+    assert kept.read_bytes() == (fresh / name).read_bytes(), STALE
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_pdf_outputs_are_current(fresh, example):
+    """The PDF's text must match a fresh build (its bytes depend on the TeX version installed)."""
+    name = ROOT.joinpath(example).stem + ".pdf"
+    kept = ROOT / "output" / name
+    assert kept.exists(), STALE
+
+    def text(pdf):
+        return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+    assert text(kept) == text(fresh / name), STALE
+
+
+def test_no_stray_files_in_output():
+    expected = {ROOT.joinpath(e).stem + s for e in EXAMPLES for s in (".md", ".tex", ".pdf")}
+    extra = {p.name for p in (ROOT / "output").iterdir()} - expected - {"README.md", "tutorial-page1.png"}
+    assert not extra, f"files in output/ that no example makes: {sorted(extra)}"

@@ -1,0 +1,129 @@
+"""The evaluator against an independent forward pass, on randomly generated networks."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from stepper import loads, trace
+from tests.reference import forward
+
+NUMBERS = st.one_of(st.integers(-4, 5), st.sampled_from(["1/2", "-1/3", "0.25", "-1.5", "2/3", "0.1"]))
+
+
+def toml_value(v) -> str:
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return str(v)
+
+
+def to_toml(problem: dict) -> str:
+    lines = [f"input = {toml_value(problem['input'])}", "[settings]"]
+    lines += [f"{k} = {toml_value(v)}" for k, v in problem["settings"].items()]
+    for layer in problem["layers"]:
+        lines.append("[[layers]]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in layer.items()]
+    return "\n".join(lines) + "\n"
+
+
+def matrix(draw, rows: int, cols: int, elements=NUMBERS) -> list:
+    return [[draw(elements) for _ in range(cols)] for _ in range(rows)]
+
+
+@st.composite
+def problems(draw) -> dict:
+    C, H, W = draw(st.integers(1, 3)), draw(st.integers(2, 7)), draw(st.integers(2, 7))
+    problem = {"input": [matrix(draw, H, W, st.integers(-3, 6)) for _ in range(C)],
+               "settings": {"rounding": draw(st.sampled_from(["carry", "full"])), "decimals": draw(st.integers(2, 6))},
+               "layers": []}
+    shape = (C, H, W)
+    for _ in range(draw(st.integers(1, 6))):
+        options = ["relu", "sigmoid", "dense", "softmax"]
+        if len(shape) == 3:
+            options += ["conv2d", "conv2d", "maxpool", "avgpool", "conv1x1"]
+        kind = draw(st.sampled_from(options))
+        layer: dict = {"type": kind}
+        if kind == "conv2d":
+            C, H, W = shape
+            kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+            stride = draw(st.integers(1, 3))
+            padding = draw(st.sampled_from([0, 1, 2, "same", "valid"]))
+            pad = 0 if padding == "valid" else (2 if padding == "same" else padding)
+            if kh > H + 2 * (padding if isinstance(padding, int) else 0) or kw > W + 2 * (padding if isinstance(padding, int) else 0):
+                padding = "same"  # "same" always fits
+            F = draw(st.integers(1, 3))
+            layer.update(stride=stride, padding=padding,
+                         filters=[[matrix(draw, kh, kw) for _ in range(C)] for _ in range(F)])
+            if draw(st.booleans()):
+                layer["bias"] = [draw(NUMBERS) for _ in range(F)]
+            if padding == "same":
+                out = (-(-H // stride), -(-W // stride))
+            else:
+                p = 0 if padding == "valid" else padding
+                out = ((H + 2 * p - kh) // stride + 1, (W + 2 * p - kw) // stride + 1)
+            shape = (F,) + out
+        elif kind in ("maxpool", "avgpool"):
+            C, H, W = shape
+            size = draw(st.integers(1, min(H, W, 3)))
+            stride = draw(st.integers(1, 3))
+            layer.update(size=size, stride=stride)
+            shape = (C, (H - size) // stride + 1, (W - size) // stride + 1)
+        elif kind == "conv1x1":
+            layer["weights"] = [draw(NUMBERS) for _ in range(shape[0])]
+            if draw(st.booleans()):
+                layer["bias"] = draw(NUMBERS)
+            shape = (1,) + shape[1:]
+        elif kind == "dense":
+            size = int(np.prod(shape))
+            n = draw(st.integers(1, 4))
+            layer["weights"] = [[draw(NUMBERS) for _ in range(size)] for _ in range(n)]
+            if draw(st.booleans()):
+                layer["bias"] = [draw(NUMBERS) for _ in range(n)]
+            shape = (n,)
+        elif kind == "softmax":
+            shape = (int(np.prod(shape)),)
+        problem["layers"].append(layer)
+    return problem
+
+
+def as_fractions(values) -> np.ndarray:
+    return np.array(values.numbers(), dtype=object)
+
+
+def assert_close(ours: np.ndarray, theirs: np.ndarray, where: str) -> None:
+    assert ours.shape == theirs.shape, where
+    for idx, a in np.ndenumerate(ours):
+        b = theirs[idx]
+        if isinstance(a, float) or isinstance(b, float):
+            assert abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(b))), f"{where} at {idx}: {a} != {b}"
+        else:
+            assert Fraction(a) == Fraction(b), f"{where} at {idx}: {a} != {b}"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_every_layer_matches_the_reference(problem):
+    result = trace(loads(to_toml(problem)))
+    expected = forward(problem, problem["settings"]["rounding"], problem["settings"]["decimals"])
+    assert len(result.layers) == len(expected)
+    for record, theirs in zip(result.layers, expected):
+        ours = as_fractions(record.output).reshape(theirs.shape) if record.output.data.size == theirs.size else None
+        assert ours is not None, f"layer {record.number}: shape {record.output.shape} vs {theirs.shape}"
+        assert_close(ours, theirs, f"layer {record.number} ({record.layer.kind})")
+
+
+@pytest.mark.parametrize("rounding", ["carry", "full"])
+def test_tutorial_matches_the_reference(rounding):
+    import tomllib
+    from decimal import Decimal
+    from pathlib import Path
+    text = (Path(__file__).resolve().parent.parent / "examples" / "tutorial.toml").read_text()
+    data = tomllib.loads(text, parse_float=lambda s: s)  # decimals as their written text
+    result = trace(loads(text.replace('rounding = "carry"', f'rounding = "{rounding}"')))
+    expected = forward(data, rounding, 4)
+    for record, theirs in zip(result.layers, expected):
+        assert_close(as_fractions(record.output).reshape(theirs.shape), theirs, f"layer {record.number}")
