@@ -7,7 +7,7 @@ import sys
 import pytest
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent / "tools"))
-from regenerate_output import EXAMPLES, ROOT  # noqa: E402
+from regenerate_output import EXAMPLES, PICTURE, ROOT  # noqa: E402
 
 STALE = "output/ is stale: run `python tools/regenerate_output.py` and commit the result"
 
@@ -45,5 +45,6 @@ def test_pdf_outputs_are_current(fresh, example):
 
 def test_no_stray_files_in_output():
     expected = {ROOT.joinpath(e).stem + s for e in EXAMPLES for s in (".md", ".tex", ".pdf")}
-    extra = {p.name for p in (ROOT / "output").iterdir()} - expected - {"README.md", "tutorial-page1.png"}
+    extra = {p.name for p in (ROOT / "output").iterdir()} - expected - {PICTURE}
     assert not extra, f"files in output/ that no example makes: {sorted(extra)}"
+    assert (ROOT / "output" / PICTURE).read_bytes().startswith(b"\x89PNG"), STALE

@@ -6,6 +6,7 @@ tests/test_output_current.py fails when output/ is older than the code that writ
 """
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,10 +16,20 @@ EXAMPLES = ["examples/tutorial.toml", "examples/two-channels.toml"]
 FORMATS = "md,tex,pdf"
 
 
+# The README shows this page of the tutorial's PDF as a picture.
+PICTURE_PAGE = 2
+PICTURE = f"tutorial-page{PICTURE_PAGE}.png"
+
+
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     from stepper.cli import main as stepper
-    return stepper(["solve", *(str(ROOT / e) for e in EXAMPLES), "--format", FORMATS, "--out", str(ROOT / "output")])
+    status = stepper(["solve", *(str(ROOT / e) for e in EXAMPLES), "--format", FORMATS, "--out", str(ROOT / "output")])
+    if status == 0:
+        page = str(PICTURE_PAGE)
+        subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", page, "-l", page, "-singlefile",
+                        str(ROOT / "output" / "tutorial.pdf"), str(ROOT / "output" / PICTURE[:-4])], check=True)
+    return status
 
 
 if __name__ == "__main__":
