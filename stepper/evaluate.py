@@ -38,21 +38,34 @@ def _carry(v: Values, settings: Settings) -> Values:
     return carried(v, settings.decimals) if settings.rounding == "carry" else v
 
 
-def _dot(a: Values, b: Values, axes) -> Values:
-    """tensordot of two arrays, exact when both are."""
+def _operands(a: Values, b: Values, terms: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The arrays to multiply for sums of `terms` products of a cell of `a` and a cell of `b`,
+    and the denominator of those sums (0: inexact).
+
+    Exact numerators go through float64, and so through BLAS, whenever every partial
+    sum stays below 2^53: then the float result is the exact integer.
+    """
     scale = product_scale(a, b)
     if not scale:
-        return floats(np.tensordot(a.floats(), b.floats(), axes))
-    bound = _abs_max(a.data) * _abs_max(b.data) * math.prod(a.shape[i] for i in np.atleast_1d(axes[0]))
-    if bound < _DOUBLE_EXACT:
-        out = np.rint(np.tensordot(a.data.astype(np.float64), b.data.astype(np.float64), axes)).astype(np.int64)
-    else:
-        out = np.tensordot(a.data, b.data, axes)
-    return exact(out, scale)
+        return a.floats(), b.floats(), 0
+    if _abs_max(a.data) * _abs_max(b.data) * terms < _DOUBLE_EXACT:
+        return a.data.astype(np.float64, copy=False), b.data.astype(np.float64, copy=False), scale
+    return a.data, b.data, scale
+
+
+def _result(out: np.ndarray, scale: int) -> Values:
+    return exact(out, scale) if scale else floats(out)
+
+
+def _dot(a: Values, b: Values, axes) -> Values:
+    """tensordot of two arrays, exact when both are."""
+    terms = math.prod(a.shape[i] for i in np.atleast_1d(axes[0]))
+    fa, fb, scale = _operands(a, b, terms)
+    return _result(np.tensordot(fa, fb, axes), scale)
 
 
 def _abs_max(data: np.ndarray) -> int:
-    return int(np.abs(data).max()) if data.size else 0
+    return int(max(data.max(), -data.min())) if data.size else 0  # no |data| copy of a large array
 
 
 def _plus_bias(sums: Values, bias: Values | None, shape: tuple[int, ...]) -> Values:
@@ -72,12 +85,13 @@ def _sizes(n_rows: int, n_cols: int, kernel: tuple[int, int], stride: int, pad) 
 
 def _conv2d(number: int, layer: Conv2d, x: Values, settings: Settings) -> ConvTrace:
     pad = layer.padding_for(x.shape)
-    padded = Values(np.pad(x.data, ((0, 0), (pad.top, pad.bottom), (pad.left, pad.right))), x.scale, x.places)
-    kh, kw = layer.filters.shape[-2:]
+    widths = ((0, 0), (pad.top, pad.bottom), (pad.left, pad.right))
+    padded = Values(np.pad(x.data, widths), x.scale, x.places)
+    channels, kh, kw = layer.filters.shape[1:]
     s = layer.stride
-    windows = sliding_window_view(padded.data, (kh, kw), axis=(1, 2))[:, ::s, ::s]  # (C, oh, ow, kh, kw)
-    sums = _dot(Values(windows, padded.scale), layer.filters, ([0, 3, 4], [1, 2, 3]))  # (oh, ow, F)
-    sums = Values(np.moveaxis(sums.data, -1, 0), sums.scale)
+    fx, fk, scale = _operands(x, layer.filters, channels * kh * kw)
+    windows = sliding_window_view(np.pad(fx, widths), (kh, kw), axis=(1, 2))[:, ::s, ::s]  # (C, oh, ow, kh, kw)
+    sums = _result(np.tensordot(fk, windows, ([1, 2, 3], [0, 3, 4])), scale)  # (F, oh, ow)
     sums = _plus_bias(sums, layer.bias, (-1, 1, 1))
     sizes = _sizes(x.shape[1], x.shape[2], (kh, kw), s, pad)
     return ConvTrace(number, layer, x, pad, padded, layer.filters, layer.bias, sizes, sums, _carry(sums, settings))
@@ -103,18 +117,10 @@ def _conv1x1(number: int, layer: Conv1x1, x: Values, settings: Settings) -> MixT
 
 
 def _dense(number: int, layer: Dense, x: Values, settings: Settings) -> DenseTrace:
-    weights = _stack_rows(layer.weights)
+    weights = layer.matrix
     sums = _dot(weights, x.reshape(-1), ([1], [0]))
     sums = _plus_bias(sums, layer.bias, (-1,))
     return DenseTrace(number, layer, x, weights, layer.bias, sums, _carry(sums, settings))
-
-
-def _stack_rows(neurons: tuple[Values, ...]) -> Values:
-    flat = [w.reshape(-1) for w in neurons]
-    if all(w.exact for w in flat):
-        scale = math.lcm(*(w.scale for w in flat))
-        return exact(np.stack([w.data * (scale // w.scale) for w in flat]), scale)
-    return floats(np.stack([w.floats() for w in flat]))
 
 
 def _activation(number: int, layer: Activation, x: Values, settings: Settings):

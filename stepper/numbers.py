@@ -1,7 +1,9 @@
 """How values are stored, rounded and written.
 
 All values of one array share one denominator (`scale`), so integer inputs stay
-numpy int64 arrays and decimals such as 0.5 stay exact (1/2) at numpy speed.
+integer arrays and decimals such as 0.5 stay exact (1/2) at numpy speed. The
+numerators are int64, or float64 holding whole numbers below 2^53 (what BLAS
+returns for a large convolution; converting it would cost as much again).
 Values that come from an exponential are floats (`scale == 0`); in the default
 `carry` rounding they are rounded to `decimals` places, which makes them exact
 decimals again, as a student's written values are.
@@ -31,7 +33,7 @@ class Values:
     with all of those places (0.5000), as the rounded value a student writes down.
     """
 
-    data: np.ndarray
+    data: np.ndarray  # numerators (int64, or float64 whole numbers) when exact, else float64 values
     scale: int = 1
     places: int | None = None
 
@@ -67,6 +69,8 @@ def exact(data: np.ndarray, scale: int, places: int | None = None) -> Values:
     """Exact values in lowest terms; floats if they grew too large to stay exact."""
     if scale == 1:
         return Values(data, 1, places)
+    if data.dtype.kind == "f":
+        data = data.astype(np.int64)
     if data.size:
         g = math.gcd(int(np.gcd.reduce(data, axis=None)), scale)
         if g > 1:

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
 
 from .errors import StepperError
-from .numbers import Values
+from .numbers import Values, exact, floats
 
 Shape = tuple[int, ...]
 
@@ -157,6 +160,15 @@ class Dense:
     weights: tuple[Values, ...]  # one array per neuron
     bias: Values | None = None  # (N,)
     kind = "dense"
+
+    @cached_property
+    def matrix(self) -> Values:
+        """(N, D): each row a neuron's weights, flat in the input's order, over one denominator."""
+        flat = [w.reshape(-1) for w in self.weights]
+        if all(w.exact for w in flat):
+            scale = math.lcm(*(w.scale for w in flat))
+            return exact(np.stack([w.data * (scale // w.scale) for w in flat]), scale)
+        return floats(np.stack([w.floats() for w in flat]))
 
     def out_shape(self, shape: Shape) -> Shape:
         size = math.prod(shape)
