@@ -133,13 +133,14 @@ def round_half_away(v: Values, places: int) -> Values:
         return exact(np.sign(v.data) * q, unit, places)
     scaled = np.abs(v.data) * unit
     q = np.floor(scaled + 0.5)
-    # Near a tie the float product may land on the wrong side: decide those cells exactly.
-    for index in zip(*np.nonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)):
-        exact_value = Decimal(float(abs(v.data[index]))) * unit
-        q[index] = float(exact_value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    q = np.sign(v.data) * q
-    if np.all(np.abs(q) < _INT_LIMIT):
-        return exact(q.astype(np.int64), unit, places)
+    ties = np.abs(scaled + 0.5 - q) < 1e-6
+    if ties.any():  # near a tie the float product may land on the wrong side: decide those cells exactly
+        for index in zip(*np.nonzero(ties)):
+            exact_value = Decimal(float(abs(v.data[index]))) * unit
+            q[index] = float(exact_value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    q = np.copysign(q, v.data)
+    if q.size and q.max() < _INT_LIMIT and -q.min() < _INT_LIMIT:
+        return exact(q, unit, places)
     return floats(q / unit, places)
 
 
