@@ -19,17 +19,21 @@ from .trace import ConvWindow, PoolWindow, SizeStep, Terms
 TERMS_PER_LINE = 10
 # Working shorter than this many characters stays on one line.
 ONE_LINE = 60
+# Arrays up to this size are written cell by cell; larger ones one distinct value at a time.
+_SMALL = 64
 # Padded inputs up to this size are drawn whole beside each window; larger ones show only the window.
 WHOLE_GRID_UP_TO = 12
 
 
-def cells(v: Values, decimals: int) -> np.ndarray:
-    """Every cell of `v` written, as an object array of strings of the same shape."""
-    if v.data.ndim == 0:
-        return np.array(_one(v, v.data.item(), decimals), dtype=object)
+def cells(v: Values, decimals: int) -> list[str]:
+    """Every cell of `v` written, flat, in row-major order."""
+    if v.data.size <= _SMALL:
+        if v.scale == 1 and v.places is None:  # whole numbers: str() of Python ints is the fastest writer
+            return list(map(str, v.data.astype(np.int64, copy=False).ravel().tolist()))
+        return [_one(v, x, decimals) for x in v.data.ravel().tolist()]
     distinct, where = np.unique(v.data, return_inverse=True)
     written = np.array([_one(v, x, decimals) for x in distinct.tolist()], dtype=object)
-    return written[where.reshape(v.shape)]
+    return written[where.ravel()].tolist()
 
 
 def _one(v: Values, x, decimals: int) -> str:
@@ -40,7 +44,7 @@ def _one(v: Values, x, decimals: int) -> str:
 
 def number(v: Values, decimals: int) -> str:
     """A scalar Values, written."""
-    return str(cells(v, decimals))
+    return _one(v, v.data.item(), decimals)
 
 
 def _parenthesised(text: str) -> str:
@@ -72,18 +76,14 @@ class Maths:
     def grid(self, v: Values, window: tuple[tuple[int, int], tuple[int, int]] | None = None) -> str:
         """A 2-D array as a bracketed matrix; cells inside `window` (rows, cols) are highlighted."""
         text = cells(v, self.settings.decimals)
-        if text.ndim == 1:
-            text = text.reshape(1, -1)
+        width = v.shape[-1] if v.data.ndim else 1
         if window is not None:
             (r0, r1), (c0, c1) = window
-            text = text.copy()
-            block = text[r0:r1, c0:c1]
-            text[r0:r1, c0:c1] = np.array([self.highlight % c for c in block.ravel()], dtype=object).reshape(block.shape)
-        rows = " \\\\ ".join(" & ".join(row) for row in text.tolist())
-        return f"\\left[\\begin{{array}}{{{'r' * text.shape[1]}}} {rows} \\end{{array}}\\right]"
-
-    def column(self, v: Values) -> str:
-        return self.grid(v.reshape(-1, 1))
+            for r in range(r0, r1):
+                for i in range(r * width + c0, r * width + c1):
+                    text[i] = self.highlight % text[i]
+        rows = " \\\\ ".join(" & ".join(text[i:i + width]) for i in range(0, len(text), width))
+        return f"\\left[\\begin{{array}}{{{'r' * width}}} {rows} \\end{{array}}\\right]"
 
     def number(self, v: Values) -> str:
         return number(v, self.settings.decimals)
@@ -92,7 +92,7 @@ class Maths:
         return sub(name, *index)
 
     def cells(self, v: Values) -> list[str]:
-        return cells(v, self.settings.decimals).ravel().tolist()
+        return cells(v, self.settings.decimals)
 
     def signed_join(self, terms: list[str]) -> str:
         return signed_join(terms)
@@ -105,6 +105,20 @@ class Maths:
         """A flat vector as a row matrix."""
         return self.grid(v.reshape(1, -1))
 
+    def window_grids(self, record, w: ConvWindow, kernel: list[str], whole: bool) -> str:
+        """Each channel's input with the window marked (or just the window, for a large input) beside its kernel."""
+        lines = []
+        for c, kernel_text in enumerate(kernel):
+            grid = self.grid(record.padded[c], (w.rows, w.cols)) if whole else self.grid(w.inputs[c])
+            lines.append(f"{grid} \\quad {kernel_text}")
+        return " \\\\ ".join(lines)
+
+    def kernel_grids(self, filters: Values, f: int) -> list[str]:
+        """`K_f = [...]` (or `K_{f,c}` per channel) for filter f, written once for all its windows."""
+        channels = filters.shape[1]
+        return [f"{sub('K', f) if channels == 1 else sub('K', f, c)} = {self.grid(filters[f, c])}"
+                for c in range(channels)]
+
     def filter_bank(self, filters: Values, bias: Values | None) -> str:
         """Every filter (and bias) of a layer, named K_f (K_{f,c} per channel), rows joined for a gathered block.
 
@@ -113,8 +127,7 @@ class Maths:
         count, channels = filters.shape[:2]
         rows = []
         for f in range(count):
-            items = [f"{sub('K', f) if channels == 1 else sub('K', f, c)} = {self.grid(filters[f, c])}"
-                     for c in range(channels)]
+            items = self.kernel_grids(filters, f)
             if bias is not None:
                 items.append(f"{sub('b', f)} = {self.number(bias[f])}")
             rows.append(items)
@@ -130,7 +143,7 @@ class Maths:
     def weighted_maps(self, weights: Values, maps: Values, bias: Values | None) -> str:
         """`w_1 X_1 + w_2 X_2 (+ b)`: the 1x1 filter over whole channels."""
         d = self.settings.decimals
-        w = cells(weights, d).tolist()
+        w = cells(weights, d)
         text = " + ".join(f"{_parenthesised(wc)} {self.grid(maps[c])}" for c, wc in enumerate(w))
         if bias is not None and bias.data.any():
             text = signed_join([text, number(bias[0], d)])
@@ -155,17 +168,21 @@ class Maths:
         preceded by their factors when `show_factors` (decimals are not multiplied in one's head).
         """
         d = self.settings.decimals
-        keep = slice(None) if self.settings.terms == "all" else products.data.ravel() != 0
-        a = cells(factors, d).ravel()[keep].tolist()
-        w = cells(weights, d).ravel()[keep].tolist()
-        values = cells(products, d).ravel()[keep].tolist()
-        if bias is not None and (self.settings.terms == "all" or bias.data != 0):
+        every = self.settings.terms == "all"
+        keep = None if every else [p != 0 for p in products.data.ravel().tolist()]
+
+        def kept(v: Values) -> list[str]:
+            text = cells(v, d)
+            return text if keep is None else [t for t, k in zip(text, keep) if k]
+
+        values = kept(products)
+        if bias is not None and (every or bias.data != 0):
             bias_text = [number(bias, d)]
         else:
             bias_text = []
         steps = []
-        if self.settings.terms == "all" or show_factors:
-            pieces = [f"{_parenthesised(x)} \\cdot {_parenthesised(y)}" for x, y in zip(a, w)]
+        if every or show_factors:
+            pieces = [f"{_parenthesised(x)} \\cdot {_parenthesised(y)}" for x, y in zip(kept(factors), kept(weights))]
             written = _lines(pieces, per_line, " + ".join)
             if bias_text:
                 written[-1] = signed_join([written[-1], bias_text[0]]) if pieces else bias_text[0]
@@ -207,7 +224,7 @@ class Maths:
         return self.equation(lhs, steps, t.total, carried)
 
     def pool_equation(self, lhs: str, w: PoolWindow, carried: Values | None = None) -> str:
-        values = cells(w.values, self.settings.decimals).ravel().tolist()
+        values = cells(w.values, self.settings.decimals)
         if w.kind == "maxpool":
             step = f"\\max({', '.join(values)})"
         else:

@@ -1,7 +1,7 @@
 """Render a trace through Jinja2 templates: one environment per output format.
 
-Each format has its document skeleton and a few markup macros in
-`templates/<format>/`; the layer partials in `templates/layers/` are shared,
+Each format has its document skeleton in `templates/<format>/` and its bits
+of markup in `FORMATS` below; the layer partials in `templates/layers/` are shared,
 since every format writes its maths in LaTeX. A user folder given with
 `--templates DIR` is searched first, so any one file there overrides the
 built-in file of the same name (`DIR/md/document.md`, `DIR/conv2d.j2`, or
@@ -12,7 +12,9 @@ Both formats use LaTeX-safe delimiters, `\\VAR{...}`, `\\BLOCK{...}` and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import jinja2
 
@@ -73,15 +75,44 @@ def escape_md(text: str) -> str:
 
 @dataclass(frozen=True)
 class Format:
+    """What differs between output formats: escaping, a little markup, and how a window's cell is marked.
+
+    Templates reach it as `mk` (`mk.heading(2, text)`, `mk.bold(text)`, `mk.times`) and through the
+    `display` filter, which wraps a block of maths for display.
+    """
+
     name: str  # folder under templates/, and the file suffix
-    escape: callable
-    highlight: str  # how a window's cell is marked, in maths
+    escape: Callable[[str], str]
+    highlight: str  # %-format for a highlighted cell, in maths
+    headings: tuple[str, ...]  # %-formats for levels 2, 3, 4
+    bold_format: str
+    display_format: str  # %-format around a displayed formula
+    item_format: str  # %-format for a numbered line: number, text
     times: str  # the multiplication sign in running text (3x3)
+    dash: str  # a range of numbers in running text (rows 1-3)
+
+    def heading(self, level: int, text: str) -> str:
+        return self.headings[level - 2] % text
+
+    def bold(self, text: str) -> str:
+        return self.bold_format % text
+
+    def item(self, n: int, text: str) -> str:
+        return self.item_format % (n, text)
+
+    def display(self, maths: str, stacked: bool = False) -> str:
+        """A displayed formula; `stacked` lines (joined by \\\\) are centred one under another."""
+        maths = maths.strip()
+        if stacked:
+            maths = f"\\begin{{gathered}} {maths} \\end{{gathered}}"
+        return self.display_format % maths
 
 
 FORMATS = {
-    "md": Format("md", escape_md, r"\colorbox{yellow}{$%s$}", "×"),
-    "tex": Format("tex", escape_tex, r"\hl{%s}", r"$\times$"),
+    "md": Format("md", escape_md, r"\colorbox{yellow}{$%s$}", ("## %s", "### %s", "#### %s"), "**%s**",
+                 "$$\n%s\n$$", "%d. %s", "×", "–"),
+    "tex": Format("tex", escape_tex, r"\hl{%s}", (r"\section*{%s}", r"\subsection*{%s}", r"\subsubsection*{%s}"),
+                  r"\textbf{%s}", "\\[\n%s\n\\]", r"\noindent %d.\ %s", r"$\times$", "--"),
 }
 
 # One partial template per kind of layer record (the renderer dispatches on the record's type).
@@ -117,7 +148,9 @@ def describe(layer, maths: Maths, times: str) -> str:
     return {"relu": "ReLU.", "sigmoid": "Sigmoid.", "softmax": "Softmax."}[kind]
 
 
+@lru_cache(maxsize=32)
 def environment(fmt: str, settings: Settings, templates: Path | None = None) -> jinja2.Environment:
+    """The Jinja environment for one format and settings; made once, so templates compile once."""
     spec = FORMATS[fmt]
     builtin = builtin_templates()
     search = []
@@ -133,9 +166,10 @@ def environment(fmt: str, settings: Settings, templates: Path | None = None) -> 
         undefined=jinja2.StrictUndefined, autoescape=False,
     )
     maths = Maths(settings, spec.highlight)
-    env.filters["escape"] = spec.escape
-    env.filters["partial"] = partial
-    env.globals.update(m=maths, describe=lambda layer: describe(layer, maths, spec.times),
+    # `\BLOCK{filter display}...\BLOCK{endfilter}`: the closing tag eats its newline, so the filter puts it back.
+    env.filters.update(escape=spec.escape, partial=partial,
+                       display=lambda maths, stacked=False: spec.display(maths, stacked) + "\n")
+    env.globals.update(m=maths, mk=spec, describe=lambda layer: describe(layer, maths, spec.times),
                        whole_grid_up_to=WHOLE_GRID_UP_TO)
     return env
 
