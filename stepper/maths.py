@@ -8,6 +8,7 @@ arithmetic, is what a large document spends its time on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
@@ -55,14 +56,20 @@ def signed_join(terms: list[str]) -> str:
     """Join written numbers into a sum: `3 - 2 + 5`, never `+ -2`, and `0` for no terms."""
     if not terms:
         return "0"
-    out = [terms[0]]
-    for t in terms[1:]:
-        out.append(f"- {t[1:]}" if t.startswith("-") else f"+ {t}")
-    return " ".join(out)
+    return terms[0] + "".join([f" - {t[1:]}" if t[0] == "-" else f" + {t}" for t in terms[1:]])
 
 
 def _lines(pieces: list[str], per_line: int, joiner) -> list[str]:
     return [joiner(pieces[i:i + per_line]) for i in range(0, max(len(pieces), 1), per_line)]
+
+
+class WindowText(NamedTuple):
+    """One convolution window, written for a document: the parts a template lays out."""
+
+    heading: str
+    where: str  # which rows and columns of the (padded) input it covers
+    grids: str  # displayed: the input with the window marked, beside the filter
+    equation: str  # displayed: the sum of products
 
 
 @dataclass(frozen=True)
@@ -75,15 +82,20 @@ class Maths:
     # ---- arrays ----
     def grid(self, v: Values, window: tuple[tuple[int, int], tuple[int, int]] | None = None) -> str:
         """A 2-D array as a bracketed matrix; cells inside `window` (rows, cols) are highlighted."""
-        text = cells(v, self.settings.decimals)
-        width = v.shape[-1] if v.data.ndim else 1
+        return self._grid(cells(v, self.settings.decimals), v.shape[-1] if v.data.ndim else 1, window)
+
+    def _grid(self, text: list[str], width: int, window=None, part=None) -> str:
+        """A matrix from written cells (row-major, `width` to a row): the rows and columns
+        `part` of it if given, with the cells of `window` highlighted."""
+        (r0, r1), (c0, c1) = part or ((0, len(text) // width), (0, width))
         if window is not None:
-            (r0, r1), (c0, c1) = window
-            for r in range(r0, r1):
-                for i in range(r * width + c0, r * width + c1):
+            text = text.copy()
+            (h0, h1), (k0, k1) = window
+            for r in range(h0, h1):
+                for i in range(r * width + k0, r * width + k1):
                     text[i] = self.highlight % text[i]
-        rows = " \\\\ ".join(" & ".join(text[i:i + width]) for i in range(0, len(text), width))
-        return f"\\left[\\begin{{array}}{{{'r' * width}}} {rows} \\end{{array}}\\right]"
+        rows = " \\\\ ".join(" & ".join(text[r * width + c0:r * width + c1]) for r in range(r0, r1))
+        return f"\\left[\\begin{{array}}{{{'r' * (c1 - c0)}}} {rows} \\end{{array}}\\right]"
 
     def number(self, v: Values) -> str:
         return number(v, self.settings.decimals)
@@ -105,13 +117,24 @@ class Maths:
         """A flat vector as a row matrix."""
         return self.grid(v.reshape(1, -1))
 
-    def window_grids(self, record, w: ConvWindow, kernel: list[str], whole: bool) -> str:
-        """Each channel's input with the window marked (or just the window, for a large input) beside its kernel."""
-        lines = []
-        for c, kernel_text in enumerate(kernel):
-            grid = self.grid(record.padded[c], (w.rows, w.cols)) if whole else self.grid(w.inputs[c])
-            lines.append(f"{grid} \\quad {kernel_text}")
-        return " \\\\ ".join(lines)
+    def conv_windows(self, record, f: int, limit: int, mk) -> Iterator[WindowText]:
+        """The first `limit` windows of filter f, written: a document of many windows spends its
+        time here, so each piece is made in one pass and the template only lays them out."""
+        kernel = self.kernel_grids(record.filters, f)
+        height, width = record.padded.shape[1:]
+        whole = height <= WHOLE_GRID_UP_TO and width <= WHOLE_GRID_UP_TO
+        inputs = [cells(record.padded[c], self.settings.decimals) for c in range(len(kernel))]  # written once
+        where = "padded rows" if record.padding.any else "rows"
+        for w in record.windows(f, limit):
+            (r0, r1), (c0, c1) = w.rows, w.cols
+            grids = " \\\\ ".join(
+                f"{self._grid(text, width, window=(w.rows, w.cols)) if whole else self._grid(text, width, part=(w.rows, w.cols))}"
+                f" \\quad {kernel_text}" for text, kernel_text in zip(inputs, kernel))
+            yield WindowText(
+                mk.bold(f"Output row {w.row + 1}, column {w.col + 1}"),
+                f"{where} {r0 + 1}{mk.dash}{r1}, columns {c0 + 1}{mk.dash}{c1}",
+                mk.display(grids, True),
+                mk.display(self.window_equation(sub("z", w.row, w.col), w, record.output[f, w.row, w.col])))
 
     def kernel_grids(self, filters: Values, f: int) -> list[str]:
         """`K_f = [...]` (or `K_{f,c}` per channel) for filter f, written once for all its windows."""
@@ -169,11 +192,11 @@ class Maths:
         """
         d = self.settings.decimals
         every = self.settings.terms == "all"
-        keep = None if every else [p != 0 for p in products.data.ravel().tolist()]
+        keep = None if every else products.data.ravel().tolist()  # a product of 0 is left out
 
         def kept(v: Values) -> list[str]:
             text = cells(v, d)
-            return text if keep is None else [t for t, k in zip(text, keep) if k]
+            return text if keep is None else [t for t, p in zip(text, keep) if p]
 
         values = kept(products)
         if bias is not None and (every or bias.data != 0):
@@ -208,8 +231,8 @@ class Maths:
 
     def _approx(self, written: str, carried: Values | None) -> str:
         """` \\approx 0.7762` when the value carried forward is written differently from the exact one."""
-        if carried is None:
-            return ""
+        if carried is None or (carried.places is None and carried.scale == 1):
+            return ""  # whole numbers are carried as they are
         carried_text = self.number(carried)
         return f" \\approx {carried_text}" if carried_text != written else ""
 

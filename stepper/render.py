@@ -19,7 +19,7 @@ from typing import Callable
 import jinja2
 
 from .errors import StepperError
-from .maths import Maths, WHOLE_GRID_UP_TO
+from .maths import Maths
 from .spec import Settings
 from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, MixTrace, PoolTrace, SoftmaxTrace, Trace)
 
@@ -169,8 +169,7 @@ def environment(fmt: str, settings: Settings, templates: Path | None = None) -> 
     # `\BLOCK{filter display}...\BLOCK{endfilter}`: the closing tag eats its newline, so the filter puts it back.
     env.filters.update(escape=spec.escape, partial=partial,
                        display=lambda maths, stacked=False: spec.display(maths, stacked) + "\n")
-    env.globals.update(m=maths, mk=spec, describe=lambda layer: describe(layer, maths, spec.times),
-                       whole_grid_up_to=WHOLE_GRID_UP_TO)
+    env.globals.update(m=maths, mk=spec, describe=lambda layer: describe(layer, maths, spec.times))
     return env
 
 
