@@ -10,7 +10,7 @@ products of one window.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
@@ -48,10 +48,9 @@ class SizeStep:
         return self.n + self.before + self.after
 
 
-# ---- one step each ----
+# ---- one step each (named tuples: cheap to make, since a document makes thousands) ----
 
-@dataclass(frozen=True, eq=False)
-class ConvWindow:
+class ConvWindow(NamedTuple):
     filter: int  # 0-based, like row and col
     row: int
     col: int
@@ -64,8 +63,7 @@ class ConvWindow:
     total: Values  # scalar: the sum of the products and the bias, exactly
 
 
-@dataclass(frozen=True, eq=False)
-class PoolWindow:
+class PoolWindow(NamedTuple):
     kind: str
     channel: int
     row: int
@@ -84,8 +82,7 @@ class PoolWindow:
         return int(np.count_nonzero(self.values.floats() == self.values.floats().max()))
 
 
-@dataclass(frozen=True, eq=False)
-class Terms:
+class Terms(NamedTuple):
     """A weighted sum: sum(factors * weights) + bias = total, for a 1x1 filter cell or a neuron."""
 
     index: tuple[int, ...]
@@ -96,8 +93,7 @@ class Terms:
     total: Values
 
 
-@dataclass(frozen=True, eq=False)
-class Element:
+class Element(NamedTuple):
     index: tuple[int, ...]
     x: Values  # scalar
     y: Values  # scalar
