@@ -103,6 +103,12 @@ class Maths:
     def sub(self, name: str, *index: int) -> str:
         return sub(name, *index)
 
+    @staticmethod
+    def relation(v: Values) -> str:
+        """`=` before an exact value (rounded values a student carries are exact decimals), `\\approx` before
+        a value known only approximately, whose written terms need not add up to it exactly."""
+        return "=" if v.exact else "\\approx"
+
     def cells(self, v: Values) -> list[str]:
         return cells(v, self.settings.decimals)
 
@@ -220,13 +226,14 @@ class Maths:
         # A step that already reads as the total adds nothing: `= -7 = -7` becomes `= -7`.
         steps = [s for s in steps if s != [total_text]]
         total_text += self._approx(total_text, carried)
+        relation = self.relation(total)  # terms written rounded add up to the total only approximately
         if all(len(step) == 1 for step in steps) and sum(len(step[0]) for step in steps) <= ONE_LINE:
-            return " = ".join([lhs] + [step[0] for step in steps] + [total_text])
+            return " = ".join([lhs] + [step[0] for step in steps]) + f" {relation} {total_text}"
         rows = []
         for step in steps:
             rows.append(f"&= {step[0]}")
             rows.extend(f"&\\quad {_continued(line)}" for line in step[1:])
-        rows.append(f"&= {total_text}")
+        rows.append(f"&{relation} {total_text}")
         return f"\\begin{{aligned}} {lhs} " + " \\\\ ".join(rows) + " \\end{aligned}"
 
     def _approx(self, written: str, carried: Values | None) -> str:

@@ -133,8 +133,9 @@ def describe(layer, maths: Maths, times: str) -> str:
         f, c, kh, kw = layer.filters.shape
         channels = f" over {c} channels" if c > 1 else ""
         bias = ", with bias" if layer.bias is not None else ""
+        padding = {"same": "same padding", "valid": "no padding (valid)"}.get(layer.padding, f"padding {layer.padding}")
         return (f"Convolution: {f} filter{'s' * (f != 1)} of {kh}{times}{kw}{channels}, "
-                f"stride {layer.stride}, padding {layer.padding}{bias}.")
+                f"stride {layer.stride}, {padding}{bias}.")
     if kind in ("maxpool", "avgpool"):
         how = "Max" if kind == "maxpool" else "Average"
         return f"{how} pooling: {layer.size}{times}{layer.size} windows, stride {layer.stride}."
