@@ -180,11 +180,15 @@ class Maths:
 
     # ---- sizes ----
     def size_step(self, step: SizeStep) -> str:
-        pads = "".join(f" + {p}" for p in (step.before, step.after) if p)
+        """floor((n + 2*p - k) / s) + 1 = out, with the floor's argument worked out."""
+        if step.before == step.after:
+            pads = f" + 2 \\cdot {step.before}" if step.before else ""
+        else:  # padding differs per side ("same" with an odd total)
+            pads = "".join(f" + {p}" for p in (step.before, step.after) if p)
         top = f"{step.n}{pads} - {step.k}"
-        exact_quotient = (step.span - step.k) / step.stride
-        quotient = f"{step.span - step.k}" if step.stride == 1 else write_exact(step.span - step.k, step.stride)
-        floor = f" = \\lfloor {quotient} \\rfloor + 1" if exact_quotient != int(exact_quotient) else f" = {quotient} + 1"
+        quotient = write_exact(step.span - step.k, step.stride)
+        whole = (step.span - step.k) % step.stride == 0
+        floor = f" = {quotient} + 1" if whole else f" = \\lfloor {quotient} \\rfloor + 1"
         return f"\\left\\lfloor \\frac{{{top}}}{{{step.stride}}} \\right\\rfloor + 1{floor} = {step.out}"
 
     # ---- sums ----

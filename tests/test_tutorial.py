@@ -60,7 +60,7 @@ def test_rendered_solution_holds_every_stage(tutorial, fmt):
     assert "= 0.5095" in text and "0.77618 \\approx 0.7762" in text
     assert "\\frac{1.6645}{3.8377} = 0.4337" in text and "\\frac{2.1732}{3.8377} = 0.5663" in text
     assert "0.3963" not in text
-    assert "floor \\frac{8 + 1 + 1 - 3}{2} \\right\\rfloor + 1 = \\lfloor 3.5 \\rfloor + 1 = 4" in text
+    assert "\\left\\lfloor \\frac{8 + 2 \\cdot 1 - 3}{2} \\right\\rfloor + 1 = \\lfloor 3.5 \\rfloor + 1 = 4" in text
     assert "row 10" in text and "column 10" in text  # the stride leaves the last padded row and column unused
 
 
