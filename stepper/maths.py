@@ -131,6 +131,7 @@ class Maths:
         whole = height <= WHOLE_GRID_UP_TO and width <= WHOLE_GRID_UP_TO
         inputs = [cells(record.padded[c], self.settings.decimals) for c in range(len(kernel))]  # written once
         where = "padded rows" if record.padding.any else "rows"
+        rounded_as_is = record.output is record.sums  # nothing was rounded: no `\\approx` to write
         for w in record.windows(f, limit):
             (r0, r1), (c0, c1) = w.rows, w.cols
             grids = " \\\\ ".join(
@@ -140,7 +141,8 @@ class Maths:
                 mk.bold(f"Output row {w.row + 1}, column {w.col + 1}"),
                 f"{where} {r0 + 1}{mk.dash}{r1}, columns {c0 + 1}{mk.dash}{c1}",
                 mk.display(grids, True),
-                mk.display(self.window_equation(sub("z", w.row, w.col), w, record.output[f, w.row, w.col])))
+                mk.display(self.window_equation(sub("z", w.row, w.col), w,
+                                                None if rounded_as_is else record.output[f, w.row, w.col])))
 
     def kernel_grids(self, filters: Values, f: int) -> list[str]:
         """`K_f = [...]` (or `K_{f,c}` per channel) for filter f, written once for all its windows."""
