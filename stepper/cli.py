@@ -44,12 +44,19 @@ def _detail(text: str) -> str | int:
     raise argparse.ArgumentTypeError(f"expected 'all', 'answers' or a number of windows, found {text!r}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Mistakes on the command line are reported in one line, like mistakes in a problem file."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="stepper",
         description="Turn a small neural network and its input into a step-by-step worked solution.")
     top.add_argument("--version", action="version", version=f"stepper {__version__}")
-    sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     solve = sub.add_parser(
         "solve", help="write the worked solution of a problem file",
         description="Trace the forward pass of each PROBLEM file and write its worked solution.",
@@ -88,15 +95,22 @@ def solve(args: argparse.Namespace) -> int:
                            "texlive-latex-base texlive-latex-recommended) or leave pdf out of --format")
     if args.templates is not None and not args.templates.is_dir():
         raise StepperError("no such folder", file=str(args.templates), place="--templates")
-    problems = args.problems or [tutorial_path()]
-    for path in problems:
-        problem = load(path, name=str(path) if args.problems else "the built-in tutorial")
-        settings = _settings(problem.settings, args)
-        result = trace(problem, settings)
-        stem = path.stem
-        targets = {f: args.out / f"{stem}.{f}" for f in formats}
-        for target in targets.values():  # refuse before writing anything
+    sources = args.problems or [tutorial_path()]
+    names = [str(p) for p in args.problems] or ["the built-in tutorial"]
+    # Read and check every problem, and every file it would write, before writing anything.
+    jobs, claimed = [], {}
+    for path, name in zip(sources, names):
+        problem = load(path, name=name)
+        targets = {f: args.out / f"{path.stem}.{f}" for f in formats}
+        for target in targets.values():
+            if target in claimed:
+                raise StepperError(f"both {claimed[target]} and {name} would write it; "
+                                   "solve them into different --out folders", file=str(target))
+            claimed[target] = name
             check_writable(target, args.force)
+        jobs.append((path, problem, _settings(problem.settings, args), targets))
+    for path, problem, settings, targets in jobs:
+        result = trace(problem, settings)
         documents = {}
         for fmt in ("md", "tex"):
             if fmt in formats or (fmt == "tex" and "pdf" in formats):

@@ -11,6 +11,7 @@ Both formats use LaTeX-safe delimiters, `\\VAR{...}`, `\\BLOCK{...}` and
 """
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -183,4 +184,11 @@ def render(trace: Trace, fmt: str, settings: Settings | None = None, templates: 
     except jinja2.TemplateSyntaxError as e:
         raise StepperError(f"template syntax error: {e.message}", file=e.filename, place=f"line {e.lineno}") from None
     except jinja2.UndefinedError as e:
-        raise StepperError(f"template uses an unknown name: {e.message}", file="templates") from None
+        file, line = _template_frame(e)
+        raise StepperError(f"template uses an unknown name: {e.message}", file=file, place=f"line {line}") from None
+
+
+def _template_frame(error: Exception) -> tuple[str, int]:
+    """The template file and line where a rendering error arose (Jinja puts them in the traceback)."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.endswith(".py")]
+    return (frames[-1].filename, frames[-1].lineno) if frames else ("templates", 0)

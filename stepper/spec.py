@@ -175,8 +175,8 @@ class Dense:
         for k, w in enumerate(self.weights, 1):
             if math.prod(w.shape) != size or not _same_layout(w.shape, shape):
                 raise StepperError(
-                    f"neuron {k}: expected weights shaped like the input ({_shape_words(shape)}), "
-                    f"found {_shape_words(w.shape)}", place="field 'weights'")
+                    f"expected weights shaped like the input ({_shape_words(shape)}), found {_shape_words(w.shape)}",
+                    place=f"field 'weights', neuron {k}")
         return (len(self.weights),)
 
 
