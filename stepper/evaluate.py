@@ -2,9 +2,10 @@
 
 Every layer goes the same three steps: compute the exact result with numpy
 (`sums`), carry it forward as the settings say (rounded like a student, or in
-full), and return the layer's record. Exact values are integer arrays over one
-denominator; their dot products run in float64 (BLAS) whenever the result is
-provably exact in a double, and in int64 otherwise.
+full), and return the layer's record. Exact values are whole numbers over one
+denominator; their dot products run in float64 (BLAS), which is exact while
+every partial sum stays below 2^53 (numbers.multiplicands), and as inexact
+floats beyond that.
 """
 from __future__ import annotations
 
@@ -12,11 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .numbers import Values, carried, common, exact, floats, product_scale, round_half_away
+from .numbers import Values, add, carried, exact, floats, multiplicands, round_half_away
 from .spec import Activation, Conv1x1, Conv2d, Dense, Pool, Problem, Settings, output_size
 from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, MixTrace, PoolTrace, SizeStep, SoftmaxTrace, Trace)
 
-_DOUBLE_EXACT = 2**53
 # Softmax subtracts the largest z first (and says so in the working) when some |z| exceeds this,
 # because e^z would be too large to write, or when the largest e^z would round to 0.
 _SHIFT_ABOVE = 30
@@ -37,41 +37,18 @@ def _carry(v: Values, settings: Settings) -> Values:
     return carried(v, settings.decimals) if settings.rounding == "carry" else v
 
 
-def _operands(a: Values, b: Values, terms: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """The arrays to multiply for sums of `terms` products of a cell of `a` and a cell of `b`,
-    and the denominator of those sums (0: inexact).
-
-    Exact numerators go through float64, and so through BLAS, whenever every partial
-    sum stays below 2^53: then the float result is the exact integer.
-    """
-    scale = product_scale(a, b)
-    if not scale:
-        return a.floats(), b.floats(), 0
-    if _abs_max(a.data) * _abs_max(b.data) * terms < _DOUBLE_EXACT:
-        return a.data.astype(np.float64, copy=False), b.data.astype(np.float64, copy=False), scale
-    return a.data, b.data, scale
-
-
 def _result(out: np.ndarray, scale: int) -> Values:
     return exact(out, scale) if scale else floats(out)
 
 
 def _matmul(a: Values, b: Values) -> Values:
     """a @ b for a matrix `a` (rows of weights) and a vector or matrix `b`, exact when both are."""
-    fa, fb, scale = _operands(a, b, a.shape[-1])
+    fa, fb, scale = multiplicands(a, b, a.shape[-1])
     return _result(fa @ fb, scale)
 
 
-def _abs_max(data: np.ndarray) -> int:
-    return int(max(data.max(), -data.min())) if data.size else 0  # no |data| copy of a large array
-
-
 def _plus_bias(sums: Values, bias: Values | None, shape: tuple[int, ...]) -> Values:
-    if bias is None:
-        return sums
-    s, b, scale = common(sums, bias)
-    total = s + b.reshape(shape)
-    return exact(total, scale) if scale else floats(total)
+    return sums if bias is None else add(sums, bias.reshape(*shape))
 
 
 def _sizes(n_rows: int, n_cols: int, kernel: tuple[int, int], stride: int, pad) -> tuple[SizeStep, SizeStep]:
@@ -101,7 +78,7 @@ def _conv2d(number: int, layer: Conv2d, x: Values, settings: Settings) -> ConvTr
     pad = layer.padding_for(x.shape)
     padded = Values(_padded(x.data, pad), x.scale, x.places)
     channels, kh, kw = layer.filters.shape[1:]
-    fx, fk, scale = _operands(padded, layer.filters, channels * kh * kw)
+    fx, fk, scale = multiplicands(padded, layer.filters, channels * kh * kw)
     windows = _windows(fx, kh, kw, layer.stride)  # (C, oh, ow, kh, kw)
     _, oh, ow = windows.shape[:3]
     # One matrix product: (F, C*kh*kw) @ (C*kh*kw, oh*ow), as im2col does.

@@ -33,7 +33,7 @@ class Values:
     with all of those places (0.5000), as the rounded value a student writes down.
     """
 
-    data: np.ndarray  # numerators (int64, or float64 whole numbers) when exact, else float64 values
+    data: np.ndarray  # numerators (int64, or float64 whole numbers; |n| <= 2^52) when exact, else float64 values
     scale: int = 1
     places: int | None = None
 
@@ -85,7 +85,10 @@ def floats(data: np.ndarray, places: int | None = None) -> Values:
 
 
 def from_numbers(cells, shape: tuple[int, ...] | None = None) -> Values:
-    """Values from nested lists of Fractions, ints or floats (floats make the array inexact)."""
+    """Values from nested lists of Fractions, ints or floats (floats make the array inexact).
+
+    Raises ValueError when the numbers cannot share one denominator within the exact range.
+    """
     flat = list(_flatten(cells))
     if shape is None:
         shape = np.shape(np.empty(0) if not flat else np.array(cells, dtype=object))
@@ -93,8 +96,11 @@ def from_numbers(cells, shape: tuple[int, ...] | None = None) -> Values:
         return floats(np.array([float(x) for x in flat], dtype=np.float64).reshape(shape))
     fracs = [Fraction(x) for x in flat]
     scale = math.lcm(*(f.denominator for f in fracs)) if fracs else 1
-    data = np.array([f.numerator * (scale // f.denominator) for f in fracs], dtype=np.int64).reshape(shape)
-    return exact(data, scale)
+    numerators = [f.numerator * (scale // f.denominator) for f in fracs]
+    if scale > _EXACT_LIMIT or any(abs(n) > _INT_LIMIT for n in numerators):
+        raise ValueError("too many digits to keep exact: use at most 12 decimal places, "
+                         "fractions with small denominators, and whole numbers below 2^52")
+    return exact(np.array(numerators, dtype=np.int64).reshape(shape), scale)
 
 
 def _flatten(cells):
@@ -106,31 +112,59 @@ def _flatten(cells):
 
 
 def common(a: Values, b: Values) -> tuple[np.ndarray, np.ndarray, int]:
-    """Both arrays' data over one denominator (0 when either is inexact)."""
-    if not (a.exact and b.exact):
-        return a.floats(), b.floats(), 0
-    scale = math.lcm(a.scale, b.scale)
-    return a.data * (scale // a.scale), b.data * (scale // b.scale), scale
+    """Both arrays' data over one denominator (0, as floats, when either is inexact or that would overflow)."""
+    if a.exact and b.exact:
+        scale = math.lcm(a.scale, b.scale)
+        ka, kb = scale // a.scale, scale // b.scale
+        if scale <= _EXACT_LIMIT and abs_max(a.data) * ka <= _INT_LIMIT and abs_max(b.data) * kb <= _INT_LIMIT:
+            return a.data * ka, b.data * kb, scale
+    return a.floats(), b.floats(), 0
 
 
 def add(a: Values, b: Values) -> Values:
+    """a + b, broadcast, exact when both are."""
     x, y, scale = common(a, b)
     return exact(x + y, scale) if scale else floats(x + y)
 
 
-def product_scale(a: Values, b: Values) -> int:
-    """Denominator of products of a cell of `a` with a cell of `b` (0 when inexact)."""
-    return a.scale * b.scale if (a.exact and b.exact) else 0
+def multiplicands(a: Values, b: Values, terms: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The arrays to multiply for sums of `terms` products of a cell of `a` and a cell of `b`,
+    and the denominator of those sums (0 when inexact).
+
+    Exact numerators go through float64, and so through BLAS, whenever every partial sum stays
+    below 2^53: then the float result is the exact whole number. Beyond that the sums could
+    overflow, so they are computed, and marked, as floats.
+    """
+    if a.exact and b.exact and abs_max(a.data) * abs_max(b.data) * terms <= _INT_LIMIT:
+        scale = a.scale * b.scale
+        if scale <= _EXACT_LIMIT:
+            return a.data.astype(np.float64, copy=False), b.data.astype(np.float64, copy=False), scale
+    return a.floats(), b.floats(), 0
+
+
+def times(a: Values, b: Values) -> Values:
+    """Cell-by-cell products, exact when both factors are (and small enough)."""
+    x, y, scale = multiplicands(a, b, 1)
+    return exact(x * y, scale) if scale else floats(x * y)
+
+
+def abs_max(data: np.ndarray) -> int:
+    """The largest |cell|, without making a |data| copy of a large array."""
+    return int(max(data.max(), -data.min())) if data.size else 0
 
 
 def round_half_away(v: Values, places: int) -> Values:
     """Round to `places` decimals, halves away from zero, as taught by hand."""
     unit = 10**places
     if v.exact:
-        n = np.abs(v.data) * unit
-        q, r = np.divmod(n, v.scale)
-        q = q + (2 * r >= v.scale)
-        return exact(np.sign(v.data) * q, unit, places)
+        n = np.abs(v.data)
+        if abs_max(n) * unit > _INT_LIMIT:  # Python integers, which cannot overflow
+            n = n.astype(object)
+        q, r = (n * unit) // v.scale, (n * unit) % v.scale
+        q = np.sign(v.data) * (q + (2 * r >= v.scale))
+        if abs_max(q) > _INT_LIMIT:
+            return floats(q.astype(np.float64) / unit, places)
+        return exact(q.astype(np.int64), unit, places)
     scaled = np.abs(v.data) * unit
     q = np.floor(scaled + 0.5)
     ties = np.abs(scaled + 0.5 - q) < 1e-6
@@ -152,20 +186,6 @@ def carried(v: Values, places: int) -> Values:
 
 
 # ---- writing numbers (LaTeX maths, shared by every output format) ----
-
-def write(v: Values, index=(), decimals: int = 4) -> str:
-    """One cell of `v`, written for maths mode."""
-    x = v.data[index]
-    if v.scale:
-        return write_exact(int(x), v.scale, v.places)
-    return write_float(float(x), v.places if v.places is not None else decimals)
-
-
-def write_number(x: Number, places: int | None = None, decimals: int = 4) -> str:
-    if isinstance(x, Fraction):
-        return write_exact(x.numerator, x.denominator, places)
-    return write_float(float(x), places if places is not None else decimals)
-
 
 @lru_cache(maxsize=65536)
 def write_exact(numerator: int, denominator: int, places: int | None = None) -> str:

@@ -14,16 +14,8 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from .numbers import Values, floats, product_scale
+from .numbers import Values, times
 from .spec import Layer, Padding, Problem
-
-
-def _times(a: Values, b: Values) -> Values:
-    """Cell-by-cell products of one window (exact when both factors are)."""
-    scale = product_scale(a, b)
-    if scale:
-        return Values(a.data * b.data, scale)
-    return floats(a.floats() * b.floats())
 
 
 @dataclass(frozen=True)
@@ -121,7 +113,7 @@ class ConvTrace:
         inputs = self.padded[:, rows[0]:rows[1], cols[0]:cols[1]]
         kernel = self.filters[f]
         bias = self.bias[f] if self.bias is not None else None
-        return ConvWindow(f, i, j, rows, cols, inputs, kernel, _times(inputs, kernel), bias, self.sums[f, i, j])
+        return ConvWindow(f, i, j, rows, cols, inputs, kernel, times(inputs, kernel), bias, self.sums[f, i, j])
 
     def windows(self, f: int, limit: int | None = None) -> Iterator[ConvWindow]:
         oh, ow = self.sums.shape[1:]
@@ -187,7 +179,7 @@ class MixTrace:
     def cell(self, i: int, j: int) -> Terms:
         factors = self.input[:, i, j]
         bias = self.bias[0] if self.bias is not None else None
-        return Terms((i, j), factors, self.weights, _times(factors, self.weights), bias, self.sums[0, i, j])
+        return Terms((i, j), factors, self.weights, times(factors, self.weights), bias, self.sums[0, i, j])
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,7 +196,7 @@ class DenseTrace:
         factors = self.input.reshape(-1)
         weights = self.weights[k]
         bias = self.bias[k] if self.bias is not None else None
-        return Terms((k,), factors, weights, _times(factors, weights), bias, self.sums[k])
+        return Terms((k,), factors, weights, times(factors, weights), bias, self.sums[k])
 
     def neuron_grid(self, k: int) -> Values:
         """Neuron k's weights laid out like the input (the tutorial's N1, N2)."""
