@@ -20,6 +20,8 @@ from .errors import StepperError
 from .numbers import Values, from_numbers
 from .spec import Activation, Conv1x1, Conv2d, Dense, Pool, Problem, Settings
 
+# Strides, window sizes and padding beyond this are mistakes, not exercises.
+MAX_CELLS_PER_AXIS = 10_000
 TOP_FIELDS = {"title", "input", "layers", "settings"}
 SETTINGS_FIELDS = {"decimals", "rounding", "detail", "terms"}
 LAYER_FIELDS = {
@@ -89,8 +91,9 @@ def _layer(index: int, raw: dict):
     try:
         if kind is None:
             raise StepperError(f"missing 'type': expected one of {', '.join(LAYER_FIELDS)}")
-        if kind not in LAYER_FIELDS:
-            raise StepperError(f"unknown layer type {kind!r}: expected one of {', '.join(LAYER_FIELDS)}", place="field 'type'")
+        if not isinstance(kind, str) or kind not in LAYER_FIELDS:
+            raise StepperError(f"unknown layer type {_what(kind)}: expected one of {', '.join(LAYER_FIELDS)}",
+                               place="field 'type'")
         fields = LAYER_FIELDS[kind]
         _known(raw, set(fields) | {"type"}, f"a {kind} layer")
         for f, required in fields.items():
@@ -111,12 +114,13 @@ def _conv2d(kind, raw) -> Conv2d:
         if g.shape != first:
             raise StepperError(f"expected every filter to be {_dims(first)} like filter 1, found {_dims(g.shape)}",
                                place=f"field 'filters', filter {k}")
-    stacked = from_numbers([g.numbers() for g in grids], (len(grids),) + first)
+    stacked = _exact([g.numbers() for g in grids], (len(grids),) + first, "field 'filters'")
     stride = _positive_int(raw.get("stride", 1), "field 'stride'")
     padding = raw.get("padding", 0)
-    if padding not in ("valid", "same") and not (isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0):
-        raise StepperError(f"expected a whole number of cells (0 or more), 'valid' or 'same', found {_what(padding)}",
-                           place="field 'padding'")
+    if padding not in ("valid", "same") and not (
+            isinstance(padding, int) and not isinstance(padding, bool) and 0 <= padding <= MAX_CELLS_PER_AXIS):
+        raise StepperError(f"expected a whole number of cells from 0 to {MAX_CELLS_PER_AXIS}, 'valid' or 'same', "
+                           f"found {_what(padding)}", place="field 'padding'")
     bias = _vector(raw["bias"], "field 'bias'", len(grids), "one per filter") if "bias" in raw else None
     return Conv2d(filters=stacked, stride=stride, padding=padding, bias=bias)
 
@@ -166,7 +170,7 @@ def _channels(raw, place: str) -> Values:
             if g.shape != grids[0].shape:
                 raise StepperError(f"expected {_dims(grids[0].shape)} like channel 1, found {_dims(g.shape)}",
                                    place=f"{place}, channel {c}")
-        return from_numbers([g.numbers() for g in grids], (len(grids),) + grids[0].shape)
+        return _exact([g.numbers() for g in grids], (len(grids),) + grids[0].shape, place)
     g = _grid(raw, place)
     return g.reshape(1, *g.shape)
 
@@ -205,7 +209,7 @@ def _grid(raw, place: str) -> Values:
         cells.append([_number(x, f"{place}, row {r}, column {c}") for c, x in enumerate(row, 1)])
     if not cells[0]:
         raise StepperError("expected a grid of numbers, found an empty row", place=f"{place}, row 1")
-    return from_numbers(cells, (len(cells), len(cells[0])))
+    return _exact(cells, (len(cells), len(cells[0])), place)
 
 
 def _vector(raw, place: str, length: int | None = None, why: str = "") -> Values:
@@ -215,7 +219,14 @@ def _vector(raw, place: str, length: int | None = None, why: str = "") -> Values
         raise StepperError(f"expected a list of numbers, found {_what(raw)}", place=place)
     if length is not None and len(raw) != length:
         raise StepperError(f"expected {length} numbers ({why}), found {len(raw)}", place=place)
-    return from_numbers([_number(x, f"{place}, item {i}") for i, x in enumerate(raw, 1)], (len(raw),))
+    return _exact([_number(x, f"{place}, item {i}") for i, x in enumerate(raw, 1)], (len(raw),), place)
+
+
+def _exact(cells, shape, place: str) -> Values:
+    try:
+        return from_numbers(cells, shape)
+    except ValueError as e:
+        raise StepperError(str(e), place=place) from None
 
 
 def _number(raw, place: str) -> Fraction:
@@ -238,8 +249,8 @@ def _number(raw, place: str) -> Fraction:
 
 
 def _positive_int(raw, place: str) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-        raise StepperError(f"expected a whole number of 1 or more, found {_what(raw)}", place=place)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_CELLS_PER_AXIS:
+        raise StepperError(f"expected a whole number from 1 to {MAX_CELLS_PER_AXIS}, found {_what(raw)}", place=place)
     return raw
 
 

@@ -41,6 +41,11 @@ def written_by_stepper(path: Path) -> bool:
 
 
 def check_writable(path: Path, force: bool) -> None:
+    if path.parent.exists() and not path.parent.is_dir():
+        raise StepperError("is a file, so documents cannot be written into it: choose another --out folder",
+                           file=str(path.parent))
+    if path.is_dir():
+        raise StepperError("is a folder, so the document cannot be written there", file=str(path))
     if path.exists() and not force and not written_by_stepper(path):
         raise StepperError("not written by stepper, so it is left alone; "
                            "choose another --out folder, or pass --force to replace it", file=str(path))
@@ -48,11 +53,14 @@ def check_writable(path: Path, force: bool) -> None:
 
 def write_file(path: Path, data: bytes, force: bool = False) -> None:
     check_writable(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data)
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise StepperError(f"cannot write it: {e.strerror or e}", file=str(path)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -86,6 +94,8 @@ def _first_error(log: Path) -> str:
         return "no log was written"
     for i, line in enumerate(lines):
         if line.startswith("! "):
-            where = next((l for l in lines[i + 1:i + 4] if l.startswith("l.")), "")
-            return f"{line[2:]} {where}".strip()
+            # TeX breaks long messages over lines; the source line it stopped at starts with "l.".
+            rest = [l for l in lines[i + 1:i + 4] if l and not l.startswith("l.")][:1]
+            where = next((l for l in lines[i + 1:i + 6] if l.startswith("l.")), "")
+            return " ".join([line[2:]] + rest + [where]).strip()
     return "see the LaTeX log"

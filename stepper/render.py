@@ -43,8 +43,8 @@ def escape_tex(text: str) -> str:
             out.append(_TEX_SPECIALS[ch])
         elif ch in "\r\n\t":
             out.append(" ")
-        elif ord(ch) > 0xFF or ord(ch) < 0x20:
-            out.append("?")  # pdflatex's inputenc knows Latin-1 well; anything else would stop the build
+        elif ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 or ord(ch) > 0xFF:
+            out.append("?")  # control characters, and beyond Latin-1, would stop pdflatex
         else:
             out.append(ch)
     return "".join(out)
@@ -61,6 +61,8 @@ def escape_md(text: str) -> str:
     """Untrusted text made inert in Markdown: no markup, no HTML, no maths."""
     out = []
     for ch in " ".join(str(text).split()):
+        if ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0:
+            continue  # control characters have no place in a heading
         if ch == "&":
             out.append("&amp;")
         elif ch == "<":
@@ -183,9 +185,17 @@ def render(trace: Trace, fmt: str, settings: Settings | None = None, templates: 
         return env.get_template(f"document.{fmt}").render(trace=trace, problem=trace.problem, settings=settings)
     except jinja2.TemplateSyntaxError as e:
         raise StepperError(f"template syntax error: {e.message}", file=e.filename, place=f"line {e.lineno}") from None
+    except jinja2.TemplateNotFound as e:
+        raise StepperError(f"template not found: {e.name}", file="templates") from None
     except jinja2.UndefinedError as e:
         file, line = _template_frame(e)
         raise StepperError(f"template uses an unknown name: {e.message}", file=file, place=f"line {line}") from None
+    except (ArithmeticError, LookupError, TypeError, ValueError) as e:
+        # A mistake in a template (a user's own, from --templates) stops there, with its place.
+        file, line = _template_frame(e)
+        if file == "templates":
+            raise  # not from a template: a bug in stepper itself, which deserves its traceback
+        raise StepperError(f"template failed: {type(e).__name__}: {e}", file=file, place=f"line {line}") from None
 
 
 def _template_frame(error: Exception) -> tuple[str, int]:

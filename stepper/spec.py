@@ -107,6 +107,9 @@ class Conv2d:
         if c != shape[0]:
             raise StepperError(f"each filter has {c} channel{'s' * (c != 1)} but the input has {shape[0]}")
         pad = self.padding_for(shape)
+        if max(pad.top, pad.bottom) >= kh or max(pad.left, pad.right) >= kw:
+            raise StepperError(f"padding {self.padding} with a {kh}x{kw} filter adds windows that hold only zeros: "
+                               f"expected at most {min(kh, kw) - 1}", place="field 'padding'")
         _windows_fit("filter", shape, (kh, kw), pad)
         return (f, output_size(shape[1], kh, self.stride, pad.top, pad.bottom),
                 output_size(shape[2], kw, self.stride, pad.left, pad.right))

@@ -52,8 +52,10 @@ def problems(draw) -> dict:
             kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
             stride = draw(st.integers(1, 3))
             padding = draw(st.sampled_from([0, 1, 2, "same", "valid"]))
-            pad = 0 if padding == "valid" else (2 if padding == "same" else padding)
-            if kh > H + 2 * (padding if isinstance(padding, int) else 0) or kw > W + 2 * (padding if isinstance(padding, int) else 0):
+            if isinstance(padding, int):
+                padding = min(padding, kh - 1, kw - 1)  # more padding than that adds windows of zeros only
+            p = 0 if padding == "valid" else padding
+            if padding != "same" and (kh > H + 2 * p or kw > W + 2 * p):
                 padding = "same"  # "same" always fits
             F = draw(st.integers(1, 3))
             layer.update(stride=stride, padding=padding,
