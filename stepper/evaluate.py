@@ -119,9 +119,10 @@ def _dense(number: int, layer: Dense, x: Values, settings: Settings) -> DenseTra
 def _activation(number: int, layer: Activation, x: Values, settings: Settings):
     if layer.kind == "relu":
         y = Values(np.maximum(x.data, 0), x.scale, x.places)
-        return ElementwiseTrace(number, layer, x, y)
+        return ElementwiseTrace(number, layer, x, y, y)
     if layer.kind == "sigmoid":
-        return ElementwiseTrace(number, layer, x, _rounded(floats(_sigmoid(x.floats())), settings))
+        full = floats(_sigmoid(x.floats()))
+        return ElementwiseTrace(number, layer, x, full, _rounded(full, settings))
     return _softmax(number, layer, x, settings)
 
 
@@ -138,14 +139,15 @@ def _softmax(number: int, layer: Activation, x: Values, settings: Settings) -> S
     if zf.size and (np.abs(zf).max() > _SHIFT_ABOVE or np.exp(zf.max()) < 10.0**-settings.decimals):
         shift = z[int(np.argmax(zf))]
         zf = zf - shift.floats()
-    exps = _rounded(floats(np.exp(zf)), settings)
+    full_exps = floats(np.exp(zf))
+    exps = _rounded(full_exps, settings)
     if exps.exact:  # the sum and the ratios of rounded exponentials, exactly as written
-        total = Values(exps.data.sum(), exps.scale)
+        total = Values(exps.data.sum(), exps.scale, exps.places)
         ratios = exact(exps.data, int(total.data)) if total.data else floats(exps.floats() / exps.floats().sum())
     else:
         total = floats(exps.data.sum())
         ratios = floats(exps.data / total.data)
-    return SoftmaxTrace(number, layer, z, shift, exps, total, _rounded(ratios, settings))
+    return SoftmaxTrace(number, layer, z, shift, full_exps, exps, total, ratios, _rounded(ratios, settings))
 
 
 def _rounded(v: Values, settings: Settings) -> Values:

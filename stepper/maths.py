@@ -8,6 +8,7 @@ arithmetic, is what a large document spends its time on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Iterator, NamedTuple
 
 import numpy as np
@@ -100,14 +101,24 @@ class Maths:
     def number(self, v: Values) -> str:
         return number(v, self.settings.decimals)
 
+    def marked(self, v: Values, rows: tuple[int, int], cols: tuple[int, int]) -> str:
+        """A map with one window's cells highlighted; for a map too large to draw, the window alone."""
+        if v.shape[0] <= WHOLE_GRID_UP_TO and v.shape[1] <= WHOLE_GRID_UP_TO:
+            return self.grid(v, (rows, cols))
+        return self.grid(v[rows[0]:rows[1], cols[0]:cols[1]])
+
     def sub(self, name: str, *index: int) -> str:
         return sub(name, *index)
 
+    def relation(self, full: Values, shown: Values | None = None) -> str:
+        """`=` when `shown`, as written, is exactly the value `full`; `\\approx` when it is rounded."""
+        shown = full if shown is None else shown
+        return "=" if _written_value(shown, self.number(shown)) == _value(full) else "\\approx"
+
     @staticmethod
-    def relation(v: Values) -> str:
-        """`=` before an exact value (rounded values a student carries are exact decimals), `\\approx` before
-        a value known only approximately, whose written terms need not add up to it exactly."""
-        return "=" if v.exact else "\\approx"
+    def element_name(name: str, index: tuple[int, ...], shape: tuple[int, ...]) -> str:
+        """`a_{i,j}` for a cell of a one-channel map, `a_{c,i,j}` when there are several channels."""
+        return sub(name, *(index[1:] if len(shape) == 3 and shape[0] == 1 else index))
 
     def cells(self, v: Values) -> list[str]:
         return cells(v, self.settings.decimals)
@@ -167,9 +178,17 @@ class Maths:
             rows = [flat[i:i + 3] for i in range(0, len(flat), 3)]
         return " \\\\ ".join(" \\qquad ".join(row) for row in rows)
 
-    def sigmoid_equation(self, lhs: str, x: Values, y: Values) -> str:
-        z = self.number(x)
-        return f"{lhs} = \\sigma({z}) = \\frac{{1}}{{1 + e^{{{negated(z)}}}}} = {self.number(y)}"
+    def sigmoid_equation(self, lhs: str, e) -> str:
+        """`a = σ(z) = 1 / (1 + e^{-z}) ≈ value` for one element record."""
+        z = self.number(e.x)
+        minus_z = "0" if _value(e.x) == 0 else negated(z)
+        return (f"{lhs} = \\sigma({z}) = \\frac{{1}}{{1 + e^{{{minus_z}}}}} "
+                f"{self.relation(e.full, e.y)} {self.number(e.y)}")
+
+    def mix_formula(self, weights: Values, bias: Values | None) -> str:
+        """`y = w_1 x_1 + w_2 x_2 (+ b)` with the 1x1 filter's own weights."""
+        terms = [f"{w}\\, x_{{{c + 1}}}" for c, w in enumerate(cells(weights, self.settings.decimals))]
+        return "y = " + signed_join(terms + (["b"] if bias is not None else []))
 
     def weighted_maps(self, weights: Values, maps: Values, bias: Values | None) -> str:
         """`w_1 X_1 + w_2 X_2 (+ b)`: the 1x1 filter over whole channels."""
@@ -231,8 +250,8 @@ class Maths:
         total_text = self.number(total)
         # A step that already reads as the total adds nothing: `= -7 = -7` becomes `= -7`.
         steps = [s for s in steps if s != [total_text]]
-        total_text += self._approx(total_text, carried)
         relation = self.relation(total)  # terms written rounded add up to the total only approximately
+        total_text += self._approx(total, carried)
         if all(len(step) == 1 for step in steps) and sum(len(step[0]) for step in steps) <= ONE_LINE:
             return " = ".join([lhs] + [step[0] for step in steps]) + f" {relation} {total_text}"
         rows = []
@@ -242,12 +261,13 @@ class Maths:
         rows.append(f"&{relation} {total_text}")
         return f"\\begin{{aligned}} {lhs} " + " \\\\ ".join(rows) + " \\end{aligned}"
 
-    def _approx(self, written: str, carried: Values | None) -> str:
-        """` \\approx 0.7762` when the value carried forward is written differently from the exact one."""
+    def _approx(self, total: Values, carried: Values | None) -> str:
+        """` \\approx 0.7762` when the value carried forward is a rounding of the total."""
         if carried is None or (carried.places is None and carried.scale == 1):
             return ""  # whole numbers are carried as they are
-        carried_text = self.number(carried)
-        return f" \\approx {carried_text}" if carried_text != written else ""
+        if _value(carried) == _value(total):
+            return ""
+        return f" \\approx {self.number(carried)}"
 
     def window_equation(self, lhs: str, w: ConvWindow, carried: Values | None = None) -> str:
         per_line = w.kernel.shape[-1] if self.settings.terms == "all" else TERMS_PER_LINE
@@ -265,8 +285,7 @@ class Maths:
             step = f"\\max({', '.join(values)})"
         else:
             step = f"\\frac{{{signed_join(values)}}}{{{len(values)}}}"
-        result = self.number(w.result)
-        return f"{lhs} = {step} = {result}{self._approx(result, carried)}"
+        return f"{lhs} = {step} {self.relation(w.result)} {self.number(w.result)}{self._approx(w.result, carried)}"
 
 
 def _continued(line: str) -> str:
@@ -280,7 +299,21 @@ def sub(name: str, *index: int) -> str:
 
 
 def negated(text: str) -> str:
-    """-x written for a written number x."""
-    if text == "0":
-        return text
+    """-x written for a written (nonzero) number x."""
     return text[1:] if text.startswith("-") else f"-{text}"
+
+
+def _value(v: Values) -> Fraction:
+    """A scalar's exact value (a float is exactly the binary fraction it holds)."""
+    x = v.data.item()
+    return Fraction(int(x), v.scale) if v.scale else Fraction(x)
+
+
+def _written_value(v: Values, text: str) -> Fraction | None:
+    """The value a reader takes from `text`, the scalar `v` as written (None when it is not a plain decimal)."""
+    if v.exact:
+        return _value(v)  # exact values are written exactly, as decimals or fractions
+    try:
+        return Fraction(text)
+    except ValueError:
+        return None

@@ -22,9 +22,6 @@ import numpy as np
 _EXACT_LIMIT = 10**12
 _INT_LIMIT = 2**52
 
-Number = Fraction | float
-
-
 @dataclass(frozen=True, eq=False)
 class Values:
     """An array of numbers: exact `data / scale`, or floats when `scale == 0`.
@@ -47,10 +44,6 @@ class Values:
 
     def __getitem__(self, index) -> Values:
         return Values(self.data[index], self.scale, self.places)
-
-    def item(self, index=()) -> Number:
-        x = self.data[index]
-        return Fraction(int(x), self.scale) if self.scale else float(x)
 
     def floats(self) -> np.ndarray:
         return self.data / self.scale if self.scale else self.data

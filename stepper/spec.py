@@ -153,7 +153,7 @@ class Activation:
     kind: str  # "relu", "sigmoid", "softmax"
 
     def out_shape(self, shape: Shape) -> Shape:
-        return shape
+        return (math.prod(shape),) if self.kind == "softmax" else shape  # softmax gives a flat vector
 
 
 @dataclass(frozen=True, eq=False)

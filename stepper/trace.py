@@ -39,6 +39,16 @@ class SizeStep:
     def span(self) -> int:
         return self.n + self.before + self.after
 
+    @property
+    def first_unused(self) -> int:
+        """The first unused cell, counted from 1 along the padded axis."""
+        return self.span - self.unused + 1
+
+    @property
+    def skipped(self) -> int:
+        """Cells between two windows that neither covers (a stride longer than the window)."""
+        return max(self.stride - self.k, 0)
+
 
 # ---- one step each (named tuples: cheap to make, since a document makes thousands) ----
 
@@ -66,13 +76,6 @@ class PoolWindow(NamedTuple):
     result: Values  # scalar
     where: tuple[int, int] | None  # the maximum's cell in the window (first of any ties), for max pooling
 
-    @property
-    def ties(self) -> int:
-        """How many cells share the maximum (a marker may ask)."""
-        if self.kind != "maxpool":
-            return 0
-        return int(np.count_nonzero(self.values.floats() == self.values.floats().max()))
-
 
 class Terms(NamedTuple):
     """A weighted sum: sum(factors * weights) + bias = total, for a 1x1 filter cell or a neuron."""
@@ -88,7 +91,8 @@ class Terms(NamedTuple):
 class Element(NamedTuple):
     index: tuple[int, ...]
     x: Values  # scalar
-    y: Values  # scalar
+    full: Values  # scalar: the value before rounding
+    y: Values  # scalar: as carried forward
 
 
 # ---- one record per layer ----
@@ -152,10 +156,11 @@ class ElementwiseTrace:
     number: int
     layer: Layer
     input: Values
+    sums: Values  # the values before rounding
     output: Values
 
     def element(self, index: tuple[int, ...]) -> Element:
-        return Element(index, self.input[index], self.output[index])
+        return Element(index, self.input[index], self.sums[index], self.output[index])
 
     def elements(self, limit: int | None = None) -> Iterator[Element]:
         for n, index in enumerate(np.ndindex(*self.input.shape)):
@@ -209,8 +214,10 @@ class SoftmaxTrace:
     layer: Layer
     input: Values  # z, flat
     shift: Values | None  # max z, subtracted before exponentials when they would overflow
-    exps: Values  # e^(z - shift)
-    total: Values  # scalar: sum of exps as written
+    full_exps: Values  # e^(z - shift) in full
+    exps: Values  # e^(z - shift) as carried
+    total: Values  # scalar: sum of exps as carried
+    sums: Values  # exps / total before rounding
     output: Values
 
 

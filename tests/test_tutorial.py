@@ -58,7 +58,8 @@ def test_rendered_solution_holds_every_stage(tutorial, fmt):
     assert matrix_tex([[3, 0], [2, 2]]) in text
     assert matrix_tex([["0.9526", "0.5000"], ["0.8808", "0.8808"]]) in text
     assert "= 0.5095" in text and "0.77618 \\approx 0.7762" in text
-    assert "\\frac{1.6645}{3.8377} = 0.4337" in text and "\\frac{2.1732}{3.8377} = 0.5663" in text
+    assert "\\frac{1.6645}{3.8377} \\approx 0.4337" in text and "\\frac{2.1732}{3.8377} \\approx 0.5663" in text
+    assert "\\sigma(0) = \\frac{1}{1 + e^{0}} = 0.5000" in text  # exact, so "=" rather than "\\approx"
     assert "0.3963" not in text
     assert "\\left\\lfloor \\frac{8 + 2 \\cdot 1 - 3}{2} \\right\\rfloor + 1 = \\lfloor 3.5 \\rfloor + 1 = 4" in text
     assert "row 10" in text and "column 10" in text  # the stride leaves the last padded row and column unused
