@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
 from .errors import StepperError
 from .evaluate import trace
 from .load import load
-from .output import marked, pdflatex_available, typeset, write_file, check_writable
+from .output import TEX_INSTALL, check_writable, marked, pdflatex_available, typeset, write_file
 from .render import builtin_templates, render
-from .spec import ROUNDING, TERMS
+from .spec import ROUNDING, TERMS, Settings
 
 FORMATS = ("md", "tex", "pdf")
 DEFAULT_FORMATS = "md,tex,pdf"
@@ -91,8 +92,7 @@ def solve(args: argparse.Namespace) -> int:
             formats.remove("pdf")
             print("stepper: note: pdflatex is not installed, so no PDF is made (md and tex are)", file=sys.stderr)
     elif "pdf" in formats and not pdflatex_available():
-        raise StepperError("pdflatex is not installed: install TeX Live (Debian: apt-get install "
-                           "texlive-latex-base texlive-latex-recommended) or leave pdf out of --format")
+        raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
     if args.templates is not None and not args.templates.is_dir():
         raise StepperError("no such folder", file=str(args.templates), place="--templates")
     sources = args.problems or [tutorial_path()]
@@ -124,14 +124,16 @@ def solve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(settings, args):
-    from dataclasses import replace
-    changes = {k: getattr(args, k) for k in ("detail", "terms", "rounding", "decimals") if getattr(args, k) is not None}
-    try:
-        return replace(settings, **changes)
-    except StepperError as e:
-        flag = e.place.split("'")[1] if e.place and "'" in e.place else ""
-        raise StepperError(e.message, place=f"--{flag}" if flag else None) from None
+def _settings(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The problem's settings with the command line's overrides, each checked as its flag."""
+    for name in ("detail", "terms", "rounding", "decimals"):
+        value = getattr(args, name)
+        if value is not None:
+            try:
+                settings = replace(settings, **{name: value})
+            except StepperError as e:
+                raise StepperError(e.message, place=f"--{name}") from None
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,7 +86,7 @@ def _conv2d(number: int, layer: Conv2d, x: Values, settings: Settings) -> ConvTr
     sums = _result((fk.reshape(len(fk), -1) @ columns).reshape(-1, oh, ow), scale)
     sums = _plus_bias(sums, layer.bias, (-1, 1, 1))
     sizes = _sizes(x.shape[1], x.shape[2], (kh, kw), layer.stride, pad)
-    return ConvTrace(number, layer, x, pad, padded, layer.filters, layer.bias, sizes, sums, _carry(sums, settings))
+    return ConvTrace(number, layer, x, pad, padded, sizes, sums, _carry(sums, settings))
 
 
 def _pool(number: int, layer: Pool, x: Values, settings: Settings) -> PoolTrace:
@@ -106,7 +106,7 @@ def _conv1x1(number: int, layer: Conv1x1, x: Values, settings: Settings) -> MixT
     c, h, w = x.shape
     sums = _matmul(layer.weights.reshape(1, c), x.reshape(c, h * w)).reshape(1, h, w)
     sums = _plus_bias(sums, layer.bias, (1, 1, 1))
-    return MixTrace(number, layer, x, layer.weights, layer.bias, sums, _carry(sums, settings))
+    return MixTrace(number, layer, x, sums, _carry(sums, settings))
 
 
 def _dense(number: int, layer: Dense, x: Values, settings: Settings) -> DenseTrace:

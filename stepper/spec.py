@@ -40,8 +40,8 @@ class Settings:
         if not (d in ("all", "answers") or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)):
             raise StepperError(f"expected 'all', 'answers' or a number of windows (0 or more), found {d!r}", place="settings, field 'detail'")
 
-    def windows_shown(self, count: int) -> int:
-        """How many windows of one map are worked in full."""
+    def worked_in_full(self, count: int) -> int:
+        """How many of `count` steps (windows of one map, neurons, elements) are worked in full."""
         if self.detail == "all":
             return count
         if self.detail == "answers":

@@ -95,6 +95,12 @@ class Element(NamedTuple):
     y: Values  # scalar: as carried forward
 
 
+def _reading_order(shape: tuple[int, int], limit: int | None) -> Iterator[tuple[int, int]]:
+    """(row, column) of a map's cells, row by row, the first `limit` of them if given."""
+    count = shape[0] * shape[1]
+    return (divmod(n, shape[1]) for n in range(count if limit is None else min(limit, count)))
+
+
 # ---- one record per layer ----
 
 @dataclass(frozen=True, eq=False)
@@ -104,11 +110,18 @@ class ConvTrace:
     input: Values  # (C, H, W)
     padding: Padding
     padded: Values  # (C, H + pads, W + pads)
-    filters: Values  # (F, C, kh, kw)
-    bias: Values | None
     sizes: tuple[SizeStep, SizeStep]
     sums: Values  # (F, oh, ow) exact sums
     output: Values  # what is carried forward
+
+    @property
+    def filters(self) -> Values:
+        """(F, C, kh, kw)"""
+        return self.layer.filters
+
+    @property
+    def bias(self) -> Values | None:
+        return self.layer.bias
 
     def window(self, f: int, i: int, j: int) -> ConvWindow:
         kh, kw = self.filters.shape[-2:]
@@ -120,9 +133,8 @@ class ConvTrace:
         return ConvWindow(f, i, j, rows, cols, inputs, kernel, times(inputs, kernel), bias, self.sums[f, i, j])
 
     def windows(self, f: int, limit: int | None = None) -> Iterator[ConvWindow]:
-        oh, ow = self.sums.shape[1:]
-        for n in range(oh * ow if limit is None else min(limit, oh * ow)):
-            yield self.window(f, *divmod(n, ow))
+        """Filter f's windows in reading order, the first `limit` of them if given."""
+        return (self.window(f, i, j) for i, j in _reading_order(self.sums.shape[1:], limit))
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,9 +156,8 @@ class PoolTrace:
         return PoolWindow(self.layer.kind, c, i, j, rows, cols, values, self.sums[c, i, j], where)
 
     def windows(self, c: int, limit: int | None = None) -> Iterator[PoolWindow]:
-        oh, ow = self.output.shape[1:]
-        for n in range(oh * ow if limit is None else min(limit, oh * ow)):
-            yield self.window(c, *divmod(n, ow))
+        """Channel c's windows in reading order, the first `limit` of them if given."""
+        return (self.window(c, i, j) for i, j in _reading_order(self.sums.shape[1:], limit))
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,10 +187,17 @@ class MixTrace:
     number: int
     layer: Layer
     input: Values  # (C, H, W)
-    weights: Values  # (C,)
-    bias: Values | None  # (1,)
     sums: Values  # (1, H, W)
     output: Values
+
+    @property
+    def weights(self) -> Values:
+        """(C,)"""
+        return self.layer.weights
+
+    @property
+    def bias(self) -> Values | None:
+        return self.layer.bias
 
     def cell(self, i: int, j: int) -> Terms:
         factors = self.input[:, i, j]

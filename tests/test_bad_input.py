@@ -208,6 +208,19 @@ CASES = [
          (r"layer 1 \(conv2d\)", r"field 'bias'", r"expected 2 numbers", r"one per filter", r"found 1\b")),
     Case("dense-bias-wrong-length", edit('type = "dense"', 'type = "dense"\nbias = [1, 2, 3]'),
          (r"layer 6 \(dense\)", r"field 'bias'", r"expected 2 numbers", r"one per neuron", r"found 3\b")),
+    Case("layer-type-not-text", edit('type = "relu"', 'type = ["relu"]'),
+         (r"layer 2\b", r"field 'type'", r"unknown layer type a list", r"expected one of")),
+    Case("integer-too-large-to-keep-exact", edit("3 2 1 1 1 1 3 4", "99999999999999999999 2 1 1 1 1 3 4"),
+         (r"field 'input'", r"too many digits to keep exact")),
+    Case("fractions-without-a-small-common-denominator",
+         'input = [["1/1000003", "1/1000033", "1/1000037", "1/1000039", "1/1000081"]]\n',
+         (r"field 'input'", r"too many digits to keep exact")),
+    Case("stride-absurdly-large", edit("stride = 2\npadding = 1", "stride = 99999999999999\npadding = 1"),
+         (r"layer 1 \(conv2d\)", r"field 'stride'", r"from 1 to 10000")),
+    Case("padding-beyond-the-kernel", edit("stride = 2\npadding = 1", "stride = 2\npadding = 3"),
+         (r"layer 1 \(conv2d\)", r"field 'padding'", r"windows that hold only zeros", r"at most 2\b")),
+    Case("pooling-after-softmax", SMALL_INPUT + '[[layers]]\ntype = "softmax"\n[[layers]]\ntype = "maxpool"\nsize = 2\n',
+         (r"layer 2 \(maxpool\)", r"expected a map of channels", r"flat vector of 9\b")),
 ]
 
 assert len({c.id for c in CASES}) == len(CASES)
@@ -307,3 +320,19 @@ def test_output_not_written_by_stepper_is_left_alone(tmp_path):
     written = mine.read_text(encoding="utf-8")
     assert written.startswith(MARK) and written != notes
     assert sorted(p.name for p in out.iterdir()) == ["tutorial.md"]
+
+
+@pytest.mark.parametrize("where", ["out-is-a-file", "target-is-a-folder"])
+def test_unwritable_outputs_give_one_line(tmp_path, where):
+    out = tmp_path / "out"
+    if where == "out-is-a-file":
+        out.write_text("a file of the user's")
+    else:
+        (out / "tutorial.md").mkdir(parents=True)
+    run = run_solve("--format", "md", "--out", str(out))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stepper: error: ")
+    assert ("is a file" in lines[0]) if where == "out-is-a-file" else ("is a folder" in lines[0])
+    if where == "out-is-a-file":
+        assert out.read_text() == "a file of the user's"

@@ -16,7 +16,8 @@ from tests.test_reference import problems, to_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
-HOSTILE_TITLE = "Week 3 & <script>alert(1)</script> $x$ 100% #1 _a_ {b} ~c^ \\end{document} `code` [link](x) ü"
+HOSTILE_TITLE = ("Week 3 & <script>alert(1)</script> $x$ 100% #1 _a_ {b} ~c^ \\end{document} `code` [link](x) ü"
+                 " \x7f\x85 日本")
 
 
 def solve(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -31,6 +32,7 @@ def documents():
         yield path.stem, trace(load(path))
     text = (ROOT / "examples" / "tutorial.toml").read_text()
     title = HOSTILE_TITLE.replace("\\", "\\\\").replace('"', '\\"')
+    title = "".join(c if 0x20 <= ord(c) < 0x7F or ord(c) >= 0xA0 else f"\\u{ord(c):04x}" for c in title)
     yield "hostile-title", trace(loads(text.replace('title = "CNN tutorial: a forward pass by hand"', f'title = "{title}"')))
 
 

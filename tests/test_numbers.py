@@ -35,8 +35,12 @@ def test_signs_are_merged():
 def test_rounding_is_half_away_from_zero_and_exact_at_ties():
     v = from_numbers([Fraction(5, 1000), Fraction(-5, 1000), Fraction(15, 10000)], (3,))
     assert round_half_away(v, 2).numbers() == [Fraction(1, 100), Fraction(-1, 100), Fraction(0)]
-    f = from_numbers([0.125, -0.375, 0.5000015], (3,))  # floats exactly on (or near) a tie
-    assert round_half_away(f, 2).numbers()[:2] == [Fraction(13, 100), Fraction(-38, 100)]
+    f = from_numbers([0.125, -0.375], (2,))  # floats exactly on a tie
+    assert round_half_away(f, 2).numbers() == [Fraction(13, 100), Fraction(-38, 100)]
+    # The double nearest 0.0045 lies just below it, but 0.0045 * 1000 rounds to exactly 4.5 in floats:
+    # rounding must follow the double's exact value, down to 0.004, as the reference does.
+    assert Fraction(0.0045) < Fraction(45, 10000) and 0.0045 * 1000 == 4.5
+    assert round_half_away(from_numbers([0.0045, -0.0045], (2,)), 3).numbers() == [Fraction(4, 1000), Fraction(-4, 1000)]
 
 
 def small(layers: str, values: str) -> str:
@@ -64,3 +68,22 @@ def test_softmax_of_very_negative_inputs_still_sums_to_one():
     out = result.layers[0].output.numbers()
     assert sum(out) == pytest.approx(1, abs=2e-4)
     assert out[0] > out[1] > out[2]
+
+
+def test_huge_products_never_wrap_around():
+    """Past 2^53 sums are computed (and marked) as floats rather than overflowing int64."""
+    result = trace(loads('input = [[1000000000, 2000000000, 3000000000]]\n[[layers]]\ntype = "dense"\n'
+                         'weights = [[3000000000, 3000000000, 3000000000]]\n'))
+    dense = result.layers[0]
+    assert not dense.output.exact
+    assert dense.output.floats()[0] == pytest.approx(1.8e19)
+    assert np.allclose(dense.neuron(0).products.floats(), [3e18, 6e18, 9e18])
+    md = render(result, "md")
+    assert "1.8000 \\times 10^{19}" in md and "-" not in md.split("## Layer 1")[1].split("## Answer")[0]
+
+
+def test_rounding_large_exact_values_keeps_the_sign():
+    text = ('input = [[10000000, 1]]\n[settings]\ndecimals = 12\n'
+            '[[layers]]\ntype = "conv1x1"\nweights = ["1/3"]\n')
+    out = trace(loads(text)).layers[0].output.numbers()[0][0]
+    assert out[0] == pytest.approx(10000000 / 3) and out[0] > 0
