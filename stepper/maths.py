@@ -112,7 +112,10 @@ class Maths:
 
     def relation(self, full: Values, shown: Values | None = None) -> str:
         """`=` when `shown`, as written, is exactly the value `full`; `\\approx` when it is rounded."""
-        shown = full if shown is None else shown
+        if shown is None or shown is full:
+            if full.exact:
+                return "="  # exact values are written exactly
+            shown = full
         return "=" if _written_value(shown, self.number(shown)) == _value(full) else "\\approx"
 
     @staticmethod

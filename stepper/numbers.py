@@ -136,9 +136,13 @@ def multiplicands(a: Values, b: Values, terms: int) -> tuple[np.ndarray, np.ndar
 
 
 def times(a: Values, b: Values) -> Values:
-    """Cell-by-cell products, exact when both factors are (and small enough)."""
-    x, y, scale = multiplicands(a, b, 1)
-    return exact(x * y, scale) if scale else floats(x * y)
+    """Cell-by-cell products, exact when both factors are and every product stays below 2^52."""
+    if a.exact and b.exact and a.scale * b.scale <= _EXACT_LIMIT:
+        # A product of two whole numbers is exact in float64 whenever it is below 2^53.
+        products = np.multiply(a.data, b.data, dtype=np.float64)
+        if abs_max(products) <= _INT_LIMIT:
+            return exact(products, a.scale * b.scale)
+    return floats(a.floats() * b.floats())
 
 
 def abs_max(data: np.ndarray) -> int:

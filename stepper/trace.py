@@ -95,6 +95,14 @@ class Element(NamedTuple):
     y: Values  # scalar: as carried forward
 
 
+def _products(a: Values, b: Values, sums: Values) -> Values:
+    """One step's products. When the layer's sums are exact, the evaluator has already checked
+    that every product is small enough to be exact, so no second check is needed."""
+    if sums.exact:
+        return Values(a.data * b.data, a.scale * b.scale)
+    return times(a, b)
+
+
 def _reading_order(shape: tuple[int, int], limit: int | None) -> Iterator[tuple[int, int]]:
     """(row, column) of a map's cells, row by row, the first `limit` of them if given."""
     count = shape[0] * shape[1]
@@ -130,7 +138,7 @@ class ConvTrace:
         inputs = self.padded[:, rows[0]:rows[1], cols[0]:cols[1]]
         kernel = self.filters[f]
         bias = self.bias[f] if self.bias is not None else None
-        return ConvWindow(f, i, j, rows, cols, inputs, kernel, times(inputs, kernel), bias, self.sums[f, i, j])
+        return ConvWindow(f, i, j, rows, cols, inputs, kernel, _products(inputs, kernel, self.sums), bias, self.sums[f, i, j])
 
     def windows(self, f: int, limit: int | None = None) -> Iterator[ConvWindow]:
         """Filter f's windows in reading order, the first `limit` of them if given."""
@@ -202,7 +210,7 @@ class MixTrace:
     def cell(self, i: int, j: int) -> Terms:
         factors = self.input[:, i, j]
         bias = self.bias[0] if self.bias is not None else None
-        return Terms((i, j), factors, self.weights, times(factors, self.weights), bias, self.sums[0, i, j])
+        return Terms((i, j), factors, self.weights, _products(factors, self.weights, self.sums), bias, self.sums[0, i, j])
 
 
 @dataclass(frozen=True, eq=False)
@@ -219,7 +227,7 @@ class DenseTrace:
         factors = self.input.reshape(-1)
         weights = self.weights[k]
         bias = self.bias[k] if self.bias is not None else None
-        return Terms((k,), factors, weights, times(factors, weights), bias, self.sums[k])
+        return Terms((k,), factors, weights, _products(factors, weights, self.sums), bias, self.sums[k])
 
     def neuron_grid(self, k: int) -> Values:
         """Neuron k's weights laid out like the input (the tutorial's N1, N2)."""
