@@ -21,6 +21,8 @@ import numpy as np
 # Beyond this denominator (or numerator) int64 arithmetic could overflow, so values fall back to floats.
 _EXACT_LIMIT = 10**12
 _INT_LIMIT = 2**52
+# Arrays up to this size are rounded in plain Python.
+_FEW = 16
 
 @dataclass(frozen=True, eq=False)
 class Values:
@@ -153,6 +155,8 @@ def abs_max(data: np.ndarray) -> int:
 def round_half_away(v: Values, places: int) -> Values:
     """Round to `places` decimals, halves away from zero, as taught by hand."""
     unit = 10**places
+    if v.data.size <= _FEW:
+        return _round_few(v, places)
     if v.exact:
         n = np.abs(v.data)
         if abs_max(n) * unit > _INT_LIMIT:  # Python integers, which cannot overflow
@@ -173,6 +177,25 @@ def round_half_away(v: Values, places: int) -> Values:
     if q.size and q.max() < _INT_LIMIT and -q.min() < _INT_LIMIT:
         return exact(q, unit, places)
     return floats(q / unit, places)
+
+
+def _round_few(v: Values, places: int) -> Values:
+    """round_half_away for a handful of cells (a softmax, a small map), in exact Python arithmetic,
+    which is quicker there than a dozen numpy calls."""
+    unit = 10**places
+    if not v.exact and not np.isfinite(v.data).all():
+        return floats(v.data, places)  # an overflowed float has no decimals to round
+    rounded = []
+    for x in v.data.ravel().tolist():
+        # numerator / denominator: exactly the value, a float's binary one included
+        numerator, denominator = (int(x), v.scale) if v.scale else x.as_integer_ratio()
+        q, r = divmod(abs(numerator) * unit, denominator)
+        q += 2 * r >= denominator
+        rounded.append(q if numerator >= 0 else -q)
+    if max(map(abs, rounded), default=0) > _INT_LIMIT:
+        return floats(np.array(rounded, dtype=np.float64).reshape(v.shape) / unit, places)
+    g = math.gcd(unit, *rounded)
+    return Values(np.array([q // g for q in rounded], dtype=np.int64).reshape(v.shape), unit // g, places)
 
 
 def carried(v: Values, places: int) -> Values:
