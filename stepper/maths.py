@@ -15,7 +15,7 @@ import numpy as np
 
 from .numbers import Values, write_exact, write_float
 from .spec import Settings
-from .trace import ConvWindow, PoolWindow, SizeStep, Terms
+from .trace import ConvWindow, PoolWindow, SizeStep, Terms, reading_order
 
 # Sums longer than this many terms continue on the next line of an aligned block.
 TERMS_PER_LINE = 10
@@ -138,25 +138,44 @@ class Maths:
         return self.grid(v.reshape(1, -1))
 
     def conv_windows(self, record, f: int, limit: int, mk) -> Iterator[WindowText]:
-        """The first `limit` windows of filter f, written: a document of many windows spends its
-        time here, so each piece is made in one pass and the template only lays them out."""
-        kernel = self.kernel_grids(record.filters, f)
+        """The first `limit` windows of filter f, written. A document of many windows spends its time
+        here, so every array is written once, in bulk, and each window takes its slices of the text."""
+        d = self.settings.decimals
+        channels, kh, kw = record.filters.shape[1:]
         height, width = record.padded.shape[1:]
         whole = height <= WHOLE_GRID_UP_TO and width <= WHOLE_GRID_UP_TO
-        inputs = [cells(record.padded[c], self.settings.decimals) for c in range(len(kernel))]  # written once
+        kernel = self.kernel_grids(record.filters, f)
+        kernel_cells = cells(record.filters[f], d)
+        inputs = [cells(record.padded[c], d) for c in range(channels)]
+        products = record.products(f)
+        product_cells, product_values = cells(products, d), products.data.ravel().tolist()
+        totals = cells(record.sums[f], d)
+        carried = None if record.output is record.sums else record.output[f]  # nothing rounded: nothing to add
+        bias = [] if record.bias is None else [number(record.bias[f], d)]
+        bias_counts = record.bias is not None and (self.settings.terms == "all" or record.bias.data[f] != 0)
         where = "padded rows" if record.padding.any else "rows"
-        rounded_as_is = record.output is record.sums  # nothing was rounded: no `\\approx` to write
-        for w in record.windows(f, limit):
-            (r0, r1), (c0, c1) = w.rows, w.cols
+        size, ow = channels * kh * kw, record.sums.shape[2]
+        per_line = kw if self.settings.terms == "all" else TERMS_PER_LINE
+        for i, j in reading_order(record.sums.shape[1:], limit):
+            n = (i * ow + j) * size
+            (r0, r1), (c0, c1) = record.span(i, j)
+            # the window's inputs are written out only when every product is (terms = "all")
+            factors = [x for t in inputs for r in range(r0, r1) for x in t[r * width + c0:r * width + c1]] \
+                if self.settings.terms == "all" else product_cells[n:n + size]
             grids = " \\\\ ".join(
-                f"{self._grid(text, width, window=(w.rows, w.cols)) if whole else self._grid(text, width, part=(w.rows, w.cols))}"
+                f"{self._grid(text, width, window=((r0, r1), (c0, c1))) if whole else self._grid(text, width, part=((r0, r1), (c0, c1)))}"
                 f" \\quad {kernel_text}" for text, kernel_text in zip(inputs, kernel))
+            steps = self._sum_steps(factors, kernel_cells,
+                                    product_cells[n:n + size], product_values[n:n + size],
+                                    bias if bias_counts else [], per_line, False)
+            total = totals[i * ow + j]
+            relation = "=" if record.sums.exact else self.relation(record.sums[f, i, j])
+            approx = "" if carried is None else self._approx(record.sums[f, i, j], carried[i, j])
             yield WindowText(
-                mk.bold(f"Output row {w.row + 1}, column {w.col + 1}"),
+                mk.bold(f"Output row {i + 1}, column {j + 1}"),
                 f"{where} {r0 + 1}{mk.dash}{r1}, columns {c0 + 1}{mk.dash}{c1}",
                 mk.display(grids, True),
-                mk.display(self.window_equation(sub("z", w.row, w.col), w,
-                                                None if rounded_as_is else record.output[f, w.row, w.col])))
+                mk.display(self._equation(sub("z", i, j), steps, total, relation, approx)))
 
     def kernel_grids(self, filters: Values, f: int) -> list[str]:
         """`K_f = [...]` (or `K_{f,c}` per channel) for filter f, written once for all its windows."""
@@ -218,50 +237,50 @@ class Maths:
     # ---- sums ----
     def sum_lines(self, factors: Values, weights: Values, products: Values, bias: Values | None,
                   per_line: int = TERMS_PER_LINE, show_factors: bool = False) -> list[list[str]]:
-        """The right-hand sides of a sum's working, each a list of lines; the caller adds the total.
+        """The right-hand sides of a sum's working, each a list of lines; the caller adds the total."""
+        d = self.settings.decimals
+        bias_text = [] if bias is None or (self.settings.terms != "all" and bias.data == 0) else [number(bias, d)]
+        return self._sum_steps(cells(factors, d), cells(weights, d), cells(products, d),
+                               products.data.ravel().tolist(), bias_text, per_line, show_factors)
+
+    def _sum_steps(self, factors: list[str], weights: list[str], products: list[str], values: list,
+                   bias: list[str], per_line: int, show_factors: bool) -> list[list[str]]:
+        """sum_lines from written cells (and the products' values, to leave out zeros).
 
         terms = "all": every product as `a \\cdot w`, then every product's value.
         terms = "nonzero": only the nonzero products (the tutorial's `= -2 - 5`),
         preceded by their factors when `show_factors` (decimals are not multiplied in one's head).
         """
-        d = self.settings.decimals
         every = self.settings.terms == "all"
-        keep = None if every else products.data.ravel().tolist()  # a product of 0 is left out
-
-        def kept(v: Values) -> list[str]:
-            text = cells(v, d)
-            return text if keep is None else [t for t, p in zip(text, keep) if p]
-
-        values = kept(products)
-        if bias is not None and (every or bias.data != 0):
-            bias_text = [number(bias, d)]
-        else:
-            bias_text = []
+        if not every:  # a product of 0 is left out
+            kept = [k for k, value in enumerate(values) if value]
+            factors, weights, products = ([t[k] for k in kept] for t in (factors, weights, products))
         steps = []
         if every or show_factors:
-            pieces = [f"{_parenthesised(x)} \\cdot {_parenthesised(y)}" for x, y in zip(kept(factors), kept(weights))]
+            pieces = [f"{_parenthesised(x)} \\cdot {_parenthesised(y)}" for x, y in zip(factors, weights)]
             written = _lines(pieces, per_line, " + ".join)
-            if bias_text:
-                written[-1] = signed_join([written[-1], bias_text[0]]) if pieces else bias_text[0]
+            if bias:
+                written[-1] = signed_join([written[-1], bias[0]]) if pieces else bias[0]
             if pieces:
                 steps.append(written)
-        steps.append(_lines(values + bias_text, per_line, signed_join))
+        steps.append(_lines(products + bias, per_line, signed_join))
         return steps
 
     def equation(self, lhs: str, steps: list[list[str]], total: Values, carried: Values | None = None) -> str:
         """`lhs = step = step = total (≈ carried)` as an aligned block, long steps continuing on new lines."""
-        total_text = self.number(total)
+        return self._equation(lhs, steps, self.number(total), self.relation(total), self._approx(total, carried))
+
+    def _equation(self, lhs: str, steps: list[list[str]], total: str, relation: str, approx: str) -> str:
         # A step that already reads as the total adds nothing: `= -7 = -7` becomes `= -7`.
-        steps = [s for s in steps if s != [total_text]]
-        relation = self.relation(total)  # terms written rounded add up to the total only approximately
-        total_text += self._approx(total, carried)
+        steps = [s for s in steps if s != [total]]
+        total += approx
         if all(len(step) == 1 for step in steps) and sum(len(step[0]) for step in steps) <= ONE_LINE:
-            return " = ".join([lhs] + [step[0] for step in steps]) + f" {relation} {total_text}"
+            return " = ".join([lhs] + [step[0] for step in steps]) + f" {relation} {total}"
         rows = []
         for step in steps:
             rows.append(f"&= {step[0]}")
             rows.extend(f"&\\quad {_continued(line)}" for line in step[1:])
-        rows.append(f"&{relation} {total_text}")
+        rows.append(f"&{relation} {total}")
         return f"\\begin{{aligned}} {lhs} " + " \\\\ ".join(rows) + " \\end{aligned}"
 
     def _approx(self, total: Values, carried: Values | None) -> str:

@@ -106,3 +106,17 @@ def test_terms_all_writes_every_product(tutorial):
     assert ("z_{1,1} &= 0 \\cdot 1 + 0 \\cdot 0 + 0 \\cdot 1 \\\\ &\\quad + 0 \\cdot 1 + 3 \\cdot 0 + 2 \\cdot (-1) "
             "\\\\ &\\quad + 0 \\cdot (-1) + 4 \\cdot 0 + 5 \\cdot (-1)") in text
     assert "+ -" not in text and "- -" not in text
+
+
+@pytest.mark.parametrize("terms", ["nonzero", "all"])
+def test_document_working_matches_each_window_record(tutorial, terms):
+    """The document writes windows in bulk; each must read exactly as its own window record does."""
+    from dataclasses import replace
+    from stepper.maths import Maths, sub
+    settings = replace(tutorial.problem.settings, terms=terms)
+    text = render(tutorial, "md", settings)
+    maths = Maths(settings, "%s")
+    conv = tutorial.layers[0]
+    for f in range(2):
+        for w in conv.windows(f):
+            assert f"$$\n{maths.window_equation(sub('z', w.row, w.col), w)}\n$$" in text
