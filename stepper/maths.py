@@ -126,8 +126,10 @@ class Maths:
     def cells(self, v: Values) -> list[str]:
         return cells(v, self.settings.decimals)
 
-    def signed_join(self, terms: list[str]) -> str:
-        return signed_join(terms)
+    def long_sum(self, v: Values) -> str:
+        """The cells of `v` added up, continuing on new lines of an aligned block when there are many."""
+        return " \\\\ &\\quad ".join(_continued(line) if k else line for k, line in
+                                       enumerate(_lines(cells(v, self.settings.decimals), TERMS_PER_LINE, signed_join)))
 
     def argmax(self, v: Values) -> int:
         """The first largest cell of a flat vector (the predicted class)."""

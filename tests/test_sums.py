@@ -73,7 +73,7 @@ def test_random_network_steps(problem):
     check_steps(trace(loads(to_toml(problem))))
 
 
-NUMBER = r"-?(?:\d+(?:\.\d+)?|\\frac\{\d+\}\{\d+\})"
+NUMBER = r"-?(?:\d+(?:\.\d+)?(?: \\times 10\^\{-?\d+\})?|\\frac\{\d+\}\{\d+\})"
 
 
 def parse(term: str) -> Fraction:
@@ -81,7 +81,12 @@ def parse(term: str) -> Fraction:
     sign = -1 if term.startswith("-") else 1
     term = term.lstrip("-")
     m = re.fullmatch(r"\\frac\{(\d+)\}\{(\d+)\}", term)
-    return sign * (Fraction(int(m[1]), int(m[2])) if m else Fraction(term))
+    if m:
+        return sign * Fraction(int(m[1]), int(m[2]))
+    m = re.fullmatch(r"([\d.]+)\\times10\^\{(-?\d+)\}", term)  # 4.85 \times 10^{8}
+    if m:
+        return sign * Fraction(m[1]) * Fraction(10) ** int(m[2])
+    return sign * Fraction(term)
 
 
 def steps_of(block: str) -> list[tuple[str, str]]:
@@ -100,6 +105,16 @@ def terms_of(expression: str) -> list[Fraction]:
     return [parse(t.replace("+", "")) for t in terms]
 
 
+def braced(text: str, start: int) -> tuple[str, str]:
+    """The contents of the {...} group opening at text[start], and the text after it."""
+    depth = 0
+    for i in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[start + 1:i], text[i + 1:]
+    raise ValueError(f"unbalanced braces in {text!r}")
+
+
 def printed_sums(md: str):
     """(text, sum of printed terms, relation, printed total, places) for every written sum in a document:
     each window, neuron and 1x1 cell, each average pool, and the softmax denominator."""
@@ -112,11 +127,16 @@ def printed_sums(md: str):
                 continue  # a single term: nothing is added
             terms, (relation, total) = steps[sums[0]][1], steps[sums[0] + 1]
             yield block, sum(terms_of(terms), Fraction(0)), relation, total
-        elif lhs.startswith("\\left[") and "p_{" in lhs and "\\frac{" in block:  # an average pool window
-            m = re.search(r"\\frac\{([^{}]*)\}\{(\d+)\} (=|\\approx) (\S+)", block)
-            yield block, sum(terms_of(m[1]), Fraction(0)) / int(m[2]), m[3], m[4]
+        elif lhs.startswith("\\left[") and "p_{" in lhs and "\\max(" not in block:  # an average pool window
+            start = block.index("\\frac{", block.index("p_{")) + len("\\frac")
+            numerator, rest = braced(block, start)
+            count, rest = braced(rest, 0)
+            m = re.match(r" (=|\\approx) (\S+)", rest)
+            yield block, sum(terms_of(numerator), Fraction(0)) / int(count), m[1], m[2]
         elif "\\textstyle\\sum_j" in block:  # the softmax denominator
-            m = re.search(r"\\sum_j e\^\{z_j[^}]*\} &= (.*?) (=|\\approx) (\S+) \\end\{aligned\}", block)
+            flat = " ".join(block.replace("&\\quad", " ").replace("\\\\", " ").split())
+            m = re.search(r"\\sum_j e\^\{z_j[^}]*\} &= (.*?) (=|\\approx) (\S+(?: \\times 10\^\{-?\d+\})?) \\end\{aligned\}",
+                          flat)
             yield block, sum(terms_of(m[1]), Fraction(0)), m[2], m[3]
 
 
