@@ -9,7 +9,6 @@ floats beyond that.
 """
 from __future__ import annotations
 
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -30,7 +29,7 @@ def trace(problem: Problem, settings: Settings | None = None) -> Trace:
         record = _STEPS[type(layer)](number, layer, x, settings)
         records.append(record)
         x = record.output
-    return Trace(problem, tuple(records))
+    return Trace(problem, settings, tuple(records))
 
 
 def _carry(v: Values, settings: Settings) -> Values:

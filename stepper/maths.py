@@ -327,10 +327,12 @@ def negated(text: str) -> str:
     return text[1:] if text.startswith("-") else f"-{text}"
 
 
-def _value(v: Values) -> Fraction:
-    """A scalar's exact value (a float is exactly the binary fraction it holds)."""
+def _value(v: Values) -> Fraction | None:
+    """A scalar's exact value (a float is exactly the binary fraction it holds; None if it overflowed)."""
     x = v.data.item()
-    return Fraction(int(x), v.scale) if v.scale else Fraction(x)
+    if v.scale:
+        return Fraction(int(x), v.scale)
+    return Fraction(x) if np.isfinite(x) else None
 
 
 def _written_value(v: Values, text: str) -> Fraction | None:

@@ -12,7 +12,7 @@ Both formats use LaTeX-safe delimiters, `\\VAR{...}`, `\\BLOCK{...}` and
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -178,8 +178,10 @@ def environment(fmt: str, settings: Settings, templates: Path | None = None) -> 
 
 
 def render(trace: Trace, fmt: str, settings: Settings | None = None, templates: Path | None = None) -> str:
-    """The worked solution of `trace` as a document in format `fmt`."""
-    settings = settings or trace.problem.settings
+    """The worked solution of `trace` as a document in format `fmt` (by default with the settings it was traced
+    with; `detail` and `terms` may differ, `rounding` and `decimals` are the trace's own)."""
+    settings = trace.settings if settings is None else replace(
+        settings, rounding=trace.settings.rounding, decimals=trace.settings.decimals)
     env = environment(fmt, settings, templates)
     try:
         return env.get_template(f"document.{fmt}").render(trace=trace, problem=trace.problem, settings=settings)

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .numbers import Values, times
-from .spec import Layer, Padding, Problem
+from .spec import Layer, Padding, Problem, Settings
 
 
 @dataclass(frozen=True)
@@ -269,6 +269,7 @@ LayerTrace = ConvTrace | PoolTrace | ElementwiseTrace | MixTrace | DenseTrace | 
 @dataclass(frozen=True, eq=False)
 class Trace:
     problem: Problem
+    settings: Settings  # the settings it was traced with (rounding and decimals shape its numbers)
     layers: tuple[LayerTrace, ...]
 
     @property
