@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .numbers import Values, add, carried, exact, floats, multiplicands, round_half_away
-from .spec import Activation, Conv1x1, Conv2d, Dense, Pool, Problem, Settings, output_size
-from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, MixTrace, PoolTrace, SizeStep, SoftmaxTrace, Trace)
+from .numbers import Values, add, carried, common, exact, floats, multiplicands, round_half_away, times
+from .spec import Activation, Conv1x1, Conv2d, Dense, Flatten, Pool, Problem, Settings, output_size
+from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, FlattenTrace, MixTrace, PoolTrace, SizeStep,
+                    SoftmaxTrace, Trace)
 
 # Softmax subtracts the largest z first (and says so in the working) when some |z| exceeds this,
 # because e^z would be too large to write, or when the largest e^z would round to 0.
@@ -116,13 +117,29 @@ def _dense(number: int, layer: Dense, x: Values, settings: Settings) -> DenseTra
 
 
 def _activation(number: int, layer: Activation, x: Values, settings: Settings):
+    if layer.kind == "softmax":
+        return _softmax(number, layer, x, settings)
+    if layer.kind in ("sigmoid", "tanh"):  # known only approximately: rounded like a student, or in full
+        full = floats(_sigmoid(x.floats()) if layer.kind == "sigmoid" else np.tanh(x.floats()))
+        return ElementwiseTrace(number, layer, x, full, _rounded(full, settings))
     if layer.kind == "relu":
         y = Values(np.maximum(x.data, 0), x.scale, x.places)
-        return ElementwiseTrace(number, layer, x, y, y)
-    if layer.kind == "sigmoid":
-        full = floats(_sigmoid(x.floats()))
-        return ElementwiseTrace(number, layer, x, full, _rounded(full, settings))
-    return _softmax(number, layer, x, settings)
+    elif layer.kind == "leaky_relu":
+        y = _carry(_leaky(x, layer.slope), settings)
+    else:  # identity
+        y = x
+    return ElementwiseTrace(number, layer, x, y, y)
+
+
+def _leaky(x: Values, slope: Values) -> Values:
+    """z where z > 0, else slope * z: exact when z and the slope are."""
+    positive, negative, scale = common(x, times(x, slope))
+    data = np.where(x.data > 0, positive, negative)
+    return exact(data, scale) if scale else floats(data)
+
+
+def _flatten(number: int, layer: Flatten, x: Values, settings: Settings) -> FlattenTrace:
+    return FlattenTrace(number, layer, x, x.reshape(-1))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -156,4 +173,5 @@ def _rounded(v: Values, settings: Settings) -> Values:
     return v
 
 
-_STEPS = {Conv2d: _conv2d, Pool: _pool, Conv1x1: _conv1x1, Dense: _dense, Activation: _activation}
+_STEPS = {Conv2d: _conv2d, Pool: _pool, Conv1x1: _conv1x1, Dense: _dense, Activation: _activation,
+          Flatten: _flatten}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .errors import StepperError
 from .numbers import Values, from_numbers
-from .spec import Activation, Conv1x1, Conv2d, Dense, Pool, Problem, Settings
+from .spec import Activation, Conv1x1, Conv2d, Dense, Flatten, Pool, Problem, Settings
 
 # Strides, window sizes and padding beyond this are mistakes, not exercises.
 MAX_CELLS_PER_AXIS = 10_000
@@ -27,8 +27,12 @@ SETTINGS_FIELDS = {"decimals", "rounding", "detail", "terms"}
 LAYER_FIELDS = {
     "conv2d": {"filters": True, "stride": False, "padding": False, "bias": False},
     "relu": {},
+    "leaky_relu": {"slope": False},
     "sigmoid": {},
+    "tanh": {},
+    "identity": {},
     "softmax": {},
+    "flatten": {},
     "maxpool": {"size": True, "stride": False},
     "avgpool": {"size": True, "stride": False},
     "conv1x1": {"weights": True, "bias": False},
@@ -153,11 +157,22 @@ def _dense(kind, raw) -> Dense:
 
 
 def _activation(kind, raw) -> Activation:
-    return Activation(kind)
+    if kind != "leaky_relu":
+        return Activation(kind)
+    slope = _vector([raw.get("slope", "0.01")], "field 'slope'")
+    if not 0 <= slope.floats()[0] < 1:
+        raise StepperError(f"expected a slope from 0 up to (not including) 1, found {raw.get('slope')}",
+                           place="field 'slope'")
+    return Activation(kind, slope.reshape(()))
+
+
+def _flatten(kind, raw) -> Flatten:
+    return Flatten()
 
 
 _BUILDERS = {"conv2d": _conv2d, "maxpool": _pool, "avgpool": _pool, "conv1x1": _conv1x1, "dense": _dense,
-             "relu": _activation, "sigmoid": _activation, "softmax": _activation}
+             "relu": _activation, "leaky_relu": _activation, "sigmoid": _activation, "tanh": _activation,
+             "identity": _activation, "softmax": _activation, "flatten": _flatten}
 
 
 # ---- grids and numbers ----

@@ -202,12 +202,43 @@ class Maths:
             rows = [flat[i:i + 3] for i in range(0, len(flat), 3)]
         return " \\\\ ".join(" \\qquad ".join(row) for row in rows)
 
-    def sigmoid_equation(self, lhs: str, e) -> str:
-        """`a = σ(z) = 1 / (1 + e^{-z}) ≈ value` for one element record."""
+    # ---- activations ----
+    _NAMES = {"relu": "\\text{ReLU}", "leaky_relu": "\\text{LeakyReLU}", "sigmoid": "\\sigma", "tanh": "\\tanh"}
+    _TITLES = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh"}
+
+    def activation_name(self, layer) -> str:
+        return self._NAMES[layer.kind]
+
+    def activation_title(self, layer) -> str:
+        return self._TITLES[layer.kind]
+
+    def activation_formula(self, layer) -> str:
+        name = self._NAMES[layer.kind]
+        return {
+            "relu": f"{name}(z) = \\max(0, z)",
+            "leaky_relu": f"{name}(z) = \\max({self.number(layer.slope) if layer.slope is not None else ''}\\, z, z)",
+            "sigmoid": f"{name}(z) = \\frac{{1}}{{1 + e^{{-z}}}}",
+            "tanh": f"{name}(z) = \\frac{{e^{{z}} - e^{{-z}}}}{{e^{{z}} + e^{{-z}}}}",
+        }[layer.kind]
+
+    def curve_equation(self, lhs: str, e, layer) -> str:
+        """`a = σ(z) = 1 / (1 + e^{-z}) ≈ value` (or the tanh formula) for one element record."""
         z = self.number(e.x)
         minus_z = "0" if _value(e.x) == 0 else negated(z)
-        return (f"{lhs} = \\sigma({z}) = \\frac{{1}}{{1 + e^{{{minus_z}}}}} "
+        if layer.kind == "sigmoid":
+            working = f"\\frac{{1}}{{1 + e^{{{minus_z}}}}}"
+        else:
+            working = f"\\frac{{e^{{{z}}} - e^{{{minus_z}}}}}{{e^{{{z}}} + e^{{{minus_z}}}}}"
+        return (f"{lhs} = {self._NAMES[layer.kind]}({z}) = {working} "
                 f"{self.relation(e.full, e.y)} {self.number(e.y)}")
+
+    def relation_all(self, full: Values, shown: Values) -> str:
+        """`=` when every cell of `shown` is exactly its cell of `full`, else `\\approx`."""
+        if full is shown and full.exact:
+            return "="
+        flat_full, flat_shown = full.reshape(-1), shown.reshape(-1)
+        return "=" if all(self.relation(flat_full[k], flat_shown[k]) == "=" for k in range(flat_full.data.size)) \
+            else "\\approx"
 
     def mix_formula(self, weights: Values, bias: Values | None) -> str:
         """`y = w_1 x_1 + w_2 x_2 (+ b)` with the 1x1 filter's own weights."""

@@ -22,7 +22,8 @@ import jinja2
 from .errors import StepperError
 from .maths import Maths
 from .spec import Settings
-from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, MixTrace, PoolTrace, SoftmaxTrace, Trace)
+from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, FlattenTrace, MixTrace, PoolTrace, SoftmaxTrace,
+                    Trace)
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -120,13 +121,17 @@ FORMATS = {
 
 # One partial template per kind of layer record (the renderer dispatches on the record's type).
 PARTIALS = {ConvTrace: "conv2d", PoolTrace: "pool", MixTrace: "conv1x1", DenseTrace: "dense",
-            SoftmaxTrace: "softmax"}
+            SoftmaxTrace: "softmax", FlattenTrace: "flatten"}
+# Activations share a partial by their shape: piecewise linear, or a smooth curve worked cell by cell.
+ACTIVATION_PARTIALS = {"relu": "relu", "leaky_relu": "relu", "sigmoid": "sigmoid", "tanh": "sigmoid",
+                       "identity": "identity"}
 
 
 def partial(record) -> str:
     """The template that renders a layer record."""
-    name = record.layer.kind if isinstance(record, ElementwiseTrace) else PARTIALS[type(record)]
-    return f"{name}.j2"
+    if isinstance(record, ElementwiseTrace):
+        return f"{ACTIVATION_PARTIALS[record.layer.kind]}.j2"
+    return f"{PARTIALS[type(record)]}.j2"
 
 
 def describe(layer, maths: Maths, times: str) -> str:
@@ -149,7 +154,10 @@ def describe(layer, maths: Maths, times: str) -> str:
     if kind == "dense":
         n = len(layer.weights)
         return f"Dense: {n} neuron{'s' * (n != 1)}{', with bias' if layer.bias is not None else ''}."
-    return {"relu": "ReLU.", "sigmoid": "Sigmoid.", "softmax": "Softmax."}[kind]
+    if kind == "leaky_relu":
+        return f"Leaky ReLU, slope ${maths.number(layer.slope)}$ for negative values."
+    return {"relu": "ReLU.", "sigmoid": "Sigmoid.", "tanh": "Tanh.", "identity": "Identity (no change).",
+            "softmax": "Softmax.", "flatten": "Flatten the maps into one vector."}[kind]
 
 
 @lru_cache(maxsize=32)

@@ -148,12 +148,26 @@ class Conv1x1:
         return (1,) + shape[1:]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Activation:
-    kind: str  # "relu", "sigmoid", "softmax"
+    """A function applied to every cell: relu, leaky_relu (with its slope), sigmoid, tanh, identity;
+    and softmax, over all the cells at once."""
+
+    kind: str
+    slope: Values | None = None  # leaky_relu: the slope for negative inputs
 
     def out_shape(self, shape: Shape) -> Shape:
         return (math.prod(shape),) if self.kind == "softmax" else shape  # softmax gives a flat vector
+
+
+@dataclass(frozen=True)
+class Flatten:
+    """The maps read row by row, channel after channel, into one vector."""
+
+    kind = "flatten"
+
+    def out_shape(self, shape: Shape) -> Shape:
+        return (math.prod(shape),)
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,7 +211,7 @@ def _shape_words(shape: Shape) -> str:
     return "x".join(map(str, shape))
 
 
-Layer = Conv2d | Pool | Conv1x1 | Activation | Dense
+Layer = Conv2d | Pool | Conv1x1 | Activation | Flatten | Dense
 
 
 @dataclass(frozen=True, eq=False)

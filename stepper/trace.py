@@ -186,7 +186,7 @@ class PoolTrace:
 
 @dataclass(frozen=True, eq=False)
 class ElementwiseTrace:
-    """relu or sigmoid, cell by cell."""
+    """An activation applied cell by cell (relu, leaky_relu, sigmoid, tanh, identity)."""
 
     number: int
     layer: Layer
@@ -263,7 +263,15 @@ class SoftmaxTrace:
     output: Values
 
 
-LayerTrace = ConvTrace | PoolTrace | ElementwiseTrace | MixTrace | DenseTrace | SoftmaxTrace
+@dataclass(frozen=True, eq=False)
+class FlattenTrace:
+    number: int
+    layer: Layer
+    input: Values  # (C, H, W)
+    output: Values  # (C * H * W,)
+
+
+LayerTrace = ConvTrace | PoolTrace | ElementwiseTrace | MixTrace | DenseTrace | SoftmaxTrace | FlattenTrace
 
 
 @dataclass(frozen=True, eq=False)

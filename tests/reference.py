@@ -122,6 +122,17 @@ def forward(data: dict, rounding: str = "carry", places: int = 4) -> list[np.nda
             y = pool(x, layer)
         elif kind == "relu":
             y = np.vectorize(lambda v: v if v > 0 else v * 0, otypes=[object])(x)
+        elif kind == "leaky_relu":
+            slope = number(layer.get("slope", "0.01"))
+            y = np.vectorize(lambda v: v if v > 0 else v * slope, otypes=[object])(x)
+        elif kind == "identity":
+            y = x
+        elif kind == "flatten":
+            y = x.reshape(-1)
+        elif kind == "tanh":
+            y = np.vectorize(lambda v: math.tanh(float(v)), otypes=[object])(x)
+            if rounding == "carry":
+                y = np.vectorize(lambda v: round_half_away(v, places), otypes=[object])(y)
         elif kind == "conv1x1":
             w = [number(v) for v in layer["weights"]]
             y = sum((w[c] * x[c] for c in range(x.shape[0])), np.zeros(x.shape[1:], dtype=object))[None]
@@ -157,7 +168,7 @@ def forward(data: dict, rounding: str = "carry", places: int = 4) -> list[np.nda
                 y = np.array([e / total for e in exps], dtype=object)
         else:
             raise ValueError(kind)
-        if rounding == "carry" and kind not in ("sigmoid", "softmax"):
+        if rounding == "carry" and kind not in ("sigmoid", "tanh", "softmax"):
             y = carry(y, places) if all(not isinstance(v, float) for v in y.ravel()) else y
         outputs.append(y)
         x = y

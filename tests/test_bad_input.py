@@ -219,6 +219,10 @@ CASES = [
          (r"layer 1 \(conv2d\)", r"field 'stride'", r"from 1 to 10000")),
     Case("padding-beyond-the-kernel", edit("stride = 2\npadding = 1", "stride = 2\npadding = 3"),
          (r"layer 1 \(conv2d\)", r"field 'padding'", r"windows that hold only zeros", r"at most 2\b")),
+    Case("leaky-slope-of-one", edit('type = "relu"', 'type = "leaky_relu"\nslope = 1'),
+         (r"layer 2 \(leaky_relu\)", r"field 'slope'", r"from 0 up to")),
+    Case("slope-on-plain-relu", edit('type = "relu"', 'type = "relu"\nslope = 0.1'),
+         (r"layer 2 \(relu\)", r"unknown field 'slope'")),
     Case("pooling-after-softmax", SMALL_INPUT + '[[layers]]\ntype = "softmax"\n[[layers]]\ntype = "maxpool"\nsize = 2\n',
          (r"layer 2 \(maxpool\)", r"expected a map of channels", r"flat vector of 9\b")),
 ]

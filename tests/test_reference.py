@@ -42,7 +42,7 @@ def problems(draw) -> dict:
                "layers": []}
     shape = (C, H, W)
     for _ in range(draw(st.integers(1, 6))):
-        options = ["relu", "sigmoid", "dense", "softmax"]
+        options = ["relu", "leaky_relu", "sigmoid", "tanh", "identity", "dense", "softmax", "flatten"]
         if len(shape) == 3:
             options += ["conv2d", "conv2d", "maxpool", "avgpool", "conv1x1"]
         kind = draw(st.sampled_from(options))
@@ -86,8 +86,10 @@ def problems(draw) -> dict:
             if draw(st.booleans()):
                 layer["bias"] = [draw(NUMBERS) for _ in range(n)]
             shape = (n,)
-        elif kind == "softmax":
+        elif kind in ("softmax", "flatten"):
             shape = (int(np.prod(shape)),)
+        elif kind == "leaky_relu" and draw(st.booleans()):
+            layer["slope"] = draw(st.sampled_from(["0.01", "0.1", "1/4", "0"]))
         problem["layers"].append(layer)
     return problem
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # The examples whose worked solutions are kept in output/.
-EXAMPLES = ["examples/tutorial.toml", "examples/two-channels.toml"]
+EXAMPLES = ["examples/tutorial.toml", "examples/two-channels.toml", "examples/activations.toml"]
 FORMATS = "md,tex,pdf"
 
 
