@@ -51,11 +51,11 @@ def _plus_bias(sums: Values, bias: Values | None, shape: tuple[int, ...]) -> Val
     return sums if bias is None else add(sums, bias.reshape(*shape))
 
 
-def _sizes(n_rows: int, n_cols: int, kernel: tuple[int, int], stride: int, pad) -> tuple[SizeStep, SizeStep]:
-    return (SizeStep("rows", n_rows, kernel[0], stride, pad.top, pad.bottom,
-                     output_size(n_rows, kernel[0], stride, pad.top, pad.bottom)),
-            SizeStep("columns", n_cols, kernel[1], stride, pad.left, pad.right,
-                     output_size(n_cols, kernel[1], stride, pad.left, pad.right)))
+def _sizes(n_rows: int, n_cols: int, kernel: tuple[int, int], stride: tuple[int, int], pad) -> tuple[SizeStep, SizeStep]:
+    return (SizeStep("rows", n_rows, kernel[0], stride[0], pad.top, pad.bottom,
+                     output_size(n_rows, kernel[0], stride[0], pad.top, pad.bottom)),
+            SizeStep("columns", n_cols, kernel[1], stride[1], pad.left, pad.right,
+                     output_size(n_cols, kernel[1], stride[1], pad.left, pad.right)))
 
 
 def _padded(data: np.ndarray, pad) -> np.ndarray:
@@ -66,12 +66,12 @@ def _padded(data: np.ndarray, pad) -> np.ndarray:
     return out
 
 
-def _windows(data: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:
+def _windows(data: np.ndarray, kh: int, kw: int, stride: tuple[int, int]) -> np.ndarray:
     """Every window of every channel as a (C, oh, ow, kh, kw) view, without copying."""
     c, h, w = data.shape
     sc, sh, sw = data.strides
-    shape = (c, (h - kh) // stride + 1, (w - kw) // stride + 1, kh, kw)
-    return as_strided(data, shape, (sc, sh * stride, sw * stride, sh, sw), writeable=False)
+    shape = (c, (h - kh) // stride[0] + 1, (w - kw) // stride[1] + 1, kh, kw)
+    return as_strided(data, shape, (sc, sh * stride[0], sw * stride[1], sh, sw), writeable=False)
 
 
 def _conv2d(number: int, layer: Conv2d, x: Values, settings: Settings) -> ConvTrace:
@@ -90,15 +90,15 @@ def _conv2d(number: int, layer: Conv2d, x: Values, settings: Settings) -> ConvTr
 
 
 def _pool(number: int, layer: Pool, x: Values, settings: Settings) -> PoolTrace:
-    k, s = layer.size, layer.stride
-    windows = _windows(x.data, k, k, s)
+    (kh, kw), s = layer.kernel(x.shape), layer.stride
+    windows = _windows(x.data, kh, kw, s)
     if layer.kind == "maxpool":
         sums = Values(windows.max(axis=(3, 4)), x.scale, x.places)
     elif x.exact:
-        sums = exact(windows.sum(axis=(3, 4)), x.scale * k * k)
+        sums = exact(windows.sum(axis=(3, 4)), x.scale * kh * kw)
     else:
         sums = floats(windows.mean(axis=(3, 4)))
-    sizes = _sizes(x.shape[1], x.shape[2], (k, k), s, layer.padding_for(x.shape))
+    sizes = _sizes(x.shape[1], x.shape[2], (kh, kw), s, layer.padding_for(x.shape))
     return PoolTrace(number, layer, x, sizes, sums, _carry(sums, settings))
 
 

@@ -35,6 +35,7 @@ LAYER_FIELDS = {
     "flatten": {},
     "maxpool": {"size": True, "stride": False},
     "avgpool": {"size": True, "stride": False},
+    "globalavgpool": {},
     "conv1x1": {"weights": True, "bias": False},
     "dense": {"weights": True, "bias": False},
 }
@@ -119,20 +120,42 @@ def _conv2d(kind, raw) -> Conv2d:
             raise StepperError(f"expected every filter to be {_dims(first)} like filter 1, found {_dims(g.shape)}",
                                place=f"field 'filters', filter {k}")
     stacked = _exact([g.numbers() for g in grids], (len(grids),) + first, "field 'filters'")
-    stride = _positive_int(raw.get("stride", 1), "field 'stride'")
-    padding = raw.get("padding", 0)
-    if padding not in ("valid", "same") and not (
-            isinstance(padding, int) and not isinstance(padding, bool) and 0 <= padding <= MAX_CELLS_PER_AXIS):
-        raise StepperError(f"expected a whole number of cells from 0 to {MAX_CELLS_PER_AXIS}, 'valid' or 'same', "
-                           f"found {_what(padding)}", place="field 'padding'")
+    stride = _pair(raw.get("stride", 1), "field 'stride'")
+    padding = _padding(raw.get("padding", 0))
     bias = _vector(raw["bias"], "field 'bias'", len(grids), "one per filter") if "bias" in raw else None
     return Conv2d(filters=stacked, stride=stride, padding=padding, bias=bias)
 
 
 def _pool(kind, raw) -> Pool:
-    size = _positive_int(raw["size"], "field 'size'")
-    stride = _positive_int(raw.get("stride", size), "field 'stride'")
+    if kind == "globalavgpool":
+        return Pool(kind=kind, size=None, stride=(1, 1))
+    size = _pair(raw["size"], "field 'size'")
+    stride = _pair(raw.get("stride", list(size)), "field 'stride'")
     return Pool(kind=kind, size=size, stride=stride)
+
+
+def _pair(raw, place: str) -> tuple[int, int]:
+    """A size or stride: one number for both axes, or [rows, columns]."""
+    if isinstance(raw, list):
+        if len(raw) != 2:
+            raise StepperError(f"expected one number, or two as [rows, columns], found a list of {len(raw)}",
+                               place=place)
+        return _positive_int(raw[0], place), _positive_int(raw[1], place)
+    value = _positive_int(raw, place)
+    return value, value
+
+
+def _padding(raw):
+    """One number (every side), [rows, columns], [top, bottom, left, right], "valid" or "same"."""
+    place = "field 'padding'"
+    if raw in ("valid", "same"):
+        return raw
+    cells = raw if isinstance(raw, list) else [raw]
+    if len(cells) not in (1, 2, 4) or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= MAX_CELLS_PER_AXIS for p in cells):
+        raise StepperError(f"expected a whole number of cells from 0 to {MAX_CELLS_PER_AXIS}, [rows, columns], "
+                           f"[top, bottom, left, right], 'valid' or 'same', found {_what(raw)}", place=place)
+    return cells[0] if not isinstance(raw, list) else tuple(cells)
 
 
 def _conv1x1(kind, raw) -> Conv1x1:
@@ -170,7 +193,8 @@ def _flatten(kind, raw) -> Flatten:
     return Flatten()
 
 
-_BUILDERS = {"conv2d": _conv2d, "maxpool": _pool, "avgpool": _pool, "conv1x1": _conv1x1, "dense": _dense,
+_BUILDERS = {"conv2d": _conv2d, "maxpool": _pool, "avgpool": _pool, "globalavgpool": _pool, "conv1x1": _conv1x1,
+             "dense": _dense,
              "relu": _activation, "leaky_relu": _activation, "sigmoid": _activation, "tanh": _activation,
              "identity": _activation, "softmax": _activation, "flatten": _flatten}
 

@@ -141,12 +141,17 @@ def describe(layer, maths: Maths, times: str) -> str:
         f, c, kh, kw = layer.filters.shape
         channels = f" over {c} channels" if c > 1 else ""
         bias = ", with bias" if layer.bias is not None else ""
-        padding = {"same": "same padding", "valid": "no padding (valid)"}.get(layer.padding, f"padding {layer.padding}")
+        padding = {"same": "same padding", "valid": "no padding (valid)"}.get(layer.padding)
+        if padding is None:
+            padding = f"padding {layer.padding}" if isinstance(layer.padding, int) else \
+                f"padding {_sides(layer.padding)}"
         return (f"Convolution: {f} filter{'s' * (f != 1)} of {kh}{times}{kw}{channels}, "
-                f"stride {layer.stride}, {padding}{bias}.")
+                f"{_stride(layer.stride)}, {padding}{bias}.")
+    if kind == "globalavgpool":
+        return "Global average pooling: the mean of each whole map."
     if kind in ("maxpool", "avgpool"):
         how = "Max" if kind == "maxpool" else "Average"
-        return f"{how} pooling: {layer.size}{times}{layer.size} windows, stride {layer.stride}."
+        return f"{how} pooling: {layer.size[0]}{times}{layer.size[1]} windows, {_stride(layer.stride)}."
     if kind == "conv1x1":
         weights = ", ".join(maths.cells(layer.weights))
         bias = f", bias ${maths.number(layer.bias[0])}$" if layer.bias is not None else ""
@@ -158,6 +163,16 @@ def describe(layer, maths: Maths, times: str) -> str:
         return f"Leaky ReLU, slope ${maths.number(layer.slope)}$ for negative values."
     return {"relu": "ReLU.", "sigmoid": "Sigmoid.", "tanh": "Tanh.", "identity": "Identity (no change).",
             "softmax": "Softmax.", "flatten": "Flatten the maps into one vector."}[kind]
+
+
+def _stride(stride: tuple[int, int]) -> str:
+    return f"stride {stride[0]}" if stride[0] == stride[1] else f"stride {stride[0]} down and {stride[1]} across"
+
+
+def _sides(padding: tuple[int, ...]) -> str:
+    if len(padding) == 2:
+        return f"{padding[0]} above and below, {padding[1]} left and right"
+    return f"{padding[0]} above, {padding[1]} below, {padding[2]} left, {padding[3]} right"
 
 
 @lru_cache(maxsize=32)

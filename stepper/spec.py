@@ -15,6 +15,7 @@ from .errors import StepperError
 from .numbers import Values, exact, floats
 
 Shape = tuple[int, ...]
+Pair = tuple[int, int]  # (rows, columns)
 
 ROUNDING = ("carry", "full")
 TERMS = ("nonzero", "all")
@@ -67,17 +68,23 @@ def output_size(n: int, k: int, s: int, before: int, after: int) -> int:
     return (n + before + after - k) // s + 1
 
 
-def resolve_padding(padding: int | str, shape: tuple[int, int], kernel: tuple[int, int], stride: int) -> Padding:
+def resolve_padding(padding, shape: Pair, kernel: Pair, stride: Pair) -> Padding:
+    """Cells of padding on each side: from a number (every side), a pair (rows, columns), four numbers
+    (top, bottom, left, right), "valid" (none) or "same"."""
     if padding == "valid":
         return Padding(0, 0, 0, 0, "valid")
     if padding == "same":
         # As TensorFlow and Keras: ceil(n / s) outputs, any odd cell of padding goes after.
         sides = []
-        for n, k in zip(shape, kernel):
-            total = max((math.ceil(n / stride) - 1) * stride + k - n, 0)
+        for n, k, s in zip(shape, kernel, stride):
+            total = max((math.ceil(n / s) - 1) * s + k - n, 0)
             sides += [total // 2, total - total // 2]
-        return Padding(sides[0], sides[1], sides[2], sides[3], "same")
-    return Padding(padding, padding, padding, padding, str(padding))
+        return Padding(*sides, "same")
+    if isinstance(padding, int):
+        return Padding(padding, padding, padding, padding, str(padding))
+    if len(padding) == 2:
+        return Padding(padding[0], padding[0], padding[1], padding[1], f"({padding[0]}, {padding[1]})")
+    return Padding(*padding, f"({', '.join(map(str, padding))})")
 
 
 def _windows_fit(kind: str, shape: Shape, kernel: tuple[int, int], pad: Padding) -> None:
@@ -92,8 +99,8 @@ def _windows_fit(kind: str, shape: Shape, kernel: tuple[int, int], pad: Padding)
 @dataclass(frozen=True, eq=False)
 class Conv2d:
     filters: Values  # (F, C, kh, kw)
-    stride: int = 1
-    padding: int | str = 0
+    stride: Pair = (1, 1)
+    padding: int | str | tuple[int, ...] = 0  # as written: see resolve_padding
     bias: Values | None = None  # (F,)
     kind = "conv2d"
 
@@ -108,18 +115,21 @@ class Conv2d:
             raise StepperError(f"each filter has {c} channel{'s' * (c != 1)} but the input has {shape[0]}")
         pad = self.padding_for(shape)
         if max(pad.top, pad.bottom) >= kh or max(pad.left, pad.right) >= kw:
-            raise StepperError(f"padding {self.padding} with a {kh}x{kw} filter adds windows that hold only zeros: "
-                               f"expected at most {min(kh, kw) - 1}", place="field 'padding'")
+            raise StepperError(f"padding {pad.how} with a {kh}x{kw} filter adds windows that hold only zeros: "
+                               f"expected at most {kh - 1} (rows) and {kw - 1} (columns)", place="field 'padding'")
         _windows_fit("filter", shape, (kh, kw), pad)
-        return (f, output_size(shape[1], kh, self.stride, pad.top, pad.bottom),
-                output_size(shape[2], kw, self.stride, pad.left, pad.right))
+        return (f, output_size(shape[1], kh, self.stride[0], pad.top, pad.bottom),
+                output_size(shape[2], kw, self.stride[1], pad.left, pad.right))
 
 
 @dataclass(frozen=True)
 class Pool:
-    kind: str  # "maxpool" or "avgpool"
-    size: int
-    stride: int
+    kind: str  # "maxpool", "avgpool", or "globalavgpool" (the mean of each whole map)
+    size: Pair | None  # None: the whole map
+    stride: Pair
+
+    def kernel(self, shape: Shape) -> Pair:
+        return self.size if self.size is not None else (shape[-2], shape[-1])
 
     def padding_for(self, shape: Shape) -> Padding:
         return Padding(0, 0, 0, 0, "0")
@@ -127,9 +137,10 @@ class Pool:
     def out_shape(self, shape: Shape) -> Shape:
         if len(shape) != 3:
             raise StepperError(f"expected a map of channels as input, found a flat vector of {shape[0]}")
-        _windows_fit("pooling window", shape, (self.size, self.size), self.padding_for(shape))
-        return (shape[0], output_size(shape[1], self.size, self.stride, 0, 0),
-                output_size(shape[2], self.size, self.stride, 0, 0))
+        kh, kw = self.kernel(shape)
+        _windows_fit("pooling window", shape, (kh, kw), self.padding_for(shape))
+        return (shape[0], output_size(shape[1], kh, self.stride[0], 0, 0),
+                output_size(shape[2], kw, self.stride[1], 0, 0))
 
 
 @dataclass(frozen=True, eq=False)

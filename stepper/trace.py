@@ -135,8 +135,8 @@ class ConvTrace:
     def span(self, i: int, j: int) -> tuple[tuple[int, int], tuple[int, int]]:
         """The padded rows and columns [start, stop) under output cell (i, j)."""
         kh, kw = self.filters.shape[-2:]
-        s = self.layer.stride
-        return (i * s, i * s + kh), (j * s, j * s + kw)
+        sh, sw = self.layer.stride
+        return (i * sh, i * sh + kh), (j * sw, j * sw + kw)
 
     def window(self, f: int, i: int, j: int) -> ConvWindow:
         rows, cols = self.span(i, j)
@@ -151,9 +151,8 @@ class ConvTrace:
         c, h, w = self.padded.shape
         kh, kw = self.filters.shape[-2:]
         oh, ow = self.sums.shape[1:]
-        s = self.layer.stride
-        sc, sh, sw = self.padded.data.strides
-        windows = as_strided(self.padded.data, (oh, ow, c, kh, kw), (sh * s, sw * s, sc, sh, sw), writeable=False)
+        (s0, s1), (sc, sh, sw) = self.layer.stride, self.padded.data.strides
+        windows = as_strided(self.padded.data, (oh, ow, c, kh, kw), (sh * s0, sw * s1, sc, sh, sw), writeable=False)
         return _products(Values(windows, self.padded.scale), self.filters[f], self.sums)
 
     def windows(self, f: int, limit: int | None = None) -> Iterator[ConvWindow]:
@@ -171,12 +170,12 @@ class PoolTrace:
     output: Values
 
     def window(self, c: int, i: int, j: int) -> PoolWindow:
-        k, s = self.layer.size, self.layer.stride
-        rows, cols = (i * s, i * s + k), (j * s, j * s + k)
+        (kh, kw), (sh, sw) = self.layer.kernel(self.input.shape), self.layer.stride
+        rows, cols = (i * sh, i * sh + kh), (j * sw, j * sw + kw)
         values = self.input[c, rows[0]:rows[1], cols[0]:cols[1]]
         where = None
         if self.layer.kind == "maxpool":
-            where = divmod(int(np.argmax(values.data)), k)
+            where = divmod(int(np.argmax(values.data)), kw)
         return PoolWindow(self.layer.kind, c, i, j, rows, cols, values, self.sums[c, i, j], where)
 
     def windows(self, c: int, limit: int | None = None) -> Iterator[PoolWindow]:

@@ -68,20 +68,24 @@ def conv2d(x: np.ndarray, layer: dict) -> np.ndarray:
     if isinstance(filters, str):
         filters = [filters]
     kernels = [channels(f) for f in filters]
-    stride = layer.get("stride", 1)
+    sh, sw = pair(layer.get("stride", 1))
     padding = layer.get("padding", 0)
     C, H, W = x.shape
     kh, kw = kernels[0].shape[1:]
     if padding == "valid":
         pads = (0, 0, 0, 0)
     elif padding == "same":
-        pads = same_padding(H, kh, stride) + same_padding(W, kw, stride)
+        pads = same_padding(H, kh, sh) + same_padding(W, kw, sw)
+    elif isinstance(padding, list) and len(padding) == 4:
+        pads = tuple(padding)
+    elif isinstance(padding, list):
+        pads = (padding[0], padding[0], padding[1], padding[1])
     else:
         pads = (padding,) * 4
     padded = np.full((C, H + pads[0] + pads[1], W + pads[2] + pads[3]), Fraction(0), dtype=object)
     padded[:, pads[0]:pads[0] + H, pads[2]:pads[2] + W] = x
-    oh = (padded.shape[1] - kh) // stride + 1
-    ow = (padded.shape[2] - kw) // stride + 1
+    oh = (padded.shape[1] - kh) // sh + 1
+    ow = (padded.shape[2] - kw) // sw + 1
     bias = [number(b) for b in layer.get("bias", [0] * len(kernels))]
     out = np.empty((len(kernels), oh, ow), dtype=object)
     for f, k in enumerate(kernels):
@@ -91,21 +95,28 @@ def conv2d(x: np.ndarray, layer: dict) -> np.ndarray:
                 for c in range(C):
                     for a in range(kh):
                         for b in range(kw):
-                            total += padded[c, i * stride + a, j * stride + b] * k[c, a, b]
+                            total += padded[c, i * sh + a, j * sw + b] * k[c, a, b]
                 out[f, i, j] = total + bias[f]
     return out
 
 
+def pair(raw) -> tuple[int, int]:
+    return (raw[0], raw[1]) if isinstance(raw, list) else (raw, raw)
+
+
 def pool(x: np.ndarray, layer: dict) -> np.ndarray:
-    k = layer["size"]
-    s = layer.get("stride", k)
     C, H, W = x.shape
-    oh, ow = (H - k) // s + 1, (W - k) // s + 1
+    if layer["type"] == "globalavgpool":
+        kh, kw, sh, sw = H, W, 1, 1
+    else:
+        kh, kw = pair(layer["size"])
+        sh, sw = pair(layer.get("stride", layer["size"]))
+    oh, ow = (H - kh) // sh + 1, (W - kw) // sw + 1
     out = np.empty((C, oh, ow), dtype=object)
     for c in range(C):
         for i in range(oh):
             for j in range(ow):
-                cells = [x[c, i * s + a, j * s + b] for a in range(k) for b in range(k)]
+                cells = [x[c, i * sh + a, j * sw + b] for a in range(kh) for b in range(kw)]
                 out[c, i, j] = max(cells) if layer["type"] == "maxpool" else sum(cells, Fraction(0)) / len(cells)
     return out
 
@@ -118,7 +129,7 @@ def forward(data: dict, rounding: str = "carry", places: int = 4) -> list[np.nda
         kind = layer["type"]
         if kind == "conv2d":
             y = conv2d(x, layer)
-        elif kind in ("maxpool", "avgpool"):
+        elif kind in ("maxpool", "avgpool", "globalavgpool"):
             y = pool(x, layer)
         elif kind == "relu":
             y = np.vectorize(lambda v: v if v > 0 else v * 0, otypes=[object])(x)

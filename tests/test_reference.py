@@ -44,36 +44,45 @@ def problems(draw) -> dict:
     for _ in range(draw(st.integers(1, 6))):
         options = ["relu", "leaky_relu", "sigmoid", "tanh", "identity", "dense", "softmax", "flatten"]
         if len(shape) == 3:
-            options += ["conv2d", "conv2d", "maxpool", "avgpool", "conv1x1"]
+            options += ["conv2d", "conv2d", "maxpool", "avgpool", "globalavgpool", "conv1x1"]
         kind = draw(st.sampled_from(options))
         layer: dict = {"type": kind}
         if kind == "conv2d":
             C, H, W = shape
             kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-            stride = draw(st.integers(1, 3))
-            padding = draw(st.sampled_from([0, 1, 2, "same", "valid"]))
-            if isinstance(padding, int):
+            sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+            padding = draw(st.sampled_from([0, 1, 2, "same", "valid", "pair", "sides"]))
+            if padding == "pair":
+                padding = [draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1))]
+            elif padding == "sides":
+                padding = [draw(st.integers(0, kh - 1)), draw(st.integers(0, kh - 1)),
+                           draw(st.integers(0, kw - 1)), draw(st.integers(0, kw - 1))]
+            elif isinstance(padding, int):
                 padding = min(padding, kh - 1, kw - 1)  # more padding than that adds windows of zeros only
-            p = 0 if padding == "valid" else padding
-            if padding != "same" and (kh > H + 2 * p or kw > W + 2 * p):
-                padding = "same"  # "same" always fits
+            sides = {"valid": [0] * 4, "same": None}.get(padding) if isinstance(padding, str) else (
+                [padding] * 4 if isinstance(padding, int) else
+                [padding[0], padding[0], padding[1], padding[1]] if len(padding) == 2 else padding)
+            if sides is not None and (kh > H + sides[0] + sides[1] or kw > W + sides[2] + sides[3]):
+                padding, sides = "same", None  # "same" always fits
             F = draw(st.integers(1, 3))
-            layer.update(stride=stride, padding=padding,
+            layer.update(stride=sh if sh == sw and draw(st.booleans()) else [sh, sw], padding=padding,
                          filters=[[matrix(draw, kh, kw) for _ in range(C)] for _ in range(F)])
             if draw(st.booleans()):
                 layer["bias"] = [draw(NUMBERS) for _ in range(F)]
-            if padding == "same":
-                out = (-(-H // stride), -(-W // stride))
+            if sides is None:
+                out = (-(-H // sh), -(-W // sw))
             else:
-                p = 0 if padding == "valid" else padding
-                out = ((H + 2 * p - kh) // stride + 1, (W + 2 * p - kw) // stride + 1)
+                out = ((H + sides[0] + sides[1] - kh) // sh + 1, (W + sides[2] + sides[3] - kw) // sw + 1)
             shape = (F,) + out
         elif kind in ("maxpool", "avgpool"):
             C, H, W = shape
-            size = draw(st.integers(1, min(H, W, 3)))
-            stride = draw(st.integers(1, 3))
-            layer.update(size=size, stride=stride)
-            shape = (C, (H - size) // stride + 1, (W - size) // stride + 1)
+            kh, kw = draw(st.integers(1, min(H, 3))), draw(st.integers(1, min(W, 3)))
+            sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+            layer.update(size=kh if kh == kw and draw(st.booleans()) else [kh, kw],
+                         stride=sh if sh == sw else [sh, sw])
+            shape = (C, (H - kh) // sh + 1, (W - kw) // sw + 1)
+        elif kind == "globalavgpool":
+            shape = (shape[0], 1, 1)
         elif kind == "conv1x1":
             layer["weights"] = [draw(NUMBERS) for _ in range(shape[0])]
             if draw(st.booleans()):

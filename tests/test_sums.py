@@ -46,7 +46,7 @@ def check_steps(result) -> int:
                     if w.values.exact:
                         assert fractions(w.result)[0] == expected
                     if w.where is not None:
-                        assert cells[w.where[0] * record.layer.size + w.where[1]] == max(cells)
+                        assert cells[w.where[0] * w.values.shape[1] + w.where[1]] == max(cells)
                     checked += 1
         elif isinstance(record, (DenseTrace, MixTrace)):
             steps = ([record.neuron(k) for k in range(record.weights.shape[0])] if isinstance(record, DenseTrace)
