@@ -78,7 +78,7 @@ def _conv2d(number: int, layer: Conv2d, x: Values, settings: Settings) -> ConvTr
     pad = layer.padding_for(x.shape)
     padded = Values(_padded(x.data, pad), x.scale, x.places)
     channels, kh, kw = layer.filters.shape[1:]
-    fx, fk, scale = multiplicands(padded, layer.filters, channels * kh * kw)
+    fx, fk, scale = multiplicands(padded, layer.kernels, channels * kh * kw)
     windows = _windows(fx, kh, kw, layer.stride)  # (C, oh, ow, kh, kw)
     _, oh, ow = windows.shape[:3]
     # One matrix product: (F, C*kh*kw) @ (C*kh*kw, oh*ow), as im2col does.

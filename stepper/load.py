@@ -25,7 +25,7 @@ MAX_CELLS_PER_AXIS = 10_000
 TOP_FIELDS = {"title", "input", "layers", "settings"}
 SETTINGS_FIELDS = {"decimals", "rounding", "detail", "terms"}
 LAYER_FIELDS = {
-    "conv2d": {"filters": True, "stride": False, "padding": False, "bias": False},
+    "conv2d": {"filters": True, "stride": False, "padding": False, "bias": False, "flip": False},
     "relu": {},
     "leaky_relu": {"slope": False},
     "sigmoid": {},
@@ -123,7 +123,11 @@ def _conv2d(kind, raw) -> Conv2d:
     stride = _pair(raw.get("stride", 1), "field 'stride'")
     padding = _padding(raw.get("padding", 0))
     bias = _vector(raw["bias"], "field 'bias'", len(grids), "one per filter") if "bias" in raw else None
-    return Conv2d(filters=stacked, stride=stride, padding=padding, bias=bias)
+    flip = raw.get("flip", False)
+    if not isinstance(flip, bool):
+        raise StepperError(f"expected true (a true convolution: the filter is turned 180 degrees) or false, "
+                           f"found {_what(flip)}", place="field 'flip'")
+    return Conv2d(filters=stacked, stride=stride, padding=padding, bias=bias, flip=flip)
 
 
 def _pool(kind, raw) -> Pool:

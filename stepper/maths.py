@@ -17,6 +17,8 @@ from .numbers import Values, write_exact, write_float
 from .spec import Settings
 from .trace import ConvWindow, PoolWindow, SizeStep, Terms, reading_order
 
+# The name of a filter turned 180 degrees, for a true convolution.
+FLIPPED = "\\tilde{K}"
 # Sums longer than this many terms continue on the next line of an aligned block.
 TERMS_PER_LINE = 10
 # Working shorter than this many characters stays on one line.
@@ -79,6 +81,7 @@ class Maths:
 
     settings: Settings
     highlight: str  # a %-format string with one %s for a highlighted cell
+    flipped = FLIPPED
 
     # ---- arrays ----
     def grid(self, v: Values, window: tuple[tuple[int, int], tuple[int, int]] | None = None) -> str:
@@ -146,7 +149,7 @@ class Maths:
         channels, kh, kw = record.filters.shape[1:]
         height, width = record.padded.shape[1:]
         whole = height <= WHOLE_GRID_UP_TO and width <= WHOLE_GRID_UP_TO
-        kernel = self.kernel_grids(record.filters, f)
+        kernel = self.kernel_grids(record.filters, f, FLIPPED if record.layer.flip else "K")
         kernel_cells = cells(record.filters[f], d)
         inputs = [cells(record.padded[c], d) for c in range(channels)]
         products = record.products(f)
@@ -179,13 +182,13 @@ class Maths:
                 mk.display(grids, True),
                 mk.display(self._equation(sub("z", i, j), steps, total, relation, approx)))
 
-    def kernel_grids(self, filters: Values, f: int) -> list[str]:
+    def kernel_grids(self, filters: Values, f: int, name: str = "K") -> list[str]:
         """`K_f = [...]` (or `K_{f,c}` per channel) for filter f, written once for all its windows."""
         channels = filters.shape[1]
-        return [f"{sub('K', f) if channels == 1 else sub('K', f, c)} = {self.grid(filters[f, c])}"
+        return [f"{sub(name, f) if channels == 1 else sub(name, f, c)} = {self.grid(filters[f, c])}"
                 for c in range(channels)]
 
-    def filter_bank(self, filters: Values, bias: Values | None) -> str:
+    def filter_bank(self, filters: Values, bias: Values | None, name: str = "K") -> str:
         """Every filter (and bias) of a layer, named K_f (K_{f,c} per channel), rows joined for a gathered block.
 
         One row per filter when filters have depth or bias; otherwise three filters to a row.
@@ -193,7 +196,7 @@ class Maths:
         count, channels = filters.shape[:2]
         rows = []
         for f in range(count):
-            items = self.kernel_grids(filters, f)
+            items = self.kernel_grids(filters, f, name)
             if bias is not None:
                 items.append(f"{sub('b', f)} = {self.number(bias[f])}")
             rows.append(items)

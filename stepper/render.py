@@ -145,7 +145,8 @@ def describe(layer, maths: Maths, times: str) -> str:
         if padding is None:
             padding = f"padding {layer.padding}" if isinstance(layer.padding, int) else \
                 f"padding {_sides(layer.padding)}"
-        return (f"Convolution: {f} filter{'s' * (f != 1)} of {kh}{times}{kw}{channels}, "
+        how = "True convolution (filters flipped)" if layer.flip else "Convolution"
+        return (f"{how}: {f} filter{'s' * (f != 1)} of {kh}{times}{kw}{channels}, "
                 f"{_stride(layer.stride)}, {padding}{bias}.")
     if kind == "globalavgpool":
         return "Global average pooling: the mean of each whole map."

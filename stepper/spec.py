@@ -102,7 +102,13 @@ class Conv2d:
     stride: Pair = (1, 1)
     padding: int | str | tuple[int, ...] = 0  # as written: see resolve_padding
     bias: Values | None = None  # (F,)
+    flip: bool = False  # true convolution: each filter turned 180 degrees before it slides
     kind = "conv2d"
+
+    @cached_property
+    def kernels(self) -> Values:
+        """The filters as they are applied: as written, or turned 180 degrees for a true convolution."""
+        return self.filters[..., ::-1, ::-1] if self.flip else self.filters
 
     def padding_for(self, shape: Shape) -> Padding:
         return resolve_padding(self.padding, shape[-2:], self.filters.shape[-2:], self.stride)

@@ -125,8 +125,8 @@ class ConvTrace:
 
     @property
     def filters(self) -> Values:
-        """(F, C, kh, kw)"""
-        return self.layer.filters
+        """(F, C, kh, kw), as applied to the windows (turned 180 degrees for a true convolution)."""
+        return self.layer.kernels
 
     @property
     def bias(self) -> Values | None:

@@ -68,6 +68,8 @@ def conv2d(x: np.ndarray, layer: dict) -> np.ndarray:
     if isinstance(filters, str):
         filters = [filters]
     kernels = [channels(f) for f in filters]
+    if layer.get("flip", False):  # a true convolution turns each filter 180 degrees
+        kernels = [k[:, ::-1, ::-1] for k in kernels]
     sh, sw = pair(layer.get("stride", 1))
     padding = layer.get("padding", 0)
     C, H, W = x.shape

@@ -14,6 +14,8 @@ NUMBERS = st.one_of(st.integers(-4, 5), st.sampled_from(["1/2", "-1/3", "0.25", 
 
 
 def toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, str):
         return f'"{v}"'
     if isinstance(v, list):
@@ -69,6 +71,8 @@ def problems(draw) -> dict:
                          filters=[[matrix(draw, kh, kw) for _ in range(C)] for _ in range(F)])
             if draw(st.booleans()):
                 layer["bias"] = [draw(NUMBERS) for _ in range(F)]
+            if draw(st.integers(0, 3)) == 0:
+                layer["flip"] = True
             if sides is None:
                 out = (-(-H // sh), -(-W // sw))
             else:
