@@ -67,6 +67,10 @@ def parser() -> argparse.ArgumentParser:
     solve.add_argument("--format", type=_formats, default=None, metavar="LIST",
                        help=f"comma-separated formats from {', '.join(FORMATS)} (default: {DEFAULT_FORMATS}; "
                             "pdf needs pdflatex and is left out with a note when it is missing)")
+    solve.add_argument("--torch", metavar="MODULE:NAME",
+                       help="solve a PyTorch model instead of a problem file: NAME in MODULE (importable from the "
+                            "current folder) is a (model, input) pair, or a function returning one; its problem "
+                            "file is written too (needs the torch extra)")
     solve.add_argument("--out", type=Path, default=Path("output"), metavar="DIR",
                        help="folder for the documents, made if missing (default: ./output)")
     solve.add_argument("--detail", type=_detail, metavar="all|answers|N",
@@ -95,12 +99,20 @@ def solve(args: argparse.Namespace) -> int:
         raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
     if args.templates is not None and not args.templates.is_dir():
         raise StepperError("no such folder", file=str(args.templates), place="--templates")
-    sources = args.problems or [tutorial_path()]
-    names = [str(p) for p in args.problems] or ["the built-in tutorial"]
-    # Read and check every problem, and every file it would write, before writing anything.
+    if args.torch and args.problems:
+        raise StepperError("give problem files or --torch, not both", place="--torch")
+    if args.torch:
+        problem, path = _from_torch(args.torch)
+        loaded = [(path, problem)]
+        check_writable(args.out / path.name, args.force)
+    else:
+        sources = args.problems or [tutorial_path()]
+        names = [str(p) for p in args.problems] or ["the built-in tutorial"]
+        loaded = [(path, load(path, name=name)) for path, name in zip(sources, names)]
+    # Check every file each problem would write before writing anything.
     jobs, claimed = [], {}
-    for path, name in zip(sources, names):
-        problem = load(path, name=name)
+    for path, problem in loaded:
+        name = problem.source
         targets = {f: args.out / f"{path.stem}.{f}" for f in formats}
         for target in targets.values():
             if target in claimed:
@@ -109,6 +121,10 @@ def solve(args: argparse.Namespace) -> int:
             claimed[target] = name
             check_writable(target, args.force)
         jobs.append((path, problem, _settings(problem.settings, args), targets))
+    if args.torch:
+        from .dump import dumps
+        write_file(args.out / path.name, marked(dumps(loaded[0][1]), ".toml", args.torch).encode("utf-8"), args.force)
+        print(args.out / path.name)
     for path, problem, settings, targets in jobs:
         result = trace(problem, settings)
         documents = {}
@@ -122,6 +138,31 @@ def solve(args: argparse.Namespace) -> int:
             write_file(targets[fmt], data if isinstance(data, bytes) else data.encode("utf-8"), args.force)
             print(targets[fmt])
     return 0
+
+
+def _from_torch(spec: str):
+    """The Problem of the (model, input) pair named MODULE:NAME, and the problem file it would be."""
+    import importlib
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise StepperError(f"expected MODULE:NAME, found {spec!r}", place="--torch")
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # the user's module: any failure there is theirs to see, in one line
+        raise StepperError(f"cannot import {module_name}: {type(e).__name__}: {e}", place="--torch") from None
+    finally:
+        sys.path.pop(0)
+    found = getattr(module, attribute, None)
+    if found is None:
+        raise StepperError(f"{module_name} has no {attribute}", place="--torch")
+    pair = found() if callable(found) and not hasattr(found, "forward") else found
+    if not (isinstance(pair, tuple) and len(pair) == 2):
+        raise StepperError(f"expected {spec} to be a (model, input) pair, or a function returning one",
+                           place="--torch")
+    from .pytorch import from_torch
+    problem = from_torch(*pair, title=f"{attribute} from {module_name}")
+    return replace(problem, source=spec), Path(f"{attribute}.toml")
 
 
 def _settings(settings: Settings, args: argparse.Namespace) -> Settings:

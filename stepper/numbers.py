@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 # Beyond this denominator (or numerator) int64 arithmetic could overflow, so values fall back to floats.
-_EXACT_LIMIT = 10**12
+_EXACT_LIMIT = 10**15
 _INT_LIMIT = 2**52
 # Arrays up to this size are rounded in plain Python.
 _FEW = 16
@@ -93,7 +93,7 @@ def from_numbers(cells, shape: tuple[int, ...] | None = None) -> Values:
     scale = math.lcm(*(f.denominator for f in fracs)) if fracs else 1
     numerators = [f.numerator * (scale // f.denominator) for f in fracs]
     if scale > _EXACT_LIMIT or any(abs(n) > _INT_LIMIT for n in numerators):
-        raise ValueError("too many digits to keep exact: use at most 12 decimal places, "
+        raise ValueError("too many digits to keep exact: use at most 15 decimal places, "
                          "fractions with small denominators, and whole numbers below 2^52")
     return exact(np.array(numerators, dtype=np.int64).reshape(shape), scale)
 

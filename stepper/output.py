@@ -19,6 +19,7 @@ from .errors import StepperError
 MARKS = {
     ".md": "<!-- Written by stepper from {source}. Edit the problem file, not this one. -->\n",
     ".tex": "% Written by stepper from {source}. Edit the problem file, not this one.\n",
+    ".toml": "# Written by stepper from {source}: the problem file of that model and input.\n",
 }
 PDF_MARK = b"/Creator (stepper)"
 TEX_INSTALL = ("install TeX Live (Debian: apt-get install texlive-latex-base texlive-latex-recommended) "

@@ -1,0 +1,104 @@
+"""Write a Problem back as a problem file (TOML), the way a person would type it."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .numbers import Values
+from .spec import Activation, Conv1x1, Conv2d, Dense, Flatten, Pool, Problem, Settings
+
+
+def dumps(problem: Problem) -> str:
+    lines = [f"title = {_string(problem.title)}", "", f"input = {_channels(problem.input)}", ""]
+    settings = problem.settings
+    changed = [(k, getattr(settings, k)) for k in ("decimals", "rounding", "detail", "terms")
+               if getattr(settings, k) != getattr(Settings(), k)]
+    if changed:
+        lines += ["[settings]"] + [f"{k} = {_value(v)}" for k, v in changed] + [""]
+    for layer in problem.layers:
+        lines += ["[[layers]]", f"type = {_string(layer.kind)}"] + _fields(layer) + [""]
+    return "\n".join(lines)
+
+
+def _fields(layer) -> list[str]:
+    if isinstance(layer, Conv2d):
+        out = [f"filters = [{', '.join(_channels(layer.filters[f]) for f in range(layer.filters.shape[0]))}]"]
+        if layer.stride != (1, 1):
+            out.append(f"stride = {_pair(layer.stride)}")
+        if layer.padding not in (0, (0, 0), (0, 0, 0, 0)):
+            out.append(f"padding = {_value(layer.padding)}")
+        if layer.flip:
+            out.append("flip = true")
+        if layer.bias is not None:
+            out.append(f"bias = {_vector(layer.bias)}")
+        return out
+    if isinstance(layer, Pool):
+        if layer.size is None:
+            return []
+        out = [f"size = {_pair(layer.size)}"]
+        return out + ([f"stride = {_pair(layer.stride)}"] if layer.stride != layer.size else [])
+    if isinstance(layer, Conv1x1):
+        return [f"weights = {_vector(layer.weights)}"] + (
+            [f"bias = {_number(layer.bias.numbers()[0])}"] if layer.bias is not None else [])
+    if isinstance(layer, Dense):
+        out = [f"weights = [{', '.join(_vector(w.reshape(-1)) for w in layer.weights)}]"]
+        return out + ([f"bias = {_vector(layer.bias)}"] if layer.bias is not None else [])
+    if isinstance(layer, Activation) and layer.kind == "leaky_relu":
+        return [f"slope = {_number(layer.slope.numbers())}"]
+    assert isinstance(layer, (Activation, Flatten)), layer
+    return []
+
+
+def _channels(v: Values) -> str:
+    """One grid, or a list of grids, as whitespace text blocks."""
+    grids = [_grid(v.numbers()[c]) for c in range(v.shape[0])]
+    return grids[0] if len(grids) == 1 else "[" + ", ".join(grids) + "]"
+
+
+def _grid(rows) -> str:
+    if len(rows) == 1 and len(rows[0]) == 1:  # a single cell as text would read as a number, not a grid
+        return f"[[{_number(rows[0][0])}]]"
+    width = max(len(_text(x)) for row in rows for x in row)
+    body = "\n".join(" ".join(_text(x).rjust(width) for x in row) for row in rows)
+    return f'"""\n{body}\n"""'
+
+
+def _vector(v: Values) -> str:
+    return "[" + ", ".join(_number(x) for x in v.numbers()) + "]"
+
+
+def _pair(p: tuple[int, int]) -> str:
+    return str(p[0]) if p[0] == p[1] else f"[{p[0]}, {p[1]}]"
+
+
+def _number(x) -> str:
+    text = _text(x)
+    return text if "/" not in text and "." not in text and "e" not in text else f'"{text}"'
+
+
+def _text(x) -> str:
+    """An exact number as its shortest exact writing: 3, -0.25, 1/3 (a float as its repr)."""
+    if isinstance(x, float):
+        return repr(x)
+    x = Fraction(x)
+    if x.denominator == 1:
+        return str(x.numerator)
+    d, places = x.denominator, 0
+    while d % 2 == 0 or d % 5 == 0:
+        d //= 2 if d % 2 == 0 else 5
+    if d != 1:
+        return f"{x.numerator}/{x.denominator}"
+    while (x * 10**places).denominator != 1:
+        places += 1
+    return f"{float(x):.{places}f}" if places <= 15 else f"{x.numerator}/{x.denominator}"
+
+
+def _value(v) -> str:
+    if isinstance(v, str):
+        return _string(v)
+    if isinstance(v, tuple):
+        return "[" + ", ".join(map(str, v)) + "]"
+    return str(v)
+
+
+def _string(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
