@@ -28,6 +28,8 @@ def _fields(layer) -> list[str]:
             out.append(f"padding = {_value(layer.padding)}")
         if layer.flip:
             out.append("flip = true")
+        if layer.dilation != (1, 1):
+            out.append(f"dilation = {_pair(layer.dilation)}")
         if layer.bias is not None:
             out.append(f"bias = {_vector(layer.bias)}")
         return out

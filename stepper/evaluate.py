@@ -66,12 +66,14 @@ def _padded(data: np.ndarray, pad) -> np.ndarray:
     return out
 
 
-def _windows(data: np.ndarray, kh: int, kw: int, stride: tuple[int, int]) -> np.ndarray:
+def _windows(data: np.ndarray, kh: int, kw: int, stride: tuple[int, int],
+             dilation: tuple[int, int] = (1, 1)) -> np.ndarray:
     """Every window of every channel as a (C, oh, ow, kh, kw) view, without copying."""
     c, h, w = data.shape
     sc, sh, sw = data.strides
-    shape = (c, (h - kh) // stride[0] + 1, (w - kw) // stride[1] + 1, kh, kw)
-    return as_strided(data, shape, (sc, sh * stride[0], sw * stride[1], sh, sw), writeable=False)
+    (dh, dw), (s0, s1) = dilation, stride
+    shape = (c, (h - kh - (kh - 1) * (dh - 1)) // s0 + 1, (w - kw - (kw - 1) * (dw - 1)) // s1 + 1, kh, kw)
+    return as_strided(data, shape, (sc, sh * s0, sw * s1, sh * dh, sw * dw), writeable=False)
 
 
 def _conv2d(number: int, layer: Conv2d, x: Values, settings: Settings) -> ConvTrace:
@@ -79,13 +81,13 @@ def _conv2d(number: int, layer: Conv2d, x: Values, settings: Settings) -> ConvTr
     padded = Values(_padded(x.data, pad), x.scale, x.places)
     channels, kh, kw = layer.filters.shape[1:]
     fx, fk, scale = multiplicands(padded, layer.kernels, channels * kh * kw)
-    windows = _windows(fx, kh, kw, layer.stride)  # (C, oh, ow, kh, kw)
+    windows = _windows(fx, kh, kw, layer.stride, layer.dilation)  # (C, oh, ow, kh, kw)
     _, oh, ow = windows.shape[:3]
     # One matrix product: (F, C*kh*kw) @ (C*kh*kw, oh*ow), as im2col does.
     columns = windows.transpose(0, 3, 4, 1, 2).reshape(channels * kh * kw, oh * ow)
     sums = _result((fk.reshape(len(fk), -1) @ columns).reshape(-1, oh, ow), scale)
     sums = _plus_bias(sums, layer.bias, (-1, 1, 1))
-    sizes = _sizes(x.shape[1], x.shape[2], (kh, kw), layer.stride, pad)
+    sizes = _sizes(x.shape[1], x.shape[2], layer.reach, layer.stride, pad)
     return ConvTrace(number, layer, x, pad, padded, sizes, sums, _carry(sums, settings))
 
 

@@ -25,7 +25,7 @@ MAX_CELLS_PER_AXIS = 10_000
 TOP_FIELDS = {"title", "input", "layers", "settings"}
 SETTINGS_FIELDS = {"decimals", "rounding", "detail", "terms"}
 LAYER_FIELDS = {
-    "conv2d": {"filters": True, "stride": False, "padding": False, "bias": False, "flip": False},
+    "conv2d": {"filters": True, "stride": False, "padding": False, "bias": False, "flip": False, "dilation": False},
     "relu": {},
     "leaky_relu": {"slope": False},
     "sigmoid": {},
@@ -127,7 +127,8 @@ def _conv2d(kind, raw) -> Conv2d:
     if not isinstance(flip, bool):
         raise StepperError(f"expected true (a true convolution: the filter is turned 180 degrees) or false, "
                            f"found {_what(flip)}", place="field 'flip'")
-    return Conv2d(filters=stacked, stride=stride, padding=padding, bias=bias, flip=flip)
+    dilation = _pair(raw.get("dilation", 1), "field 'dilation'")
+    return Conv2d(filters=stacked, stride=stride, padding=padding, bias=bias, flip=flip, dilation=dilation)
 
 
 def _pool(kind, raw) -> Pool:

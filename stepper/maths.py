@@ -88,18 +88,22 @@ class Maths:
         """A 2-D array as a bracketed matrix; cells inside `window` (rows, cols) are highlighted."""
         return self._grid(cells(v, self.settings.decimals), v.shape[-1] if v.data.ndim else 1, window)
 
-    def _grid(self, text: list[str], width: int, window=None, part=None) -> str:
-        """A matrix from written cells (row-major, `width` to a row): the rows and columns
-        `part` of it if given, with the cells of `window` highlighted."""
-        (r0, r1), (c0, c1) = part or ((0, len(text) // width), (0, width))
+    def _grid(self, text: list[str], width: int, window=None, part=None, step: tuple[int, int] = (1, 1)) -> str:
+        """A matrix from written cells (row-major, `width` to a row): every step-th row and column of
+        `part` if given, or the whole, with every step-th cell of `window` highlighted."""
+        if part is not None:
+            (r0, r1), (c0, c1) = part
+            rows, cols = range(r0, r1, step[0]), range(c0, c1, step[1])
+        else:
+            rows, cols = range(len(text) // width), range(width)
         if window is not None:
             text = text.copy()
             (h0, h1), (k0, k1) = window
-            for r in range(h0, h1):
-                for i in range(r * width + k0, r * width + k1):
-                    text[i] = self.highlight % text[i]
-        rows = " \\\\ ".join(" & ".join(text[r * width + c0:r * width + c1]) for r in range(r0, r1))
-        return f"\\left[\\begin{{array}}{{{'r' * (c1 - c0)}}} {rows} \\end{{array}}\\right]"
+            for r in range(h0, h1, step[0]):
+                for c in range(k0, k1, step[1]):
+                    text[r * width + c] = self.highlight % text[r * width + c]
+        body = " \\\\ ".join(" & ".join(text[r * width + c] for c in cols) for r in rows)
+        return f"\\left[\\begin{{array}}{{{'r' * len(cols)}}} {body} \\end{{array}}\\right]"
 
     def number(self, v: Values) -> str:
         return number(v, self.settings.decimals)
@@ -159,16 +163,19 @@ class Maths:
         bias = [] if record.bias is None else [number(record.bias[f], d)]
         bias_counts = record.bias is not None and (self.settings.terms == "all" or record.bias.data[f] != 0)
         where = "padded rows" if record.padding.any else "rows"
+        dh, dw = record.layer.dilation
+        every = "" if (dh, dw) == (1, 1) else f", {_every(dh, 'row')} and {_every(dw, 'column')}"
         size, ow = channels * kh * kw, record.sums.shape[2]
         per_line = kw if self.settings.terms == "all" else TERMS_PER_LINE
         for i, j in reading_order(record.sums.shape[1:], limit):
             n = (i * ow + j) * size
             (r0, r1), (c0, c1) = record.span(i, j)
             # the window's inputs are written out only when every product is (terms = "all")
-            factors = [x for t in inputs for r in range(r0, r1) for x in t[r * width + c0:r * width + c1]] \
+            factors = [t[r * width + c] for t in inputs for r in range(r0, r1, dh) for c in range(c0, c1, dw)] \
                 if self.settings.terms == "all" else product_cells[n:n + size]
+            span = ((r0, r1), (c0, c1))
             grids = " \\\\ ".join(
-                f"{self._grid(text, width, window=((r0, r1), (c0, c1))) if whole else self._grid(text, width, part=((r0, r1), (c0, c1)))}"
+                f"{self._grid(text, width, window=span, step=(dh, dw)) if whole else self._grid(text, width, part=span, step=(dh, dw))}"
                 f" \\quad {kernel_text}" for text, kernel_text in zip(inputs, kernel))
             steps = self._sum_steps(factors, kernel_cells,
                                     product_cells[n:n + size], product_values[n:n + size],
@@ -178,7 +185,7 @@ class Maths:
             approx = "" if carried is None else self._approx(record.sums[f, i, j], carried[i, j])
             yield WindowText(
                 mk.bold(f"Output row {i + 1}, column {j + 1}"),
-                f"{where} {r0 + 1}{mk.dash}{r1}, columns {c0 + 1}{mk.dash}{c1}",
+                f"{where} {r0 + 1}{mk.dash}{r1}, columns {c0 + 1}{mk.dash}{c1}{every}",
                 mk.display(grids, True),
                 mk.display(self._equation(sub("z", i, j), steps, total, relation, approx)))
 
@@ -344,6 +351,14 @@ class Maths:
         else:
             step = f"\\frac{{{signed_join(values)}}}{{{len(values)}}}"
         return f"{lhs} = {step} {self.relation(w.result)} {self.number(w.result)}{self._approx(w.result, carried)}"
+
+
+def _every(n: int, what: str) -> str:
+    """every row, every 2nd row, every 3rd row, every 4th row..."""
+    return f"every {what}" if n == 1 else f"every {ORDINALS.get(n, f'{n}th')} {what}"
+
+
+ORDINALS = {2: "2nd", 3: "3rd"}
 
 
 def _continued(line: str) -> str:

@@ -17,7 +17,7 @@ from .errors import StepperError
 from .numbers import Values, from_numbers
 from .spec import Activation, Conv1x1, Conv2d, Dense, Flatten, Pool, Problem, Settings
 
-SUPPORTED = ("Conv2d", "ZeroPad2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d(1)", "Flatten", "Linear",
+SUPPORTED = ("Conv2d (groups=1)", "ZeroPad2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d(1)", "Flatten", "Linear",
              "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "Identity")
 
 
@@ -75,8 +75,8 @@ def _layer(module, name: str, shape, pad, torch):
     if pad is not None and name != "Conv2d":
         raise StepperError("ZeroPad2d must come just before a Conv2d")
     if name == "Conv2d":
-        if module.groups != 1 or tuple(module.dilation) != (1, 1) or module.padding_mode != "zeros":
-            raise StepperError("only groups=1, dilation=1 and zero padding are supported")
+        if module.groups != 1 or module.padding_mode != "zeros":
+            raise StepperError("only groups=1 and zero padding are supported")
         padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
         if pad is not None:
             if padding != (0, 0):
@@ -85,7 +85,8 @@ def _layer(module, name: str, shape, pad, torch):
         elif isinstance(padding, tuple):
             padding = padding[0] if padding[0] == padding[1] else padding
         bias = _values(module.bias) if module.bias is not None else None
-        return Conv2d(filters=_values(module.weight), stride=tuple(module.stride), padding=padding, bias=bias)
+        return Conv2d(filters=_values(module.weight), stride=tuple(module.stride), padding=padding, bias=bias,
+                      dilation=tuple(module.dilation))
     if name in ("MaxPool2d", "AvgPool2d"):
         pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
         if pair(module.padding) != (0, 0) or module.ceil_mode or (name == "MaxPool2d" and pair(module.dilation) != (1, 1)):
@@ -138,7 +139,7 @@ def torch_layers(problem: Problem) -> list:
         if isinstance(layer, Conv2d):
             f, c, kh, kw = layer.filters.shape
             pad = layer.padding_for(shape)
-            conv = nn.Conv2d(c, f, (kh, kw), stride=layer.stride, bias=layer.bias is not None)
+            conv = nn.Conv2d(c, f, (kh, kw), stride=layer.stride, dilation=layer.dilation, bias=layer.bias is not None)
             conv.weight.data = _tensor(layer.kernels, torch)  # PyTorch correlates: give it the applied kernels
             if layer.bias is not None:
                 conv.bias.data = _tensor(layer.bias, torch)

@@ -146,8 +146,10 @@ def describe(layer, maths: Maths, times: str) -> str:
             padding = f"padding {layer.padding}" if isinstance(layer.padding, int) else \
                 f"padding {_sides(layer.padding)}"
         how = "True convolution (filters flipped)" if layer.flip else "Convolution"
+        dh, dw = layer.dilation
+        dilation = "" if (dh, dw) == (1, 1) else f", dilation {dh}" if dh == dw else f", dilation {dh} down and {dw} across"
         return (f"{how}: {f} filter{'s' * (f != 1)} of {kh}{times}{kw}{channels}, "
-                f"{_stride(layer.stride)}, {padding}{bias}.")
+                f"{_stride(layer.stride)}, {padding}{dilation}{bias}.")
     if kind == "globalavgpool":
         return "Global average pooling: the mean of each whole map."
     if kind in ("maxpool", "avgpool"):

@@ -103,7 +103,14 @@ class Conv2d:
     padding: int | str | tuple[int, ...] = 0  # as written: see resolve_padding
     bias: Values | None = None  # (F,)
     flip: bool = False  # true convolution: each filter turned 180 degrees before it slides
+    dilation: Pair = (1, 1)  # gaps between the cells a filter reads: 2 reads every other cell
     kind = "conv2d"
+
+    @property
+    def reach(self) -> Pair:
+        """The rows and columns one window spans: k + (k - 1)(d - 1) along each axis."""
+        kh, kw = self.filters.shape[-2:]
+        return kh + (kh - 1) * (self.dilation[0] - 1), kw + (kw - 1) * (self.dilation[1] - 1)
 
     @cached_property
     def kernels(self) -> Values:
@@ -111,18 +118,19 @@ class Conv2d:
         return self.filters[..., ::-1, ::-1] if self.flip else self.filters
 
     def padding_for(self, shape: Shape) -> Padding:
-        return resolve_padding(self.padding, shape[-2:], self.filters.shape[-2:], self.stride)
+        return resolve_padding(self.padding, shape[-2:], self.reach, self.stride)
 
     def out_shape(self, shape: Shape) -> Shape:
-        f, c, kh, kw = self.filters.shape
+        f, c = self.filters.shape[:2]
+        kh, kw = self.reach
         if len(shape) != 3:
             raise StepperError(f"expected a map of channels as input, found a flat vector of {shape[0]}")
         if c != shape[0]:
             raise StepperError(f"each filter has {c} channel{'s' * (c != 1)} but the input has {shape[0]}")
         pad = self.padding_for(shape)
         if max(pad.top, pad.bottom) >= kh or max(pad.left, pad.right) >= kw:
-            raise StepperError(f"padding {pad.how} with a {kh}x{kw} filter adds windows that hold only zeros: "
-                               f"expected at most {kh - 1} (rows) and {kw - 1} (columns)", place="field 'padding'")
+            raise StepperError(f"padding {pad.how} with a filter reaching {kh}x{kw} cells adds windows that hold only "
+                               f"zeros: expected at most {kh - 1} (rows) and {kw - 1} (columns)", place="field 'padding'")
         _windows_fit("filter", shape, (kh, kw), pad)
         return (f, output_size(shape[1], kh, self.stride[0], pad.top, pad.bottom),
                 output_size(shape[2], kw, self.stride[1], pad.left, pad.right))

@@ -133,14 +133,16 @@ class ConvTrace:
         return self.layer.bias
 
     def span(self, i: int, j: int) -> tuple[tuple[int, int], tuple[int, int]]:
-        """The padded rows and columns [start, stop) under output cell (i, j)."""
-        kh, kw = self.filters.shape[-2:]
+        """The padded rows and columns [start, stop) under output cell (i, j); with dilation the
+        window reads every d-th of them."""
+        kh, kw = self.layer.reach
         sh, sw = self.layer.stride
         return (i * sh, i * sh + kh), (j * sw, j * sw + kw)
 
     def window(self, f: int, i: int, j: int) -> ConvWindow:
         rows, cols = self.span(i, j)
-        inputs = self.padded[:, rows[0]:rows[1], cols[0]:cols[1]]
+        dh, dw = self.layer.dilation
+        inputs = self.padded[:, rows[0]:rows[1]:dh, cols[0]:cols[1]:dw]
         kernel = self.filters[f]
         bias = self.bias[f] if self.bias is not None else None
         return ConvWindow(f, i, j, rows, cols, inputs, kernel, _products(inputs, kernel, self.sums), bias, self.sums[f, i, j])
@@ -151,8 +153,9 @@ class ConvTrace:
         c, h, w = self.padded.shape
         kh, kw = self.filters.shape[-2:]
         oh, ow = self.sums.shape[1:]
-        (s0, s1), (sc, sh, sw) = self.layer.stride, self.padded.data.strides
-        windows = as_strided(self.padded.data, (oh, ow, c, kh, kw), (sh * s0, sw * s1, sc, sh, sw), writeable=False)
+        (s0, s1), (dh, dw), (sc, sh, sw) = self.layer.stride, self.layer.dilation, self.padded.data.strides
+        windows = as_strided(self.padded.data, (oh, ow, c, kh, kw), (sh * s0, sw * s1, sc, sh * dh, sw * dw),
+                             writeable=False)
         return _products(Values(windows, self.padded.scale), self.filters[f], self.sums)
 
     def windows(self, f: int, limit: int | None = None) -> Iterator[ConvWindow]:

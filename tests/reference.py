@@ -71,13 +71,15 @@ def conv2d(x: np.ndarray, layer: dict) -> np.ndarray:
     if layer.get("flip", False):  # a true convolution turns each filter 180 degrees
         kernels = [k[:, ::-1, ::-1] for k in kernels]
     sh, sw = pair(layer.get("stride", 1))
+    dh, dw = pair(layer.get("dilation", 1))
     padding = layer.get("padding", 0)
     C, H, W = x.shape
     kh, kw = kernels[0].shape[1:]
+    reach_h, reach_w = (kh - 1) * dh + 1, (kw - 1) * dw + 1
     if padding == "valid":
         pads = (0, 0, 0, 0)
     elif padding == "same":
-        pads = same_padding(H, kh, sh) + same_padding(W, kw, sw)
+        pads = same_padding(H, reach_h, sh) + same_padding(W, reach_w, sw)
     elif isinstance(padding, list) and len(padding) == 4:
         pads = tuple(padding)
     elif isinstance(padding, list):
@@ -86,8 +88,8 @@ def conv2d(x: np.ndarray, layer: dict) -> np.ndarray:
         pads = (padding,) * 4
     padded = np.full((C, H + pads[0] + pads[1], W + pads[2] + pads[3]), Fraction(0), dtype=object)
     padded[:, pads[0]:pads[0] + H, pads[2]:pads[2] + W] = x
-    oh = (padded.shape[1] - kh) // sh + 1
-    ow = (padded.shape[2] - kw) // sw + 1
+    oh = (padded.shape[1] - reach_h) // sh + 1
+    ow = (padded.shape[2] - reach_w) // sw + 1
     bias = [number(b) for b in layer.get("bias", [0] * len(kernels))]
     out = np.empty((len(kernels), oh, ow), dtype=object)
     for f, k in enumerate(kernels):
@@ -97,7 +99,7 @@ def conv2d(x: np.ndarray, layer: dict) -> np.ndarray:
                 for c in range(C):
                     for a in range(kh):
                         for b in range(kw):
-                            total += padded[c, i * sh + a, j * sw + b] * k[c, a, b]
+                            total += padded[c, i * sh + a * dh, j * sw + b * dw] * k[c, a, b]
                 out[f, i, j] = total + bias[f]
     return out
 

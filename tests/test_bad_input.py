@@ -233,6 +233,8 @@ CASES = [
          (r"layer 1 \(conv2d\)", r"field 'padding'", r"at most 2 \(rows\)")),
     Case("flip-not-true-or-false", edit("stride = 2\npadding = 1", "stride = 2\npadding = 1\nflip = \"yes\""),
          (r"layer 1 \(conv2d\)", r"field 'flip'", r"expected true")),
+    Case("dilation-zero", edit("stride = 2\npadding = 1", "stride = 2\npadding = 1\ndilation = 0"),
+         (r"layer 1 \(conv2d\)", r"field 'dilation'", r"from 1 to")),
     Case("pooling-after-softmax", SMALL_INPUT + '[[layers]]\ntype = "softmax"\n[[layers]]\ntype = "maxpool"\nsize = 2\n',
          (r"layer 2 \(maxpool\)", r"expected a map of channels", r"flat vector of 9\b")),
 ]

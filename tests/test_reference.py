@@ -53,22 +53,26 @@ def problems(draw) -> dict:
             C, H, W = shape
             kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
             sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+            dh, dw = draw(st.sampled_from([1, 1, 2])), draw(st.sampled_from([1, 1, 2]))
+            rh, rw = (kh - 1) * dh + 1, (kw - 1) * dw + 1  # the rows and columns one window reaches
             padding = draw(st.sampled_from([0, 1, 2, "same", "valid", "pair", "sides"]))
             if padding == "pair":
-                padding = [draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1))]
+                padding = [draw(st.integers(0, rh - 1)), draw(st.integers(0, rw - 1))]
             elif padding == "sides":
-                padding = [draw(st.integers(0, kh - 1)), draw(st.integers(0, kh - 1)),
-                           draw(st.integers(0, kw - 1)), draw(st.integers(0, kw - 1))]
+                padding = [draw(st.integers(0, rh - 1)), draw(st.integers(0, rh - 1)),
+                           draw(st.integers(0, rw - 1)), draw(st.integers(0, rw - 1))]
             elif isinstance(padding, int):
-                padding = min(padding, kh - 1, kw - 1)  # more padding than that adds windows of zeros only
+                padding = min(padding, rh - 1, rw - 1)  # more padding than that adds windows of zeros only
             sides = {"valid": [0] * 4, "same": None}.get(padding) if isinstance(padding, str) else (
                 [padding] * 4 if isinstance(padding, int) else
                 [padding[0], padding[0], padding[1], padding[1]] if len(padding) == 2 else padding)
-            if sides is not None and (kh > H + sides[0] + sides[1] or kw > W + sides[2] + sides[3]):
+            if sides is not None and (rh > H + sides[0] + sides[1] or rw > W + sides[2] + sides[3]):
                 padding, sides = "same", None  # "same" always fits
             F = draw(st.integers(1, 3))
             layer.update(stride=sh if sh == sw and draw(st.booleans()) else [sh, sw], padding=padding,
                          filters=[[matrix(draw, kh, kw) for _ in range(C)] for _ in range(F)])
+            if (dh, dw) != (1, 1):
+                layer["dilation"] = [dh, dw]
             if draw(st.booleans()):
                 layer["bias"] = [draw(NUMBERS) for _ in range(F)]
             if draw(st.integers(0, 3)) == 0:
@@ -76,7 +80,7 @@ def problems(draw) -> dict:
             if sides is None:
                 out = (-(-H // sh), -(-W // sw))
             else:
-                out = ((H + sides[0] + sides[1] - kh) // sh + 1, (W + sides[2] + sides[3] - kw) // sw + 1)
+                out = ((H + sides[0] + sides[1] - rh) // sh + 1, (W + sides[2] + sides[3] - rw) // sw + 1)
             shape = (F,) + out
         elif kind in ("maxpool", "avgpool"):
             C, H, W = shape

@@ -158,3 +158,27 @@ def test_printed_totals_equal_their_printed_terms(root):
                         assert abs(added - parse(total)) <= Fraction(len(text), 10**settings.decimals), text
                     checked[relation] += 1
     assert checked["="] > 100 and checked["\\approx"] > 5
+
+
+def test_document_windows_match_their_records(root):
+    """Documents write a filter's windows in bulk; each must read exactly as its own window record does,
+    dilation, flips, strides and all."""
+    from dataclasses import replace
+    from stepper import load
+    from stepper.maths import Maths, sub
+    from stepper.trace import ConvTrace
+    checked = 0
+    for path in sorted((root / "examples").glob("*.toml")):
+        result = trace(load(path))
+        for terms in ("nonzero", "all"):
+            settings = replace(result.settings, terms=terms, detail="all")
+            text = render(result, "md", settings)
+            maths = Maths(settings, "%s")
+            for record in result.layers:
+                if isinstance(record, ConvTrace):
+                    for f in range(record.filters.shape[0]):
+                        for w in record.windows(f):
+                            carried = None if record.output is record.sums else record.output[f, w.row, w.col]
+                            assert f"$$\n{maths.window_equation(sub('z', w.row, w.col), w, carried)}\n$$" in text
+                            checked += 1
+    assert checked > 100
