@@ -37,7 +37,11 @@ def _fields(layer) -> list[str]:
         if layer.size is None:
             return []
         out = [f"size = {_pair(layer.size)}"]
-        return out + ([f"stride = {_pair(layer.stride)}"] if layer.stride != layer.size else [])
+        if layer.stride != layer.size:
+            out.append(f"stride = {_pair(layer.stride)}")
+        if layer.padding not in (0, (0, 0), (0, 0, 0, 0)):
+            out.append(f"padding = {_value(layer.padding)}")
+        return out
     if isinstance(layer, Conv1x1):
         return [f"weights = {_vector(layer.weights)}"] + (
             [f"bias = {_number(layer.bias.numbers()[0])}"] if layer.bias is not None else [])

@@ -58,10 +58,10 @@ def _sizes(n_rows: int, n_cols: int, kernel: tuple[int, int], stride: tuple[int,
                      output_size(n_cols, kernel[1], stride[1], pad.left, pad.right)))
 
 
-def _padded(data: np.ndarray, pad) -> np.ndarray:
-    """Zeros around each channel (np.pad costs ten times this on small maps)."""
+def _padded(data: np.ndarray, pad, fill=0) -> np.ndarray:
+    """`fill` (zeros) around each channel (np.pad costs ten times this on small maps)."""
     c, h, w = data.shape
-    out = np.zeros((c, h + pad.top + pad.bottom, w + pad.left + pad.right), dtype=data.dtype)
+    out = np.full((c, h + pad.top + pad.bottom, w + pad.left + pad.right), fill, dtype=data.dtype)
     out[:, pad.top:pad.top + h, pad.left:pad.left + w] = data
     return out
 
@@ -93,15 +93,20 @@ def _conv2d(number: int, layer: Conv2d, x: Values, settings: Settings) -> ConvTr
 
 def _pool(number: int, layer: Pool, x: Values, settings: Settings) -> PoolTrace:
     (kh, kw), s = layer.kernel(x.shape), layer.stride
-    windows = _windows(x.data, kh, kw, s)
+    pad = layer.padding_for(x.shape)
+    # Padding for a maximum must never win: anything below the whole map does, since no window
+    # (padding at most half of it) is padding alone. For an average, padding counts as 0.
+    fill = (x.data.min() - 1 if x.data.size else 0) if layer.kind == "maxpool" else 0
+    padded = Values(_padded(x.data, pad, fill), x.scale, x.places) if pad.any else x
+    windows = _windows(padded.data, kh, kw, s)
     if layer.kind == "maxpool":
         sums = Values(windows.max(axis=(3, 4)), x.scale, x.places)
     elif x.exact:
         sums = exact(windows.sum(axis=(3, 4)), x.scale * kh * kw)
     else:
         sums = floats(windows.mean(axis=(3, 4)))
-    sizes = _sizes(x.shape[1], x.shape[2], (kh, kw), s, layer.padding_for(x.shape))
-    return PoolTrace(number, layer, x, sizes, sums, _carry(sums, settings))
+    sizes = _sizes(x.shape[1], x.shape[2], (kh, kw), s, pad)
+    return PoolTrace(number, layer, x, pad, padded, sizes, sums, _carry(sums, settings))
 
 
 def _conv1x1(number: int, layer: Conv1x1, x: Values, settings: Settings) -> MixTrace:

@@ -33,8 +33,8 @@ LAYER_FIELDS = {
     "identity": {},
     "softmax": {},
     "flatten": {},
-    "maxpool": {"size": True, "stride": False},
-    "avgpool": {"size": True, "stride": False},
+    "maxpool": {"size": True, "stride": False, "padding": False},
+    "avgpool": {"size": True, "stride": False, "padding": False},
     "globalavgpool": {},
     "conv1x1": {"weights": True, "bias": False},
     "dense": {"weights": True, "bias": False},
@@ -136,7 +136,8 @@ def _pool(kind, raw) -> Pool:
         return Pool(kind=kind, size=None, stride=(1, 1))
     size = _pair(raw["size"], "field 'size'")
     stride = _pair(raw.get("stride", list(size)), "field 'stride'")
-    return Pool(kind=kind, size=size, stride=stride)
+    padding = _padding(raw.get("padding", 0), windows_only=True)
+    return Pool(kind=kind, size=size, stride=stride, padding=padding)
 
 
 def _pair(raw, place: str) -> tuple[int, int]:
@@ -150,10 +151,11 @@ def _pair(raw, place: str) -> tuple[int, int]:
     return value, value
 
 
-def _padding(raw):
-    """One number (every side), [rows, columns], [top, bottom, left, right], "valid" or "same"."""
+def _padding(raw, windows_only: bool = False):
+    """One number (every side), [rows, columns], [top, bottom, left, right], "valid" or "same"
+    (the last two not for pooling: `windows_only`)."""
     place = "field 'padding'"
-    if raw in ("valid", "same"):
+    if raw in ("valid", "same") and not windows_only:
         return raw
     cells = raw if isinstance(raw, list) else [raw]
     if len(cells) not in (1, 2, 4) or not all(

@@ -19,6 +19,8 @@ from .trace import ConvWindow, PoolWindow, SizeStep, Terms, reading_order
 
 # The name of a filter turned 180 degrees, for a true convolution.
 FLIPPED = "\\tilde{K}"
+# A max pool's padded cell, as written: it never wins.
+POOL_PADDING = "-\\infty"
 # Sums longer than this many terms continue on the next line of an aligned block.
 TERMS_PER_LINE = 10
 # Working shorter than this many characters stays on one line.
@@ -107,12 +109,6 @@ class Maths:
 
     def number(self, v: Values) -> str:
         return number(v, self.settings.decimals)
-
-    def marked(self, v: Values, rows: tuple[int, int], cols: tuple[int, int]) -> str:
-        """A map with one window's cells highlighted; for a map too large to draw, the window alone."""
-        if v.shape[0] <= WHOLE_GRID_UP_TO and v.shape[1] <= WHOLE_GRID_UP_TO:
-            return self.grid(v, (rows, cols))
-        return self.grid(v[rows[0]:rows[1], cols[0]:cols[1]])
 
     def sub(self, name: str, *index: int) -> str:
         return sub(name, *index)
@@ -344,8 +340,34 @@ class Maths:
         steps = self.sum_lines(t.weights, t.factors, t.products, t.bias, 5, show_factors=True)
         return self.equation(lhs, steps, t.total, carried)
 
-    def pool_equation(self, lhs: str, w: PoolWindow, carried: Values | None = None) -> str:
-        values = cells(w.values, self.settings.decimals)
+    def pool_map(self, record, c: int, window: tuple | None = None) -> str:
+        """Channel c as pooled: padded (a max pool's padding written -∞), a window highlighted if given;
+        a map too large to draw shows the window alone."""
+        text = self._pool_cells(record, c)
+        height, width = record.padded.shape[1:]
+        if window is not None and (height > WHOLE_GRID_UP_TO or width > WHOLE_GRID_UP_TO):
+            return self._grid(text, width, part=window)
+        return self._grid(text, width, window=window)
+
+    def _pool_cells(self, record, c: int) -> list[str]:
+        text = cells(record.padded[c], self.settings.decimals)
+        if record.padding.any and record.layer.kind == "maxpool":
+            width = record.padded.shape[2]
+            text = [POOL_PADDING if record.is_padding(*divmod(k, width)) else t for k, t in enumerate(text)]
+        return text
+
+    def pool_window(self, record, w: PoolWindow) -> str:
+        """One pooling window: the map with the window marked, and its working."""
+        text = self._pool_cells(record, w.channel)
+        width = record.padded.shape[2]
+        values = [text[r * width + col] for r in range(*w.rows) for col in range(*w.cols)]
+        carried = record.output[w.channel, w.row, w.col]
+        return (f"{self.pool_map(record, w.channel, (w.rows, w.cols))} \\qquad "
+                f"{self.pool_equation(sub('p', w.row, w.col), w, carried, values)}")
+
+    def pool_equation(self, lhs: str, w: PoolWindow, carried: Values | None = None,
+                      values: list[str] | None = None) -> str:
+        values = values or cells(w.values, self.settings.decimals)
         if w.kind == "maxpool":
             step = f"\\max({', '.join(values)})"
         else:

@@ -89,10 +89,14 @@ def _layer(module, name: str, shape, pad, torch):
                       dilation=tuple(module.dilation))
     if name in ("MaxPool2d", "AvgPool2d"):
         pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
-        if pair(module.padding) != (0, 0) or module.ceil_mode or (name == "MaxPool2d" and pair(module.dilation) != (1, 1)):
-            raise StepperError("only pooling without padding, dilation or ceil_mode is supported")
+        if module.ceil_mode or (name == "MaxPool2d" and pair(module.dilation) != (1, 1)) or \
+                (name == "AvgPool2d" and (not module.count_include_pad or module.divisor_override)):
+            raise StepperError("only pooling without dilation or ceil_mode (and averages that count the padding) "
+                               "is supported")
         kind = "maxpool" if name == "MaxPool2d" else "avgpool"
-        return Pool(kind, pair(module.kernel_size), pair(module.stride or module.kernel_size))
+        padding = pair(module.padding)
+        return Pool(kind, pair(module.kernel_size), pair(module.stride or module.kernel_size),
+                    padding[0] if padding[0] == padding[1] else padding)
     if name == "AdaptiveAvgPool2d":
         if module.output_size not in (1, (1, 1)):
             raise StepperError(f"only AdaptiveAvgPool2d(1) is supported, found output size {module.output_size}")
@@ -148,7 +152,11 @@ def torch_layers(problem: Problem) -> list:
             if layer.size is None:
                 module = nn.AdaptiveAvgPool2d(1)
             else:
-                module = (nn.MaxPool2d if layer.kind == "maxpool" else nn.AvgPool2d)(layer.size, layer.stride)
+                pad = layer.padding_for(shape)
+                sides = (pad.left, pad.right, pad.top, pad.bottom)
+                pooling = (nn.MaxPool2d if layer.kind == "maxpool" else nn.AvgPool2d)(layer.size, layer.stride)
+                padding = nn.ConstantPad2d(sides, float("-inf")) if layer.kind == "maxpool" else nn.ZeroPad2d(sides)
+                module = nn.Sequential(padding, pooling)
         elif isinstance(layer, Conv1x1):
             conv = nn.Conv2d(shape[0], 1, 1, bias=layer.bias is not None)
             conv.weight.data = _tensor(layer.weights, torch).reshape(1, -1, 1, 1)

@@ -154,7 +154,9 @@ def describe(layer, maths: Maths, times: str) -> str:
         return "Global average pooling: the mean of each whole map."
     if kind in ("maxpool", "avgpool"):
         how = "Max" if kind == "maxpool" else "Average"
-        return f"{how} pooling: {layer.size[0]}{times}{layer.size[1]} windows, {_stride(layer.stride)}."
+        padding = "" if layer.padding in (0, (0, 0), (0, 0, 0, 0)) else \
+            f", padding {layer.padding}" if isinstance(layer.padding, int) else f", padding {_sides(layer.padding)}"
+        return f"{how} pooling: {layer.size[0]}{times}{layer.size[1]} windows, {_stride(layer.stride)}{padding}."
     if kind == "conv1x1":
         weights = ", ".join(maths.cells(layer.weights))
         bias = f", bias ${maths.number(layer.bias[0])}$" if layer.bias is not None else ""

@@ -141,20 +141,25 @@ class Pool:
     kind: str  # "maxpool", "avgpool", or "globalavgpool" (the mean of each whole map)
     size: Pair | None  # None: the whole map
     stride: Pair
+    padding: int | tuple[int, ...] = 0  # as PyTorch: max pooling's padded cells never win, average pooling's count as 0
 
     def kernel(self, shape: Shape) -> Pair:
         return self.size if self.size is not None else (shape[-2], shape[-1])
 
     def padding_for(self, shape: Shape) -> Padding:
-        return Padding(0, 0, 0, 0, "0")
+        return resolve_padding(self.padding, shape[-2:], self.kernel(shape), self.stride)
 
     def out_shape(self, shape: Shape) -> Shape:
         if len(shape) != 3:
             raise StepperError(f"expected a map of channels as input, found a flat vector of {shape[0]}")
         kh, kw = self.kernel(shape)
-        _windows_fit("pooling window", shape, (kh, kw), self.padding_for(shape))
-        return (shape[0], output_size(shape[1], kh, self.stride[0], 0, 0),
-                output_size(shape[2], kw, self.stride[1], 0, 0))
+        pad = self.padding_for(shape)
+        if max(pad.top, pad.bottom) > kh // 2 or max(pad.left, pad.right) > kw // 2:
+            raise StepperError(f"padding {pad.how} is more than half the {kh}x{kw} window: expected at most "
+                               f"{kh // 2} (rows) and {kw // 2} (columns)", place="field 'padding'")
+        _windows_fit("pooling window", shape, (kh, kw), pad)
+        return (shape[0], output_size(shape[1], kh, self.stride[0], pad.top, pad.bottom),
+                output_size(shape[2], kw, self.stride[1], pad.left, pad.right))
 
 
 @dataclass(frozen=True, eq=False)

@@ -168,14 +168,21 @@ class PoolTrace:
     number: int
     layer: Layer
     input: Values
+    padding: Padding
+    padded: Values  # the input with its padding (for max pooling, a value below every cell: it never wins)
     sizes: tuple[SizeStep, SizeStep]
     sums: Values  # the maxima, or the means exactly
     output: Values
 
+    def is_padding(self, row: int, col: int) -> bool:
+        """Whether a cell of the padded map is padding."""
+        h, w = self.input.shape[1:]
+        return not (self.padding.top <= row < self.padding.top + h and self.padding.left <= col < self.padding.left + w)
+
     def window(self, c: int, i: int, j: int) -> PoolWindow:
         (kh, kw), (sh, sw) = self.layer.kernel(self.input.shape), self.layer.stride
         rows, cols = (i * sh, i * sh + kh), (j * sw, j * sw + kw)
-        values = self.input[c, rows[0]:rows[1], cols[0]:cols[1]]
+        values = self.padded[c, rows[0]:rows[1], cols[0]:cols[1]]
         where = None
         if self.layer.kind == "maxpool":
             where = divmod(int(np.argmax(values.data)), kw)

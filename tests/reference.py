@@ -115,13 +115,21 @@ def pool(x: np.ndarray, layer: dict) -> np.ndarray:
     else:
         kh, kw = pair(layer["size"])
         sh, sw = pair(layer.get("stride", layer["size"]))
-    oh, ow = (H - kh) // sh + 1, (W - kw) // sw + 1
+    padding = layer.get("padding", 0)
+    top, bottom, left, right = (padding,) * 4 if isinstance(padding, int) else (
+        (padding[0], padding[0], padding[1], padding[1]) if len(padding) == 2 else tuple(padding))
+    oh, ow = (H + top + bottom - kh) // sh + 1, (W + left + right - kw) // sw + 1
     out = np.empty((C, oh, ow), dtype=object)
     for c in range(C):
         for i in range(oh):
             for j in range(ow):
-                cells = [x[c, i * sh + a, j * sw + b] for a in range(kh) for b in range(kw)]
-                out[c, i, j] = max(cells) if layer["type"] == "maxpool" else sum(cells, Fraction(0)) / len(cells)
+                # cells of the window inside the map; padding is skipped by max, counted as 0 by the average
+                cells = [x[c, r, q] for a in range(kh) for b in range(kw)
+                         for r, q in [(i * sh + a - top, j * sw + b - left)] if 0 <= r < H and 0 <= q < W]
+                if layer["type"] == "maxpool":
+                    out[c, i, j] = max(cells)
+                else:
+                    out[c, i, j] = sum(cells, Fraction(0)) / (kh * kw)
     return out
 
 

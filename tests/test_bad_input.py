@@ -235,6 +235,10 @@ CASES = [
          (r"layer 1 \(conv2d\)", r"field 'flip'", r"expected true")),
     Case("dilation-zero", edit("stride = 2\npadding = 1", "stride = 2\npadding = 1\ndilation = 0"),
          (r"layer 1 \(conv2d\)", r"field 'dilation'", r"from 1 to")),
+    Case("pool-padding-over-half-the-window", edit("size = 2\nstride = 2", "size = 2\nstride = 2\npadding = 2"),
+         (r"layer 3 \(maxpool\)", r"field 'padding'", r"more than half the 2x2 window")),
+    Case("pool-padding-same", edit("size = 2\nstride = 2", "size = 2\nstride = 2\npadding = \"same\""),
+         (r"layer 3 \(maxpool\)", r"field 'padding'", r"expected a whole number")),
     Case("pooling-after-softmax", SMALL_INPUT + '[[layers]]\ntype = "softmax"\n[[layers]]\ntype = "maxpool"\nsize = 2\n',
          (r"layer 2 \(maxpool\)", r"expected a map of channels", r"flat vector of 9\b")),
 ]

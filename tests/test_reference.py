@@ -88,7 +88,10 @@ def problems(draw) -> dict:
             sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
             layer.update(size=kh if kh == kw and draw(st.booleans()) else [kh, kw],
                          stride=sh if sh == sw else [sh, sw])
-            shape = (C, (H - kh) // sh + 1, (W - kw) // sw + 1)
+            ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))  # at most half a window
+            if (ph, pw) != (0, 0):
+                layer["padding"] = ph if ph == pw else [ph, pw]
+            shape = (C, (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1)
         elif kind == "globalavgpool":
             shape = (shape[0], 1, 1)
         elif kind == "conv1x1":

@@ -41,7 +41,7 @@ def small_cnn():
     nn = torch.nn
     model = nn.Sequential(
         nn.Conv2d(2, 3, 3, stride=(2, 1), padding=1), nn.LeakyReLU(0.1), nn.MaxPool2d((1, 2)),
-        nn.Conv2d(3, 3, 2, dilation=(1, 2), padding=(0, 1)), nn.ReLU(),
+        nn.Conv2d(3, 3, 2, dilation=(1, 2), padding=(0, 1)), nn.ReLU(), nn.MaxPool2d(2, stride=1, padding=1),
         nn.Conv2d(3, 2, 2, padding="valid"), nn.Tanh(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(3, 2), nn.Softmax(dim=1))
     x = torch.randint(0, 5, (1, 2, 6, 7)).float()
@@ -66,7 +66,7 @@ def test_a_pytorch_model_round_trips_through_a_problem_file():
 @pytest.mark.parametrize("module,words", [
     (lambda nn: nn.BatchNorm2d(1), "BatchNorm2d is not supported"),
     (lambda nn: nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect"), "zero padding"),
-    (lambda nn: nn.MaxPool2d(2, padding=1), "without padding"),
+    (lambda nn: nn.AvgPool2d(2, padding=1, count_include_pad=False), "count the padding"),
 ])
 def test_unsupported_modules_are_named(module, words):
     model = torch.nn.Sequential(torch.nn.ReLU(), module(torch.nn))
