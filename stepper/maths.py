@@ -177,7 +177,8 @@ class Maths:
                                     product_cells[n:n + size], product_values[n:n + size],
                                     bias if bias_counts else [], per_line, False)
             total = totals[i * ow + j]
-            relation = "=" if record.sums.exact else self.relation(record.sums[f, i, j])
+            relation = "=" if record.sums.exact else (
+                self.relation(record.sums[f, i, j]) if products.exact else "\\approx")
             approx = "" if carried is None else self._approx(record.sums[f, i, j], carried[i, j])
             yield WindowText(
                 mk.bold(f"Output row {i + 1}, column {j + 1}"),
@@ -305,9 +306,12 @@ class Maths:
         steps.append(_lines(products + bias, per_line, signed_join))
         return steps
 
-    def equation(self, lhs: str, steps: list[list[str]], total: Values, carried: Values | None = None) -> str:
-        """`lhs = step = step = total (≈ carried)` as an aligned block, long steps continuing on new lines."""
-        return self._equation(lhs, steps, self.number(total), self.relation(total), self._approx(total, carried))
+    def equation(self, lhs: str, steps: list[list[str]], total: Values, carried: Values | None = None,
+                 exact_terms: bool = True) -> str:
+        """`lhs = step = step = total (≈ carried)` as an aligned block, long steps continuing on new lines.
+        `=` before the total only when it is written exactly and so are the terms added to make it."""
+        relation = self.relation(total) if exact_terms else "\\approx"
+        return self._equation(lhs, steps, self.number(total), relation, self._approx(total, carried))
 
     def _equation(self, lhs: str, steps: list[list[str]], total: str, relation: str, approx: str) -> str:
         # A step that already reads as the total adds nothing: `= -7 = -7` becomes `= -7`.
@@ -333,12 +337,12 @@ class Maths:
     def window_equation(self, lhs: str, w: ConvWindow, carried: Values | None = None) -> str:
         per_line = w.kernel.shape[-1] if self.settings.terms == "all" else TERMS_PER_LINE
         steps = self.sum_lines(w.inputs, w.kernel, w.products, w.bias, per_line)
-        return self.equation(lhs, steps, w.total, carried)
+        return self.equation(lhs, steps, w.total, carried, w.products.exact)
 
     def terms_equation(self, lhs: str, t: Terms, carried: Values | None = None) -> str:
         # weight first, as a lecturer writes a neuron: 0.1 \\cdot 0.9526
         steps = self.sum_lines(t.weights, t.factors, t.products, t.bias, 5, show_factors=True)
-        return self.equation(lhs, steps, t.total, carried)
+        return self.equation(lhs, steps, t.total, carried, t.products.exact)
 
     def pool_map(self, record, c: int, window: tuple | None = None) -> str:
         """Channel c as pooled: padded (a max pool's padding written -∞), a window highlighted if given;
@@ -372,7 +376,9 @@ class Maths:
             step = f"\\max({', '.join(values)})"
         else:
             step = f"\\frac{{{signed_join(values)}}}{{{len(values)}}}"
-        return f"{lhs} = {step} {self.relation(w.result)} {self.number(w.result)}{self._approx(w.result, carried)}"
+        # an average of rounded values adds up to the written mean only approximately
+        relation = self.relation(w.result) if w.kind == "maxpool" or w.values.exact else "\\approx"
+        return f"{lhs} = {step} {relation} {self.number(w.result)}{self._approx(w.result, carried)}"
 
 
 def _every(n: int, what: str) -> str:
