@@ -4,7 +4,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .numbers import Values
-from .spec import Activation, Conv1x1, Conv2d, Dense, Flatten, Pool, Problem, Settings
+from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings
 
 
 def dumps(problem: Problem) -> str:
@@ -30,6 +30,15 @@ def _fields(layer) -> list[str]:
             out.append("flip = true")
         if layer.dilation != (1, 1):
             out.append(f"dilation = {_pair(layer.dilation)}")
+        if layer.bias is not None:
+            out.append(f"bias = {_vector(layer.bias)}")
+        return out
+    if isinstance(layer, ConvTranspose2d):
+        out = [f"filters = [{', '.join(_channels(layer.filters[f]) for f in range(layer.filters.shape[0]))}]"]
+        for name in ("stride", "padding", "output_padding"):
+            value, plain = getattr(layer, name), ((1, 1) if name == "stride" else (0, 0))
+            if value != plain:
+                out.append(f"{name} = {_pair(value)}")
         if layer.bias is not None:
             out.append(f"bias = {_vector(layer.bias)}")
         return out

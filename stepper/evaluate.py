@@ -13,9 +13,9 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .numbers import Values, add, carried, common, exact, floats, multiplicands, round_half_away, times
-from .spec import Activation, Conv1x1, Conv2d, Dense, Flatten, Pool, Problem, Settings, output_size
+from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings, output_size
 from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, FlattenTrace, MixTrace, PoolTrace, SizeStep,
-                    SoftmaxTrace, Trace)
+                    SoftmaxTrace, Trace, TransposedTrace)
 
 # Softmax subtracts the largest z first (and says so in the working) when some |z| exceeds this,
 # because e^z would be too large to write, or when the largest e^z would round to 0.
@@ -89,6 +89,16 @@ def _conv2d(number: int, layer: Conv2d, x: Values, settings: Settings) -> ConvTr
     sums = _plus_bias(sums, layer.bias, (-1, 1, 1))
     sizes = _sizes(x.shape[1], x.shape[2], layer.reach, layer.stride, pad)
     return ConvTrace(number, layer, x, pad, padded, sizes, sums, _carry(sums, settings))
+
+
+def _conv_transpose2d(number: int, layer: ConvTranspose2d, x: Values, settings: Settings) -> TransposedTrace:
+    """The input's cells spread stride apart, zeros around, then a stride-1 convolution with flipped filters."""
+    (h, w), at = layer.expansion(x.shape)
+    spread = np.zeros((x.shape[0], h, w), dtype=x.data.dtype)
+    sh, sw = layer.stride
+    spread[:, at.top:h - at.bottom:sh, at.left:w - at.right:sw] = x.data
+    conv = _conv2d(number, layer.as_convolution(), Values(spread, x.scale, x.places), settings)
+    return TransposedTrace(number, layer, x, conv)
 
 
 def _pool(number: int, layer: Pool, x: Values, settings: Settings) -> PoolTrace:
@@ -180,5 +190,5 @@ def _rounded(v: Values, settings: Settings) -> Values:
     return v
 
 
-_STEPS = {Conv2d: _conv2d, Pool: _pool, Conv1x1: _conv1x1, Dense: _dense, Activation: _activation,
+_STEPS = {Conv2d: _conv2d, ConvTranspose2d: _conv_transpose2d, Pool: _pool, Conv1x1: _conv1x1, Dense: _dense, Activation: _activation,
           Flatten: _flatten}

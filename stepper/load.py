@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .errors import StepperError
 from .numbers import Values, from_numbers
-from .spec import Activation, Conv1x1, Conv2d, Dense, Flatten, Pool, Problem, Settings
+from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings
 
 # Strides, window sizes and padding beyond this are mistakes, not exercises.
 MAX_CELLS_PER_AXIS = 10_000
@@ -33,6 +33,7 @@ LAYER_FIELDS = {
     "identity": {},
     "softmax": {},
     "flatten": {},
+    "conv_transpose2d": {"filters": True, "stride": False, "padding": False, "output_padding": False, "bias": False},
     "maxpool": {"size": True, "stride": False, "padding": False},
     "avgpool": {"size": True, "stride": False, "padding": False},
     "globalavgpool": {},
@@ -131,6 +132,14 @@ def _conv2d(kind, raw) -> Conv2d:
     return Conv2d(filters=stacked, stride=stride, padding=padding, bias=bias, flip=flip, dilation=dilation)
 
 
+def _conv_transpose2d(kind, raw) -> ConvTranspose2d:
+    conv = _conv2d(kind, {k: v for k, v in raw.items() if k in ("filters", "stride", "bias")})
+    padding = _pair(raw.get("padding", 0), "field 'padding'", least=0)
+    output_padding = _pair(raw.get("output_padding", 0), "field 'output_padding'", least=0)
+    return ConvTranspose2d(filters=conv.filters, stride=conv.stride, padding=padding, output_padding=output_padding,
+                           bias=conv.bias)
+
+
 def _pool(kind, raw) -> Pool:
     if kind == "globalavgpool":
         return Pool(kind=kind, size=None, stride=(1, 1))
@@ -140,14 +149,14 @@ def _pool(kind, raw) -> Pool:
     return Pool(kind=kind, size=size, stride=stride, padding=padding)
 
 
-def _pair(raw, place: str) -> tuple[int, int]:
-    """A size or stride: one number for both axes, or [rows, columns]."""
+def _pair(raw, place: str, least: int = 1) -> tuple[int, int]:
+    """A size, stride or padding: one number for both axes, or [rows, columns]."""
     if isinstance(raw, list):
         if len(raw) != 2:
             raise StepperError(f"expected one number, or two as [rows, columns], found a list of {len(raw)}",
                                place=place)
-        return _positive_int(raw[0], place), _positive_int(raw[1], place)
-    value = _positive_int(raw, place)
+        return _positive_int(raw[0], place, least), _positive_int(raw[1], place, least)
+    value = _positive_int(raw, place, least)
     return value, value
 
 
@@ -200,7 +209,7 @@ def _flatten(kind, raw) -> Flatten:
     return Flatten()
 
 
-_BUILDERS = {"conv2d": _conv2d, "maxpool": _pool, "avgpool": _pool, "globalavgpool": _pool, "conv1x1": _conv1x1,
+_BUILDERS = {"conv2d": _conv2d, "conv_transpose2d": _conv_transpose2d, "maxpool": _pool, "avgpool": _pool, "globalavgpool": _pool, "conv1x1": _conv1x1,
              "dense": _dense,
              "relu": _activation, "leaky_relu": _activation, "sigmoid": _activation, "tanh": _activation,
              "identity": _activation, "softmax": _activation, "flatten": _flatten}
@@ -294,9 +303,10 @@ def _number(raw, place: str) -> Fraction:
     raise StepperError(f"expected a number, found {_what(raw)}", place=place)
 
 
-def _positive_int(raw, place: str) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_CELLS_PER_AXIS:
-        raise StepperError(f"expected a whole number from 1 to {MAX_CELLS_PER_AXIS}, found {_what(raw)}", place=place)
+def _positive_int(raw, place: str, least: int = 1) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not least <= raw <= MAX_CELLS_PER_AXIS:
+        raise StepperError(f"expected a whole number from {least} to {MAX_CELLS_PER_AXIS}, found {_what(raw)}",
+                           place=place)
     return raw
 
 

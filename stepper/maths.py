@@ -274,6 +274,16 @@ class Maths:
         floor = f" = {quotient} + 1" if whole else f" = \\lfloor {quotient} \\rfloor + 1"
         return f"\\left\\lfloor \\frac{{{top}}}{{{step.stride}}} \\right\\rfloor + 1{floor} = {step.out}"
 
+    def transposed_size(self, layer, shape) -> str:
+        """(n - 1)s - 2p + k + a = out, for rows and columns, as an aligned block."""
+        kh, kw = layer.filters.shape[-2:]
+        rows = []
+        for axis, n, s, p, k, a in (("rows", shape[1], layer.stride[0], layer.padding[0], kh, layer.output_padding[0]),
+                                    ("columns", shape[2], layer.stride[1], layer.padding[1], kw, layer.output_padding[1])):
+            out = (n - 1) * s - 2 * p + k + a
+            rows.append(f"\\text{{{axis}}} &= ({n} - 1) \\cdot {s} - 2 \\cdot {p} + {k} + {a} = {out}")
+        return "\\begin{aligned} " + " \\\\ ".join(rows) + " \\end{aligned}"
+
     # ---- sums ----
     def sum_lines(self, factors: Values, weights: Values, products: Values, bias: Values | None,
                   per_line: int = TERMS_PER_LINE, show_factors: bool = False) -> list[list[str]]:

@@ -15,9 +15,9 @@ import numpy as np
 
 from .errors import StepperError
 from .numbers import Values, from_numbers
-from .spec import Activation, Conv1x1, Conv2d, Dense, Flatten, Pool, Problem, Settings
+from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings
 
-SUPPORTED = ("Conv2d (groups=1)", "ZeroPad2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d(1)", "Flatten", "Linear",
+SUPPORTED = ("Conv2d (groups=1)", "ConvTranspose2d", "ZeroPad2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d(1)", "Flatten", "Linear",
              "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "Identity")
 
 
@@ -87,6 +87,14 @@ def _layer(module, name: str, shape, pad, torch):
         bias = _values(module.bias) if module.bias is not None else None
         return Conv2d(filters=_values(module.weight), stride=tuple(module.stride), padding=padding, bias=bias,
                       dilation=tuple(module.dilation))
+    if name == "ConvTranspose2d":
+        if module.groups != 1 or tuple(module.dilation) != (1, 1) or module.padding_mode != "zeros":
+            raise StepperError("only groups=1, dilation=1 and zero padding are supported")
+        weights = _values(module.weight)  # (C_in, C_out, kh, kw): as filters, (C_out, C_in, kh, kw)
+        filters = Values(np.swapaxes(weights.data, 0, 1).copy(), weights.scale, weights.places)
+        bias = _values(module.bias) if module.bias is not None else None
+        return ConvTranspose2d(filters=filters, stride=tuple(module.stride), padding=tuple(module.padding),
+                               output_padding=tuple(module.output_padding), bias=bias)
     if name in ("MaxPool2d", "AvgPool2d"):
         pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
         if module.ceil_mode or (name == "MaxPool2d" and pair(module.dilation) != (1, 1)) or \
@@ -148,6 +156,13 @@ def torch_layers(problem: Problem) -> list:
             if layer.bias is not None:
                 conv.bias.data = _tensor(layer.bias, torch)
             module = nn.Sequential(nn.ZeroPad2d((pad.left, pad.right, pad.top, pad.bottom)), conv)
+        elif isinstance(layer, ConvTranspose2d):
+            f, c, kh, kw = layer.filters.shape
+            module = nn.ConvTranspose2d(c, f, (kh, kw), stride=layer.stride, padding=layer.padding,
+                                        output_padding=layer.output_padding, bias=layer.bias is not None)
+            module.weight.data = _tensor(layer.filters, torch).transpose(0, 1).contiguous()
+            if layer.bias is not None:
+                module.bias.data = _tensor(layer.bias, torch)
         elif isinstance(layer, Pool):
             if layer.size is None:
                 module = nn.AdaptiveAvgPool2d(1)

@@ -23,7 +23,7 @@ from .errors import StepperError
 from .maths import Maths
 from .spec import Settings
 from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, FlattenTrace, MixTrace, PoolTrace, SoftmaxTrace,
-                    Trace)
+                    Trace, TransposedTrace)
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -120,7 +120,7 @@ FORMATS = {
 }
 
 # One partial template per kind of layer record (the renderer dispatches on the record's type).
-PARTIALS = {ConvTrace: "conv2d", PoolTrace: "pool", MixTrace: "conv1x1", DenseTrace: "dense",
+PARTIALS = {ConvTrace: "conv2d", TransposedTrace: "conv_transpose2d", PoolTrace: "pool", MixTrace: "conv1x1", DenseTrace: "dense",
             SoftmaxTrace: "softmax", FlattenTrace: "flatten"}
 # Activations share a partial by their shape: piecewise linear, or a smooth curve worked cell by cell.
 ACTIVATION_PARTIALS = {"relu": "relu", "leaky_relu": "relu", "sigmoid": "sigmoid", "tanh": "sigmoid",
@@ -150,6 +150,14 @@ def describe(layer, maths: Maths, times: str) -> str:
         dilation = "" if (dh, dw) == (1, 1) else f", dilation {dh}" if dh == dw else f", dilation {dh} down and {dw} across"
         return (f"{how}: {f} filter{'s' * (f != 1)} of {kh}{times}{kw}{channels}, "
                 f"{_stride(layer.stride)}, {padding}{dilation}{bias}.")
+    if kind == "conv_transpose2d":
+        f, c, kh, kw = layer.filters.shape
+        channels = f" over {c} channels" if c > 1 else ""
+        pair = lambda p: str(p[0]) if p[0] == p[1] else f"{p[0]} down and {p[1]} across"
+        extra = f", output padding {pair(layer.output_padding)}" if layer.output_padding != (0, 0) else ""
+        bias = ", with bias" if layer.bias is not None else ""
+        return (f"Transposed convolution: {f} filter{'s' * (f != 1)} of {kh}{times}{kw}{channels}, "
+                f"{_stride(layer.stride)}, padding {pair(layer.padding)}{extra}{bias}.")
     if kind == "globalavgpool":
         return "Global average pooling: the mean of each whole map."
     if kind in ("maxpool", "avgpool"):

@@ -136,6 +136,47 @@ class Conv2d:
                 output_size(shape[2], kw, self.stride[1], pad.left, pad.right))
 
 
+@dataclass(frozen=True, eq=False)
+class ConvTranspose2d:
+    """A transposed convolution: each input cell spreads a copy of the filter, scaled by its value, over the
+    output, and overlapping copies add up. Worked as the equivalent convolution: zeros inserted between the
+    input's cells (stride - 1 of them), k - 1 - p cells of zeros around, and the filter turned 180 degrees."""
+
+    filters: Values  # (F, C, kh, kw): filter f's grid for input channel c
+    stride: Pair = (1, 1)
+    padding: Pair = (0, 0)  # cells trimmed from each side of the full output, as PyTorch
+    output_padding: Pair = (0, 0)  # cells added at the bottom and right, to reach a given size
+    bias: Values | None = None  # (F,)
+    kind = "conv_transpose2d"
+
+    def as_convolution(self) -> Conv2d:
+        """The convolution with stride 1 and flipped filters that the expanded input goes through."""
+        return Conv2d(filters=self.filters, bias=self.bias, flip=True)
+
+    def expansion(self, shape: Shape) -> tuple[Pair, Padding]:
+        """(the expanded input's size, where the input's cells sit in it: the padding before them)."""
+        kh, kw = self.filters.shape[-2:]
+        (sh, sw), (ph, pw), (oh, ow) = self.stride, self.padding, self.output_padding
+        before = (kh - 1 - ph, kw - 1 - pw)
+        size = ((shape[1] - 1) * sh + 1 + 2 * before[0] + oh, (shape[2] - 1) * sw + 1 + 2 * before[1] + ow)
+        return size, Padding(before[0], before[0] + oh, before[1], before[1] + ow, "transposed")
+
+    def out_shape(self, shape: Shape) -> Shape:
+        f, c, kh, kw = self.filters.shape
+        if len(shape) != 3:
+            raise StepperError(f"expected a map of channels as input, found a flat vector of {shape[0]}")
+        if c != shape[0]:
+            raise StepperError(f"each filter has {c} channel{'s' * (c != 1)} but the input has {shape[0]}")
+        if self.padding[0] >= kh or self.padding[1] >= kw:
+            raise StepperError(f"expected padding below the {kh}x{kw} filter's size, found {self.padding}",
+                               place="field 'padding'")
+        if self.output_padding[0] >= self.stride[0] or self.output_padding[1] >= self.stride[1]:
+            raise StepperError(f"expected an output padding below the stride {self.stride}, found "
+                               f"{self.output_padding}", place="field 'output_padding'")
+        (h, w), _ = self.expansion(shape)
+        return (f, h - kh + 1, w - kw + 1)
+
+
 @dataclass(frozen=True)
 class Pool:
     kind: str  # "maxpool", "avgpool", or "globalavgpool" (the mean of each whole map)
@@ -241,7 +282,7 @@ def _shape_words(shape: Shape) -> str:
     return "x".join(map(str, shape))
 
 
-Layer = Conv2d | Pool | Conv1x1 | Activation | Flatten | Dense
+Layer = Conv2d | ConvTranspose2d | Pool | Conv1x1 | Activation | Flatten | Dense
 
 
 @dataclass(frozen=True, eq=False)

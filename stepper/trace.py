@@ -164,6 +164,28 @@ class ConvTrace:
 
 
 @dataclass(frozen=True, eq=False)
+class TransposedTrace:
+    """A transposed convolution, worked as a convolution over the expanded input (`conv`)."""
+
+    number: int
+    layer: Layer
+    input: Values  # (C, H, W)
+    conv: ConvTrace  # over the expanded input: zeros between the cells and around them
+
+    @property
+    def expanded(self) -> Values:
+        return self.conv.padded
+
+    @property
+    def sums(self) -> Values:
+        return self.conv.sums
+
+    @property
+    def output(self) -> Values:
+        return self.conv.output
+
+
+@dataclass(frozen=True, eq=False)
 class PoolTrace:
     number: int
     layer: Layer
@@ -280,7 +302,7 @@ class FlattenTrace:
     output: Values  # (C * H * W,)
 
 
-LayerTrace = ConvTrace | PoolTrace | ElementwiseTrace | MixTrace | DenseTrace | SoftmaxTrace | FlattenTrace
+LayerTrace = ConvTrace | TransposedTrace | PoolTrace | ElementwiseTrace | MixTrace | DenseTrace | SoftmaxTrace | FlattenTrace
 
 
 @dataclass(frozen=True, eq=False)

@@ -104,6 +104,32 @@ def conv2d(x: np.ndarray, layer: dict) -> np.ndarray:
     return out
 
 
+def conv_transpose2d(x: np.ndarray, layer: dict) -> np.ndarray:
+    """Each input cell adds filter * value into the output, shifted by the stride; then the padding is trimmed."""
+    filters = layer["filters"]
+    if isinstance(filters, list) and filters and isinstance(filters[0], list) and filters[0] and not isinstance(filters[0][0], (list, str)):
+        filters = [filters]
+    if isinstance(filters, str):
+        filters = [filters]
+    kernels = [channels(f) for f in filters]
+    (sh, sw), (ph, pw) = pair(layer.get("stride", 1)), pair(layer.get("padding", 0))
+    ah, aw = pair(layer.get("output_padding", 0))
+    C, H, W = x.shape
+    kh, kw = kernels[0].shape[1:]
+    full_h, full_w = (H - 1) * sh + kh + ah, (W - 1) * sw + kw + aw
+    full = np.full((len(kernels), full_h, full_w), Fraction(0), dtype=object)
+    for f, k in enumerate(kernels):
+        for c in range(C):
+            for i in range(H):
+                for j in range(W):
+                    for a in range(kh):
+                        for b in range(kw):
+                            full[f, i * sh + a, j * sw + b] += x[c, i, j] * k[c, a, b]
+    out = full[:, ph:full_h - ph, pw:full_w - pw]
+    bias = [number(b) for b in layer.get("bias", [0] * len(kernels))]
+    return np.array([out[f] + bias[f] for f in range(len(kernels))], dtype=object)
+
+
 def pair(raw) -> tuple[int, int]:
     return (raw[0], raw[1]) if isinstance(raw, list) else (raw, raw)
 
@@ -141,6 +167,8 @@ def forward(data: dict, rounding: str = "carry", places: int = 4) -> list[np.nda
         kind = layer["type"]
         if kind == "conv2d":
             y = conv2d(x, layer)
+        elif kind == "conv_transpose2d":
+            y = conv_transpose2d(x, layer)
         elif kind in ("maxpool", "avgpool", "globalavgpool"):
             y = pool(x, layer)
         elif kind == "relu":

@@ -239,6 +239,12 @@ CASES = [
          (r"layer 3 \(maxpool\)", r"field 'padding'", r"more than half the 2x2 window")),
     Case("pool-padding-same", edit("size = 2\nstride = 2", "size = 2\nstride = 2\npadding = \"same\""),
          (r"layer 3 \(maxpool\)", r"field 'padding'", r"expected a whole number")),
+    Case("transposed-output-padding-not-below-stride",
+         SMALL_INPUT + '[[layers]]\ntype = "conv_transpose2d"\nstride = 2\noutput_padding = 2\nfilters = "1 0\\n0 1"\n',
+         (r"layer 1 \(conv_transpose2d\)", r"field 'output_padding'", r"below the stride")),
+    Case("transposed-padding-not-below-kernel",
+         SMALL_INPUT + '[[layers]]\ntype = "conv_transpose2d"\npadding = 2\nfilters = "1 0\\n0 1"\n',
+         (r"layer 1 \(conv_transpose2d\)", r"field 'padding'", r"below the 2x2 filter")),
     Case("pooling-after-softmax", SMALL_INPUT + '[[layers]]\ntype = "softmax"\n[[layers]]\ntype = "maxpool"\nsize = 2\n',
          (r"layer 2 \(maxpool\)", r"expected a map of channels", r"flat vector of 9\b")),
 ]

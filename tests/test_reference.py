@@ -46,7 +46,7 @@ def problems(draw) -> dict:
     for _ in range(draw(st.integers(1, 6))):
         options = ["relu", "leaky_relu", "sigmoid", "tanh", "identity", "dense", "softmax", "flatten"]
         if len(shape) == 3:
-            options += ["conv2d", "conv2d", "maxpool", "avgpool", "globalavgpool", "conv1x1"]
+            options += ["conv2d", "conv2d", "conv_transpose2d", "maxpool", "avgpool", "globalavgpool", "conv1x1"]
         kind = draw(st.sampled_from(options))
         layer: dict = {"type": kind}
         if kind == "conv2d":
@@ -82,6 +82,21 @@ def problems(draw) -> dict:
             else:
                 out = ((H + sides[0] + sides[1] - rh) // sh + 1, (W + sides[2] + sides[3] - rw) // sw + 1)
             shape = (F,) + out
+        elif kind == "conv_transpose2d":
+            C, H, W = shape
+            kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+            sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+            ph, pw = draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1))
+            ah, aw = draw(st.integers(0, sh - 1)), draw(st.integers(0, sw - 1))
+            oh, ow = (H - 1) * sh - 2 * ph + kh + ah, (W - 1) * sw - 2 * pw + kw + aw
+            if oh < 1 or ow < 1 or oh * ow > 100:
+                continue  # nothing left after trimming, or a map too big to be worth working
+            F = draw(st.integers(1, 2))
+            layer.update(stride=[sh, sw], padding=[ph, pw], output_padding=[ah, aw],
+                         filters=[[matrix(draw, kh, kw) for _ in range(C)] for _ in range(F)])
+            if draw(st.booleans()):
+                layer["bias"] = [draw(NUMBERS) for _ in range(F)]
+            shape = (F, oh, ow)
         elif kind in ("maxpool", "avgpool"):
             C, H, W = shape
             kh, kw = draw(st.integers(1, min(H, 3))), draw(st.integers(1, min(W, 3)))

@@ -42,6 +42,7 @@ def small_cnn():
     model = nn.Sequential(
         nn.Conv2d(2, 3, 3, stride=(2, 1), padding=1), nn.LeakyReLU(0.1), nn.MaxPool2d((1, 2)),
         nn.Conv2d(3, 3, 2, dilation=(1, 2), padding=(0, 1)), nn.ReLU(), nn.MaxPool2d(2, stride=1, padding=1),
+        nn.ConvTranspose2d(3, 3, 2, stride=2, padding=1, output_padding=1), nn.ReLU(),
         nn.Conv2d(3, 2, 2, padding="valid"), nn.Tanh(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(3, 2), nn.Softmax(dim=1))
     x = torch.randint(0, 5, (1, 2, 6, 7)).float()
