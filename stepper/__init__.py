@@ -5,7 +5,8 @@
 from .errors import StepperError
 from .evaluate import trace
 from .load import load, loads
+from .pytorch import from_torch, to_torch  # torch itself is imported only when these are called
 from .render import render
 
 __version__ = "0.1.0"
-__all__ = ["StepperError", "load", "loads", "trace", "render", "__version__"]
+__all__ = ["StepperError", "load", "loads", "trace", "render", "from_torch", "to_torch", "__version__"]
