@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import sympy
+
 from .numbers import Values
 from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings
 
@@ -87,13 +89,17 @@ def _pair(p: tuple[int, int]) -> str:
 
 def _number(x) -> str:
     text = _text(x)
-    return text if "/" not in text and "." not in text and "e" not in text else f'"{text}"'
+    return text if text.lstrip("-").isdigit() else f'"{text}"'
 
 
 def _text(x) -> str:
     """An exact number as its shortest exact writing: 3, -0.25, 1/3 (a float as its repr)."""
     if isinstance(x, float):
         return repr(x)
+    if isinstance(x, sympy.Basic):
+        if not x.is_Rational:
+            return str(x)  # a symbol: w1, -a
+        x = Fraction(int(x.p), int(x.q))
     x = Fraction(x)
     if x.denominator == 1:
         return str(x.numerator)

@@ -10,9 +10,11 @@ floats beyond that.
 from __future__ import annotations
 
 import numpy as np
+import sympy
 from numpy.lib.stride_tricks import as_strided
 
-from .numbers import Values, add, carried, common, exact, floats, multiplicands, round_half_away, times
+from .numbers import (Values, add, carried, common, exact, floats, multiplicands, result, round_half_away,
+                      symbols, times)
 from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings, output_size
 from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, FlattenTrace, MixTrace, PoolTrace, SizeStep,
                     SoftmaxTrace, Trace, TransposedTrace)
@@ -37,14 +39,10 @@ def _carry(v: Values, settings: Settings) -> Values:
     return carried(v, settings.decimals) if settings.rounding == "carry" else v
 
 
-def _result(out: np.ndarray, scale: int) -> Values:
-    return exact(out, scale) if scale else floats(out)
-
-
 def _matmul(a: Values, b: Values) -> Values:
     """a @ b for a matrix `a` (rows of weights) and a vector or matrix `b`, exact when both are."""
     fa, fb, scale = multiplicands(a, b, a.shape[-1])
-    return _result(fa @ fb, scale)
+    return result(fa @ fb, scale)
 
 
 def _plus_bias(sums: Values, bias: Values | None, shape: tuple[int, ...]) -> Values:
@@ -85,7 +83,7 @@ def _conv2d(number: int, layer: Conv2d, x: Values, settings: Settings) -> ConvTr
     _, oh, ow = windows.shape[:3]
     # One matrix product: (F, C*kh*kw) @ (C*kh*kw, oh*ow), as im2col does.
     columns = windows.transpose(0, 3, 4, 1, 2).reshape(channels * kh * kw, oh * ow)
-    sums = _result((fk.reshape(len(fk), -1) @ columns).reshape(-1, oh, ow), scale)
+    sums = result((fk.reshape(len(fk), -1) @ columns).reshape(-1, oh, ow), scale)
     sums = _plus_bias(sums, layer.bias, (-1, 1, 1))
     sizes = _sizes(x.shape[1], x.shape[2], layer.reach, layer.stride, pad)
     return ConvTrace(number, layer, x, pad, padded, sizes, sums, _carry(sums, settings))
@@ -106,11 +104,13 @@ def _pool(number: int, layer: Pool, x: Values, settings: Settings) -> PoolTrace:
     pad = layer.padding_for(x.shape)
     # Padding for a maximum must never win: anything below the whole map does, since no window
     # (padding at most half of it) is padding alone. For an average, padding counts as 0.
-    fill = (x.data.min() - 1 if x.data.size else 0) if layer.kind == "maxpool" else 0
+    fill = (x.data.min() - 1 if x.data.size else 0) if layer.kind == "maxpool" else (sympy.Integer(0) if x.symbolic else 0)
     padded = Values(_padded(x.data, pad, fill), x.scale, x.places) if pad.any else x
     windows = _windows(padded.data, kh, kw, s)
     if layer.kind == "maxpool":
         sums = Values(windows.max(axis=(3, 4)), x.scale, x.places)
+    elif x.symbolic:
+        sums = symbols(windows.sum(axis=(3, 4)) * sympy.Rational(1, kh * kw))
     elif x.exact:
         sums = exact(windows.sum(axis=(3, 4)), x.scale * kh * kw)
     else:

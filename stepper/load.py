@@ -11,15 +11,20 @@ Numbers may be integers, decimals (kept exact: 0.1 is 1/10) or fractions as stri
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
+import sympy
+
 from .errors import StepperError
 from .numbers import Values, from_numbers
 from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings
 
+# A symbol in a grid: a letter, then letters, digits or _ (w1, a, x_2), perhaps with a minus sign.
+SYMBOL = re.compile(r"(-?)([A-Za-z][A-Za-z0-9_]*)")
 # Strides, window sizes and padding beyond this are mistakes, not exercises.
 MAX_CELLS_PER_AXIS = 10_000
 TOP_FIELDS = {"title", "input", "layers", "settings"}
@@ -199,7 +204,7 @@ def _activation(kind, raw) -> Activation:
     if kind != "leaky_relu":
         return Activation(kind)
     slope = _vector([raw.get("slope", "0.01")], "field 'slope'")
-    if not 0 <= slope.floats()[0] < 1:
+    if slope.symbolic or not 0 <= slope.floats()[0] < 1:
         raise StepperError(f"expected a slope from 0 up to (not including) 1, found {raw.get('slope')}",
                            place="field 'slope'")
     return Activation(kind, slope.reshape(()))
@@ -295,10 +300,15 @@ def _number(raw, place: str) -> Fraction:
         return Fraction(raw)
     if isinstance(raw, str):
         text = raw.strip().replace("\u2212", "-")  # a minus sign pasted from a typeset handout
+        symbol = SYMBOL.fullmatch(text)
+        if symbol:  # w1, a, -b: a symbol, worked symbolically
+            value = sympy.Symbol(symbol[2])
+            return -value if symbol[1] else value
         try:
             value = Fraction(text)
         except (ValueError, ZeroDivisionError):
-            raise StepperError(f"expected a number such as 3, -0.5 or 1/2, found {raw!r}", place=place) from None
+            raise StepperError(f"expected a number such as 3, -0.5 or 1/2, or a symbol such as w1, found {raw!r}",
+                               place=place) from None
         return value
     raise StepperError(f"expected a number, found {_what(raw)}", place=place)
 

@@ -7,11 +7,13 @@ arithmetic, is what a large document spends its time on.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterator, NamedTuple
 
 import numpy as np
+import sympy
 
 from .numbers import Values, write_exact, write_float
 from .spec import Settings
@@ -33,6 +35,8 @@ WHOLE_GRID_UP_TO = 12
 
 def cells(v: Values, decimals: int) -> list[str]:
     """Every cell of `v` written, flat, in row-major order."""
+    if v.symbolic:
+        return [symbolic(x) for x in v.data.ravel().tolist()]
     if v.data.size <= _SMALL:
         if v.scale == 1 and v.places is None:  # whole numbers: str() of Python ints is the fastest writer
             return list(map(str, v.data.astype(np.int64, copy=False).ravel().tolist()))
@@ -42,7 +46,23 @@ def cells(v: Values, decimals: int) -> list[str]:
     return written[where.ravel()].tolist()
 
 
+def symbolic(expr) -> str:
+    """A sympy expression in LaTeX, w4 written w_4 as a lecturer writes it."""
+    return sympy.latex(expr, symbol_names={s: _symbol_name(s.name) for s in expr.free_symbols})
+
+
+def _symbol_name(name: str) -> str:
+    """w4 -> w_4, w12 -> w_{12}, x_2 -> x_{2}, a -> a."""
+    m = re.fullmatch(r"([A-Za-z]+)_?(\d+)", name)
+    if not m:
+        return name.replace("_", "\\_")
+    letters, digits = m.groups()
+    return f"{letters}_{digits}" if len(digits) == 1 else f"{letters}_{{{digits}}}"
+
+
 def _one(v: Values, x, decimals: int) -> str:
+    if v.symbolic:
+        return symbolic(x)
     if v.scale:
         return write_exact(int(x), v.scale, v.places)
     return write_float(float(x), v.places if v.places is not None else decimals)
@@ -54,7 +74,8 @@ def number(v: Values, decimals: int) -> str:
 
 
 def _parenthesised(text: str) -> str:
-    return f"({text})" if text.startswith("-") else text
+    """A factor of a product, in parentheses when it is negative or itself a sum."""
+    return f"({text})" if text.startswith("-") or " + " in text or " - " in text else text
 
 
 def signed_join(terms: list[str]) -> str:
@@ -168,18 +189,21 @@ class Maths:
             (r0, r1), (c0, c1) = record.span(i, j)
             # the window's inputs are written out only when every product is (terms = "all")
             factors = [t[r * width + c] for t in inputs for r in range(r0, r1, dh) for c in range(c0, c1, dw)] \
-                if self.settings.terms == "all" else product_cells[n:n + size]
+                if self.settings.terms == "all" or products.symbolic else product_cells[n:n + size]
             span = ((r0, r1), (c0, c1))
             grids = " \\\\ ".join(
                 f"{self._grid(text, width, window=span, step=(dh, dw)) if whole else self._grid(text, width, part=span, step=(dh, dw))}"
                 f" \\quad {kernel_text}" for text, kernel_text in zip(inputs, kernel))
-            steps = self._sum_steps(factors, kernel_cells,
-                                    product_cells[n:n + size], product_values[n:n + size],
-                                    bias if bias_counts else [], per_line, False)
-            total = totals[i * ow + j]
-            relation = "=" if record.sums.exact else (
-                self.relation(record.sums[f, i, j]) if products.exact else "\\approx")
-            approx = "" if carried is None else self._approx(record.sums[f, i, j], carried[i, j])
+            first, second = (kernel_cells, factors) if products.symbolic else (factors, kernel_cells)
+            steps = self._sum_steps(first, second, product_cells[n:n + size], product_values[n:n + size],
+                                    bias if bias_counts else [], per_line, False, products.symbolic)
+            if products.symbolic:  # the sum of the products, in the order written, is the answer
+                steps, total, relation, approx = steps[:-1], self._continued_lines(steps[-1]), "=", ""
+            else:
+                total = totals[i * ow + j]
+                relation = "=" if record.sums.exact else (
+                    self.relation(record.sums[f, i, j]) if products.exact else "\\approx")
+                approx = "" if carried is None else self._approx(record.sums[f, i, j], carried[i, j])
             yield WindowText(
                 mk.bold(f"Output row {i + 1}, column {j + 1}"),
                 f"{where} {r0 + 1}{mk.dash}{r1}, columns {c0 + 1}{mk.dash}{c1}{every}",
@@ -291,10 +315,10 @@ class Maths:
         d = self.settings.decimals
         bias_text = [] if bias is None or (self.settings.terms != "all" and bias.data == 0) else [number(bias, d)]
         return self._sum_steps(cells(factors, d), cells(weights, d), cells(products, d),
-                               products.data.ravel().tolist(), bias_text, per_line, show_factors)
+                               products.data.ravel().tolist(), bias_text, per_line, show_factors, products.symbolic)
 
     def _sum_steps(self, factors: list[str], weights: list[str], products: list[str], values: list,
-                   bias: list[str], per_line: int, show_factors: bool) -> list[list[str]]:
+                   bias: list[str], per_line: int, show_factors: bool, symbolic: bool = False) -> list[list[str]]:
         """sum_lines from written cells (and the products' values, to leave out zeros).
 
         terms = "all": every product as `a \\cdot w`, then every product's value.
@@ -306,8 +330,10 @@ class Maths:
             kept = [k for k, value in enumerate(values) if value]
             factors, weights, products = ([t[k] for k in kept] for t in (factors, weights, products))
         steps = []
-        if every or show_factors:
+        if every or show_factors or symbolic:
             pieces = [f"{_parenthesised(x)} \\cdot {_parenthesised(y)}" for x, y in zip(factors, weights)]
+            if symbolic:  # as the tutorial writes a symbolic sum: (w_1 \\cdot 1) + (w_2 \\cdot 2) + ...
+                pieces = [f"({p})" for p in pieces]
             written = _lines(pieces, per_line, " + ".join)
             if bias:
                 written[-1] = signed_join([written[-1], bias[0]]) if pieces else bias[0]
@@ -320,14 +346,21 @@ class Maths:
                  exact_terms: bool = True) -> str:
         """`lhs = step = step = total (≈ carried)` as an aligned block, long steps continuing on new lines.
         `=` before the total only when it is written exactly and so are the terms added to make it."""
+        if total.symbolic:  # the sum of the products, in the order written, is the answer
+            return self._equation(lhs, steps[:-1], self._continued_lines(steps[-1]), "=", "")
         relation = self.relation(total) if exact_terms else "\\approx"
         return self._equation(lhs, steps, self.number(total), relation, self._approx(total, carried))
+
+    @staticmethod
+    def _continued_lines(lines: list[str]) -> str:
+        return " \\\\ &\\quad ".join([lines[0]] + [_continued(line) for line in lines[1:]])
 
     def _equation(self, lhs: str, steps: list[list[str]], total: str, relation: str, approx: str) -> str:
         # A step that already reads as the total adds nothing: `= -7 = -7` becomes `= -7`.
         steps = [s for s in steps if s != [total]]
         total += approx
-        if all(len(step) == 1 for step in steps) and sum(len(step[0]) for step in steps) <= ONE_LINE:
+        if all(len(step) == 1 for step in steps) and sum(len(step[0]) for step in steps) <= ONE_LINE \
+                and "\\\\" not in total:
             return " = ".join([lhs] + [step[0] for step in steps]) + f" {relation} {total}"
         rows = []
         for step in steps:
@@ -346,7 +379,10 @@ class Maths:
 
     def window_equation(self, lhs: str, w: ConvWindow, carried: Values | None = None) -> str:
         per_line = w.kernel.shape[-1] if self.settings.terms == "all" else TERMS_PER_LINE
-        steps = self.sum_lines(w.inputs, w.kernel, w.products, w.bias, per_line)
+        if w.products.symbolic:  # weight first, as the tutorial writes it: (w_1 \\cdot 1)
+            steps = self.sum_lines(w.kernel, w.inputs, w.products, w.bias, per_line)
+        else:
+            steps = self.sum_lines(w.inputs, w.kernel, w.products, w.bias, per_line)
         return self.equation(lhs, steps, w.total, carried, w.products.exact)
 
     def terms_equation(self, lhs: str, t: Terms, carried: Values | None = None) -> str:
@@ -414,9 +450,11 @@ def negated(text: str) -> str:
     return text[1:] if text.startswith("-") else f"-{text}"
 
 
-def _value(v: Values) -> Fraction | None:
+def _value(v: Values) -> Fraction | sympy.Expr | None:
     """A scalar's exact value (a float is exactly the binary fraction it holds; None if it overflowed)."""
     x = v.data.item()
+    if v.symbolic:
+        return x
     if v.scale:
         return Fraction(int(x), v.scale)
     return Fraction(x) if np.isfinite(x) else None

@@ -6,7 +6,9 @@ numerators are int64, or float64 holding whole numbers below 2^53 (what BLAS
 returns for a large convolution; converting it would cost as much again).
 Values that come from an exponential are floats (`scale == 0`); in the default
 `carry` rounding they are rounded to `decimals` places, which makes them exact
-decimals again, as a student's written values are.
+decimals again, as a student's written values are. Arrays holding symbols (w1,
+a) are sympy expressions (`scale == SYMBOLIC`): exact, and only for layers that
+add and multiply.
 """
 from __future__ import annotations
 
@@ -17,10 +19,13 @@ from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
+import sympy
 
 # Beyond this denominator (or numerator) int64 arithmetic could overflow, so values fall back to floats.
 _EXACT_LIMIT = 10**15
 _INT_LIMIT = 2**52
+# The scale of an array of sympy expressions.
+SYMBOLIC = -1
 # Arrays up to this size are rounded in plain Python.
 _FEW = 16
 
@@ -41,17 +46,28 @@ class Values:
         return self.scale != 0
 
     @property
+    def symbolic(self) -> bool:
+        return self.scale == SYMBOLIC
+
+    @property
     def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     def __getitem__(self, index) -> Values:
-        return Values(self.data[index], self.scale, self.places)
+        data = self.data[index]
+        if self.symbolic and not isinstance(data, np.ndarray):  # one cell of an object array: keep it an array
+            data = np.array(data, dtype=object)
+        return Values(data, self.scale, self.places)
 
     def floats(self) -> np.ndarray:
+        if self.symbolic:
+            raise ValueError("symbols have no numeric value")
         return self.data / self.scale if self.scale else self.data
 
     def numbers(self) -> list:
         """The values as nested lists of Fractions (exact) or floats."""
+        if self.symbolic:
+            return self.data.tolist()
         if self.scale:
             return np.vectorize(lambda n: Fraction(int(n), self.scale), otypes=[object])(self.data).tolist()
         return self.data.tolist()
@@ -87,15 +103,30 @@ def from_numbers(cells, shape: tuple[int, ...] | None = None) -> Values:
     flat = list(_flatten(cells))
     if shape is None:
         shape = np.shape(np.empty(0) if not flat else np.array(cells, dtype=object))
+    if any(isinstance(x, sympy.Basic) and not x.is_Number for x in flat):
+        return symbols(np.array([sympy.sympify(x) for x in flat], dtype=object).reshape(shape))
     if any(isinstance(x, float) for x in flat):
         return floats(np.array([float(x) for x in flat], dtype=np.float64).reshape(shape))
-    fracs = [Fraction(x) for x in flat]
+    fracs = [Fraction(x) if not isinstance(x, sympy.Basic) else Fraction(str(x)) for x in flat]
     scale = math.lcm(*(f.denominator for f in fracs)) if fracs else 1
     numerators = [f.numerator * (scale // f.denominator) for f in fracs]
     if scale > _EXACT_LIMIT or any(abs(n) > _INT_LIMIT for n in numerators):
         raise ValueError("too many digits to keep exact: use at most 15 decimal places, "
                          "fractions with small denominators, and whole numbers below 2^52")
     return exact(np.array(numerators, dtype=np.int64).reshape(shape), scale)
+
+
+def symbols(data: np.ndarray) -> Values:
+    return Values(data, SYMBOLIC)
+
+
+def as_symbols(v: Values) -> np.ndarray:
+    """The values as an object array of sympy numbers and expressions."""
+    if v.symbolic:
+        return v.data
+    if v.exact:
+        return np.vectorize(lambda n: sympy.Rational(int(n), v.scale), otypes=[object])(v.data)
+    return np.vectorize(sympy.Float, otypes=[object])(v.data)
 
 
 def _flatten(cells):
@@ -107,7 +138,10 @@ def _flatten(cells):
 
 
 def common(a: Values, b: Values) -> tuple[np.ndarray, np.ndarray, int]:
-    """Both arrays' data over one denominator (0, as floats, when either is inexact or that would overflow)."""
+    """Both arrays' data over one denominator (0, as floats, when either is inexact or that would overflow;
+    SYMBOLIC, as sympy expressions, when either holds symbols)."""
+    if a.symbolic or b.symbolic:
+        return as_symbols(a), as_symbols(b), SYMBOLIC
     if a.exact and b.exact:
         scale = math.lcm(a.scale, b.scale)
         ka, kb = scale // a.scale, scale // b.scale
@@ -119,7 +153,14 @@ def common(a: Values, b: Values) -> tuple[np.ndarray, np.ndarray, int]:
 def add(a: Values, b: Values) -> Values:
     """a + b, broadcast, exact when both are."""
     x, y, scale = common(a, b)
-    return exact(x + y, scale) if scale else floats(x + y)
+    return result(x + y, scale)
+
+
+def result(data: np.ndarray, scale: int) -> Values:
+    """Values of an operation's result, from its data and the scale `common` or `multiplicands` gave."""
+    if scale == SYMBOLIC:
+        return symbols(data)
+    return exact(data, scale) if scale else floats(data)
 
 
 def multiplicands(a: Values, b: Values, terms: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -130,6 +171,8 @@ def multiplicands(a: Values, b: Values, terms: int) -> tuple[np.ndarray, np.ndar
     below 2^53: then the float result is the exact whole number. Beyond that the sums could
     overflow, so they are computed, and marked, as floats.
     """
+    if a.symbolic or b.symbolic:
+        return as_symbols(a), as_symbols(b), SYMBOLIC
     if a.exact and b.exact and abs_max(a.data) * abs_max(b.data) * terms <= _INT_LIMIT:
         scale = a.scale * b.scale
         if scale <= _EXACT_LIMIT:
@@ -139,6 +182,8 @@ def multiplicands(a: Values, b: Values, terms: int) -> tuple[np.ndarray, np.ndar
 
 def times(a: Values, b: Values) -> Values:
     """Cell-by-cell products, exact when both factors are and every product stays below 2^52."""
+    if a.symbolic or b.symbolic:
+        return symbols(as_symbols(a) * as_symbols(b))
     if a.exact and b.exact and a.scale * b.scale <= _EXACT_LIMIT:
         # A product of two whole numbers is exact in float64 whenever it is below 2^53.
         products = np.multiply(a.data, b.data, dtype=np.float64)
@@ -200,7 +245,7 @@ def _round_few(v: Values, places: int) -> Values:
 
 def carried(v: Values, places: int) -> Values:
     """What a student carries forward: exact values that fit in `places` decimals stay as they are."""
-    if v.exact and (10**places) % v.scale == 0:
+    if v.symbolic or (v.exact and (10**places) % v.scale == 0):
         return v
     return round_half_away(v, places)
 

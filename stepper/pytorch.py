@@ -203,4 +203,6 @@ def to_torch(problem: Problem):
 
 
 def _tensor(v: Values, torch):
+    if v.symbolic:
+        raise StepperError("a problem with symbols has no PyTorch model: give every symbol a number first")
     return torch.tensor(v.floats(), dtype=torch.float64)

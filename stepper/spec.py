@@ -12,7 +12,7 @@ from functools import cached_property
 import numpy as np
 
 from .errors import StepperError
-from .numbers import Values, exact, floats
+from .numbers import Values, as_symbols, exact, floats, symbols
 
 Shape = tuple[int, ...]
 Pair = tuple[int, int]  # (rows, columns)
@@ -253,6 +253,8 @@ class Dense:
     def matrix(self) -> Values:
         """(N, D): each row a neuron's weights, flat in the input's order, over one denominator."""
         flat = [w.reshape(-1) for w in self.weights]
+        if any(w.symbolic for w in flat):
+            return symbols(np.stack([as_symbols(w) for w in flat]))
         if all(w.exact for w in flat):
             scale = math.lcm(*(w.scale for w in flat))
             return exact(np.stack([w.data * (scale // w.scale) for w in flat]), scale)
@@ -294,11 +296,30 @@ class Problem:
     source: str = "<problem>"  # where it was read from, for messages
 
     def shapes(self) -> list[Shape]:
-        """The input's shape and each layer's output shape, checked layer by layer."""
+        """The input's shape and each layer's output shape, checked layer by layer; symbols may only
+        go through layers whose working stays a sum of products."""
         shapes = [self.input.shape]
+        symbolic = self.input.symbolic
         for i, layer in enumerate(self.layers, 1):
             try:
                 shapes.append(layer.out_shape(shapes[-1]))
+                if symbolic and not takes_symbols(layer):
+                    raise StepperError("needs numbers, but its input holds symbols: only layers that add and "
+                                       "multiply (conv2d, conv_transpose2d, avgpool, conv1x1, dense, flatten, "
+                                       "identity) take them")
             except StepperError as e:
                 raise e.located(file=self.source, place=f"layer {i} ({layer.kind})") from None
+            symbolic = symbolic or any(v is not None and v.symbolic for v in _parameters(layer))
         return shapes
+
+
+def takes_symbols(layer) -> bool:
+    """Layers whose working with symbols stays a sum of products (no maximum, no exponential)."""
+    return isinstance(layer, (Conv2d, ConvTranspose2d, Conv1x1, Dense, Flatten)) or \
+        layer.kind in ("avgpool", "globalavgpool", "identity")
+
+
+def _parameters(layer) -> list:
+    if isinstance(layer, Dense):
+        return list(layer.weights) + [layer.bias]
+    return [getattr(layer, name, None) for name in ("filters", "weights", "bias", "slope")]

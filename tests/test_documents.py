@@ -45,7 +45,7 @@ def test_latex_compiles_with_pdflatex(name, result):
 @pytest.mark.parametrize("name,result", list(documents()), ids=lambda x: x if isinstance(x, str) else "")
 def test_every_markdown_formula_renders_in_katex(name, result):
     formulas = markdown_formulas(render(result, "md"))
-    assert len(formulas) > 20
+    assert len(formulas) > 8  # a document of maths, not an empty extraction
     assert render_errors(formulas) == []
 
 

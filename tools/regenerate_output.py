@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The examples whose worked solutions are kept in output/.
 EXAMPLES = ["examples/tutorial.toml", "examples/two-channels.toml", "examples/activations.toml",
             "examples/strides-and-pooling.toml", "examples/true-convolution.toml", "examples/dilation.toml",
-            "examples/transposed-convolution.toml"]
+            "examples/transposed-convolution.toml", "examples/volumetric-symbols.toml"]
 FORMATS = "md,tex,pdf"
 
 

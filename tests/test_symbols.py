@@ -1,0 +1,59 @@
+"""Symbols in the input, weights or bias: exact symbolic working, in the order written."""
+from __future__ import annotations
+
+import sympy
+
+from stepper import load, loads, render, trace
+from stepper.dump import dumps
+from tests.conftest import ROOT
+
+w1, w2, w3, w4, a, b, e, f = sympy.symbols("w1 w2 w3 w4 a b e f")
+
+
+def test_the_tutorials_volumetric_illustration():
+    result = trace(load(ROOT / "examples" / "volumetric-symbols.toml"))
+    first = result.layers[0].sums.data[0, 0, 0]
+    assert sympy.expand(first - (w1 * 1 + w2 * 2 + w3 * 5 + w4 * 6 + w1 * a + w2 * b + w3 * e + w4 * f)) == 0
+    md = render(result, "md")
+    # both channels' terms in one sum, weight first, in the order written; the window holds 6, not 5
+    assert ("z_{1,1} &= (w_1 \\cdot 1) + (w_2 \\cdot 2) + (w_3 \\cdot 5) + (w_4 \\cdot 6) + (w_1 \\cdot a) + "
+            "(w_2 \\cdot b) + (w_3 \\cdot e) + (w_4 \\cdot f)") in md
+    assert "w_4 \\cdot 5" not in md
+    assert "&= w_1 + 2 w_2 + 5 w_3 + 6 w_4 + a w_1 + b w_2 + e w_3 + f w_4" in md
+
+
+def test_numbers_and_symbols_mix():
+    text = '''
+input = """
+1 2
+3 4
+"""
+[[layers]]
+type = "conv2d"
+filters = """
+1 0
+0 1/2
+"""
+bias = ["c"]
+[[layers]]
+type = "avgpool"
+size = 1
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+weights = [["u"]]
+bias = [0.5]
+'''
+    result = trace(loads(text))
+    c, u = sympy.symbols("c u")
+    assert sympy.simplify(result.layers[0].sums.data[0, 0, 0] - (1 + sympy.Rational(1, 2) * 4 + c)) == 0
+    assert sympy.simplify(result.output.data[0] - (u * (3 + c) + sympy.Rational(1, 2))) == 0
+    md = render(result, "md")
+    assert "c" in md and "u" in md and "\\frac{1}{2}" in md
+
+
+def test_problem_files_with_symbols_read_back():
+    problem = load(ROOT / "examples" / "volumetric-symbols.toml")
+    again = loads(dumps(problem))
+    assert (trace(again).output.data == trace(problem).output.data).all()
