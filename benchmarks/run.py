@@ -157,7 +157,7 @@ def plain_conv(x, w, b, stride, pad):
     if top or bottom or left or right:
         x = np.pad(x, ((0, 0), (top, bottom), (left, right)))
     kh, kw = w.shape[-2:]
-    windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::stride, ::stride]  # (C, oh, ow, kh, kw)
+    windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::stride[0], ::stride[1]]  # (C, oh, ow, kh, kw)
     out = np.tensordot(w, windows, axes=([1, 2, 3], [0, 3, 4]))  # (F, oh, ow)
     if b is not None:
         out += b[:, None, None]
@@ -165,7 +165,7 @@ def plain_conv(x, w, b, stride, pad):
 
 
 def plain_pool(x, kind, size, stride):
-    windows = sliding_window_view(x, (size, size), axis=(1, 2))[:, ::stride, ::stride]
+    windows = sliding_window_view(x, size, axis=(1, 2))[:, ::stride[0], ::stride[1]]
     return windows.max(axis=(3, 4)) if kind == "maxpool" else windows.mean(axis=(3, 4))
 
 
@@ -234,8 +234,8 @@ def check_equal(problem: Problem, trace, forward, exact: bool = True, atol: floa
 def lenet(rng) -> Problem:
     ints = lambda *shape, lo=-2, hi=2: Values(rng.integers(lo, hi + 1, shape).astype(np.int64))
     layers = (
-        Conv2d(ints(6, 1, 5, 5), padding=2), Activation("relu"), Pool("maxpool", 2, 2),
-        Conv2d(ints(16, 6, 5, 5)), Activation("relu"), Pool("maxpool", 2, 2),
+        Conv2d(ints(6, 1, 5, 5), padding=2), Activation("relu"), Pool("maxpool", (2, 2), (2, 2)),
+        Conv2d(ints(16, 6, 5, 5)), Activation("relu"), Pool("maxpool", (2, 2), (2, 2)),
         Dense(tuple(ints(16, 5, 5) for _ in range(120))), Activation("relu"),
         Dense(tuple(ints(120) for _ in range(84))), Activation("relu"),
         Dense(tuple(ints(84) for _ in range(10))),
@@ -246,7 +246,7 @@ def lenet(rng) -> Problem:
 def big_conv(rng) -> Problem:
     x = Values(rng.integers(0, 256, (3, 224, 224)).astype(np.int64))
     w = Values(rng.integers(-2, 3, (64, 3, 3, 3)).astype(np.int64))
-    return Problem("conv 3x224x224, 64 filters 3x3", x, (Conv2d(w, stride=1, padding=1),))
+    return Problem("conv 3x224x224, 64 filters 3x3", x, (Conv2d(w, stride=(1, 1), padding=1),))
 
 
 RENDER_SIDE, RENDER_K = 36, 5  # 32 x 32 = 1024 windows of 25 terms

@@ -125,7 +125,9 @@ class Maths:
             for r in range(h0, h1, step[0]):
                 for c in range(k0, k1, step[1]):
                     text[r * width + c] = self.highlight % text[r * width + c]
-        body = " \\\\ ".join(" & ".join(text[r * width + c] for c in cols) for r in rows)
+        # each row one slice of the written cells (every step-th of them with dilation)
+        c0, c1, sc = cols.start, cols.stop, cols.step
+        body = " \\\\ ".join(" & ".join(text[r * width + c0:r * width + c1:sc]) for r in rows)
         return f"\\left[\\begin{{array}}{{{'r' * len(cols)}}} {body} \\end{{array}}\\right]"
 
     def number(self, v: Values) -> str:
@@ -175,6 +177,7 @@ class Maths:
         inputs = [cells(record.padded[c], d) for c in range(channels)]
         products = record.products(f)
         product_cells, product_values = cells(products, d), products.data.ravel().tolist()
+        symbolic = products.symbolic
         totals = cells(record.sums[f], d)
         carried = None if record.output is record.sums else record.output[f]  # nothing rounded: nothing to add
         bias = [] if record.bias is None else [number(record.bias[f], d)]
@@ -189,15 +192,15 @@ class Maths:
             (r0, r1), (c0, c1) = record.span(i, j)
             # the window's inputs are written out only when every product is (terms = "all")
             factors = [t[r * width + c] for t in inputs for r in range(r0, r1, dh) for c in range(c0, c1, dw)] \
-                if self.settings.terms == "all" or products.symbolic else product_cells[n:n + size]
+                if self.settings.terms == "all" or symbolic else product_cells[n:n + size]
             span = ((r0, r1), (c0, c1))
             grids = " \\\\ ".join(
                 f"{self._grid(text, width, window=span, step=(dh, dw)) if whole else self._grid(text, width, part=span, step=(dh, dw))}"
                 f" \\quad {kernel_text}" for text, kernel_text in zip(inputs, kernel))
-            first, second = (kernel_cells, factors) if products.symbolic else (factors, kernel_cells)
+            first, second = (kernel_cells, factors) if symbolic else (factors, kernel_cells)
             steps = self._sum_steps(first, second, product_cells[n:n + size], product_values[n:n + size],
-                                    bias if bias_counts else [], per_line, False, products.symbolic)
-            if products.symbolic:  # the sum of the products, in the order written, is the answer
+                                    bias if bias_counts else [], per_line, False, symbolic)
+            if symbolic:  # the sum of the products, in the order written, is the answer
                 steps, total, relation, approx = steps[:-1], self._continued_lines(steps[-1]), "=", ""
             else:
                 total = totals[i * ow + j]

@@ -55,7 +55,7 @@ class Values:
 
     def __getitem__(self, index) -> Values:
         data = self.data[index]
-        if self.symbolic and not isinstance(data, np.ndarray):  # one cell of an object array: keep it an array
+        if self.scale == SYMBOLIC and not isinstance(data, np.ndarray):  # one cell of an object array: keep an array
             data = np.array(data, dtype=object)
         return Values(data, self.scale, self.places)
 

@@ -106,7 +106,7 @@ class Conv2d:
     dilation: Pair = (1, 1)  # gaps between the cells a filter reads: 2 reads every other cell
     kind = "conv2d"
 
-    @property
+    @cached_property
     def reach(self) -> Pair:
         """The rows and columns one window spans: k + (k - 1)(d - 1) along each axis."""
         kh, kw = self.filters.shape[-2:]

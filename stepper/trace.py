@@ -99,7 +99,7 @@ class Element(NamedTuple):
 def _products(a: Values, b: Values, sums: Values) -> Values:
     """One step's products. When the layer's sums are exact, the evaluator has already checked
     that every product is small enough to be exact, so no second check is needed."""
-    if sums.exact and not sums.symbolic:
+    if sums.scale > 0:  # exact numbers (not floats, not symbols)
         return Values(a.data * b.data, a.scale * b.scale)
     return times(a, b)
 
