@@ -12,7 +12,7 @@ from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, 
 def dumps(problem: Problem) -> str:
     lines = [f"title = {_string(problem.title)}", "", f"input = {_channels(problem.input)}", ""]
     settings = problem.settings
-    changed = [(k, getattr(settings, k)) for k in ("decimals", "rounding", "detail", "terms")
+    changed = [(k, getattr(settings, k)) for k in ("decimals", "rounding", "detail", "terms", "simplify")
                if getattr(settings, k) != getattr(Settings(), k)]
     if changed:
         lines += ["[settings]"] + [f"{k} = {_value(v)}" for k, v in changed] + [""]
@@ -114,6 +114,8 @@ def _text(x) -> str:
 
 
 def _value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, str):
         return _string(v)
     if isinstance(v, tuple):

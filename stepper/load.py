@@ -28,7 +28,7 @@ SYMBOL = re.compile(r"(-?)([A-Za-z][A-Za-z0-9_]*)")
 # Strides, window sizes and padding beyond this are mistakes, not exercises.
 MAX_CELLS_PER_AXIS = 10_000
 TOP_FIELDS = {"title", "input", "layers", "settings"}
-SETTINGS_FIELDS = {"decimals", "rounding", "detail", "terms"}
+SETTINGS_FIELDS = {"decimals", "rounding", "detail", "terms", "simplify"}
 LAYER_FIELDS = {
     "conv2d": {"filters": True, "stride": False, "padding": False, "bias": False, "flip": False, "dilation": False},
     "relu": {},

@@ -201,7 +201,8 @@ class Maths:
             steps = self._sum_steps(first, second, product_cells[n:n + size], product_values[n:n + size],
                                     bias if bias_counts else [], per_line, False, symbolic)
             if symbolic:  # the sum of the products, in the order written, is the answer
-                steps, total, relation, approx = steps[:-1], self._continued_lines(steps[-1]), "=", ""
+                collected = self._collected(record.sums[f, i, j], record.filters[f])
+                steps, total, relation, approx = steps[:-1], self._continued_lines(steps[-1]) + collected, "=", ""
             else:
                 total = totals[i * ow + j]
                 relation = "=" if record.sums.exact else (
@@ -346,13 +347,25 @@ class Maths:
         return steps
 
     def equation(self, lhs: str, steps: list[list[str]], total: Values, carried: Values | None = None,
-                 exact_terms: bool = True) -> str:
+                 exact_terms: bool = True, by: Values | None = None) -> str:
         """`lhs = step = step = total (≈ carried)` as an aligned block, long steps continuing on new lines.
         `=` before the total only when it is written exactly and so are the terms added to make it."""
         if total.symbolic:  # the sum of the products, in the order written, is the answer
-            return self._equation(lhs, steps[:-1], self._continued_lines(steps[-1]), "=", "")
+            return self._equation(lhs, steps[:-1], self._continued_lines(steps[-1]) + self._collected(total, by),
+                                  "=", "")
         relation = self.relation(total) if exact_terms else "\\approx"
         return self._equation(lhs, steps, self.number(total), relation, self._approx(total, carried))
+
+    def _collected(self, total: Values, by: Values | None) -> str:
+        """With `simplify = true`: ` \\\\ &= ` the symbolic total with its terms collected by the weights'
+        symbols (w_1 (a + 1) + ...), when that reads differently from the sum as written."""
+        if not self.settings.simplify:
+            return ""
+        expr = total.data.item() if isinstance(total.data, np.ndarray) else total.data
+        weights = sorted(set().union(*(x.free_symbols for x in by.data.ravel())) if by is not None and by.symbolic
+                         else set(), key=str)
+        collected = sympy.collect(sympy.expand(expr), weights) if weights else sympy.simplify(expr)
+        return f" \\\\ &= {symbolic(collected)}"
 
     @staticmethod
     def _continued_lines(lines: list[str]) -> str:
@@ -386,12 +399,12 @@ class Maths:
             steps = self.sum_lines(w.kernel, w.inputs, w.products, w.bias, per_line)
         else:
             steps = self.sum_lines(w.inputs, w.kernel, w.products, w.bias, per_line)
-        return self.equation(lhs, steps, w.total, carried, w.products.exact)
+        return self.equation(lhs, steps, w.total, carried, w.products.exact, w.kernel)
 
     def terms_equation(self, lhs: str, t: Terms, carried: Values | None = None) -> str:
         # weight first, as a lecturer writes a neuron: 0.1 \\cdot 0.9526
         steps = self.sum_lines(t.weights, t.factors, t.products, t.bias, 5, show_factors=True)
-        return self.equation(lhs, steps, t.total, carried, t.products.exact)
+        return self.equation(lhs, steps, t.total, carried, t.products.exact, t.weights)
 
     def pool_map(self, record, c: int, window: tuple | None = None) -> str:
         """Channel c as pooled: padded (a max pool's padding written -∞), a window highlighted if given;

@@ -29,12 +29,15 @@ class Settings:
     rounding: str = "carry"  # "carry": rounded values are carried forward, as by hand; "full": full precision
     detail: int | str = "all"  # "all" windows, the first N of each map, or "answers" only
     terms: str = "nonzero"  # "nonzero" products only, or "all" products as a . b
+    simplify: bool = False  # symbolic sums: also collect the terms by the weights' symbols
 
     def __post_init__(self):
         if isinstance(self.decimals, bool) or not isinstance(self.decimals, int) or not 0 <= self.decimals <= 12:
             raise StepperError(f"expected a whole number of places from 0 to 12, found {self.decimals!r}", place="settings, field 'decimals'")
         if self.rounding not in ROUNDING:
             raise StepperError(f"expected one of {', '.join(map(repr, ROUNDING))}, found {self.rounding!r}", place="settings, field 'rounding'")
+        if not isinstance(self.simplify, bool):
+            raise StepperError(f"expected true or false, found {self.simplify!r}", place="settings, field 'simplify'")
         if self.terms not in TERMS:
             raise StepperError(f"expected one of {', '.join(map(repr, TERMS))}, found {self.terms!r}", place="settings, field 'terms'")
         d = self.detail

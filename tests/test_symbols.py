@@ -57,3 +57,14 @@ def test_problem_files_with_symbols_read_back():
     problem = load(ROOT / "examples" / "volumetric-symbols.toml")
     again = loads(dumps(problem))
     assert (trace(again).output.data == trace(problem).output.data).all()
+
+
+def test_simplify_collects_each_sum_by_the_weights():
+    result = trace(load(ROOT / "examples" / "volumetric-symbols.toml"))
+    assert result.settings.simplify
+    md = render(result, "md")
+    assert ("&= w_1 \\left(a + 1\\right) + w_2 \\left(b + 2\\right) + w_3 \\left(e + 5\\right) + "
+            "w_4 \\left(f + 6\\right)") in md
+    from dataclasses import replace
+    plain = render(result, "md", replace(result.settings, simplify=False))
+    assert "\\left(a + 1\\right)" not in plain
