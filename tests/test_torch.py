@@ -16,6 +16,7 @@ from stepper.dump import dumps
 from tests.conftest import ROOT
 from tests.test_reference import problems, to_toml
 
+pytestmark = pytest.mark.torch  # the optional torch group: pytest -m torch
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)  # two threads stalled sporadically on small machines
 
