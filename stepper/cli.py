@@ -156,12 +156,18 @@ def _from_torch(spec: str):
     found = getattr(module, attribute, None)
     if found is None:
         raise StepperError(f"{module_name} has no {attribute}", place="--torch")
-    pair = found() if callable(found) and not hasattr(found, "forward") else found
+    try:
+        pair = found() if callable(found) and not hasattr(found, "forward") else found
+    except Exception as e:  # the user's function: its failure is theirs to see, in one line
+        raise StepperError(f"{attribute}() failed: {type(e).__name__}: {e}", place="--torch") from None
     if not (isinstance(pair, tuple) and len(pair) == 2):
         raise StepperError(f"expected {spec} to be a (model, input) pair, or a function returning one",
                            place="--torch")
     from .pytorch import from_torch
-    problem = from_torch(*pair, title=f"{attribute} from {module_name}")
+    try:
+        problem = from_torch(*pair, title=f"{attribute} from {module_name}")
+    except StepperError as e:
+        raise e.located(place=f"--torch {spec}") from None
     return replace(problem, source=spec), Path(f"{attribute}.toml")
 
 

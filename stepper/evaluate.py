@@ -59,6 +59,8 @@ def _sizes(n_rows: int, n_cols: int, kernel: tuple[int, int], stride: tuple[int,
 def _padded(data: np.ndarray, pad, fill=0) -> np.ndarray:
     """`fill` (zeros) around each channel (np.pad costs ten times this on small maps)."""
     c, h, w = data.shape
+    if data.dtype == object and fill == 0:
+        fill = sympy.Integer(0)  # a symbolic map is padded with sympy's 0, which prints and adds like the rest
     out = np.full((c, h + pad.top + pad.bottom, w + pad.left + pad.right), fill, dtype=data.dtype)
     out[:, pad.top:pad.top + h, pad.left:pad.left + w] = data
     return out
@@ -92,7 +94,7 @@ def _conv2d(number: int, layer: Conv2d, x: Values, settings: Settings) -> ConvTr
 def _conv_transpose2d(number: int, layer: ConvTranspose2d, x: Values, settings: Settings) -> TransposedTrace:
     """The input's cells spread stride apart, zeros around, then a stride-1 convolution with flipped filters."""
     (h, w), at = layer.expansion(x.shape)
-    spread = np.zeros((x.shape[0], h, w), dtype=x.data.dtype)
+    spread = np.full((x.shape[0], h, w), sympy.Integer(0) if x.symbolic else 0, dtype=x.data.dtype)
     sh, sw = layer.stride
     spread[:, at.top:h - at.bottom:sh, at.left:w - at.right:sw] = x.data
     conv = _conv2d(number, layer.as_convolution(), Values(spread, x.scale, x.places), settings)

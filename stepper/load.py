@@ -86,7 +86,28 @@ def _problem(data: dict, name: str) -> Problem:
     if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
         raise StepperError("expected [[layers]] tables", place="field 'layers'")
     built = tuple(_layer(i, raw) for i, raw in enumerate(layers, 1))
-    return Problem(title=title, input=image, layers=built, settings=settings, source=name)
+    problem = Problem(title=title, input=image, layers=built, settings=settings, source=name)
+    _distinct_symbols(problem)
+    return problem
+
+
+def _distinct_symbols(problem: Problem) -> None:
+    """Two symbols that would print alike (x1 and x_1) would make the working read wrong."""
+    from .maths import symbol_name
+    arrays = [problem.input] + [v for layer in problem.layers for v in _arrays(layer)]
+    names = {s.name for v in arrays if v.symbolic for x in v.data.ravel() for s in sympy.sympify(x).free_symbols}
+    printed: dict[str, str] = {}
+    for name in sorted(names):
+        other = printed.setdefault(symbol_name(name), name)
+        if other != name:
+            raise StepperError(f"symbols {other!r} and {name!r} would be written alike: rename one")
+
+
+def _arrays(layer) -> list:
+    found = [getattr(layer, n, None) for n in ("filters", "bias", "slope")]
+    weights = getattr(layer, "weights", None)
+    found += list(weights) if isinstance(weights, tuple) else [weights]
+    return [v for v in found if v is not None]
 
 
 def _settings(raw) -> Settings:

@@ -48,16 +48,25 @@ def cells(v: Values, decimals: int) -> list[str]:
 
 def symbolic(expr) -> str:
     """A sympy expression in LaTeX, w4 written w_4 as a lecturer writes it."""
-    return sympy.latex(expr, symbol_names={s: _symbol_name(s.name) for s in expr.free_symbols})
+    expr = sympy.sympify(expr)
+    return sympy.latex(expr, symbol_names={s: symbol_name(s.name) for s in expr.free_symbols})
 
 
-def _symbol_name(name: str) -> str:
-    """w4 -> w_4, w12 -> w_{12}, x_2 -> x_{2}, a -> a."""
-    m = re.fullmatch(r"([A-Za-z]+)_?(\d+)", name)
+GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu",
+         "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega"}
+
+
+def symbol_name(name: str) -> str:
+    """w4 -> w_4, w12 -> w_{12}, x_2 -> x_{2}, a -> a, alpha -> \\alpha, ab -> \\mathit{ab} (not a times b)."""
+    m = re.fullmatch(r"([A-Za-z]+)_?(\d*)", name)
     if not m:
-        return name.replace("_", "\\_")
+        escaped = name.replace("_", "\\_")
+        return f"\\mathit{{{escaped}}}"
     letters, digits = m.groups()
-    return f"{letters}_{digits}" if len(digits) == 1 else f"{letters}_{{{digits}}}"
+    stem = f"\\{letters}" if letters in GREEK else (letters if len(letters) == 1 else f"\\mathit{{{letters}}}")
+    if not digits:
+        return stem
+    return f"{stem}_{digits}" if len(digits) == 1 else f"{stem}_{{{digits}}}"
 
 
 def _one(v: Values, x, decimals: int) -> str:
@@ -365,6 +374,8 @@ class Maths:
         weights = sorted(set().union(*(x.free_symbols for x in by.data.ravel())) if by is not None and by.symbolic
                          else set(), key=str)
         collected = sympy.collect(sympy.expand(expr), weights) if weights else sympy.simplify(expr)
+        if symbolic(collected) == symbolic(expr) or sympy.srepr(collected) == sympy.srepr(expr):
+            return ""
         return f" \\\\ &= {symbolic(collected)}"
 
     @staticmethod

@@ -36,6 +36,8 @@ def from_torch(model, x, title: str = "A PyTorch model, worked by hand", setting
     of shape (C, H, W) or (1, C, H, W)."""
     torch = _torch()
     modules = list(_leaves(model, torch))
+    if not isinstance(x, torch.Tensor):
+        raise StepperError(f"expected the input as a torch tensor, found {type(x).__name__}", place="input")
     image = x.detach().cpu()
     if image.dim() == 4 and image.shape[0] == 1:
         image = image[0]
@@ -52,13 +54,13 @@ def from_torch(model, x, title: str = "A PyTorch model, worked by hand", setting
                 continue
             layer = _layer(module, name, shape, pad, torch)
             pad = None
+            shape = layer.out_shape(shape)
         except StepperError as e:
             raise e.located(place=f"module {number} ({name})") from None
         layers.append(layer)
-        shape = layer.out_shape(shape)
     if pad is not None:
         raise StepperError("ZeroPad2d must come just before a Conv2d", place=f"module {len(modules)} (ZeroPad2d)")
-    problem = Problem(title, _values(image), tuple(layers), settings or Settings(), "a PyTorch model")
+    problem = Problem(title, _values(image, "input"), tuple(layers), settings or Settings(), "a PyTorch model")
     problem.shapes()
     return problem
 
@@ -118,6 +120,9 @@ def _layer(module, name: str, shape, pad, torch):
         bias = _values(module.bias) if module.bias is not None else None
         return Dense(tuple(weights[k] for k in range(weights.shape[0])), bias)
     if name == "LeakyReLU":
+        if not 0 <= module.negative_slope < 1:
+            raise StepperError(f"expected a negative_slope from 0 up to (not including) 1, found "
+                               f"{module.negative_slope}")
         return Activation("leaky_relu", _values(torch.tensor(module.negative_slope)))
     if name == "Softmax":
         if len(shape) != 1 or module.dim not in (0, 1, -1):
@@ -129,14 +134,16 @@ def _layer(module, name: str, shape, pad, torch):
     raise StepperError(f"{name} is not supported: expected one of {', '.join(SUPPORTED)}")
 
 
-def _values(tensor) -> Values:
+def _values(tensor, what: str = "a parameter") -> Values:
     """A tensor's values as the shortest decimals its float32 values round-trip through."""
     data = tensor.detach().cpu().numpy()
+    if not np.isfinite(data).all():
+        raise StepperError(f"{what} holds NaN or infinity")
     cells = [Fraction(str(np.float32(v))) for v in data.ravel().tolist()]  # the shortest float32 decimal
     try:
         return from_numbers(cells, data.shape)
-    except ValueError:
-        return from_numbers([float(c) for c in cells], data.shape)
+    except ValueError as e:  # such numbers could not be written back as a problem file either
+        raise StepperError(f"{what}: {e}") from None
 
 
 # ---- out: Problem -> PyTorch ----

@@ -18,6 +18,8 @@ Shape = tuple[int, ...]
 Pair = tuple[int, int]  # (rows, columns)
 
 ROUNDING = ("carry", "full")
+# The most cells an expanded map may hold (a transposed convolution's input spread out).
+MAX_CELLS = 10**6
 TERMS = ("nonzero", "all")
 
 
@@ -177,6 +179,9 @@ class ConvTranspose2d:
             raise StepperError(f"expected an output padding below the stride {self.stride}, found "
                                f"{self.output_padding}", place="field 'output_padding'")
         (h, w), _ = self.expansion(shape)
+        if shape[0] * h * w > MAX_CELLS:
+            raise StepperError(f"the expanded input would hold {shape[0] * h * w:,} cells: too many to work by hand "
+                               f"or to draw (at most {MAX_CELLS:,})", place="field 'stride'")
         return (f, h - kh + 1, w - kw + 1)
 
 

@@ -249,6 +249,9 @@ CASES = [
          (r"layer 1 \(conv_transpose2d\)", r"field 'padding'", r"below the 2x2 filter")),
     Case("simplify-not-true-or-false", edit('terms = "nonzero"', 'terms = "nonzero"\nsimplify = "yes"'),
          (r"settings, field 'simplify'", r"expected true or false")),
+    Case("transposed-expansion-too-large",
+         SMALL_INPUT + '[[layers]]\ntype = "conv_transpose2d"\nstride = 9999\nfilters = "1 0\\n0 1"\n',
+         (r"layer 1 \(conv_transpose2d\)", r"too many to work by hand")),
     Case("pooling-after-softmax", SMALL_INPUT + '[[layers]]\ntype = "softmax"\n[[layers]]\ntype = "maxpool"\nsize = 2\n',
          (r"layer 2 \(maxpool\)", r"expected a map of channels", r"flat vector of 9\b")),
 ]

@@ -68,3 +68,34 @@ def test_simplify_collects_each_sum_by_the_weights():
     from dataclasses import replace
     plain = render(result, "md", replace(result.settings, simplify=False))
     assert "\\left(a + 1\\right)" not in plain
+
+
+def test_symbols_go_through_padding_and_transposed_convolution():
+    text = '''
+input = """
+a b
+c d
+"""
+[[layers]]
+type = "conv2d"
+filters = [[1, 1], [1, 1]]
+padding = 1
+[[layers]]
+type = "conv_transpose2d"
+stride = 2
+filters = [[1, 0], [0, 1]]
+'''
+    result = trace(loads(text))
+    a, d = sympy.symbols("a d")
+    assert result.layers[0].sums.data[0, 0, 0] == a and result.layers[0].sums.data[0, 2, 2] == d
+    for fmt in ("md", "tex"):
+        assert "a" in render(result, fmt)
+
+
+def test_symbol_names_are_written_so_that_they_cannot_be_confused():
+    from stepper import StepperError
+    import pytest
+    with pytest.raises(StepperError, match="'x1' and 'x_1' would be written alike"):
+        loads('input = """\nx1 x_1\n"""\n')
+    md = render(trace(loads('input = """\nab alpha\n"""\n[[layers]]\ntype = "conv2d"\nfilters = [[1, 2]]\n')), "md")
+    assert "(1 \\cdot \\mathit{ab}) + (2 \\cdot \\alpha)" in md

@@ -109,3 +109,15 @@ def test_torch_errors_are_one_line(tmp_path):
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
     assert "cannot import nosuchmodule" in run.stderr
+
+
+@pytest.mark.parametrize("pair,words", [
+    (lambda: (torch.nn.Sequential(torch.nn.ReLU()), [[[1.0]]]), "expected the input as a torch tensor"),
+    (lambda: (torch.nn.Sequential(torch.nn.ReLU()), torch.tensor([[[float("nan")]]])), "NaN or infinity"),
+    (lambda: (torch.nn.Sequential(torch.nn.Conv2d(1, 1, 2)), torch.zeros(1, 1, 1)), "module 1 (Conv2d)"),
+    (lambda: (torch.nn.Sequential(torch.nn.LeakyReLU(1.5)), torch.zeros(1, 2, 2)), "negative_slope"),
+])
+def test_from_torch_refuses_what_it_cannot_work(pair, words):
+    with pytest.raises(StepperError) as raised:
+        from_torch(*pair())
+    assert words in str(raised.value)
