@@ -61,13 +61,18 @@ def same_padding(n: int, k: int, s: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def conv2d(x: np.ndarray, layer: dict) -> np.ndarray:
+def filter_grids(layer: dict) -> list[np.ndarray]:
+    """Each filter of a layer as a (C, kh, kw) array; one filter may be written without the outer list."""
     filters = layer["filters"]
     if isinstance(filters, list) and filters and isinstance(filters[0], list) and filters[0] and not isinstance(filters[0][0], (list, str)):
         filters = [filters]
     if isinstance(filters, str):
         filters = [filters]
-    kernels = [channels(f) for f in filters]
+    return [channels(f) for f in filters]
+
+
+def conv2d(x: np.ndarray, layer: dict) -> np.ndarray:
+    kernels = filter_grids(layer)
     if layer.get("flip", False):  # a true convolution turns each filter 180 degrees
         kernels = [k[:, ::-1, ::-1] for k in kernels]
     sh, sw = pair(layer.get("stride", 1))
@@ -106,12 +111,7 @@ def conv2d(x: np.ndarray, layer: dict) -> np.ndarray:
 
 def conv_transpose2d(x: np.ndarray, layer: dict) -> np.ndarray:
     """Each input cell adds filter * value into the output, shifted by the stride; then the padding is trimmed."""
-    filters = layer["filters"]
-    if isinstance(filters, list) and filters and isinstance(filters[0], list) and filters[0] and not isinstance(filters[0][0], (list, str)):
-        filters = [filters]
-    if isinstance(filters, str):
-        filters = [filters]
-    kernels = [channels(f) for f in filters]
+    kernels = filter_grids(layer)
     (sh, sw), (ph, pw) = pair(layer.get("stride", 1)), pair(layer.get("padding", 0))
     ah, aw = pair(layer.get("output_padding", 0))
     C, H, W = x.shape
