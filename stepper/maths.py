@@ -27,6 +27,8 @@ POOL_PADDING = "-\\infty"
 TERMS_PER_LINE = 10
 # Working shorter than this many characters stays on one line.
 ONE_LINE = 60
+# Maps with cells written longer than this are listed cell by cell rather than drawn as a matrix.
+WIDE_CELL = 40
 # Arrays up to this size are written cell by cell; larger ones one distinct value at a time.
 _SMALL = 64
 # Padded inputs up to this size are drawn whole beside each window; larger ones show only the window.
@@ -141,6 +143,17 @@ class Maths:
 
     def number(self, v: Values) -> str:
         return number(v, self.settings.decimals)
+
+    def named_map(self, name: str, v: Values) -> str:
+        """`name = [map]`; a map of long entries (symbolic sums) would run off the page, so it is written
+        one cell per line instead: `name(1,2) &= ...`."""
+        text = cells(v, self.settings.decimals)
+        if max(map(len, text), default=0) <= WIDE_CELL:
+            return f"{name} = {self._grid(text, v.shape[-1] if v.data.ndim else 1)}"
+        width = v.shape[-1] if v.data.ndim > 1 else len(text)
+        rows = [f"{name}({k // width + 1},{k % width + 1}) &= {t}" if v.data.ndim > 1 else f"{name}({k + 1}) &= {t}"
+                for k, t in enumerate(text)]
+        return "\\begin{aligned} " + " \\\\ ".join(rows) + " \\end{aligned}"
 
     def sub(self, name: str, *index: int) -> str:
         return sub(name, *index)
