@@ -458,13 +458,18 @@ class Maths:
     def pool_equation(self, lhs: str, w: PoolWindow, carried: Values | None = None,
                       values: list[str] | None = None) -> str:
         values = values or cells(w.values, self.settings.decimals)
-        if w.kind == "maxpool":
-            step = f"\\max({', '.join(values)})"
-        else:
-            step = f"\\frac{{{signed_join(values)}}}{{{len(values)}}}"
         # an average of rounded values adds up to the written mean only approximately
         relation = self.relation(w.result) if w.kind == "maxpool" or w.values.exact else "\\approx"
-        return f"{lhs} = {step} {relation} {self.number(w.result)}{self._approx(w.result, carried)}"
+        result = f"{self.number(w.result)}{self._approx(w.result, carried)}"
+        if w.kind == "maxpool":
+            return f"{lhs} = \\max({', '.join(values)}) {relation} {result}"
+        if len(values) <= TERMS_PER_LINE:
+            return f"{lhs} = \\frac{{{signed_join(values)}}}{{{len(values)}}} {relation} {result}"
+        # a long sum continues on new lines: 1/n (a + b + ... \\ + ...)
+        lines = _lines(values, TERMS_PER_LINE, signed_join)
+        rows = " \\\\ &\\qquad ".join([lines[0]] + [_continued(line) for line in lines[1:]])
+        return (f"\\begin{{aligned}} {lhs} &= \\tfrac{{1}}{{{len(values)}}} \\bigl({rows}\\bigr) \\\\ "
+                f"&{relation} {result} \\end{{aligned}}")
 
 
 def _every(n: int, what: str) -> str:

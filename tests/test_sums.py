@@ -129,6 +129,12 @@ def printed_sums(md: str):
             if re.search(r"[A-Za-z]", re.sub(r"\\(frac|times)", "", terms)):
                 continue  # a symbolic sum: tests/test_symbols.py checks those
             yield block, sum(terms_of(terms), Fraction(0)), relation, total
+        elif "\\tfrac{1}{" in block and "\\bigl(" in block:  # a long average pool window, over lines
+            count = int(re.search(r"\\tfrac\{1\}\{(\d+)\}", block)[1])
+            inner = block.split("\\bigl(")[1].split("\\bigr)")[0]
+            inner = " ".join(inner.replace("&\\qquad", " ").replace("\\\\", " ").split())
+            m = re.search(r"\\bigr\) \\\\ &(=|\\approx) (\S+)", block)
+            yield block, sum(terms_of(inner), Fraction(0)) / count, m[1], m[2]
         elif lhs.startswith("\\left[") and "p_{" in lhs and "\\max(" not in block:  # an average pool window
             start = block.index("\\frac{", block.index("p_{")) + len("\\frac")
             numerator, rest = braced(block, start)
@@ -139,6 +145,9 @@ def printed_sums(md: str):
             flat = " ".join(block.replace("&\\quad", " ").replace("\\\\", " ").split())
             m = re.search(r"\\sum_j e\^\{z_j[^}]*\} &= (.*?) (=|\\approx) (\S+(?: \\times 10\^\{-?\d+\})?) \\end\{aligned\}",
                           flat)
+            if m is None:
+                assert re.search(r"\\sum_j e\^\{z_j[^}]*\} &= [^=]+ \\end\{aligned\}", flat), flat  # one term: no sum
+                continue
             yield block, sum(terms_of(m[1]), Fraction(0)), m[2], m[3]
 
 
