@@ -138,32 +138,19 @@ def describe(layer, maths: Maths, times: str) -> str:
     """One layer in a sentence, for the problem statement and the layer's own section."""
     kind = layer.kind
     if kind == "conv2d":
-        f, c, kh, kw = layer.filters.shape
-        channels = f" over {c} channels" if c > 1 else ""
-        bias = ", with bias" if layer.bias is not None else ""
-        padding = {"same": "same padding", "valid": "no padding (valid)"}.get(layer.padding)
-        if padding is None:
-            padding = f"padding {layer.padding}" if isinstance(layer.padding, int) else \
-                f"padding {_sides(layer.padding)}"
+        padding = {"same": "same padding", "valid": "no padding (valid)"}.get(layer.padding) or _padding(layer.padding)
         how = "True convolution (filters flipped)" if layer.flip else "Convolution"
-        dh, dw = layer.dilation
-        dilation = "" if (dh, dw) == (1, 1) else f", dilation {dh}" if dh == dw else f", dilation {dh} down and {dw} across"
-        return (f"{how}: {f} filter{'s' * (f != 1)} of {kh}{times}{kw}{channels}, "
-                f"{_stride(layer.stride)}, {padding}{dilation}{bias}.")
+        dilation = "" if layer.dilation == (1, 1) else f", dilation {_per_axis(layer.dilation)}"
+        return f"{how}: {_filters(layer, times)}, {_stride(layer.stride)}, {padding}{dilation}{_bias(layer)}."
     if kind == "conv_transpose2d":
-        f, c, kh, kw = layer.filters.shape
-        channels = f" over {c} channels" if c > 1 else ""
-        pair = lambda p: str(p[0]) if p[0] == p[1] else f"{p[0]} down and {p[1]} across"
-        extra = f", output padding {pair(layer.output_padding)}" if layer.output_padding != (0, 0) else ""
-        bias = ", with bias" if layer.bias is not None else ""
-        return (f"Transposed convolution: {f} filter{'s' * (f != 1)} of {kh}{times}{kw}{channels}, "
-                f"{_stride(layer.stride)}, padding {pair(layer.padding)}{extra}{bias}.")
+        extra = f", output padding {_per_axis(layer.output_padding)}" if layer.output_padding != (0, 0) else ""
+        return (f"Transposed convolution: {_filters(layer, times)}, {_stride(layer.stride)}, "
+                f"padding {_per_axis(layer.padding)}{extra}{_bias(layer)}.")
     if kind == "globalavgpool":
         return "Global average pooling: the mean of each whole map."
     if kind in ("maxpool", "avgpool"):
         how = "Max" if kind == "maxpool" else "Average"
-        padding = "" if layer.padding in (0, (0, 0), (0, 0, 0, 0)) else \
-            f", padding {layer.padding}" if isinstance(layer.padding, int) else f", padding {_sides(layer.padding)}"
+        padding = "" if layer.padding in (0, (0, 0), (0, 0, 0, 0)) else f", {_padding(layer.padding)}"
         return f"{how} pooling: {layer.size[0]}{times}{layer.size[1]} windows, {_stride(layer.stride)}{padding}."
     if kind == "conv1x1":
         weights = ", ".join(maths.cells(layer.weights))
@@ -171,15 +158,33 @@ def describe(layer, maths: Maths, times: str) -> str:
         return f"A 1{times}1 filter across the channels: weights ${weights}${bias}."
     if kind == "dense":
         n = len(layer.weights)
-        return f"Dense: {n} neuron{'s' * (n != 1)}{', with bias' if layer.bias is not None else ''}."
+        return f"Dense: {n} neuron{'s' * (n != 1)}{_bias(layer)}."
     if kind == "leaky_relu":
         return f"Leaky ReLU, slope ${maths.number(layer.slope)}$ for negative values."
     return {"relu": "ReLU.", "sigmoid": "Sigmoid.", "tanh": "Tanh.", "identity": "Identity (no change).",
             "softmax": "Softmax.", "flatten": "Flatten the maps into one vector."}[kind]
 
 
+def _filters(layer, times: str) -> str:
+    f, c, kh, kw = layer.filters.shape
+    return f"{f} filter{'s' * (f != 1)} of {kh}{times}{kw}" + (f" over {c} channels" if c > 1 else "")
+
+
+def _bias(layer) -> str:
+    return ", with bias" if layer.bias is not None else ""
+
+
+def _per_axis(pair: tuple[int, int]) -> str:
+    """2, or 2 down and 1 across."""
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]} down and {pair[1]} across"
+
+
 def _stride(stride: tuple[int, int]) -> str:
-    return f"stride {stride[0]}" if stride[0] == stride[1] else f"stride {stride[0]} down and {stride[1]} across"
+    return f"stride {_per_axis(stride)}"
+
+
+def _padding(padding: int | tuple[int, ...]) -> str:
+    return f"padding {padding}" if isinstance(padding, int) else f"padding {_sides(padding)}"
 
 
 def _sides(padding: tuple[int, ...]) -> str:
