@@ -92,6 +92,14 @@ def resolve_padding(padding, shape: Pair, kernel: Pair, stride: Pair) -> Padding
     return Padding(*padding, f"({', '.join(map(str, padding))})")
 
 
+def _expect_map(shape: Shape, channels: int | None = None) -> None:
+    """The input must be maps (C, H, W), with `channels` of them if given (one per filter channel)."""
+    if len(shape) != 3:
+        raise StepperError(f"expected a map of channels as input, found a flat vector of {shape[0]}")
+    if channels is not None and channels != shape[0]:
+        raise StepperError(f"each filter has {channels} channel{'s' * (channels != 1)} but the input has {shape[0]}")
+
+
 def _windows_fit(kind: str, shape: Shape, kernel: tuple[int, int], pad: Padding) -> None:
     height, width = shape[-2] + pad.top + pad.bottom, shape[-1] + pad.left + pad.right
     if kernel[0] > height or kernel[1] > width:
@@ -128,10 +136,7 @@ class Conv2d:
     def out_shape(self, shape: Shape) -> Shape:
         f, c = self.filters.shape[:2]
         kh, kw = self.reach
-        if len(shape) != 3:
-            raise StepperError(f"expected a map of channels as input, found a flat vector of {shape[0]}")
-        if c != shape[0]:
-            raise StepperError(f"each filter has {c} channel{'s' * (c != 1)} but the input has {shape[0]}")
+        _expect_map(shape, c)
         pad = self.padding_for(shape)
         if max(pad.top, pad.bottom) >= kh or max(pad.left, pad.right) >= kw:
             raise StepperError(f"padding {pad.how} with a filter reaching {kh}x{kw} cells adds windows that hold only "
@@ -168,10 +173,7 @@ class ConvTranspose2d:
 
     def out_shape(self, shape: Shape) -> Shape:
         f, c, kh, kw = self.filters.shape
-        if len(shape) != 3:
-            raise StepperError(f"expected a map of channels as input, found a flat vector of {shape[0]}")
-        if c != shape[0]:
-            raise StepperError(f"each filter has {c} channel{'s' * (c != 1)} but the input has {shape[0]}")
+        _expect_map(shape, c)
         if self.padding[0] >= kh or self.padding[1] >= kw:
             raise StepperError(f"expected padding below the {kh}x{kw} filter's size, found {self.padding}",
                                place="field 'padding'")
@@ -199,8 +201,7 @@ class Pool:
         return resolve_padding(self.padding, shape[-2:], self.kernel(shape), self.stride)
 
     def out_shape(self, shape: Shape) -> Shape:
-        if len(shape) != 3:
-            raise StepperError(f"expected a map of channels as input, found a flat vector of {shape[0]}")
+        _expect_map(shape)
         kh, kw = self.kernel(shape)
         pad = self.padding_for(shape)
         if max(pad.top, pad.bottom) > kh // 2 or max(pad.left, pad.right) > kw // 2:
@@ -220,8 +221,7 @@ class Conv1x1:
     kind = "conv1x1"
 
     def out_shape(self, shape: Shape) -> Shape:
-        if len(shape) != 3:
-            raise StepperError(f"expected a map of channels as input, found a flat vector of {shape[0]}")
+        _expect_map(shape)
         if self.weights.shape[0] != shape[0]:
             raise StepperError(f"expected one weight per input channel ({shape[0]}), found {self.weights.shape[0]}")
         return (1,) + shape[1:]
