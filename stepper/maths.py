@@ -176,8 +176,7 @@ class Maths:
 
     def long_sum(self, v: Values) -> str:
         """The cells of `v` added up, continuing on new lines of an aligned block when there are many."""
-        return " \\\\ &\\quad ".join(_continued(line) if k else line for k, line in
-                                       enumerate(_lines(cells(v, self.settings.decimals), TERMS_PER_LINE, signed_join)))
+        return self._continued_lines(_lines(cells(v, self.settings.decimals), TERMS_PER_LINE, signed_join))
 
     def argmax(self, v: Values) -> int:
         """The first largest cell of a flat vector (the predicted class)."""
@@ -392,8 +391,9 @@ class Maths:
         return f" \\\\ &= {symbolic(collected)}"
 
     @staticmethod
-    def _continued_lines(lines: list[str]) -> str:
-        return " \\\\ &\\quad ".join([lines[0]] + [_continued(line) for line in lines[1:]])
+    def _continued_lines(lines: list[str], indent: str = "\\quad") -> str:
+        """Lines of one sum in an aligned block, each after the first starting with its operator."""
+        return f" \\\\ &{indent} ".join([lines[0]] + [_continued(line) for line in lines[1:]])
 
     def _equation(self, lhs: str, steps: list[list[str]], total: str, relation: str, approx: str) -> str:
         # A step that already reads as the total adds nothing: `= -7 = -7` becomes `= -7`.
@@ -467,7 +467,7 @@ class Maths:
             return f"{lhs} = \\frac{{{signed_join(values)}}}{{{len(values)}}} {relation} {result}"
         # a long sum continues on new lines: 1/n (a + b + ... \\ + ...)
         lines = _lines(values, TERMS_PER_LINE, signed_join)
-        rows = " \\\\ &\\qquad ".join([lines[0]] + [_continued(line) for line in lines[1:]])
+        rows = self._continued_lines(lines, "\\qquad")
         return (f"\\begin{{aligned}} {lhs} &= \\tfrac{{1}}{{{len(values)}}} \\bigl({rows}\\bigr) \\\\ "
                 f"&{relation} {result} \\end{{aligned}}")
 
