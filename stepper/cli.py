@@ -1,4 +1,4 @@
-"""The command line: `stepper solve [PROBLEM ...]`."""
+"""The command line: `stepper solve [PROBLEM ...]` and `stepper check PROBLEM WORKING`."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +10,7 @@ from . import __version__
 from .errors import StepperError
 from .evaluate import trace
 from .load import load
+from .classroom import PROGRESS_FROM
 from .output import TEX_INSTALL, check_writable, marked, pdflatex_available, typeset, write_file
 from .render import builtin_templates, render
 from .spec import ROUNDING, TERMS, Settings
@@ -84,6 +85,26 @@ def parser() -> argparse.ArgumentParser:
     solve.add_argument("--templates", type=Path, metavar="DIR",
                        help="a folder whose template files override the built-in ones, file by file")
     solve.add_argument("--force", action="store_true",
+                       help="replace files in --out even if stepper did not write them")
+    check = sub.add_parser(
+        "check", help="mark a student's working against a problem",
+        description="Mark WORKING (a working file, or a folder of them) against PROBLEM: marks per stage, "
+                    "follow-through, the likely mistake, and a feedback report for each student.",
+        epilog="Exit status: 0 when every working file was marked, 2 when one could not be read (the rest are "
+               "still marked) or on bad input.")
+    check.add_argument("problem", metavar="PROBLEM", type=Path, help="the problem file (TOML)")
+    check.add_argument("working", metavar="WORKING", type=Path,
+                       help="a working file (TOML), or a folder of them: one report each and a class summary")
+    check.add_argument("--format", type=_formats, default=["md"], metavar="LIST",
+                       help=f"comma-separated formats from {', '.join(FORMATS)} for the reports (default: md)")
+    check.add_argument("--out", type=Path, default=Path("feedback"), metavar="DIR",
+                       help="folder for the reports, made if missing (default: ./feedback)")
+    check.add_argument("--templates", type=Path, metavar="DIR",
+                       help="a folder whose template files override the built-in ones, file by file")
+    check.add_argument("--progress", action="store_true",
+                       help=f"show a progress bar even when not on a terminal (it shows by itself on a "
+                            f"terminal for {PROGRESS_FROM} files or more)")
+    check.add_argument("--force", action="store_true",
                        help="replace files in --out even if stepper did not write them")
     return top
 
@@ -183,10 +204,77 @@ def _settings(settings: Settings, args: argparse.Namespace) -> Settings:
     return settings
 
 
+def check(args: argparse.Namespace) -> int:
+    from .check import Marker
+    from .classroom import (ProgressBar, common_mistakes, mark_all, summary_csv, summary_md, working_files)
+    from .render import render_feedback
+    from .stages import stages
+    from .working import load_working
+    if "pdf" in args.format and not pdflatex_available():
+        raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
+    if args.templates is not None and not args.templates.is_dir():
+        raise StepperError("no such folder", file=str(args.templates), place="--templates")
+    problem = load(args.problem)
+    folder = args.working.is_dir()
+    if folder:
+        paths = working_files(args.working, args.problem)
+        if not paths:
+            raise StepperError("holds no working files (*.toml)", file=str(args.working))
+    elif not args.working.exists():
+        raise StepperError("no such file or folder", file=str(args.working))
+    else:
+        paths = [args.working]
+    targets = {p: {f: args.out / f"{p.stem}-feedback.{f}" for f in args.format} for p in paths}
+    extra = [args.out / "class-summary.csv", args.out / "class-summary.md"] if folder else []
+    for target in [t for ts in targets.values() for t in ts.values()] + extra:
+        check_writable(target, args.force)
+    if not folder:  # one file: a bad one is simply an error
+        results = [(paths[0], Marker(problem).check(load_working(paths[0], problem)))]
+        skipped = []
+    else:
+        show = args.progress or (len(paths) >= PROGRESS_FROM and sys.stderr.isatty())
+        results, skipped = mark_all(problem, paths, ProgressBar() if show else None,
+                                   warn=lambda line: print(line, file=sys.stderr))
+    for path, fb in results:
+        documents = {}
+        for fmt in ("md", "tex"):
+            if fmt in args.format or (fmt == "tex" and "pdf" in args.format):
+                documents[fmt] = marked(render_feedback(fb, fmt, args.templates), f".{fmt}", path.name)
+        if "pdf" in args.format:
+            documents["pdf"] = typeset(documents["tex"], str(targets[path]["pdf"]))
+        for fmt in args.format:
+            data = documents[fmt]
+            write_file(targets[path][fmt], data if isinstance(data, bytes) else data.encode("utf-8"), args.force)
+        print(f"{path.name}: {_summary(fb)}")
+    if folder:
+        write_file(extra[0], summary_csv(stages(problem), results).encode("utf-8"), args.force)
+        write_file(extra[1], marked(summary_md(problem, results, skipped), ".md", str(args.working)).encode("utf-8"),
+                   args.force)
+        common = common_mistakes(results)
+        print(f"{len(results)} marked; reports and the class summary are in {args.out}")
+        for name, n in common[:5]:
+            print(f"  {n} x {name}")
+    if skipped:
+        print(f"stepper: {len(skipped)} of {len(paths)} working files skipped (see above)", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _summary(fb) -> str:
+    """One line: the mark, and what went wrong where."""
+    from .render import points
+    wrong = [f"{r.stage.key} ({r.diagnosis.name if r.diagnosis else 'wrong'})" for r in fb.stages if r.verdict == "wrong"]
+    sums = sum(1 for s in fb.sums if not s.check.correct)
+    tail = "; ".join(wrong) if wrong else "no wrong stage"
+    if sums:
+        tail += f"; {sums} written sum{'s' * (sums != 1)} wrong"
+    return f"{fb.working.student}: {points(fb.marks)} / {points(fb.out_of)}: {tail}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return solve(args)
+        return check(args) if args.command == "check" else solve(args)
     except StepperError as e:
         print(f"stepper: error: {e}", file=sys.stderr)
         return 2

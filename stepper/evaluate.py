@@ -29,10 +29,16 @@ def trace(problem: Problem, settings: Settings | None = None) -> Trace:
     x = problem.input
     records = []
     for number, layer in enumerate(problem.layers, 1):
-        record = _STEPS[type(layer)](number, layer, x, settings)
+        record = step(number, layer, x, settings)
         records.append(record)
         x = record.output
     return Trace(problem, settings, tuple(records))
+
+
+def step(number: int, layer, x: Values, settings: Settings):
+    """One layer's record, from any input of the right shape (the checker runs a student's own values
+    through the next layer this way)."""
+    return _STEPS[type(layer)](number, layer, x, settings)
 
 
 def _carry(v: Values, settings: Settings) -> Values:

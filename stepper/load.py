@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -21,13 +22,13 @@ import sympy
 
 from .errors import StepperError
 from .numbers import Values, from_numbers
-from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings
+from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, MarkScheme, Pool, Problem, Settings
 
 # A symbol in a grid: a letter, then letters, digits or _ (w1, a, x_2), perhaps with a minus sign.
 SYMBOL = re.compile(r"(-?)([A-Za-z][A-Za-z0-9_]*)")
 # Strides, window sizes and padding beyond this are mistakes, not exercises.
 MAX_CELLS_PER_AXIS = 10_000
-TOP_FIELDS = {"title", "input", "layers", "settings"}
+TOP_FIELDS = {"title", "input", "layers", "settings", "marks"}
 SETTINGS_FIELDS = {"decimals", "rounding", "detail", "terms", "simplify"}
 LAYER_FIELDS = {
     "conv2d": {"filters": True, "stride": False, "padding": False, "bias": False, "flip": False, "dilation": False},
@@ -88,7 +89,35 @@ def _problem(data: dict, name: str) -> Problem:
     built = tuple(_layer(i, raw) for i, raw in enumerate(layers, 1))
     problem = Problem(title=title, input=image, layers=built, settings=settings, source=name)
     _distinct_symbols(problem)
+    if "marks" in data:
+        problem = replace(problem, marks=_marks(data["marks"], problem))
     return problem
+
+
+def _marks(raw, problem: Problem) -> MarkScheme:
+    """[marks]: per = "cell" or "stage", default points, follow_through, and points for any layer
+    (layer1 = 4, shared among its stages) or stage ("layer6.z1" = 2)."""
+    from .stages import stages
+    if not isinstance(raw, dict):
+        raise StepperError(f"expected a [marks] table, found {_what(raw)}", place="field 'marks'")
+    known = {s.key for s in stages(problem)} | {f"layer{n}" for n in range(1, len(problem.layers) + 1)}
+    settings, points = {}, []
+    for key, value in raw.items():
+        if key in ("per", "follow_through"):
+            settings[key] = value
+            continue
+        place = f"[marks] field {key!r}"
+        if key != "default" and key not in known:
+            raise StepperError(f"no stage is called {key!r}: expected 'per', 'default', 'follow_through', a layer "
+                               f"such as 'layer1' or a stage such as {sorted(known)[0]!r}", place=place)
+        amount = _number(value, place)
+        if isinstance(amount, sympy.Basic) or amount < 0 or amount > 1000:
+            raise StepperError(f"expected points from 0 to 1000, found {value!r}", place=place)
+        if key == "default":
+            settings["default"] = amount
+        else:
+            points.append((key, amount))
+    return MarkScheme(points=tuple(points), **settings)
 
 
 def _distinct_symbols(problem: Problem) -> None:

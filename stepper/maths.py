@@ -144,6 +144,31 @@ class Maths:
     def number(self, v: Values) -> str:
         return number(v, self.settings.decimals)
 
+    def marked_grid(self, written: tuple[str, ...], shape: tuple[int, ...], marked) -> str:
+        """A student's values as they wrote them, the `marked` cells ((row, column) or (k,)) highlighted."""
+        width = shape[-1] if shape else 1
+        flat = {(i[0] * width + i[1]) if len(i) == 2 else (i[0] if i else 0) for i in marked}
+        text = [self.highlight % t if k in flat else t for k, t in enumerate(written)]
+        return self._grid(text, width)
+
+    def expr(self, x) -> str:
+        """A sympy value from a written sum: a decimal when it ends, else a fraction or the symbols."""
+        x = sympy.sympify(x)
+        if x.is_Rational:
+            return write_exact(int(x.p), int(x.q))
+        if x.is_number:
+            return write_float(float(x), self.settings.decimals)
+        return symbolic(x)
+
+    def term(self, e) -> str:
+        """One term of a window's sum as it should be: `x \\cdot w = p` (weight first with symbols), or the bias."""
+        if e.x is None:
+            return f"b = {self.number(e.p)}"
+        x, w = _parenthesised(self.number(e.x)), _parenthesised(self.number(e.w))
+        first, second = (w, x) if e.p.symbolic else (x, w)
+        product = "" if e.p.symbolic else f" = {self.number(e.p)}"
+        return f"{first} \\cdot {second}{product}"
+
     def named_map(self, name: str, v: Values) -> str:
         """`name = [map]`; a map of long entries (symbolic sums) would run off the page, so it is written
         one cell per line instead: `name(1,2) &= ...`."""

@@ -22,6 +22,8 @@ MARKS = {
     ".toml": "# Written by stepper from {source}: the problem file of that model and input.\n",
 }
 PDF_MARK = b"/Creator (stepper)"
+# A class summary is a plain CSV for spreadsheets, so its header is its mark.
+CSV_MARK = "student,file,variant,"
 TEX_INSTALL = ("install TeX Live (Debian: apt-get install texlive-latex-base texlive-latex-recommended) "
                "or leave pdf out of --format")
 
@@ -33,11 +35,15 @@ def marked(text: str, suffix: str, source: str) -> str:
 def written_by_stepper(path: Path) -> bool:
     if path.suffix == ".pdf":
         return PDF_MARK in path.read_bytes()
+    if path.suffix not in MARKS and path.suffix != ".csv":
+        return False
     try:
         with path.open(encoding="utf-8") as f:
             first = f.readline()
     except (OSError, UnicodeDecodeError):
         return False
+    if path.suffix == ".csv":
+        return first.startswith(CSV_MARK)
     return first.startswith(MARKS[path.suffix].split("{source}")[0])
 
 

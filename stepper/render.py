@@ -12,7 +12,9 @@ Both formats use LaTeX-safe delimiters, `\\VAR{...}`, `\\BLOCK{...}` and
 from __future__ import annotations
 
 import traceback
+import unicodedata
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -22,8 +24,8 @@ import jinja2
 from .errors import StepperError
 from .maths import Maths
 from .spec import Settings
-from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, FlattenTrace, MixTrace, PoolTrace, SoftmaxTrace,
-                    Trace, TransposedTrace)
+from .trace import (ConvTrace, ConvWindow, DenseTrace, Element, ElementwiseTrace, FlattenTrace, MixTrace, PoolTrace,
+                    PoolWindow, SoftmaxTrace, Terms, Trace, TransposedTrace)
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -44,6 +46,8 @@ def escape_tex(text: str) -> str:
             out.append(_TEX_SPECIALS[ch])
         elif ch in "\r\n\t":
             out.append(" ")
+        elif ord(ch) > 0xFF and _accented(ch):
+            out.append(_accented(ch))
         elif ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 or ord(ch) > 0xFF:
             out.append("?")  # control characters, and beyond Latin-1, would stop pdflatex
         else:
@@ -51,8 +55,27 @@ def escape_tex(text: str) -> str:
     return "".join(out)
 
 
+def _accented(ch: str) -> str:
+    """A letter beyond Latin-1 that is a plain letter with one accent (ł, č, ő, ś), as LaTeX's accent command,
+    so names such as Łukasz or Dvořák survive in pdflatex's standard fonts."""
+    if ch in _TEX_LETTERS:
+        return _TEX_LETTERS[ch]
+    parts = unicodedata.normalize("NFD", ch)
+    if len(parts) == 2 and parts[0].isascii() and parts[0].isalpha() and parts[1] in _TEX_ACCENTS:
+        return f"{{\\{_TEX_ACCENTS[parts[1]]}{{{parts[0]}}}}}"
+    return ""
+
+
+# Combining marks and the LaTeX accent commands that draw them over a letter (OT1 fonts have them all).
+_TEX_ACCENTS = {"\u0300": "`", "\u0301": "'", "\u0302": "^", "\u0303": "~", "\u0304": "=", "\u0306": "u",
+                "\u0307": ".", "\u0308": '"', "\u030a": "r", "\u030b": "H", "\u030c": "v", "\u0327": "c"}
+_TEX_LETTERS = {"\u0141": "{\\L}", "\u0142": "{\\l}", "\u0152": "{\\OE}", "\u0153": "{\\oe}", "\u0131": "{\\i}",
+                "\u2212": "$-$", "\u2013": "--", "\u2014": "---", "\u2018": "`", "\u2019": "'", "\u201c": "``",
+                "\u201d": "''"}
+
 _TEX_SPECIALS = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "\u00d7": r"$\times$",
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"{\char36}", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
 }
@@ -103,6 +126,16 @@ class Format:
 
     def item(self, n: int, text: str) -> str:
         return self.item_format % (n, text)
+
+    def table(self, header: list[str], rows: list[list[str]]) -> str:
+        """A table of text cells (already escaped; maths in $...$); the last column takes the rest of the line."""
+        if self.name == "md":
+            lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+        spec = "l" * (len(header) - 1) + "p{0.5\\linewidth}"
+        body = " \\\\\n".join(" & ".join(r) for r in rows)
+        return (f"\\begin{{tabular}}{{{spec}}}\n\\hline\n{' & '.join(self.bold(h) for h in header)} \\\\\n\\hline\n"
+                f"{body} \\\\\n\\hline\n\\end{{tabular}}")
 
     def display(self, maths: str, stacked: bool = False) -> str:
         """A displayed formula; `stacked` lines (joined by \\\\) are centred one under another."""
@@ -214,8 +247,31 @@ def environment(fmt: str, settings: Settings, templates: Path | None = None) -> 
     # `\BLOCK{filter display}...\BLOCK{endfilter}`: the closing tag eats its newline, so the filter puts it back.
     env.filters.update(escape=spec.escape, partial=partial,
                        display=lambda maths, stacked=False: spec.display(maths, stacked) + "\n")
+    env.filters.update(points=points)
+    env.globals.update(step_kind=step_kind, cell_name=cell_name)
     env.globals.update(m=maths, mk=spec, describe=lambda layer: describe(layer, maths, spec.times))
     return env
+
+
+def step_kind(step) -> str:
+    """Which working a feedback note shows for a step record."""
+    return {ConvWindow: "window", Terms: "terms", PoolWindow: "pool", Element: "element"}.get(type(step), "")
+
+
+def cell_name(index: tuple[int, ...]) -> str:
+    """A cell of a stage, counted from 1 as a student counts: Row 1, column 2."""
+    if len(index) == 2:
+        return f"Row {index[0] + 1}, column {index[1] + 1}"
+    return f"Item {index[0] + 1}" if index else "The value"
+
+
+def points(value) -> str:
+    """Marks as a marker writes them: 3, 2.5, 0.67."""
+    value = Fraction(value)
+    if value.denominator == 1:
+        return str(value.numerator)
+    text = f"{float(value):.2f}".rstrip("0").rstrip(".")
+    return text
 
 
 def render(trace: Trace, fmt: str, settings: Settings | None = None, templates: Path | None = None) -> str:
@@ -224,8 +280,13 @@ def render(trace: Trace, fmt: str, settings: Settings | None = None, templates: 
     settings = trace.settings if settings is None else replace(
         settings, rounding=trace.settings.rounding, decimals=trace.settings.decimals)
     env = environment(fmt, settings, templates)
+    return _render(env, f"document.{fmt}", trace=trace, problem=trace.problem, settings=settings)
+
+
+def _render(env: jinja2.Environment, name: str, **context) -> str:
+    """One template rendered, its failures turned into located errors."""
     try:
-        return env.get_template(f"document.{fmt}").render(trace=trace, problem=trace.problem, settings=settings)
+        return env.get_template(name).render(**context)
     except jinja2.TemplateSyntaxError as e:
         raise StepperError(f"template syntax error: {e.message}", file=e.filename, place=f"line {e.lineno}") from None
     except jinja2.TemplateNotFound as e:
@@ -239,6 +300,13 @@ def render(trace: Trace, fmt: str, settings: Settings | None = None, templates: 
         if file == "templates":
             raise  # not from a template: a bug in stepper itself, which deserves its traceback
         raise StepperError(f"template failed: {type(e).__name__}: {e}", file=file, place=f"line {line}") from None
+
+
+def render_feedback(feedback, fmt: str, templates: Path | None = None) -> str:
+    """A student's feedback report, through the same environment as the worked solution."""
+    env = environment(fmt, feedback.trace.settings, templates)
+    return _render(env, f"feedback.{fmt}", feedback=feedback, problem=feedback.problem, trace=feedback.trace,
+                   settings=feedback.trace.settings)
 
 
 def _template_frame(error: Exception) -> tuple[str, int]:

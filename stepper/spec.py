@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import cached_property
 
 import numpy as np
@@ -53,6 +54,27 @@ class Settings:
         if self.detail == "answers":
             return 0
         return min(self.detail, count)
+
+
+MARK_PER = ("cell", "stage")
+
+
+@dataclass(frozen=True)
+class MarkScheme:
+    """How a student's working is marked: points per stage, shared among its cells or all or nothing."""
+
+    per: str = "cell"  # "cell": each right cell earns its share of the stage's points; "stage": all or nothing
+    default: Fraction = Fraction(1)  # points for each stage the scheme does not name
+    points: tuple[tuple[str, Fraction], ...] = ()  # (layer1, 4) shares 4 among layer 1's stages; (layer6.z1, 2)
+    follow_through: bool = True  # credit a stage that follows correctly from the student's own wrong values
+
+    def __post_init__(self):
+        if self.per not in MARK_PER:
+            raise StepperError(f"expected one of {', '.join(map(repr, MARK_PER))}, found {self.per!r}",
+                               place="[marks] field 'per'")
+        if not isinstance(self.follow_through, bool):
+            raise StepperError(f"expected true or false, found {self.follow_through!r}",
+                               place="[marks] field 'follow_through'")
 
 
 @dataclass(frozen=True)
@@ -301,7 +323,8 @@ class Problem:
     input: Values  # (C, H, W)
     layers: tuple[Layer, ...]
     settings: Settings = field(default_factory=Settings)
-    source: str = "<problem>"  # where it was read from, for messages
+    source: str = "<problem>"
+    marks: MarkScheme = field(default_factory=MarkScheme)  # where it was read from, for messages
 
     def shapes(self) -> list[Shape]:
         """The input's shape and each layer's output shape, checked layer by layer; symbols may only

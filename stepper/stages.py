@@ -1,0 +1,84 @@
+"""The stages of a worked solution: what a student writes down, and what a working file names.
+
+Each layer's output is split the way the worked solution shows it: a
+convolution's feature map per filter (`filter1`), any other layer's maps per
+channel (`channel1`, or `map` when there is one), a dense layer's neurons one
+by one (`z1`), and any other vector whole (`values`). A stage is one of those
+parts; it is what gets compared, marked and diagnosed.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .numbers import Values
+from .spec import Problem
+
+# The worked solution's heading for each kind of layer, as a student would recognise it.
+TITLES = {
+    "conv2d": "convolution", "conv_transpose2d": "transposed convolution", "maxpool": "max pooling",
+    "avgpool": "average pooling", "globalavgpool": "global average pooling", "conv1x1": "1×1 filter",
+    "dense": "dense", "relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh",
+    "identity": "identity", "softmax": "softmax", "flatten": "flatten",
+}
+
+
+class Stage(NamedTuple):
+    layer: int  # 1-based, as "Layer 1" in the worked solution
+    part: str  # filter1, channel1, map, z1, values
+    index: tuple  # where the part sits in the layer's output: (c,) for a map, (k,) for a neuron, () for all
+    shape: tuple[int, ...]  # the part's own shape
+
+    @property
+    def key(self) -> str:
+        """How a marking scheme and the class summary name it: layer1.filter1."""
+        return f"layer{self.layer}.{self.part}"
+
+    def title(self, problem: Problem) -> str:
+        """How a report names it: Layer 1 (convolution), filter 1."""
+        part = {"map": "", "values": ""}.get(self.part, _spaced(self.part))
+        return layer_title(problem, self.layer) + (f", {part}" if part else "")
+
+    def of(self, output: Values) -> Values:
+        """This stage's part of a layer's output."""
+        return output[self.index] if self.index else output
+
+
+def layer_title(problem: Problem, number: int) -> str:
+    kind = problem.layers[number - 1].kind
+    return f"Layer {number} ({TITLES.get(kind, kind)})"
+
+
+def _spaced(part: str) -> str:
+    """filter1 -> filter 1; z1 stays z1."""
+    head = part.rstrip("0123456789")
+    return part if head == "z" else f"{head} {part[len(head):]}"
+
+
+def stages(problem: Problem) -> tuple[Stage, ...]:
+    """Every stage of the problem's worked solution, in the order it is worked."""
+    found = []
+    for number, (layer, shape) in enumerate(zip(problem.layers, problem.shapes()[1:]), 1):
+        found += layer_stages(number, layer.kind, shape)
+    return tuple(found)
+
+
+def layer_stages(number: int, kind: str, shape: tuple[int, ...]) -> list[Stage]:
+    if len(shape) == 3:
+        name = "filter" if kind in ("conv2d", "conv_transpose2d") else "channel"
+        if shape[0] == 1 and name == "channel":
+            return [Stage(number, "map", (0,), shape[1:])]
+        return [Stage(number, f"{name}{c}", (c - 1,), shape[1:]) for c in range(1, shape[0] + 1)]
+    if kind == "dense":
+        return [Stage(number, f"z{k}", (k - 1,), ()) for k in range(1, shape[0] + 1)]
+    return [Stage(number, "values", (), shape)]
+
+
+def table_names(problem: Problem) -> dict[str, int]:
+    """The names a working file may give each layer's table: layer1, or its type when no other layer
+    has that type (conv2d, relu, maxpool, ...)."""
+    names = {f"layer{n}": n for n in range(1, len(problem.layers) + 1)}
+    kinds = [layer.kind for layer in problem.layers]
+    for n, kind in enumerate(kinds, 1):
+        if kinds.count(kind) == 1:
+            names[kind] = n
+    return names

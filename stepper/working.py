@@ -1,0 +1,337 @@
+"""A student's working: read from a working file, checked against the problem's stages.
+
+A working file is TOML, typed in from paper. Each layer's table holds the
+values written for its stages, as whitespace grids; any stage may be left out.
+A `[[window]]` entry holds one written sum:
+
+    student = "A. Student"
+
+    [layer1]                # or [conv2d], when only one layer is a conv2d
+    filter1 = '''
+    -7 ...
+    '''
+
+    [dense]
+    z1 = 0.5095
+
+    [[window]]
+    layer = 1
+    filter = 1
+    row = 1
+    column = 2
+    sum = "0 + 2 - 1 - 5 - 2"
+
+Values keep the text the student wrote, so a report quotes them as written.
+Nothing here judges the working; that is `check`'s job.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import StepperError
+from .numbers import Values, from_numbers, write_exact, write_float
+from .spec import Problem
+from .stages import Stage, stages, table_names
+
+TOP_FIELDS = {"student", "note", "variant", "window"}
+WINDOW_FIELDS = {"layer", "filter", "neuron", "row", "column", "sum"}
+# Layers whose single steps are weighted sums a student may write out, and what picks the map.
+SUM_LAYERS = {"conv2d": "filter", "conv1x1": None, "dense": "neuron"}
+
+
+class Answer(NamedTuple):
+    """The values a student gave for one stage."""
+
+    stage: Stage
+    values: Values  # exact, in the shape written (which may not be the stage's)
+    written: tuple[str, ...]  # each cell as typed, row by row
+    place: str  # where it is in the file, for messages
+
+
+class WrittenSum(NamedTuple):
+    """A sum the student wrote for one window (a conv cell), one 1×1-filter cell or one neuron."""
+
+    layer: int
+    map: int  # 0-based filter (conv2d); 0 otherwise
+    row: int  # 0-based cell of the map; for a neuron, its index
+    col: int
+    text: str
+    place: str
+
+
+@dataclass(frozen=True)
+class Working:
+    student: str
+    source: str  # the file's name, for messages
+    answers: tuple[Answer, ...]
+    sums: tuple[WrittenSum, ...]
+    note: str = ""
+    variant: str | None = None  # an exam variant's id, when the working answers one
+
+    def answer(self, stage: Stage) -> Answer | None:
+        for a in self.answers:
+            if a.stage == stage:
+                return a
+        return None
+
+
+def load_working(path: str | Path, problem: Problem, *, name: str | None = None) -> Working:
+    path = Path(path)
+    name = name or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StepperError("no such file", file=name) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise StepperError(f"cannot read it: {e}", file=name) from None
+    return loads_working(text, problem, name=name, default_student=path.stem)
+
+
+def loads_working(text: str, problem: Problem, *, name: str = "<working>", default_student: str = "student") -> Working:
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as e:
+        raise StepperError(f"not valid TOML: {e}", file=name) from None
+    try:
+        return _working(data, problem, name, default_student)
+    except StepperError as e:
+        raise e.located(file=name) from None
+
+
+def _working(data: dict, problem: Problem, name: str, default_student: str) -> Working:
+    tables = table_names(problem)
+    by_layer: dict[int, list[Stage]] = {}
+    for s in stages(problem):
+        by_layer.setdefault(s.layer, []).append(s)
+    answers, seen = [], {}
+    for key, raw in data.items():
+        if key in TOP_FIELDS:
+            continue
+        if key not in tables:
+            raise StepperError(f"unknown stage {key!r}: expected {_choices(list(tables) + sorted(TOP_FIELDS))}",
+                               place=f"[{key}]" if isinstance(raw, dict) else f"field {key!r}")
+        number = tables[key]
+        if number in seen:
+            raise StepperError(f"layer {number} is given twice, as [{seen[number]}] and [{key}]", place=f"[{key}]")
+        seen[number] = key
+        if not isinstance(raw, dict):
+            raise StepperError(f"expected a table of values, such as [{key}] with "
+                               f"{by_layer[number][0].part} = ..., found {_what(raw)}", place=f"field {key!r}")
+        answers += _layer_answers(key, raw, by_layer[number])
+    student = _text(data.get("student", default_student), "field 'student'")
+    note = _text(data.get("note", ""), "field 'note'")
+    variant = data.get("variant")
+    if variant is not None:
+        variant = _text(variant, "field 'variant'")
+    windows = data.get("window", [])
+    if not isinstance(windows, list) or not all(isinstance(w, dict) for w in windows):
+        raise StepperError("expected [[window]] tables", place="field 'window'")
+    sums = tuple(_written_sum(n, w, problem) for n, w in enumerate(windows, 1))
+    return Working(student.strip() or default_student, name, tuple(answers), sums, note, variant)
+
+
+def _layer_answers(key: str, raw: dict, layer_stages: list[Stage]) -> list[Answer]:
+    parts = {s.part: s for s in layer_stages}
+    if "map" in parts:
+        parts["channel1"] = parts["map"]  # a one-channel map may be called either
+    answers = []
+    for part, value in raw.items():
+        if part not in parts:
+            raise StepperError(f"unknown part {part!r}: expected {_choices([s.part for s in layer_stages])}",
+                               place=f"[{key}]")
+        stage = parts[part]
+        if any(a.stage == stage for a in answers):
+            raise StepperError(f"{part!r} gives {stage.part} a second time", place=f"[{key}] {part}")
+        place = f"[{key}] {part}"
+        cells, shape = _cells(value, place, len(stage.shape))
+        numbers = [_number(c, f"{place}{_where(i, shape)}") for i, c in enumerate(cells)]
+        try:
+            values = from_numbers(numbers, shape)
+        except ValueError as e:
+            raise StepperError(str(e), place=place) from None
+        answers.append(Answer(stage, values, tuple(_typed(c) for c in cells), place))
+    return answers
+
+
+def _cells(raw, place: str, ndim: int) -> tuple[list, tuple[int, ...]]:
+    """A grid (text or rows), a vector (text or list) or one number, flat, with its shape; `ndim` is the
+    stage's own (0 for one number, 1 for a vector, 2 for a map), which says how a single row is meant."""
+    if isinstance(raw, str):
+        rows = [line.replace(",", " ").split() for line in raw.strip().splitlines()]
+        rows = [r for r in rows if r]
+        if not rows:
+            raise StepperError("expected numbers, found none", place=place)
+    elif isinstance(raw, list) and raw and all(isinstance(r, list) for r in raw):
+        rows = raw
+    elif isinstance(raw, list) and raw:
+        rows = [raw]
+    elif isinstance(raw, (int, Decimal, str)) and not isinstance(raw, bool):
+        rows = [[raw]]
+    else:
+        raise StepperError(f"expected a number or a grid of numbers, found {_what(raw)}", place=place)
+    for r, row in enumerate(rows, 1):
+        if len(row) != len(rows[0]):
+            raise StepperError(f"row {r} has {len(row)} numbers but row 1 has {len(rows[0])}: "
+                               "expected a rectangular grid", place=f"{place}, row {r}")
+    if not rows[0]:
+        raise StepperError("expected numbers, found an empty row", place=f"{place}, row 1")
+    flat = [c for row in rows for c in row]
+    if len(rows) == 1 and ndim < 2:
+        return flat, (() if ndim == 0 and len(flat) == 1 else (len(flat),))
+    return flat, (len(rows), len(rows[0]))
+
+
+def _where(i: int, shape: tuple[int, ...]) -> str:
+    if len(shape) == 2:
+        return f", row {i // shape[1] + 1}, column {i % shape[1] + 1}"
+    if len(shape) == 1:
+        return f", item {i + 1}"
+    return ""
+
+
+def _number(raw, place: str) -> Fraction:
+    if isinstance(raw, bool) or isinstance(raw, (list, dict)):
+        raise StepperError(f"expected a number, found {_what(raw)}", place=place)
+    if isinstance(raw, int):
+        return Fraction(raw)
+    if isinstance(raw, Decimal):
+        if not raw.is_finite():
+            raise StepperError(f"expected a finite number, found {raw}", place=place)
+        return Fraction(raw)
+    text = str(raw).strip().replace("\u2212", "-")  # a minus sign pasted from a typeset page
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise StepperError(f"expected a number such as -7, 0.9526 or 1/2, found {raw!r}", place=place) from None
+
+
+def _typed(raw) -> str:
+    return str(raw).strip().replace("\u2212", "-")
+
+
+def _written_sum(n: int, raw: dict, problem: Problem) -> WrittenSum:
+    place = f"[[window]] {n}"
+    unknown = sorted(set(raw) - WINDOW_FIELDS)
+    if unknown:
+        raise StepperError(f"unknown field {unknown[0]!r}: expected {_choices(sorted(WINDOW_FIELDS))}", place=place)
+    for needed in ("layer", "sum"):
+        if needed not in raw:
+            raise StepperError(f"missing {needed!r}", place=place)
+    layer = _whole(raw["layer"], f"{place}, layer", 1, len(problem.layers))
+    kind = problem.layers[layer - 1].kind
+    if kind not in SUM_LAYERS:
+        raise StepperError(f"layer {layer} ({kind}) has no sums to write: a sum belongs to a conv2d window, "
+                           "a conv1x1 cell or a dense neuron", place=f"{place}, layer")
+    text = raw["sum"]
+    if not isinstance(text, str) or not text.strip():
+        raise StepperError(f"expected the sum as text, such as \"0 + 2 - 1\", found {_what(text)}", place=f"{place}, sum")
+    shape = problem.shapes()[layer]
+    if kind == "dense":
+        _absent(raw, ("filter", "row", "column"), place, "a neuron is picked by 'neuron'")
+        k = _whole(raw.get("neuron", 1), f"{place}, neuron", 1, shape[0], "neurons")
+        return WrittenSum(layer, 0, k - 1, 0, text, place)
+    _absent(raw, ("neuron",), place, "a map's cell is picked by 'row' and 'column'")
+    if kind == "conv1x1":
+        _absent(raw, ("filter",), place, "a 1x1 filter makes one map")
+    f = _whole(raw.get("filter", 1), f"{place}, filter", 1, shape[0], "filters")
+    for needed in ("row", "column"):
+        if needed not in raw:
+            raise StepperError(f"missing {needed!r}: which cell of the map the sum is for", place=place)
+    what = f"the {shape[1]}x{shape[2]} map"
+    row = _whole(raw["row"], f"{place}, row", 1, shape[1], f"rows of {what}")
+    col = _whole(raw["column"], f"{place}, column", 1, shape[2], f"columns of {what}")
+    return WrittenSum(layer, f - 1, row - 1, col - 1, text.strip(), place)
+
+
+def _absent(raw: dict, fields: tuple[str, ...], place: str, why: str) -> None:
+    for name in fields:
+        if name in raw:
+            raise StepperError(f"{name!r} does not apply here: {why}", place=place)
+
+
+def _whole(raw, place: str, least: int, most: int, what: str = "layers") -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise StepperError(f"expected a whole number, found {_what(raw)}", place=place)
+    if not least <= raw <= most:
+        raise StepperError(f"{raw} is outside the {most} {what}: expected {least} to {most}", place=place)
+    return raw
+
+
+def _text(raw, place: str) -> str:
+    if not isinstance(raw, str):
+        raise StepperError(f"expected text, found {_what(raw)}", place=place)
+    return raw
+
+
+def _choices(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + (" or " if len(names) > 1 else "") + names[-1]
+
+
+def _what(x) -> str:
+    if isinstance(x, str):
+        return repr(x) if len(x) < 30 else "text"
+    if isinstance(x, bool):
+        return "true/false"
+    if isinstance(x, (int, Decimal)):
+        return str(x)
+    return {list: "a list", dict: "a table"}.get(type(x), type(x).__name__)
+
+
+# ---- writing a working file (a model answer, or a planted mistake for tests and examples) ----
+
+def dumps_working(outputs: list[Values], problem: Problem, student: str, decimals: int,
+                  comment: str = "", sums: tuple[tuple[dict, str], ...] = ()) -> str:
+    """A working file holding `outputs` (each layer's output, as a student would write them).
+    A layer whose output does not have its stage's shape is written as it is, in the stage's parts."""
+    lines = [f"# {line}".rstrip() for line in comment.strip().splitlines()] if comment else []
+    lines.append(f"student = {_toml_string(student)}")
+    by_layer: dict[int, list[Stage]] = {}
+    for s in stages(problem):
+        by_layer.setdefault(s.layer, []).append(s)
+    for number, output in enumerate(outputs, 1):
+        if output is None:
+            continue
+        lines += ["", f"[layer{number}]"]
+        for s in by_layer[number]:
+            part = s.of(output) if output.data.ndim == len(s.index) + len(s.shape) else output
+            lines.append(f"{s.part} = {_toml_values(part, decimals)}")
+    for fields, text in sums:
+        lines += ["", "[[window]]"] + [f"{k} = {v}" for k, v in fields.items()] + [f"sum = {_toml_string(text)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_values(v: Values, decimals: int) -> str:
+    text = [_plain(v, x, decimals) for x in v.data.ravel().tolist()]
+    if v.data.ndim == 0:
+        return text[0]
+    if v.data.ndim == 1:
+        return _toml_string(" ".join(text))
+    width = max(map(len, text))
+    rows = [" ".join(t.rjust(width) for t in text[r * v.shape[1]:(r + 1) * v.shape[1]]) for r in range(v.shape[0])]
+    return '"""\n' + "\n".join(rows) + '\n"""'
+
+
+def _plain(v: Values, x, decimals: int) -> str:
+    """A number as a student writes it: exact when it ends, else to `decimals` places."""
+    if v.scale > 0:
+        text = write_exact(int(x), v.scale, v.places)
+        if "frac" not in text:
+            return text
+        x = int(x) / v.scale
+    return write_float(float(x), v.places if v.places is not None else decimals)
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def as_values(answer: Answer) -> np.ndarray:
+    """The answer as floats, for comparing within a tolerance."""
+    return answer.values.floats()
