@@ -134,7 +134,9 @@ class Marker:
                                     replace(self.settings, rounding="full")) if implied is not None else None
             parts, changed = [], False
             for s in layer_stages:
-                r = self._stage(s, record, working.answer(s), implied, implied_full, basis if own else None, source)
+                seen = {x.diagnosis.name for x in results if x.diagnosis is not None}
+                r = self._stage(s, record, working.answer(s), implied, implied_full, basis if own else None, source,
+                                seen)
                 results.append(r)
                 parts.append(_carried(s, r, record, implied))
                 changed = changed or (r.answer is not None and r.verdict != "correct")
@@ -153,7 +155,8 @@ class Marker:
 
     # ---- one stage ----
 
-    def _stage(self, s: Stage, record, answer: Answer | None, implied, implied_full, basis, source) -> StageResult:
+    def _stage(self, s: Stage, record, answer: Answer | None, implied, implied_full, basis, source,
+               seen: set[str]) -> StageResult:
         right = s.of(record.output)
         out_of = self.points[s.key]
         title = s.title(self.problem)
@@ -171,7 +174,7 @@ class Marker:
         if ok.all():  # `implied` had the student's shape and reproduces every cell: nothing degenerate about it
             return StageResult(s, title, answer, right, "follow-through", "", None, (), cells, cells, out_of, out_of,
                                (), source)
-        diagnosis = self._diagnose(s, written, basis, int(ok.sum()))
+        diagnosis = self._diagnose(s, written, basis, int(ok.sum()), seen)
         method = diagnosis is not None and diagnosis.matched == cells  # a mistake of method explains every cell
         degenerate = "" if method else self._degenerate(written, s)
         wrong = tuple(tuple(int(i) for i in np.unravel_index(k, written.shape)) for k in np.flatnonzero(~ok.ravel()))
@@ -205,9 +208,10 @@ class Marker:
             return "a copy of the input image"
         return ""
 
-    def _diagnose(self, s: Stage, written: np.ndarray, basis: Values | None, right: int) -> Diagnosis | None:
+    def _diagnose(self, s: Stage, written: np.ndarray, basis: Values | None, right: int,
+                  seen: set[str]) -> Diagnosis | None:
         """The known mistake that reproduces most of the stage, if it explains more than the right values
-        do and at least half of the cells."""
+        do and at least half of the cells; among equals, one the student already made in an earlier stage."""
         found = []  # (matched, own, closeness, name, layer)
         truth = s.of(self.trace.layers[s.layer - 1].output)
         for m, values in zip(self.mistakes, self.mistaken):
@@ -227,7 +231,7 @@ class Marker:
         found = [f for f in found if f is not None and f[0] > right and 2 * f[0] >= written.size]
         if not found:
             return None
-        found.sort(key=lambda f: (-f[0], not f[1], f[2]))
+        found.sort(key=lambda f: (-f[0], f[3] not in seen, not f[1], f[2]))
         best = found[0]
         also = tuple(dict.fromkeys(f[3] for f in found[1:] if f[0] == best[0] and f[3] != best[3]))
         return Diagnosis(best[3], best[4], best[0], written.size, best[1], also)

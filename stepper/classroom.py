@@ -105,7 +105,15 @@ class ProgressBar:
         self.stream = stream or sys.stderr
         self.width = width
 
+        self.drawn = False  # a bar is on the line, so a message must start a new one
+
+    def interrupt(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.drawn = False
+
     def __call__(self, done: int, total: int) -> None:
+        self.drawn = done < total
         filled = self.width * done // total
         self.stream.write(f"\rmarking {done:>{len(str(total))}}/{total} [{'#' * filled}{' ' * (self.width - filled)}]")
         if done == total:

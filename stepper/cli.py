@@ -233,8 +233,13 @@ def check(args: argparse.Namespace) -> int:
         skipped = []
     else:
         show = args.progress or (len(paths) >= PROGRESS_FROM and sys.stderr.isatty())
-        results, skipped = mark_all(problem, paths, ProgressBar() if show else None,
-                                   warn=lambda line: print(line, file=sys.stderr))
+        bar = ProgressBar() if show else None
+
+        def warn(line: str) -> None:
+            if bar:
+                bar.interrupt()
+            print(line, file=sys.stderr)
+        results, skipped = mark_all(problem, paths, bar, warn)
     for path, fb in results:
         documents = {}
         for fmt in ("md", "tex"):

@@ -26,6 +26,7 @@ Nothing here judges the working; that is `check`'s job.
 """
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -213,7 +214,8 @@ def _number(raw, place: str) -> Fraction:
 
 
 def _typed(raw) -> str:
-    return str(raw).strip().replace("\u2212", "-")
+    """A cell as typed, kept to quote it back (already read as a number, so only digits and signs remain)."""
+    return str(raw).strip().replace("\u2212", "-").replace("_", "")
 
 
 def _written_sum(n: int, raw: dict, problem: Problem) -> WrittenSum:
@@ -329,9 +331,5 @@ def _plain(v: Values, x, decimals: int) -> str:
 
 
 def _toml_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def as_values(answer: Answer) -> np.ndarray:
-    """The answer as floats, for comparing within a tolerance."""
-    return answer.values.floats()
+    """A TOML basic string: JSON's escapes are all valid TOML escapes."""
+    return json.dumps(text, ensure_ascii=False)
