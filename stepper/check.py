@@ -295,7 +295,7 @@ def _step(record, index: tuple[int, ...]):
         t = record.cell(*index[1:]) if isinstance(record, MixTrace) else record.neuron(index[0])
         n = t.factors.shape[0]
         what = "channel" if isinstance(record, MixTrace) else "input"
-        expected = [Expected(k, f"{what} {k + 1}", t.factors[k], t.weights[k], t.products[k]) for k in range(n)]
+        expected = [Expected(k, f"{what} {k + 1}", t.factors[k], t.weights[k], t.products[k], True) for k in range(n)]
         if t.bias is not None:
             expected.append(Expected(-1, "the bias", None, None, t.bias))
         return t, expected

@@ -93,8 +93,9 @@ def parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 when every working file was marked, 2 when one could not be read (the rest are "
                "still marked) or on bad input.")
     check.add_argument("problem", metavar="PROBLEM", type=Path, help="the problem file (TOML)")
-    check.add_argument("working", metavar="WORKING", type=Path,
-                       help="a working file (TOML), or a folder of them: one report each and a class summary")
+    check.add_argument("working", metavar="WORKING", type=Path, nargs="+",
+                       help="a working file (TOML); several, or a folder of them, are marked as a class: one "
+                            "report each and a class summary")
     check.add_argument("--format", type=_formats, default=["md"], metavar="LIST",
                        help=f"comma-separated formats from {', '.join(FORMATS)} for the reports (default: md)")
     check.add_argument("--out", type=Path, default=Path("feedback"), metavar="DIR",
@@ -215,15 +216,24 @@ def check(args: argparse.Namespace) -> int:
     if args.templates is not None and not args.templates.is_dir():
         raise StepperError("no such folder", file=str(args.templates), place="--templates")
     problem = load(args.problem)
-    folder = args.working.is_dir()
-    if folder:
-        paths = working_files(args.working, args.problem)
-        if not paths:
-            raise StepperError("holds no working files (*.toml)", file=str(args.working))
-    elif not args.working.exists():
-        raise StepperError("no such file or folder", file=str(args.working))
-    else:
-        paths = [args.working]
+    paths = []
+    for given in args.working:
+        if given.is_dir():
+            found = working_files(given, args.problem)
+            if not found:
+                raise StepperError("holds no working files (*.toml)", file=str(given))
+            paths += found
+        elif given.exists():
+            paths.append(given)
+        else:
+            raise StepperError("no such file or folder", file=str(given))
+    paths = list(dict.fromkeys(paths))
+    folder = len(paths) > 1 or any(given.is_dir() for given in args.working)  # a class
+    names = [p.stem for p in paths]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice:
+        raise StepperError(f"two working files are called {twice}.toml, so their reports would collide: "
+                           "mark them into different --out folders", place="WORKING")
     targets = {p: {f: args.out / f"{p.stem}-feedback.{f}" for f in args.format} for p in paths}
     extra = [args.out / "class-summary.csv", args.out / "class-summary.md"] if folder else []
     for target in [t for ts in targets.values() for t in ts.values()] + extra:
@@ -253,7 +263,7 @@ def check(args: argparse.Namespace) -> int:
         print(f"{path.name}: {_summary(fb)}")
     if folder:
         write_file(extra[0], summary_csv(stages(problem), results).encode("utf-8"), args.force)
-        write_file(extra[1], marked(summary_md(problem, results, skipped), ".md", str(args.working)).encode("utf-8"),
+        write_file(extra[1], marked(summary_md(problem, results, skipped), ".md", args.problem.name).encode("utf-8"),
                    args.force)
         common = common_mistakes(results)
         print(f"{len(results)} marked; reports and the class summary are in {args.out}")

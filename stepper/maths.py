@@ -165,7 +165,7 @@ class Maths:
         if e.x is None:
             return f"b = {self.number(e.p)}"
         x, w = _parenthesised(self.number(e.x)), _parenthesised(self.number(e.w))
-        first, second = (w, x) if e.p.symbolic else (x, w)
+        first, second = (w, x) if e.p.symbolic or e.weight_first else (x, w)
         product = "" if e.p.symbolic else f" = {self.number(e.p)}"
         return f"{first} \\cdot {second}{product}"
 

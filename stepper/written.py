@@ -47,6 +47,7 @@ class Expected(NamedTuple):
     x: Values | None  # scalar input; None for the bias
     w: Values | None  # scalar weight
     p: Values  # scalar product (or the bias)
+    weight_first: bool = False  # how the worked solution writes the product: a neuron's weight first
 
 
 class TermCheck(NamedTuple):

@@ -348,3 +348,50 @@ def test_names_are_escaped_in_every_format_and_in_the_csv(tmp_path):
     assert "\\textless{}b\\textgreater{}" in tex and "50\\%" in tex and "{\\L}ukasz" in tex
     row = next(csv.DictReader((out / "class-summary.csv").open(encoding="utf-8")))
     assert row["student"].startswith("'=")
+
+
+# ---- the example working files, and the reports in every format ----
+
+WORKINGS = sorted((ROOT / "examples").glob("tutorial-working-*.toml"))
+
+
+@pytest.mark.parametrize("path", WORKINGS, ids=lambda p: p.stem)
+def test_each_example_working_file_is_diagnosed_as_its_name_says(path):
+    expect = path.read_text(encoding="utf-8").splitlines()[0].removeprefix("# expect: ")
+    fb = MARKER.check(load_working_file(path))
+    wrong = [r for r in fb.stages if r.verdict == "wrong"]
+    if expect == "right":
+        assert not wrong and fb.marks == fb.out_of
+    elif expect == "slips":
+        assert wrong and all(r.diagnosis is None and r.notes for r in wrong)
+        assert [s.check.correct for s in fb.sums] == [False, False, True]
+    else:
+        assert wrong and all(expect in r.diagnosis.name for r in wrong if r.stage.layer == wrong[0].stage.layer)
+        assert all(r.verdict in ("correct", "follow-through") for r in fb.stages
+                   if r.stage.layer > wrong[0].stage.layer and r.answer is not None and "rounded" not in expect)
+
+
+def load_working_file(path):
+    from stepper.working import load_working
+    return load_working(path, PROBLEM)
+
+
+def test_feedback_reports_compile_with_pdflatex_and_render_in_katex():
+    from stepper.output import typeset
+    from tests.katex import markdown_formulas, render_errors
+    formulas = []
+    for path in WORKINGS:
+        fb = MARKER.check(load_working_file(path))
+        assert typeset(render_feedback(fb, "tex"), path.name).startswith(b"%PDF")
+        formulas += markdown_formulas(render_feedback(fb, "md"))
+    assert len(formulas) > 50
+    assert render_errors(formulas) == []
+
+
+def test_reports_are_deterministic(tmp_path):
+    runs = []
+    for n in range(2):
+        out = tmp_path / f"run{n}"
+        assert main(["check", str(TUTORIAL), *map(str, WORKINGS), "--out", str(out), "--format", "md,tex"]) == 0
+        runs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert runs[0] == runs[1] and len(runs[0]) == 2 * len(WORKINGS) + 2

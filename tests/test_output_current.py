@@ -7,7 +7,7 @@ import sys
 import pytest
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent / "tools"))
-from regenerate_output import EXAMPLES, PICTURE, ROOT  # noqa: E402
+from regenerate_output import EXAMPLES, FEEDBACK, PICTURE, ROOT, WORKINGS, check_args  # noqa: E402
 
 STALE = "output/ is stale: run `python tools/regenerate_output.py` and commit the result"
 
@@ -43,8 +43,34 @@ def test_pdf_outputs_are_current(fresh, example):
     assert text(kept) == text(fresh / name), STALE
 
 
+@pytest.fixture(scope="module")
+def fresh_feedback(tmp_path_factory):
+    out = tmp_path_factory.mktemp("feedback")
+    run = subprocess.run([sys.executable, "-m", "stepper", *check_args(str(out))], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr
+    return out
+
+
+def feedback_names() -> list[str]:
+    reports = [ROOT.joinpath(w).stem + "-feedback" + s for w in WORKINGS for s in (".md", ".tex", ".pdf")]
+    return reports + ["class-summary.csv", "class-summary.md"]
+
+
+def test_feedback_outputs_are_current(fresh_feedback):
+    kept = ROOT / FEEDBACK
+    assert sorted(p.name for p in kept.iterdir()) == sorted(feedback_names()), STALE
+    for name in feedback_names():
+        if name.endswith(".pdf"):
+            text = [subprocess.run(["pdftotext", "-layout", str(folder / name), "-"], capture_output=True, text=True,
+                                   check=True).stdout for folder in (kept, fresh_feedback)]
+            assert text[0] == text[1], STALE
+        else:
+            assert (kept / name).read_bytes() == (fresh_feedback / name).read_bytes(), STALE
+
+
 def test_no_stray_files_in_output():
-    expected = {ROOT.joinpath(e).stem + s for e in EXAMPLES for s in (".md", ".tex", ".pdf")}
+    expected = {ROOT.joinpath(e).stem + s for e in EXAMPLES for s in (".md", ".tex", ".pdf")} | {"feedback"}
     extra = {p.name for p in (ROOT / "output").iterdir()} - expected - {PICTURE}
     assert not extra, f"files in output/ that no example makes: {sorted(extra)}"
     assert (ROOT / "output" / PICTURE).read_bytes().startswith(b"\x89PNG"), STALE

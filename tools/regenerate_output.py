@@ -1,4 +1,5 @@
-"""Regenerate output/: the worked solution of each example, in every format.
+"""Regenerate output/: the worked solution of each example, in every format, and in output/feedback/ the
+feedback reports and class summary of the tutorial's example working files.
 
     python tools/regenerate_output.py
 
@@ -16,6 +17,14 @@ EXAMPLES = ["examples/tutorial.toml", "examples/two-channels.toml", "examples/ac
             "examples/strides-and-pooling.toml", "examples/true-convolution.toml", "examples/dilation.toml",
             "examples/transposed-convolution.toml", "examples/volumetric-symbols.toml"]
 FORMATS = "md,tex,pdf"
+# `stepper check` of the tutorial's example working files, as a class.
+WORKINGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("tutorial-working-*.toml"))
+FEEDBACK = "output/feedback"
+
+
+def check_args(out: str) -> list[str]:
+    return ["check", str(ROOT / "examples" / "tutorial.toml"), *(str(ROOT / w) for w in WORKINGS),
+            "--format", FORMATS, "--out", out]
 
 
 # The README shows this page of the tutorial's PDF as a picture.
@@ -27,6 +36,8 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from stepper.cli import main as stepper
     status = stepper(["solve", *(str(ROOT / e) for e in EXAMPLES), "--format", FORMATS, "--out", str(ROOT / "output")])
+    if status == 0:
+        status = stepper(check_args(str(ROOT / FEEDBACK)))
     if status == 0:
         page = str(PICTURE_PAGE)
         subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", page, "-l", page, "-singlefile",
