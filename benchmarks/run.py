@@ -413,6 +413,28 @@ def main() -> None:
     per_1000 = t_render / windows * 1000 * 1e3
     line("render ms per 1000 windows of 25 terms", f"{per_1000:.1f} ms", "<= 30 ms", per_1000 <= 30)
 
+    # 5. marking a class
+    print("\n5. marking: the tutorial's example working files (examples/tutorial-working-*.toml) as a class")
+    check_module = importlib.import_module("stepper.check")
+    working_module = importlib.import_module("stepper.working")
+    render_feedback = render_module.render_feedback
+    paths = sorted((ROOT / "examples").glob("tutorial-working-*.toml"))
+    right = working_module.load_working(ROOT / "examples" / "tutorial-working-right.toml", tutorial)
+    assert check_module.Marker(tutorial).check(right).marks == len(check_module.Marker(tutorial).stages)
+
+    def mark_class(with_reports: bool):
+        marker = check_module.Marker(tutorial)  # as `stepper check` does: one marker for the class
+        for path in paths:
+            fb = marker.check(working_module.load_working(path, tutorial))
+            if with_reports:
+                render_feedback(fb, "md")
+
+    t_mark, t_report = compare(lambda: mark_class(False), lambda: mark_class(True), repeats=7)
+    line("working files", f"{len(paths)}")
+    line("files marked per second", f"{len(paths) / t_mark:.0f}")
+    line("files marked per second, with md reports", f"{len(paths) / t_report:.0f}", ">= 20",
+         len(paths) / t_report >= 20)
+
     met = sum(ok for _, ok in results)
     missed = [name for name, ok in results if not ok]
     print(f"\nsummary: {met} of {len(results)} targets met"

@@ -1,12 +1,16 @@
 """stepper: a neural network's forward pass, worked step by step as a lecturer writes it.
 
     problem file -> load() -> Problem -> trace() -> Trace -> render() -> Markdown / LaTeX / PDF
+    problem + working file -> load_working() -> Working -> check_working() -> Feedback -> render_feedback()
 """
 from .errors import StepperError
 from .evaluate import trace
 from .load import load, loads
 from .pytorch import from_torch, to_torch  # torch itself is imported only when these are called
-from .render import render
+from .check import check_working
+from .render import render, render_feedback
+from .working import load_working
 
 __version__ = "0.1.0"
-__all__ = ["StepperError", "load", "loads", "trace", "render", "from_torch", "to_torch", "__version__"]
+__all__ = ["StepperError", "load", "loads", "trace", "render", "from_torch", "to_torch", "load_working",
+           "check_working", "render_feedback", "__version__"]

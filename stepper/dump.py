@@ -6,7 +6,7 @@ from fractions import Fraction
 import sympy
 
 from .numbers import Values
-from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings
+from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, MarkScheme, Pool, Problem, Settings
 
 
 def dumps(problem: Problem) -> str:
@@ -18,6 +18,11 @@ def dumps(problem: Problem) -> str:
         lines += ["[settings]"] + [f"{k} = {_value(v)}" for k, v in changed] + [""]
     for layer in problem.layers:
         lines += ["[[layers]]", f"type = {_string(layer.kind)}"] + _fields(layer) + [""]
+    marks = problem.marks
+    if marks != MarkScheme():
+        lines += ["[marks]", f"per = {_string(marks.per)}", f"default = {_string(str(marks.default))}",
+                  f"follow_through = {_value(marks.follow_through)}"]
+        lines += [f"{_string(k) if '.' in k else k} = {_string(str(v))}" for k, v in marks.points] + [""]
     return "\n".join(lines)
 
 

@@ -395,3 +395,10 @@ def test_reports_are_deterministic(tmp_path):
         assert main(["check", str(TUTORIAL), *map(str, WORKINGS), "--out", str(out), "--format", "md,tex"]) == 0
         runs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     assert runs[0] == runs[1] and len(runs[0]) == 2 * len(WORKINGS) + 2
+
+
+def test_a_marking_scheme_survives_writing_the_problem_back():
+    from stepper.dump import dumps
+    text = TUTORIAL.read_text(encoding="utf-8") + '\n[marks]\nper = "stage"\nlayer1 = 4\n"layer6.z1" = 2.5\n'
+    problem = loads(text)
+    assert loads(dumps(problem)).marks == problem.marks
