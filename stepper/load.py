@@ -21,7 +21,7 @@ from pathlib import Path
 import sympy
 
 from .errors import StepperError
-from .numbers import Values, from_numbers
+from .numbers import TooManyDigits, Values, fraction, from_numbers
 from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, MarkScheme, Pool, Problem, Settings
 
 # A symbol in a grid: a letter, then letters, digits or _ (w1, a, x_2), perhaps with a minus sign.
@@ -347,20 +347,25 @@ def _number(raw, place: str) -> Fraction:
     if isinstance(raw, Decimal):
         if not raw.is_finite():
             raise StepperError(f"expected a finite number, found {raw}", place=place)
-        return Fraction(raw)
+        return _fraction(raw, place)
     if isinstance(raw, str):
         text = raw.strip().replace("\u2212", "-")  # a minus sign pasted from a typeset handout
         symbol = SYMBOL.fullmatch(text)
         if symbol:  # w1, a, -b: a symbol, worked symbolically
             value = sympy.Symbol(symbol[2])
             return -value if symbol[1] else value
-        try:
-            value = Fraction(text)
-        except (ValueError, ZeroDivisionError):
-            raise StepperError(f"expected a number such as 3, -0.5 or 1/2, or a symbol such as w1, found {raw!r}",
-                               place=place) from None
-        return value
+        return _fraction(text, place, raw)
     raise StepperError(f"expected a number, found {_what(raw)}", place=place)
+
+
+def _fraction(text, place: str, raw=None) -> Fraction:
+    try:
+        return fraction(text)
+    except TooManyDigits as e:
+        raise StepperError(str(e), place=place) from None
+    except (ValueError, ZeroDivisionError):
+        raise StepperError(f"expected a number such as 3, -0.5 or 1/2, or a symbol such as w1, found {raw!r}",
+                           place=place) from None
 
 
 def _positive_int(raw, place: str, least: int = 1) -> int:

@@ -13,6 +13,7 @@ add and multiply.
 from __future__ import annotations
 
 import math
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from dataclasses import dataclass
 from fractions import Fraction
@@ -95,6 +96,34 @@ def floats(data: np.ndarray, places: int | None = None) -> Values:
     return Values(np.asarray(data, dtype=np.float64), 0, places)
 
 
+class TooManyDigits(ValueError):
+    """A number that cannot be kept exact within int64 cells over one shared denominator."""
+
+    def __init__(self):
+        super().__init__("too many digits to keep exact: use at most 15 decimal places, "
+                         "fractions with small denominators, and whole numbers below 2^52")
+
+
+_DIGITS_LIMIT = 400  # more digits or a larger power of ten than this cannot be one cell's value
+
+
+def fraction(raw: str | Decimal) -> Fraction:
+    """A typed number ("0.5", "1/2", "3e-2", or a Decimal from TOML) as an exact Fraction.
+
+    Checks the size of an exponent before building the Fraction: "1e99999999" would otherwise
+    become a hundred-million-digit integer. Raises ValueError for text that is not a number.
+    """
+    text = raw if isinstance(raw, Decimal) else str(raw).strip()
+    if isinstance(raw, Decimal) or re.search(r"[eE]", text):
+        try:
+            d = Decimal(text)
+        except ArithmeticError:
+            raise ValueError(f"not a number: {raw!r}") from None
+        if d.is_finite() and (abs(d.as_tuple().exponent) > _DIGITS_LIMIT or len(d.as_tuple().digits) > _DIGITS_LIMIT):
+            raise TooManyDigits()
+    return Fraction(text)
+
+
 def from_numbers(cells, shape: tuple[int, ...] | None = None) -> Values:
     """Values from nested lists of Fractions, ints or floats (floats make the array inexact).
 
@@ -111,8 +140,7 @@ def from_numbers(cells, shape: tuple[int, ...] | None = None) -> Values:
     scale = math.lcm(*(f.denominator for f in fracs)) if fracs else 1
     numerators = [f.numerator * (scale // f.denominator) for f in fracs]
     if scale > _EXACT_LIMIT or any(abs(n) > _INT_LIMIT for n in numerators):
-        raise ValueError("too many digits to keep exact: use at most 15 decimal places, "
-                         "fractions with small denominators, and whole numbers below 2^52")
+        raise TooManyDigits()
     return exact(np.array(numerators, dtype=np.int64).reshape(shape), scale)
 
 

@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .errors import StepperError
-from .numbers import Values, from_numbers, write_exact, write_float
+from .numbers import TooManyDigits, Values, fraction, from_numbers, write_exact, write_float
 from .spec import Problem
 from .stages import Stage, stages, table_names
 
@@ -205,10 +205,11 @@ def _number(raw, place: str) -> Fraction:
     if isinstance(raw, Decimal):
         if not raw.is_finite():
             raise StepperError(f"expected a finite number, found {raw}", place=place)
-        return Fraction(raw)
-    text = str(raw).strip().replace("\u2212", "-")  # a minus sign pasted from a typeset page
+    text = raw if isinstance(raw, Decimal) else str(raw).strip().replace("\u2212", "-")  # a pasted minus sign
     try:
-        return Fraction(text)
+        return fraction(text)
+    except TooManyDigits as e:
+        raise StepperError(str(e), place=place) from None
     except (ValueError, ZeroDivisionError):
         raise StepperError(f"expected a number such as -7, 0.9526 or 1/2, found {raw!r}", place=place) from None
 

@@ -33,6 +33,7 @@ _REPLACE = [("\u2212", "-"), ("\u00d7", "*"), ("\u00b7", "*"), ("\u22c5", "*"), 
             ("]", ")"), ("**", "^")]
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d*)?|\.\d+)|([A-Za-z_\\][A-Za-z0-9_]*)|(.))")
 _LONGEST = 2000  # a written sum longer than this is not one window's working
+_DEEPEST = 30  # parentheses nested deeper than this are not one window's working (and would exhaust the stack)
 
 
 class Written(NamedTuple):
@@ -85,7 +86,7 @@ def parse_sum(text: str, place: str) -> tuple[list[Written], sympy.Expr | None]:
 
 class _Parser:
     """Recursive descent over: sum := term (+|- term)*; term := power ((*|/)? power)*;
-    power := (+|-) power | atom (^ power)?; atom := number | name | ( sum )."""
+    power := (+|-)* atom (^ power)?, no power of a power; atom := number | name | ( sum )."""
 
     def __init__(self, text: str, place: str):
         self.text, self.place = text, place
@@ -109,6 +110,8 @@ class _Parser:
                 self.tokens.append(("op", other, start))
             pos = m.end()
         self.i = 0
+        self.depth = 0  # parentheses open at this point
+        self.powers = 0  # powers read so far: a power of a power could be a number too large to hold
 
     def whole(self, rule):
         """`rule` over all of the text: anything left over is a mistake."""
@@ -167,19 +170,23 @@ class _Parser:
         return factors
 
     def _power(self) -> sympy.Expr:
-        token = self._peek()
-        if token and token[0] == "op" and token[1] in "+-":
-            self._take()
-            inner = self._power()
-            return -inner if token[1] == "-" else inner
+        negative = False
+        while self._peek() and self._peek()[0] == "op" and self._peek()[1] in "+-":
+            negative ^= self._take()[1] == "-"  # a loop, not recursion: "- - - 3" may be long
+        powers = self.powers
         base = self._atom()
         if self._peek() and self._peek()[1] == "^":
+            if self.powers > powers:
+                self._fail("a power of a power is not read: write the number it stands for")
             self._take()
             exponent = self._power()
             if not (exponent.is_Integer and abs(int(exponent)) <= 12):
                 self._fail("only whole powers up to 12 are read")
+            if base == 0 and exponent < 0:
+                self._fail("division by zero")
+            self.powers += 1
             base = base ** exponent
-        return base
+        return -base if negative else base
 
     def _atom(self) -> sympy.Expr:
         kind, text, _ = self._take()
@@ -188,8 +195,12 @@ class _Parser:
         if kind == "name":
             return sympy.Symbol(text)
         if text == "(":
+            self.depth += 1
+            if self.depth > _DEEPEST:
+                self._fail(f"parentheses are nested more than {_DEEPEST} deep")
             inner = self.value()
             self._take(")")
+            self.depth -= 1
             return inner
         self._fail(f"unexpected {text!r}")
 

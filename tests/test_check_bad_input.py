@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import csv
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -289,6 +291,10 @@ WINDOW_CASES = [
          (r"^\[\[window\]\] 1: ", r"nothing before '='")),
     Case("window-sum-fractional-power", w(sum='"2^0.5 + 1"'),
          (r"^\[\[window\]\] 1: ", r"in the sum", r"whole powers")),
+    Case("window-sum-zero-to-a-negative-power", w(sum='"0^-1 + 1"'),
+         (r"^\[\[window\]\] 1: ", r"in the sum", r"division by zero")),
+    Case("window-sum-power-of-a-power", w(sum='"(2^3)^2"'),
+         (r"^\[\[window\]\] 1: ", r"in the sum", r"power of a power")),
     Case("window-second-of-two", GOOD + '\n[[window]]\nlayer = 1\nrow = 9\ncolumn = 1\nsum = "1"\n',
          (r"^\[\[window\]\] 2, row: ", r"9 is outside the 4 rows")),
     Case("window-not-a-table", "window = 3\n" + GOOD.replace(WINDOW, ""),
@@ -335,6 +341,61 @@ def test_bad_working_file(case: Case, capsys, tmp_path):
     code, _, err = run(capsys, TUTORIAL_PATH, working, "--out", out)
     assert_one_error(code, err, working, case.needles)
     assert not out.exists() or not any(out.iterdir()), f"files were written: {list(out.iterdir())}"
+
+
+# ---- input built to exhaust the marker: still one line (or a mark), promptly ----
+
+DEEP = 900  # parentheses deep: a 1,801-character sum, under the 2,000 characters a sum may have
+
+
+def test_deeply_nested_sum(capsys, tmp_path):
+    """A sum nested 900 parentheses deep: one located line (or marked), not a RecursionError."""
+    working = tmp_path / "deep.toml"
+    working.write_text(w(sum='"' + "(" * DEEP + "1" + ")" * DEEP + '"'), encoding="utf-8")
+    code, _, err = run(capsys, TUTORIAL_PATH, working, "--out", tmp_path / "feedback")
+    if code != 0:
+        assert_one_error(code, err, working, (r"^\[\[window\]\] 1\b", r"in the sum"))
+
+
+def test_folder_with_a_deeply_nested_sum(capsys, tmp_path):
+    """In a folder, that file is skipped in one line (or marked) and the others are still marked."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "ada.toml").write_text(_good("Ada"), encoding="utf-8")
+    (folder / "bob.toml").write_text(w(sum='"' + "(" * DEEP + "1" + ")" * DEEP + '"'), encoding="utf-8")
+    out = tmp_path / "feedback"
+    code, _, err = run(capsys, TUTORIAL_PATH, folder, "--out", out)
+    assert code in (0, 2) and "Traceback" not in err, err
+    assert (out / "ada-feedback.md").is_file()
+
+
+SECONDS = 10  # the tutorial is marked in about a second; ten is more than any honest working needs
+
+SLOW_CASES = [
+    # 99999999 decimal exponent: must be refused before a 100-million-digit integer is built.
+    Case("cell-exponent-1e99999999-text", edit("z1 = 0.5095", 'z1 = "1e99999999"'),
+         (r"^\[layer6\] z1: ", r"too many digits")),
+    Case("cell-exponent-1e99999999-toml-float", edit("z1 = 0.5095", "z1 = 1e-99999999"),
+         (r"^\[layer6\] z1: ", r"too many digits")),
+    # (((9^12)^12)...)^12, eight deep: each power is "whole, up to 12", but the value has ~400 million digits.
+    Case("sum-power-tower", w(sum='"' + "(" * 8 + "9" + "^12)" * 8 + '"'),
+         (r"^\[\[window\]\] 1: ", r"in the sum")),
+]
+
+
+@pytest.mark.parametrize("case", SLOW_CASES, ids=str)
+def test_huge_numbers_answer_promptly(case: Case, tmp_path):
+    """A number too large to be an answer is rejected (or marked wrong) within seconds, not computed in full."""
+    working = tmp_path / f"{case.id}.toml"
+    working.write_text(case.text, encoding="utf-8")
+    try:
+        done = subprocess.run([sys.executable, "-m", "stepper", "check", str(TUTORIAL_PATH), str(working),
+                               "--out", str(tmp_path / "feedback")],
+                              cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running after {SECONDS} s")
+    if done.returncode != 0:
+        assert_one_error(done.returncode, done.stderr, working, case.needles)
 
 
 # ---- a wrong shape is a mistake to mark, not bad input ----
