@@ -32,20 +32,40 @@ def working_files(folder: Path, problem_path: Path | None = None) -> list[Path]:
     return found
 
 
-def mark_all(problem: Problem, paths: list[Path], progress: Callable[[int, int], None] | None = None,
+def mark_all(source, paths: list[Path], progress: Callable[[int, int], None] | None = None,
              warn: Callable[[str], None] = print) -> tuple[list[tuple[Path, Feedback]], list[Path]]:
-    """Each working file marked; those that cannot be read are reported through `warn` and skipped."""
-    marker = Marker(problem)
+    """Each working file marked against `source` (a Problem, or an exam Manifest whose variant each working
+    file names); those that cannot be read are reported through `warn` and skipped."""
+    marker = Markers(source)
     marked, skipped = [], []
     for n, path in enumerate(paths, 1):
         try:
-            marked.append((path, marker.check(load_working(path, problem))))
+            marked.append((path, marker.check(path)))
         except StepperError as e:
             warn(f"stepper: skipped: {e}")
             skipped.append(path)
         if progress:
             progress(n, len(paths))
     return marked, skipped
+
+
+class Markers:
+    """One Marker per problem: the problem itself, or each variant of an exam as working files name them."""
+
+    def __init__(self, source):
+        self.source = source
+        self._markers: dict[int, Marker] = {}
+
+    def check(self, path: Path) -> Feedback:
+        if isinstance(self.source, Problem):
+            problem = self.source
+        else:
+            from .manifest import working_variant
+            problem = self.source.problem_for(working_variant(path), str(path))
+        marker = self._markers.get(id(problem))
+        if marker is None:
+            marker = self._markers[id(problem)] = Marker(problem)
+        return marker.check(load_working(path, problem))
 
 
 def summary_csv(problem_stages: Iterable, marked: list[tuple[Path, Feedback]]) -> str:
@@ -101,9 +121,10 @@ def summary_md(problem: Problem, marked: list[tuple[Path, Feedback]], skipped: l
 class ProgressBar:
     """`marking  12/30 [########          ]` on one line of stderr, redrawn in place."""
 
-    def __init__(self, stream=None, width: int = 30):
+    def __init__(self, stream=None, width: int = 30, label: str = "marking"):
         self.stream = stream or sys.stderr
         self.width = width
+        self.label = label
 
         self.drawn = False  # a bar is on the line, so a message must start a new one
 
@@ -115,7 +136,7 @@ class ProgressBar:
     def __call__(self, done: int, total: int) -> None:
         self.drawn = done < total
         filled = self.width * done // total
-        self.stream.write(f"\rmarking {done:>{len(str(total))}}/{total} [{'#' * filled}{' ' * (self.width - filled)}]")
+        self.stream.write(f"\r{self.label} {done:>{len(str(total))}}/{total} [{'#' * filled}{' ' * (self.width - filled)}]")
         if done == total:
             self.stream.write("\n")
         self.stream.flush()

@@ -1,4 +1,4 @@
-"""The command line: `stepper solve [PROBLEM ...]` and `stepper check PROBLEM WORKING`."""
+"""The command line: `stepper solve [PROBLEM ...]`, `stepper check PROBLEM WORKING` and `stepper exam TEMPLATE`."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +16,7 @@ from .render import builtin_templates, render
 from .spec import ROUNDING, TERMS, Settings
 
 FORMATS = ("md", "tex", "pdf")
+EXAM_FORMATS = FORMATS + ("moodle",)
 DEFAULT_FORMATS = "md,tex,pdf"
 
 
@@ -28,13 +29,13 @@ def tutorial_path() -> Path:
     raise StepperError("the built-in tutorial is missing from this installation")
 
 
-def _formats(text: str) -> list[str]:
+def _formats(text: str, known: tuple[str, ...] = FORMATS) -> list[str]:
     chosen = [f.strip() for f in text.split(",") if f.strip()]
     for f in chosen:
-        if f not in FORMATS:
-            raise argparse.ArgumentTypeError(f"unknown format {f!r}: choose from {', '.join(FORMATS)}")
+        if f not in known:
+            raise argparse.ArgumentTypeError(f"unknown format {f!r}: choose from {', '.join(known)}")
     if not chosen:
-        raise argparse.ArgumentTypeError(f"expected one or more of {', '.join(FORMATS)}")
+        raise argparse.ArgumentTypeError(f"expected one or more of {', '.join(known)}")
     return list(dict.fromkeys(chosen))
 
 
@@ -92,7 +93,9 @@ def parser() -> argparse.ArgumentParser:
                     "follow-through, the likely mistake, and a feedback report for each student.",
         epilog="Exit status: 0 when every working file was marked, 2 when one could not be read (the rest are "
                "still marked) or on bad input.")
-    check.add_argument("problem", metavar="PROBLEM", type=Path, help="the problem file (TOML)")
+    check.add_argument("problem", metavar="PROBLEM", type=Path,
+                       help="the problem file (TOML), or an exam's manifest.json: each working file is then "
+                            "marked against the variant it names (variant = \"007\")")
     check.add_argument("working", metavar="WORKING", type=Path, nargs="+",
                        help="a working file (TOML); several, or a folder of them, are marked as a class: one "
                             "report each and a class summary")
@@ -107,7 +110,68 @@ def parser() -> argparse.ArgumentParser:
                             f"terminal for {PROGRESS_FROM} files or more)")
     check.add_argument("--force", action="store_true",
                        help="replace files in --out even if stepper did not write them")
+    exam = sub.add_parser(
+        "exam", help="draw exam variants of a template, each with its question sheet and answer key",
+        description="Draw fair variants of TEMPLATE (a problem file with a [random] part) and write, per "
+                    "variant, a question sheet and an answer key, one combined key, a manifest for "
+                    "`stepper check`, and a Moodle quiz; or, with --stress, test the template.",
+        epilog="The same template and seed always give the same files.")
+    exam.add_argument("template", metavar="TEMPLATE", type=Path, help="the exam template (TOML)")
+    exam.add_argument("--variants", type=int, default=10, metavar="N", help="how many variants (default 10)")
+    exam.add_argument("--seed", type=_seed, default=1, metavar="S", help="the seed, a whole number (default 1)")
+    exam.add_argument("--format", type=lambda t: _formats(t, EXAM_FORMATS), default=["md", "tex"],
+                      metavar="LIST",
+                      help=f"comma-separated formats from {', '.join(EXAM_FORMATS)} (default: md,tex)")
+    exam.add_argument("--out", type=Path, default=Path("exam"), metavar="DIR",
+                      help="folder for the documents, made if missing (default: ./exam)")
+    exam.add_argument("--stress", type=int, metavar="N",
+                      help="draw N candidates and report how often each constraint holds, the range and spread "
+                           "of each answer, the time per variant and answers that repeat; writes nothing")
+    exam.add_argument("--templates", type=Path, metavar="DIR",
+                      help="a folder whose template files override the built-in ones, file by file")
+    exam.add_argument("--progress", action="store_true",
+                      help="show a progress bar even when not on a terminal (it shows by itself on a terminal "
+                           f"for {PROGRESS_FROM} variants or more)")
+    exam.add_argument("--force", action="store_true",
+                      help="replace files in --out even if stepper did not write them")
     return top
+
+
+def _seed(text: str) -> int:
+    if not text.isdigit() or int(text) >= 2**63:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2^63 - 1, found {text!r}")
+    return int(text)
+
+
+def exam(args: argparse.Namespace) -> int:
+    from .classroom import ProgressBar
+    from .exam import generate, stress, stress_report
+    from .sheets import exam_documents, file_names
+    from .variants import load_template
+    template = load_template(args.template)
+    if args.stress is not None:
+        print(stress_report(stress(template, args.stress, args.seed), template.constraints), end="")
+        return 0
+    if "pdf" in args.format and not pdflatex_available():
+        raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
+    if args.templates is not None and not args.templates.is_dir():
+        raise StepperError("no such folder", file=str(args.templates), place="--templates")
+    if not 1 <= args.variants <= 10_000:
+        raise StepperError(f"expected from 1 to 10,000 variants, found {args.variants}", place="--variants")
+    names = file_names(args.variants, args.format)
+    for name in names:  # every file is checked before anything is drawn or written
+        check_writable(args.out / name, args.force)
+    show = args.progress or (args.variants >= PROGRESS_FROM and sys.stderr.isatty())
+    drawing = ProgressBar(label="drawing") if show else None
+    variants = generate(template, args.variants, args.seed, (lambda n: drawing(n, args.variants)) if show else None)
+    writing = ProgressBar(label="writing") if show else None
+    documents = exam_documents(template, variants, args.seed, args.format, args.templates, writing,
+                               source=args.template.name)
+    for name, data in documents.items():
+        write_file(args.out / name, data, args.force)
+    print(f"{len(variants)} variants of {args.template.name} (seed {args.seed}): {len(documents)} files in "
+          f"{args.out}")
+    return 0
 
 
 def solve(args: argparse.Namespace) -> int:
@@ -206,16 +270,20 @@ def _settings(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 def check(args: argparse.Namespace) -> int:
-    from .check import Marker
-    from .classroom import (ProgressBar, common_mistakes, mark_all, summary_csv, summary_md, working_files)
+    from .classroom import (Markers, ProgressBar, common_mistakes, mark_all, summary_csv, summary_md,
+                            working_files)
+    from .manifest import is_manifest, load_manifest
     from .render import render_feedback
     from .stages import stages
-    from .working import load_working
     if "pdf" in args.format and not pdflatex_available():
         raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
     if args.templates is not None and not args.templates.is_dir():
         raise StepperError("no such folder", file=str(args.templates), place="--templates")
-    problem = load(args.problem)
+    if is_manifest(args.problem):  # an exam's variants: each working file names its own
+        source = load_manifest(args.problem)
+        problem = replace(next(iter(source.problems.values())), title=source.title)  # for the class summary
+    else:
+        source = problem = load(args.problem)
     paths = []
     for given in args.working:
         if given.is_dir():
@@ -239,7 +307,7 @@ def check(args: argparse.Namespace) -> int:
     for target in [t for ts in targets.values() for t in ts.values()] + extra:
         check_writable(target, args.force)
     if not folder:  # one file: a bad one is simply an error
-        results = [(paths[0], Marker(problem).check(load_working(paths[0], problem)))]
+        results = [(paths[0], Markers(source).check(paths[0]))]
         skipped = []
     else:
         show = args.progress or (len(paths) >= PROGRESS_FROM and sys.stderr.isatty())
@@ -249,7 +317,7 @@ def check(args: argparse.Namespace) -> int:
             if bar:
                 bar.interrupt()
             print(line, file=sys.stderr)
-        results, skipped = mark_all(problem, paths, bar, warn)
+        results, skipped = mark_all(source, paths, bar, warn)
     for path, fb in results:
         documents = {}
         for fmt in ("md", "tex"):
@@ -289,7 +357,7 @@ def _summary(fb) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return check(args) if args.command == "check" else solve(args)
+        return {"check": check, "exam": exam, "solve": solve}[args.command](args)
     except StepperError as e:
         print(f"stepper: error: {e}", file=sys.stderr)
         return 2

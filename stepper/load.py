@@ -66,6 +66,11 @@ def loads(text: str, *, name: str = "<problem>") -> Problem:
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as e:
         raise StepperError(f"not valid TOML: {e}", file=name) from None
+    return from_data(data, name=name)
+
+
+def from_data(data: dict, *, name: str = "<problem>") -> Problem:
+    """A problem from a problem file's parsed TOML (numbers as Decimals), checked as `loads` checks it."""
     try:
         problem = _problem(data, name)
         problem.shapes()  # every layer's shape is checked before anything is computed

@@ -20,7 +20,11 @@ MARKS = {
     ".md": "<!-- Written by stepper from {source}. Edit the problem file, not this one. -->\n",
     ".tex": "% Written by stepper from {source}. Edit the problem file, not this one.\n",
     ".toml": "# Written by stepper from {source}: the problem file of that model and input.\n",
+    ".xml": "<!-- Written by stepper from {source}. Edit the exam template, not this file. -->\n",  # 2nd line
 }
+# An exam's manifest is JSON, which has no comments: its format field, on its second line, is its mark.
+JSON_MARK = '"format": "stepper exam manifest'
+
 PDF_MARK = b"/Creator (stepper)"
 # A class summary is a plain CSV for spreadsheets, so its header is its mark.
 CSV_MARK = "student,file,variant,"
@@ -35,15 +39,19 @@ def marked(text: str, suffix: str, source: str) -> str:
 def written_by_stepper(path: Path) -> bool:
     if path.suffix == ".pdf":
         return PDF_MARK in path.read_bytes()
-    if path.suffix not in MARKS and path.suffix != ".csv":
+    if path.suffix not in MARKS and path.suffix not in (".csv", ".json"):
         return False
     try:
         with path.open(encoding="utf-8") as f:
-            first = f.readline()
+            first, second = f.readline(), f.readline()
     except (OSError, UnicodeDecodeError):
         return False
     if path.suffix == ".csv":
         return first.startswith(CSV_MARK)
+    if path.suffix == ".json":
+        return second.strip().startswith(JSON_MARK)
+    if path.suffix == ".xml":
+        first = second  # after the XML declaration
     return first.startswith(MARKS[path.suffix].split("{source}")[0])
 
 

@@ -117,12 +117,17 @@ class Format:
     item_format: str  # %-format for a numbered line: number, text
     times: str  # the multiplication sign in running text (3x3)
     dash: str  # a range of numbers in running text (rows 1-3)
+    code_format: str  # %-format for a name to type as it is (a stage's key)
 
     def heading(self, level: int, text: str) -> str:
         return self.headings[level - 2] % text
 
     def bold(self, text: str) -> str:
         return self.bold_format % text
+
+    def code(self, text: str) -> str:
+        """A name to type as it is (stepper's own names: letters, digits, dots and underscores)."""
+        return self.code_format % (text if self.name == "md" else self.escape(text))
 
     def item(self, n: int, text: str) -> str:
         return self.item_format % (n, text)
@@ -147,9 +152,9 @@ class Format:
 
 FORMATS = {
     "md": Format("md", escape_md, r"\colorbox{yellow}{$%s$}", ("## %s", "### %s", "#### %s"), "**%s**",
-                 "$$\n%s\n$$", "%d. %s", "×", "–"),
+                 "$$\n%s\n$$", "%d. %s", "×", "–", "`%s`"),
     "tex": Format("tex", escape_tex, r"\hl{%s}", (r"\section*{%s}", r"\subsection*{%s}", r"\subsubsection*{%s}"),
-                  r"\textbf{%s}", "\\[\n%s\n\\]", r"\noindent %d.\ %s", r"$\times$", "--"),
+                  r"\textbf{%s}", "\\[\n%s\n\\]", r"\noindent %d.\ %s", r"$\times$", "--", r"\texttt{%s}"),
 }
 
 # One partial template per kind of layer record (the renderer dispatches on the record's type).
@@ -248,7 +253,7 @@ def environment(fmt: str, settings: Settings, templates: Path | None = None) -> 
     env.filters.update(escape=spec.escape, partial=partial,
                        display=lambda maths, stacked=False: spec.display(maths, stacked) + "\n")
     env.filters.update(points=points)
-    env.globals.update(step_kind=step_kind, cell_name=cell_name)
+    env.globals.update(step_kind=step_kind, cell_name=cell_name, size_words=size_words)
     env.globals.update(m=maths, mk=spec, describe=lambda layer: describe(layer, maths, spec.times))
     return env
 
@@ -263,6 +268,15 @@ def cell_name(index: tuple[int, ...]) -> str:
     if len(index) == 2:
         return f"Row {index[0] + 1}, column {index[1] + 1}"
     return f"Item {index[0] + 1}" if index else "The value"
+
+
+def size_words(shape: tuple[int, ...], times: str) -> str:
+    """How much a stage holds, in words: one number, 2 numbers, a 4x4 map."""
+    if not shape or shape == (1,):
+        return "one number"
+    if len(shape) == 1:
+        return f"{shape[0]} numbers"
+    return f"a {shape[0]}{times}{shape[1]} map"
 
 
 def points(value) -> str:
@@ -307,6 +321,23 @@ def render_feedback(feedback, fmt: str, templates: Path | None = None) -> str:
     env = environment(fmt, feedback.trace.settings, templates)
     return _render(env, f"feedback.{fmt}", feedback=feedback, problem=feedback.problem, trace=feedback.trace,
                    settings=feedback.trace.settings)
+
+
+def render_question(trace: Trace, fmt: str, variant: str, templates: Path | None = None) -> str:
+    """An exam variant's question sheet: its problem, and each stage to write down, with no answers."""
+    from .stages import stages
+    env = environment(fmt, trace.settings, templates)
+    return _render(env, f"question.{fmt}", problem=trace.problem, settings=trace.settings, variant=variant,
+                   asked=stages(trace.problem))
+
+
+def render_keys(title: str, variants, fmt: str, settings: Settings, templates: Path | None = None) -> str:
+    """Every variant's worked key in one document (`variants`: records with id, seed and trace), with the
+    detail of `settings`; the variants share their rounding, so the first one's stands for all."""
+    first = variants[0].trace.settings
+    settings = replace(settings, rounding=first.rounding, decimals=first.decimals)
+    env = environment(fmt, settings, templates)
+    return _render(env, f"keys.{fmt}", title=title, variants=variants, settings=settings)
 
 
 def _template_frame(error: Exception) -> tuple[str, int]:

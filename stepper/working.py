@@ -311,7 +311,7 @@ def dumps_working(outputs: list[Values], problem: Problem, student: str, decimal
 
 
 def _toml_values(v: Values, decimals: int) -> str:
-    text = [_plain(v, x, decimals) for x in v.data.ravel().tolist()]
+    text = [plain(v, x, decimals) for x in v.data.ravel().tolist()]
     if v.data.ndim == 0:
         return text[0]
     if v.data.ndim == 1:
@@ -321,7 +321,7 @@ def _toml_values(v: Values, decimals: int) -> str:
     return '"""\n' + "\n".join(rows) + '\n"""'
 
 
-def _plain(v: Values, x, decimals: int) -> str:
+def plain(v: Values, x, decimals: int) -> str:
     """A number as a student writes it: exact when it ends, else to `decimals` places."""
     if v.scale > 0:
         text = write_exact(int(x), v.scale, v.places)

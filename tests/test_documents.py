@@ -15,7 +15,7 @@ from tests.katex import markdown_formulas, render_errors
 from tests.test_reference import problems, to_toml
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.toml") if "-working-" not in p.name)  # problem files only
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.toml") if "-working-" not in p.name and "-exam" not in p.name)  # problem files only
 HOSTILE_TITLE = ("Week 3 & <script>alert(1)</script> $x$ 100% #1 _a_ {b} ~c^ \\end{document} `code` [link](x) ü"
                  " \x7f\x85 日本")
 

@@ -1,0 +1,176 @@
+"""Exam variants: draw fair problems from a template, one after another, each with its seed.
+
+Variant n tries the seeds derived from (seed, n, 0), (seed, n, 1), ... until a
+candidate meets every constraint, so each variant depends only on the template,
+the seed and its number (and, through `distinct`, on the variants before it).
+A template that cannot be met stops after `tries` candidates with the
+constraint that failed most, instead of looping.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .dump import dumps
+from .errors import StepperError
+from .fairness import DESCRIPTIONS, NAMES, Verdict, answers, judge
+from .spec import Problem
+from .trace import Trace
+from .variants import Template
+
+MAX_VARIANTS = 10_000
+MANIFEST_FORMAT = "stepper exam manifest 1"
+
+
+@dataclass(frozen=True)
+class Variant:
+    number: int  # 1, 2, ...
+    id: str  # "001": the number as printed on the sheet, padded to the width of the largest
+    seed: int  # the seed its problem was drawn with: the template and this seed give it again
+    problem: Problem
+    trace: Trace
+
+
+def variant_seed(seed: int, number: int, attempt: int) -> int:
+    """A well-mixed 32-bit seed for one candidate, so nearby numbers do not give similar draws."""
+    return int(np.random.SeedSequence([seed, number, attempt]).generate_state(1)[0])
+
+
+def candidates(template: Template, seed: int, number: int) -> Iterator[tuple[int, Verdict]]:
+    """Variant `number`'s candidates, judged, in the order they are tried."""
+    for attempt in range(template.constraints.tries):
+        s = variant_seed(seed, number, attempt)
+        yield s, judge(template.draw(s), template.constraints)
+
+
+def generate(template: Template, count: int, seed: int, progress: Callable[[int], None] | None = None) -> list[Variant]:
+    """`count` fair variants, each distinct in its final answer from those before it (unless turned off)."""
+    if not 1 <= count <= MAX_VARIANTS:
+        raise StepperError(f"expected from 1 to {MAX_VARIANTS:,} variants, found {count}", place="--variants")
+    width = max(3, len(str(count)))
+    seen: set[tuple[str, ...]] = set()
+    made = []
+    for number in range(1, count + 1):
+        rejected: Counter = Counter()
+        examples: dict[str, str] = {}
+        for s, verdict in candidates(template, seed, number):
+            failures = dict(verdict.failures)
+            if not failures and template.constraints.distinct and verdict.answer in seen:
+                failures["distinct"] = f"the final answer {', '.join(verdict.answer)} is another variant's"
+            if not failures:
+                break
+            rejected.update(failures.keys())
+            for name, where in failures.items():
+                examples.setdefault(name, where)
+        else:
+            raise unsatisfiable(template, number, rejected, examples)
+        seen.add(verdict.answer)
+        title = f"{template.base.title}: variant {number:0{width}d}"
+        problem = replace(verdict.problem, title=title)
+        made.append(Variant(number, f"{number:0{width}d}", s, problem, replace(verdict.trace, problem=problem)))
+        if progress:
+            progress(number)
+    return made
+
+
+def unsatisfiable(template: Template, number: int, rejected: Counter, examples: dict[str, str]) -> StepperError:
+    tries = template.constraints.tries
+    name, times = rejected.most_common(1)[0]
+    others = ", ".join(f"{n} {c}" for n, c in rejected.most_common()[1:3])
+    return StepperError(
+        f"cannot draw variant {number}: none of {tries:,} candidates met every constraint; most often failed: "
+        f"{name!r} ({DESCRIPTIONS[name]}) in {times:,} of {tries:,}, e.g. {examples[name]}"
+        + (f" (also: {others})" if others else "") + "; widen [random] or relax [constraints]",
+        file=template.source, place="[constraints]")
+
+
+def manifest(template: Template, seed: int, variants: list[Variant]) -> str:
+    """JSON: each variant's id, seed, problem file and answers by stage; `stepper check` marks against it."""
+    rows: list[list[str]] = []  # each stage's answers, printed on one line in the end
+
+    def one_line(values: list[str]) -> str:
+        rows.append(values)
+        return f"\0{len(rows) - 1}\0"
+    data = {
+        "format": MANIFEST_FORMAT,
+        "template": template.base.title,
+        "seed": seed,
+        "variants": [
+            {"id": v.id, "seed": v.seed, "answers": {k: one_line(a) for k, a in answers(v.trace).items()},
+             "problem": dumps(v.problem)}
+            for v in variants
+        ],
+    }
+    text = json.dumps(data, indent=1, ensure_ascii=False)
+    return re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: json.dumps(rows[int(m[1])], ensure_ascii=False), text) + "\n"
+
+
+# ---- the stress test: many candidates, and what they say about the template ----
+
+REPEAT_SHARE = 0.1  # an answer shared by more than this share of variants is one a student could guess
+
+
+@dataclass(frozen=True)
+class Stress:
+    drawn: int
+    passed: dict[str, int]  # constraint -> candidates that met it
+    accepted: int  # met every constraint (distinct among the accepted ones counted as in `generate`)
+    seconds: float
+    spreads: list[tuple[str, float, float, float, int]]  # stage, least, largest, standard deviation, distinct answers
+    repeats: list[tuple[str, str, int]]  # stage, the answer, how many accepted variants share it
+
+
+def stress(template: Template, count: int, seed: int) -> Stress:
+    """Draw `count` candidates (one per variant number, no redraws) and judge each against every constraint."""
+    if not 1 <= count <= 1_000_000:
+        raise StepperError(f"expected from 1 to 1,000,000 candidates, found {count}", place="--stress")
+    passed = Counter()
+    kept, seen = [], set()
+    start = time.perf_counter()
+    for number in range(1, count + 1):
+        verdict = judge(template.draw(variant_seed(seed, number, 0)), template.constraints)
+        failures = set(verdict.failures)
+        if verdict.trace is not None and template.constraints.distinct and verdict.answer in seen:
+            failures.add("distinct")
+        passed.update(n for n in NAMES if n not in failures)
+        if not failures:
+            kept.append(answers(verdict.trace))
+            seen.add(verdict.answer)
+    seconds = time.perf_counter() - start
+    spreads, repeats = [], []
+    for key in (kept[0] if kept else {}):
+        values = np.array([[float(x) for x in a[key]] for a in kept])
+        written = Counter(", ".join(a[key]) for a in kept)
+        spreads.append((key, float(values.min()), float(values.max()), float(values.std()), len(written)))
+        common, times = written.most_common(1)[0]
+        if len(kept) >= 10 and times > REPEAT_SHARE * len(kept):
+            repeats.append((key, common, times))
+    return Stress(count, {n: passed[n] for n in NAMES}, len(kept), seconds, spreads, repeats)
+
+
+def stress_report(result: Stress, constraints) -> str:
+    """The stress test as a plain-text report."""
+    n = result.drawn
+    lines = [f"{n:,} candidates drawn in {result.seconds:.2f} s ({1000 * result.seconds / n:.2f} ms each); "
+             f"{result.accepted:,} met every constraint ({100 * result.accepted / n:.1f}%).", "",
+             f"{'Constraint':<56} {'met':>6}  {'rate':>5}"]
+    for name in NAMES:
+        off = (name in ("nonzero", "no_ties", "distinct") and not getattr(constraints, name)) or \
+              (name == "largest" and constraints.largest is None) or (name == "integers" and not constraints.integers)
+        label = f"{name} ({DESCRIPTIONS[name]})"
+        lines.append(f"{label:<56} " + ("    (off)" if off else f"{result.passed[name]:>6,}  {100 * result.passed[name] / n:5.1f}%"))
+    if result.accepted:
+        lines += ["", "Answers of the accepted variants  (least .. largest, spread, distinct answers)"]
+        for key, low, high, spread, distinct in result.spreads:
+            lines.append(f"  {key:<24} {low:>10.4g} .. {high:<10.4g} sd {spread:<8.3g} {distinct:>6,} distinct")
+        lines += ["", f"Answers shared by more than {100 * REPEAT_SHARE:.0f}% of the accepted variants "
+                      "(a pattern a student could guess):"]
+        lines += [f"  {key}: {answer}  ({times:,} of {result.accepted:,})" for key, answer, times in result.repeats] \
+            or ["  none"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,182 @@
+"""Whether a drawn problem is fair to set: each constraint checked on its trace.
+
+    [constraints]        # every one on by default; `false` turns one off
+    nonzero = true       # no stage that is all zeros (the tutorial's second filter is, after ReLU)
+    no_ties = true       # no tie for the largest value inside a max-pooling window
+    largest = 99         # every product and sum a student adds is within -99..99
+    integers = ["layer1"]  # these layers' (or stages') values are whole numbers
+    distinct = true      # no two variants share the final answer
+    tries = 1000         # candidates drawn for one variant before the template is called unsatisfiable
+
+`judge` returns every constraint a candidate fails, not just the first, so a
+stress test can say how often each one fails.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import StepperError
+from .evaluate import trace
+from .numbers import Values
+from .spec import Problem
+from .stages import stages
+from .trace import ConvTrace, DenseTrace, MixTrace, PoolTrace, Trace, TransposedTrace
+from .working import plain
+
+# The constraints, in the order reports list them; "fits" (every layer's windows fit) is always on.
+NAMES = ("fits", "nonzero", "no_ties", "largest", "integers", "distinct")
+DESCRIPTIONS = {
+    "fits": "every layer fits its input",
+    "nonzero": "no stage all zeros",
+    "no_ties": "no tie inside a max-pooling window",
+    "largest": "sums small enough to add by hand",
+    "integers": "whole numbers where asked",
+    "distinct": "final answer not used by another variant",
+}
+
+
+@dataclass(frozen=True)
+class Constraints:
+    nonzero: bool = True
+    no_ties: bool = True
+    largest: Fraction | None = Fraction(99)  # None: no limit
+    integers: tuple[str, ...] = ()  # "layer1" or stage keys such as "layer2.channel1"
+    distinct: bool = True
+    tries: int = 1000
+
+
+class Verdict(NamedTuple):
+    problem: Problem
+    trace: Trace | None  # None when the problem does not fit
+    failures: dict[str, str]  # constraint name -> where it fails, in words
+    answer: tuple[str, ...]  # the final answer as written: what `distinct` compares
+
+
+def read_constraints(raw: dict, problem: Problem) -> Constraints:
+    """[constraints] as written, checked against the problem's layers and stages."""
+    fields = {}
+    for name, value in raw.items():
+        place = f"[constraints] field {name!r}"
+        if name in ("nonzero", "no_ties", "distinct"):
+            if not isinstance(value, bool):
+                raise StepperError(f"expected true or false, found {value!r}", place=place)
+            fields[name] = value
+        elif name == "largest":
+            if value is False:
+                fields[name] = None
+            elif isinstance(value, (int, Decimal)) and not isinstance(value, bool) and value > 0:
+                fields[name] = Fraction(value)
+            else:
+                raise StepperError(f"expected a number above 0, or false for no limit, found {value!r}", place=place)
+        elif name == "integers":
+            known = {s.key for s in stages(problem)} | {f"layer{n}" for n in range(1, len(problem.layers) + 1)}
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise StepperError(f"expected a list of layers or stages, such as [\"layer1\"], found {value!r}",
+                                   place=place)
+            unknown = [v for v in value if v not in known]
+            if unknown:
+                raise StepperError(f"no layer or stage is called {unknown[0]!r}: expected one such as 'layer1' "
+                                   f"or {sorted(known)[0]!r}", place=place)
+            fields[name] = tuple(value)
+        elif name == "tries":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+                raise StepperError(f"expected a whole number from 1 to 1000000, found {value!r}", place=place)
+            fields[name] = value
+        else:
+            raise StepperError(f"unknown constraint {name!r}: expected one of 'nonzero', 'no_ties', 'largest', "
+                               "'integers', 'distinct', 'tries'", place=place)
+    return Constraints(**fields)
+
+
+def judge(problem: Problem, constraints: Constraints) -> Verdict:
+    """Trace `problem` and name every constraint it fails (all but `distinct`, which needs the other variants)."""
+    try:
+        problem.shapes()
+    except StepperError as e:
+        return Verdict(problem, None, {"fits": e.message if not e.place else f"{e.place}: {e.message}"}, ())
+    result = trace(problem)
+    failures = {}
+    checks = [("nonzero", constraints.nonzero, _zero_stage), ("no_ties", constraints.no_ties, _tie),
+              ("largest", constraints.largest is not None, lambda t: _too_large(t, constraints.largest)),
+              ("integers", bool(constraints.integers), lambda t: _not_whole(t, constraints.integers))]
+    for name, on, check in checks:
+        where = check(result) if on else None
+        if where:
+            failures[name] = where
+    return Verdict(problem, result, failures, final_answer(result))
+
+
+def answers(result: Trace) -> dict[str, list[str]]:
+    """Every stage's values as a student writes them, by stage key (flat, in reading order)."""
+    found = {}
+    for s in stages(result.problem):
+        v = s.of(result.layers[s.layer - 1].output)
+        found[s.key] = [plain(v, x, result.settings.decimals) for x in v.data.ravel().tolist()]
+    return found
+
+
+def final_answer(result: Trace) -> tuple[str, ...]:
+    v = result.output
+    return tuple(plain(v, x, result.settings.decimals) for x in v.data.ravel().tolist())
+
+
+def _zero_stage(result: Trace) -> str | None:
+    for s in stages(result.problem):
+        v = s.of(result.layers[s.layer - 1].output)
+        if not v.symbolic and not np.any(v.data):
+            return f"{s.key} is all zeros"
+    return None
+
+
+def _tie(result: Trace) -> str | None:
+    for record in result.layers:
+        if isinstance(record, PoolTrace) and record.layer.kind == "maxpool":
+            for c in range(record.sums.shape[0]):
+                for w in record.windows(c):
+                    cells = w.values.data.ravel()
+                    if np.count_nonzero(cells == cells.max()) > 1:
+                        return (f"layer{record.number}, channel {c + 1}: the window at row {w.row + 1}, "
+                                f"column {w.col + 1} has a tie for the largest")
+    return None
+
+
+def _too_large(result: Trace, limit: Fraction) -> str | None:
+    for record in result.layers:
+        for what, v in _added(record):
+            if v.symbolic:
+                continue
+            biggest = float(np.abs(v.floats()).max()) if v.data.size else 0.0
+            if biggest > limit:
+                return f"layer{record.number}: a {what} reaches {biggest:g} (the limit is {float(limit):g})"
+    return None
+
+
+def _added(record) -> list[tuple[str, Values]]:
+    """The numbers a student adds up in a layer: its products and its sums."""
+    if isinstance(record, ConvTrace):
+        return [("product", record.products(f)) for f in range(record.sums.shape[0])] + [("sum", record.sums)]
+    if isinstance(record, TransposedTrace):
+        return [("sum", record.sums)]
+    if isinstance(record, MixTrace):
+        return [("product", record.cell(i, j).products) for i in range(record.sums.shape[1])
+                for j in range(record.sums.shape[2])] + [("sum", record.sums)]
+    if isinstance(record, DenseTrace):
+        return [("product", record.neuron(k).products) for k in range(record.sums.shape[0])] + [("sum", record.sums)]
+    return []
+
+
+def _not_whole(result: Trace, names: tuple[str, ...]) -> str | None:
+    for s in stages(result.problem):
+        if s.key in names or f"layer{s.layer}" in names:
+            v = s.of(result.layers[s.layer - 1].output)
+            if v.symbolic:
+                continue
+            whole = v.data % v.scale == 0 if v.exact else np.equal(np.floor(v.data), v.data)
+            if not np.all(whole):
+                return f"{s.key} holds a value that is not a whole number"
+    return None

@@ -1,0 +1,78 @@
+"""An exam's manifest read back: each variant's problem, so a student's working is marked against their own.
+
+`stepper exam` writes manifest.json; `stepper check manifest.json WORKING` reads
+the working file's `variant = "007"` and marks it against that variant's problem.
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import StepperError
+from .exam import MANIFEST_FORMAT
+from .load import loads
+from .spec import Problem
+
+
+@dataclass(frozen=True)
+class Manifest:
+    source: str
+    title: str
+    problems: dict[str, Problem]  # variant id -> its problem
+
+    def problem_for(self, variant: str | None, file: str) -> Problem:
+        """The problem a working file answers, by the variant it names."""
+        ids = list(self.problems)
+        span = f"{ids[0]} to {ids[-1]}" if len(ids) > 1 else ids[0]
+        if variant is None:
+            raise StepperError(f"names no variant: add variant = \"{ids[0]}\" (the variant on the question "
+                               f"sheet, {span})", file=file, place="field 'variant'")
+        if variant not in self.problems:
+            raise StepperError(f"no variant {variant!r} in {self.source}: expected one of {span}",
+                               file=file, place="field 'variant'")
+        return self.problems[variant]
+
+
+def is_manifest(path: Path) -> bool:
+    return path.suffix == ".json"
+
+
+def load_manifest(path: Path) -> Manifest:
+    name = str(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StepperError("no such file", file=name) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise StepperError(f"cannot read it: {e}", file=name) from None
+    except json.JSONDecodeError as e:
+        raise StepperError(f"not valid JSON: {e}", file=name) from None
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        raise StepperError(f"not a stepper exam manifest: expected \"format\": \"{MANIFEST_FORMAT}\"", file=name)
+    variants = data.get("variants")
+    if not isinstance(variants, list) or not variants:
+        raise StepperError("expected a list of variants", file=name, place="field 'variants'")
+    problems = {}
+    for n, v in enumerate(variants, 1):
+        place = f"variant {n}"
+        if not isinstance(v, dict) or not isinstance(v.get("id"), str) or not isinstance(v.get("problem"), str):
+            raise StepperError("expected an id and a problem file (text)", file=name, place=place)
+        if v["id"] in problems:
+            raise StepperError(f"the id {v['id']!r} is used twice", file=name, place=place)
+        try:
+            problems[v["id"]] = loads(v["problem"], name=f"{name}, variant {v['id']}")
+        except StepperError as e:
+            raise StepperError(e.message, file=e.file, place=e.place) from None
+    return Manifest(name, str(data.get("template", "")), problems)
+
+
+def working_variant(path: Path) -> str | None:
+    """The variant a working file names; anything unreadable is left for the working file's own reader."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    variant = data.get("variant")
+    return variant.strip() if isinstance(variant, str) else None

@@ -1,0 +1,282 @@
+"""Exam templates: a problem file with a `[random]` part, drawn into many problems.
+
+    [random]                             # what varies, and over what; everything else stays fixed
+    input = "0..4"                       # every cell: a whole number from 0 to 4
+    "layer1.filters.1" = [-1, 0, 1, 2]   # every cell of filter 1: one of these
+    "layer3.type" = ["maxpool", "avgpool"]
+    "layer6.weights" = "0..0.5 by 0.1"   # 0, 0.1, ..., 0.5
+
+A path names the input or a layer's field (`layerN.field`), and may end in a
+part counted from 1 (filter, channel or neuron). A grid's cells are drawn one
+by one; a stride, size or padding is drawn once. Drawing is seeded: the same
+template and seed give the same problem. Whether a problem is fair to set is
+`fairness.py`'s question; this file reads the template and draws.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .errors import StepperError
+from .fairness import Constraints, read_constraints
+from .load import from_data
+from .numbers import Values, from_numbers, fraction
+from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Pool, Problem
+
+MAX_CHOICES = 10_000  # a range with more values than this is not one a student works by hand
+# A layer's type may change only to one worked the same way, so the rest of the network still fits.
+SWAPS = {"maxpool": ("maxpool", "avgpool"), "avgpool": ("maxpool", "avgpool"),
+         **{k: ("relu", "sigmoid", "tanh", "identity") for k in ("relu", "sigmoid", "tanh", "identity")}}
+CELLS = "cells"  # a field whose cells are drawn one by one
+# The fields [random] may name, for each kind of layer: how each is drawn.
+FIELDS = {
+    Conv2d: {"filters": CELLS, "bias": CELLS, "stride": "pair", "padding": "count", "dilation": "pair"},
+    ConvTranspose2d: {"filters": CELLS, "bias": CELLS, "stride": "pair", "padding": "pair0"},
+    Pool: {"type": "type", "size": "pair", "stride": "pair", "padding": "count"},
+    Conv1x1: {"weights": CELLS, "bias": CELLS},
+    Dense: {"weights": CELLS, "bias": CELLS},
+    Activation: {"type": "type", "slope": CELLS},
+}
+TEMPLATE_PARTS = ("random", "constraints", "exam")
+KEYS = ("full", "answers")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One entry of [random]: where it goes, and what each drawn value is chosen from."""
+
+    path: str  # as written: "layer1.filters.2"
+    layer: int | None  # 1-based; None for the input
+    field: str  # "input", "filters", "stride", "type", ...
+    part: int | None  # 0-based filter, channel or neuron; None for the whole field
+    how: str  # CELLS, "pair", "pair0", "count" or "type"
+    values: tuple  # Fractions, or names of layer types
+
+    def draw(self, rng: np.random.Generator, count: int) -> list:
+        return [self.values[i] for i in rng.integers(len(self.values), size=count)]
+
+
+@dataclass(frozen=True)
+class Template:
+    base: Problem  # the problem as written: its values give every shape, and every value not drawn
+    choices: tuple[Choice, ...]
+    constraints: Constraints
+    key: str  # the answer key's detail: "full" working or "answers" only
+    source: str
+
+    def draw(self, seed: int) -> Problem:
+        """The problem of one seed: each choice drawn in the order the template lists them."""
+        rng = np.random.default_rng(seed)
+        problem = self.base
+        for choice in self.choices:
+            problem = _apply(problem, choice, rng)
+        return problem
+
+
+def load_template(path: str | Path, *, name: str | None = None) -> Template:
+    path = Path(path)
+    name = name or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StepperError("no such file", file=name) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise StepperError(f"cannot read it: {e}", file=name) from None
+    return loads_template(text, name=name)
+
+
+def loads_template(text: str, *, name: str = "<template>") -> Template:
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as e:
+        raise StepperError(f"not valid TOML: {e}", file=name) from None
+    parts = {k: data.pop(k) for k in TEMPLATE_PARTS if k in data}
+    base = from_data(data, name=name)
+    try:
+        random = parts.get("random")
+        if not isinstance(random, dict) or not random:
+            raise StepperError("expected a [random] table naming what varies, such as input = \"0..4\"",
+                               place="[random]")
+        choices = tuple(_choice(path, spec, base) for path, spec in _flat(random))
+        constraints = parts.get("constraints", {})
+        if not isinstance(constraints, dict):
+            raise StepperError("expected a [constraints] table", place="[constraints]")
+        constraints = read_constraints(constraints, base)
+        exam = parts.get("exam", {})
+        if not isinstance(exam, dict):
+            raise StepperError("expected an [exam] table", place="[exam]")
+        unknown = sorted(set(exam) - {"key"})
+        if unknown:
+            raise StepperError(f"unknown field {unknown[0]!r}: expected 'key'", place="[exam]")
+        key = exam.get("key", "full")
+        if key not in KEYS:
+            raise StepperError(f"expected 'full' (the working) or 'answers' (results only), found {key!r}",
+                               place="[exam] field 'key'")
+    except StepperError as e:
+        raise e.located(file=name) from None
+    return Template(base, choices, constraints, key, name)
+
+
+def _flat(table: dict, prefix: str = ""):
+    """(dotted path, spec) pairs: `layer1.filters = ...` in TOML is a table inside [random]."""
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flat(value, path + ".")
+        else:
+            yield path, value
+
+
+def _choice(path: str, spec, base: Problem) -> Choice:
+    place = f"[random] {path!r}"
+    pieces = path.split(".")
+    if pieces[0] == "input":
+        layer, kind_fields, rest = None, {"input": CELLS}, pieces
+        count = base.input.shape[0]
+    else:
+        m = re.fullmatch(r"layer(\d+)", pieces[0])
+        if not m or len(pieces) < 2:
+            raise StepperError("names no field of the problem: expected 'input' or 'layerN.field', "
+                               "such as 'layer1.filters'", place=place)
+        layer = int(m[1])
+        if not 1 <= layer <= len(base.layers):
+            raise StepperError(f"names no field of the problem: there are layers 1 to {len(base.layers)}",
+                               place=place)
+        found = base.layers[layer - 1]
+        kind_fields = FIELDS.get(type(found), {})
+        rest = pieces[1:]
+        if rest[0] not in kind_fields or (rest[0] == "slope" and found.kind != "leaky_relu"):
+            names = ", ".join(repr(f) for f in kind_fields if f != "slope" or found.kind == "leaky_relu")
+            raise StepperError(f"names no field of the problem: layer {layer} ({found.kind}) may vary "
+                               f"{names or 'nothing'}", place=place)
+        count = _parts(found, rest[0])
+    field, how = rest[0], kind_fields[rest[0]]
+    part = None
+    if len(rest) > 2 or (len(rest) == 2 and (how != CELLS or not rest[1].isdigit())):
+        raise StepperError(f"names no field of the problem: after {field!r} only a part counted from 1 may "
+                           "follow, for a field of cells", place=place)
+    if len(rest) == 2:
+        part = int(rest[1]) - 1
+        if not 0 <= part < count:
+            raise StepperError(f"names no field of the problem: {field} has parts 1 to {count}", place=place)
+    values = _values(spec, place, how)
+    if how == "type":
+        allowed = SWAPS.get(base.layers[layer - 1].kind, ())
+        wrong = [v for v in values if v not in allowed]
+        if wrong:
+            raise StepperError(f"a {base.layers[layer - 1].kind} layer may become only "
+                               f"{' or '.join(map(repr, allowed))}, not {wrong[0]!r}", place=place)
+    return Choice(path, layer, field, part, how, values)
+
+
+def _parts(layer, field: str) -> int:
+    if field in ("filters", "weights") and isinstance(layer, Dense):
+        return len(layer.weights)
+    value = getattr(layer, field, None)
+    return value.shape[0] if isinstance(value, Values) and value.data.ndim else 1
+
+
+def _values(spec, place: str, how: str) -> tuple:
+    """What one drawn value is chosen from: a list as written, or a range "a..b" or "a..b by step"."""
+    if how == "type":
+        if not isinstance(spec, list) or not spec or not all(isinstance(v, str) for v in spec):
+            raise StepperError(f"expected a list of layer types, such as [\"maxpool\", \"avgpool\"], found "
+                               f"{spec!r}", place=place)
+        return tuple(spec)
+    if isinstance(spec, list):
+        if not spec:
+            raise StepperError("the list is empty: expected one or more numbers to choose from", place=place)
+        values = tuple(_number(v, place) for v in spec)
+    elif isinstance(spec, str):
+        values = _range(spec, place)
+    else:
+        raise StepperError(f"expected a range such as \"0..4\" or \"0..0.5 by 0.1\", or a list of numbers, "
+                           f"found {spec!r}", place=place)
+    if how != CELLS:
+        least = 0 if how in ("count", "pair0") else 1
+        bad = [v for v in values if v.denominator != 1 or v < least or v > 100]
+        if bad:
+            raise StepperError(f"expected whole numbers from {least} to 100, found {_show(bad[0])}", place=place)
+    return values
+
+
+def _range(spec: str, place: str) -> tuple[Fraction, ...]:
+    m = re.fullmatch(r"\s*(\S+?)\s*\.\.\s*(\S+?)\s*(?:by\s+(\S+)\s*)?", spec)
+    if not m:
+        raise StepperError(f"expected a range such as \"0..4\" or \"0..0.5 by 0.1\", found {spec!r}", place=place)
+    low, high = _number(m[1], place), _number(m[2], place)
+    step = _number(m[3], place) if m[3] else Fraction(1)
+    if m[3] is None and (low.denominator != 1 or high.denominator != 1):
+        raise StepperError(f"a range of decimals needs a step: \"{m[1]}..{m[2]} by 0.1\"", place=place)
+    if high < low:
+        raise StepperError(f"the range {spec!r} is inverted: it runs from {_show(low)} down to {_show(high)}",
+                           place=place)
+    if step <= 0:
+        raise StepperError(f"expected a step above 0, found {_show(step)}", place=place)
+    count = int((high - low) / step) + 1
+    if count > MAX_CHOICES:
+        raise StepperError(f"the range holds {count:,} values: expected at most {MAX_CHOICES:,}", place=place)
+    return tuple(low + k * step for k in range(count))
+
+
+def _number(raw, place: str) -> Fraction:
+    if isinstance(raw, bool) or not isinstance(raw, (int, str, Decimal)):
+        raise StepperError(f"expected a number, found {raw!r}", place=place)
+    try:
+        return Fraction(raw) if isinstance(raw, int) else fraction(raw if isinstance(raw, Decimal) else raw.strip())
+    except (ValueError, ZeroDivisionError):
+        raise StepperError(f"expected a number such as 3, -0.5 or 1/2, found {raw!r}", place=place) from None
+
+
+def _show(x: Fraction) -> str:
+    return str(x.numerator) if x.denominator == 1 else str(float(x))
+
+
+# ---- drawing: each choice replaces one field of the problem ----
+
+def _apply(problem: Problem, choice: Choice, rng: np.random.Generator) -> Problem:
+    if choice.layer is None:
+        return replace(problem, input=_redraw(problem.input, choice, rng))
+    layers = list(problem.layers)
+    layer = layers[choice.layer - 1]
+    if choice.how == "type":
+        layer = replace(layer, kind=choice.draw(rng, 1)[0])
+    elif choice.how in ("pair", "pair0"):
+        n = int(choice.draw(rng, 1)[0])
+        layer = replace(layer, **{choice.field: (n, n)})
+    elif choice.how == "count":
+        layer = replace(layer, **{choice.field: int(choice.draw(rng, 1)[0])})
+    elif isinstance(layer, Dense) and choice.field == "weights":
+        weights = list(layer.weights)
+        for k in range(len(weights)) if choice.part is None else [choice.part]:
+            weights[k] = _redraw(weights[k], replace(choice, part=None), rng)
+        layer = replace(layer, weights=tuple(weights))
+    else:
+        layer = replace(layer, **{choice.field: _redraw(getattr(layer, choice.field), choice, rng)})
+    layers[choice.layer - 1] = layer
+    return replace(problem, layers=tuple(layers))
+
+
+def _redraw(v: Values, choice: Choice, rng: np.random.Generator) -> Values:
+    """`v` with its cells (or its part's cells) drawn anew."""
+    if v is None:
+        raise StepperError(f"the problem has no {choice.field} to vary: give one in the layer, which sets "
+                           "its shape", place=f"[random] {choice.path!r}")
+    cells = _fractions(v)
+    target = cells if choice.part is None else cells[choice.part]
+    target[...] = np.array(choice.draw(rng, target.size) + [None], dtype=object)[:-1].reshape(target.shape)
+    return from_numbers(cells.tolist(), v.shape)
+
+
+def _fractions(v: Values) -> np.ndarray:
+    if v.symbolic:
+        return v.data.copy()
+    if v.exact:
+        return np.array([Fraction(int(n), v.scale) for n in v.data.ravel()], dtype=object).reshape(v.shape)
+    return np.array([Fraction(float(x)) for x in v.data.ravel()], dtype=object).reshape(v.shape)
