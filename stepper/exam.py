@@ -124,13 +124,14 @@ class Stress:
     seconds: float
     spreads: list[tuple[str, float, float, float, int]]  # stage, least, largest, standard deviation, distinct answers
     repeats: list[tuple[str, str, int]]  # stage, the answer, how many accepted variants share it
+    winners: dict[int, int]  # for a network ending in softmax: class (from 1) -> accepted variants it wins
 
 
 def stress(template: Template, count: int, seed: int) -> Stress:
     """Draw `count` candidates (one per variant number, no redraws) and judge each against every constraint."""
     if not 1 <= count <= 1_000_000:
         raise StepperError(f"expected from 1 to 1,000,000 candidates, found {count}", place="--stress")
-    passed = Counter()
+    passed, winners = Counter(), Counter()
     kept, seen = [], set()
     start = time.perf_counter()
     for number in range(1, count + 1):
@@ -142,6 +143,8 @@ def stress(template: Template, count: int, seed: int) -> Stress:
         if not failures:
             kept.append(answers(verdict.trace))
             seen.add(verdict.answer)
+            if verdict.problem.layers and verdict.problem.layers[-1].kind == "softmax":
+                winners[int(np.argmax(verdict.trace.output.floats())) + 1] += 1
     seconds = time.perf_counter() - start
     spreads, repeats = [], []
     for key in (kept[0] if kept else {}):
@@ -151,7 +154,8 @@ def stress(template: Template, count: int, seed: int) -> Stress:
         common, times = written.most_common(1)[0]
         if len(kept) >= 10 and times > REPEAT_SHARE * len(kept):
             repeats.append((key, common, times))
-    return Stress(count, {n: passed[n] for n in NAMES}, len(kept), seconds, spreads, repeats)
+    return Stress(count, {n: passed[n] for n in NAMES}, len(kept), seconds, spreads, repeats,
+                  dict(sorted(winners.items())))
 
 
 def stress_report(result: Stress, constraints) -> str:
@@ -161,7 +165,7 @@ def stress_report(result: Stress, constraints) -> str:
              f"{result.accepted:,} met every constraint ({100 * result.accepted / n:.1f}%).", "",
              f"{'Constraint':<56} {'met':>6}  {'rate':>5}"]
     for name in NAMES:
-        off = (name in ("nonzero", "no_ties", "distinct") and not getattr(constraints, name)) or \
+        off = (name in ("nonzero", "saturated", "no_ties", "distinct") and not getattr(constraints, name)) or \
               (name == "largest" and constraints.largest is None) or (name == "integers" and not constraints.integers)
         label = f"{name} ({DESCRIPTIONS[name]})"
         lines.append(f"{label:<56} " + ("    (off)" if off else f"{result.passed[name]:>6,}  {100 * result.passed[name] / n:5.1f}%"))
@@ -169,6 +173,9 @@ def stress_report(result: Stress, constraints) -> str:
         lines += ["", "Answers of the accepted variants  (least .. largest, spread, distinct answers)"]
         for key, low, high, spread, distinct in result.spreads:
             lines.append(f"  {key:<24} {low:>10.4g} .. {high:<10.4g} sd {spread:<8.3g} {distinct:>6,} distinct")
+        if result.winners:
+            lines += ["", "Winning class (the largest softmax output): " + ", ".join(
+                f"{c} in {100 * n / result.accepted:.1f}%" for c, n in result.winners.items())]
         lines += ["", f"Answers shared by more than {100 * REPEAT_SHARE:.0f}% of the accepted variants "
                       "(a pattern a student could guess):"]
         lines += [f"  {key}: {answer}  ({times:,} of {result.accepted:,})" for key, answer, times in result.repeats] \

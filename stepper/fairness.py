@@ -2,6 +2,7 @@
 
     [constraints]        # every one on by default; `false` turns one off
     nonzero = true       # no stage that is all zeros (the tutorial's second filter is, after ReLU)
+    saturated = true     # no sigmoid, tanh or softmax stage whose every value rounds to 0 or 1
     no_ties = true       # no tie for the largest value inside a max-pooling window
     largest = 99         # every product and sum a student adds is within -99..99
     integers = ["layer1"]  # these layers' (or stages') values are whole numbers
@@ -29,10 +30,11 @@ from .trace import ConvTrace, DenseTrace, MixTrace, PoolTrace, Trace, Transposed
 from .working import plain
 
 # The constraints, in the order reports list them; "fits" (every layer's windows fit) is always on.
-NAMES = ("fits", "nonzero", "no_ties", "largest", "integers", "distinct")
+NAMES = ("fits", "nonzero", "saturated", "no_ties", "largest", "integers", "distinct")
 DESCRIPTIONS = {
     "fits": "every layer fits its input",
     "nonzero": "no stage all zeros",
+    "saturated": "no sigmoid, tanh or softmax stage all at 0 or 1",
     "no_ties": "no tie inside a max-pooling window",
     "largest": "sums small enough to add by hand",
     "integers": "whole numbers where asked",
@@ -43,6 +45,7 @@ DESCRIPTIONS = {
 @dataclass(frozen=True)
 class Constraints:
     nonzero: bool = True
+    saturated: bool = True  # no sigmoid, tanh or softmax stage whose every value rounds to 0 or +-1
     no_ties: bool = True
     largest: Fraction | None = Fraction(99)  # None: no limit
     integers: tuple[str, ...] = ()  # "layer1" or stage keys such as "layer2.channel1"
@@ -62,7 +65,7 @@ def read_constraints(raw: dict, problem: Problem) -> Constraints:
     fields = {}
     for name, value in raw.items():
         place = f"[constraints] field {name!r}"
-        if name in ("nonzero", "no_ties", "distinct"):
+        if name in ("nonzero", "saturated", "no_ties", "distinct"):
             if not isinstance(value, bool):
                 raise StepperError(f"expected true or false, found {value!r}", place=place)
             fields[name] = value
@@ -88,7 +91,7 @@ def read_constraints(raw: dict, problem: Problem) -> Constraints:
                 raise StepperError(f"expected a whole number from 1 to 1000000, found {value!r}", place=place)
             fields[name] = value
         else:
-            raise StepperError(f"unknown constraint {name!r}: expected one of 'nonzero', 'no_ties', 'largest', "
+            raise StepperError(f"unknown constraint {name!r}: expected one of 'nonzero', 'saturated', 'no_ties', 'largest', "
                                "'integers', 'distinct', 'tries'", place=place)
     return Constraints(**fields)
 
@@ -101,7 +104,8 @@ def judge(problem: Problem, constraints: Constraints) -> Verdict:
         return Verdict(problem, None, {"fits": e.message if not e.place else f"{e.place}: {e.message}"}, ())
     result = trace(problem)
     failures = {}
-    checks = [("nonzero", constraints.nonzero, _zero_stage), ("no_ties", constraints.no_ties, _tie),
+    checks = [("nonzero", constraints.nonzero, _zero_stage), ("saturated", constraints.saturated, _saturated),
+              ("no_ties", constraints.no_ties, _tie),
               ("largest", constraints.largest is not None, lambda t: _too_large(t, constraints.largest)),
               ("integers", bool(constraints.integers), lambda t: _not_whole(t, constraints.integers))]
     for name, on, check in checks:
@@ -130,6 +134,17 @@ def _zero_stage(result: Trace) -> str | None:
         v = s.of(result.layers[s.layer - 1].output)
         if not v.symbolic and not np.any(v.data):
             return f"{s.key} is all zeros"
+    return None
+
+
+def _saturated(result: Trace) -> str | None:
+    """A squashing stage whose every value, as written, is at a limit: the working shows nothing."""
+    for s in stages(result.problem):
+        if result.problem.layers[s.layer - 1].kind in ("sigmoid", "tanh", "softmax"):
+            v = s.of(result.layers[s.layer - 1].output)
+            written = [abs(float(plain(v, x, result.settings.decimals))) for x in v.data.ravel().tolist()]
+            if all(w in (0.0, 1.0) for w in written):
+                return f"{s.key} is all 0 or 1 to {result.settings.decimals} places"
     return None
 
 

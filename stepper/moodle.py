@@ -45,19 +45,22 @@ _BLANK_START = re.compile(r"\{(?=[0-9]*:[A-Z_]+:)")
 
 
 def moodle_xml(title: str, variants: Sequence[Variant], questions: Mapping[str, str],
-               keys: Mapping[str, str]) -> str:
+               keys: Mapping[str, Mapping[int, str]]) -> str:
     """A Moodle XML quiz: for each variant a category `title/Variant <id>` and one question per stage.
 
-    `questions[v.id]` and `keys[v.id]` are the variant's question sheet and worked key in Markdown:
-    every question shows the sheet, and the key as general feedback after it is answered.
+    `questions[v.id]` is the variant's question sheet in Markdown, shown by every question;
+    `keys[v.id][n]` is the worked key of layer n in Markdown, the general feedback of that layer's
+    questions (the whole key in each question would make the file many times larger).
     """
     out = ['<?xml version="1.0" encoding="UTF-8"?>', "<quiz>"]
     for v in variants:
-        sheet, key = to_html(questions[v.id]), to_html(keys[v.id])
+        sheet = to_html(questions[v.id])
+        layer_keys = {n: to_html(text) for n, text in keys[v.id].items()}
         out += _category(title, v)
         for s in stages(v.problem):
+            key = layer_keys[s.layer]
             values = s.of(v.trace.layers[s.layer - 1].output)
-            answers = [answer(values, x, v.trace.settings.decimals) for x in _cells(values)]
+            answers = [answer(values, x, v.trace.settings.decimals) for x in values.data.ravel().tolist()]
             out += _question(v, s, values.shape, answers, sheet, key)
     out.append("</quiz>")
     return "\n".join(out) + "\n"
@@ -73,7 +76,7 @@ def answer(v: Values, x, decimals: int) -> tuple[str, str]:
     """
     if v.symbolic:
         raise StepperError("a value holding symbols cannot be a Moodle numerical answer")
-    step = _decimal(Decimal(1).scaleb(-decimals))
+    step = format(Decimal(1).scaleb(-decimals), "f")  # 0.0001: a plain decimal, as Moodle reads numbers
     if v.exact:
         text = write_exact(int(x), v.scale, v.places)
         if "frac" not in text:
@@ -86,17 +89,9 @@ def answer(v: Values, x, decimals: int) -> tuple[str, str]:
     return (text.lstrip("-") if float(text) == 0 else text), step
 
 
-def _decimal(d: Decimal) -> str:
-    return format(d, "f")
-
-
-def _cells(v: Values) -> list:
-    return v.data.ravel().tolist()
-
-
 def _rows(shape: tuple[int, ...], cells: list) -> list[list]:
     """Cells laid out as the worked solution shows them: a map row by row, a vector as one row."""
-    columns = max(shape[-1] if shape else 1, 1)
+    columns = max(shape[-1], 1)
     return [cells[i:i + columns] for i in range(0, len(cells), columns)]
 
 

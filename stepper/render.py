@@ -331,6 +331,16 @@ def render_question(trace: Trace, fmt: str, variant: str, templates: Path | None
                    asked=stages(trace.problem))
 
 
+def render_layer(trace: Trace, number: int, fmt: str, settings: Settings | None = None,
+                 templates: Path | None = None) -> str:
+    """Layer `number`'s working alone (1-based), as in the worked solution."""
+    settings = trace.settings if settings is None else replace(
+        settings, rounding=trace.settings.rounding, decimals=trace.settings.decimals)
+    env = environment(fmt, settings, templates)
+    return _render(env, "layer.j2", trace=trace, problem=trace.problem, settings=settings,
+                   record=trace.layers[number - 1])
+
+
 def render_keys(title: str, variants, fmt: str, settings: Settings, templates: Path | None = None) -> str:
     """Every variant's worked key in one document (`variants`: records with id, seed and trace), with the
     detail of `settings`; the variants share their rounding, so the first one's stands for all."""

@@ -14,7 +14,7 @@ from typing import Callable
 
 from .exam import Variant, manifest
 from .output import marked, typeset
-from .render import render, render_keys, render_question
+from .render import render, render_keys, render_layer, render_question
 from .variants import Template
 
 FORMATS = ("md", "tex", "pdf", "moodle")
@@ -50,7 +50,8 @@ def exam_documents(template: Template, variants: list[Variant], seed: int, forma
             documents[f"variant-{v.id}-key.{fmt}"] = marked(key, f".{fmt}", source)
         if "moodle" in formats:
             questions_md[v.id] = render_question(v.trace, "md", v.id, templates)
-            keys_md[v.id] = render(key_trace, "md", settings, templates)
+            keys_md[v.id] = {n: render_layer(v.trace, n, "md", settings, templates)
+                             for n in range(1, len(v.trace.layers) + 1)}
         if progress:
             progress(n, len(variants))
     for fmt in text_formats:

@@ -1,0 +1,338 @@
+"""`stepper exam`: fair variants of a template, each key checked against an independent forward pass.
+
+The forward pass here is plain float numpy written for the tutorial's network, reading each variant's
+problem file (from the manifest) with tomllib: it shares no code with stepper.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stepper.cli import main
+from stepper.errors import StepperError
+from stepper.exam import generate, stress, stress_report, variant_seed
+from stepper.fairness import judge
+from stepper.dump import dumps
+from stepper.variants import load_template, loads_template
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "examples" / "tutorial-exam.toml"
+TUTORIAL = (ROOT / "examples" / "tutorial.toml").read_text(encoding="utf-8")
+COUNT = 200
+
+
+# ---- an independent forward pass of the tutorial's network, in floats ----
+
+def cells(raw) -> np.ndarray:
+    """A grid written as text or nested lists, or a flat list of numbers."""
+    if isinstance(raw, list) and not any(isinstance(x, list) for x in raw):
+        return np.array([eval_number(x) for x in raw])
+    rows = [line.split() for line in raw.strip().splitlines()] if isinstance(raw, str) else raw
+    return np.array([[eval_number(x) for x in row] for row in rows])
+
+
+def eval_number(x) -> float:
+    if isinstance(x, str) and "/" in x:
+        a, b = x.split("/")
+        return float(a) / float(b)
+    return float(x)
+
+
+def numpy_forward(problem_text: str) -> dict[str, np.ndarray]:
+    data = tomllib.loads(problem_text)
+    layers = data["layers"]
+    places = data.get("settings", {}).get("decimals", 4)
+    r = lambda a: np.round(a, places)  # the tutorial carries values rounded to 4 places
+    image = cells(data["input"])
+    conv = layers[0]
+    s, p = conv["stride"], conv["padding"]
+    padded = np.pad(image, p)
+    maps = []
+    for f in conv["filters"]:
+        k = cells(f)
+        n = (padded.shape[0] - k.shape[0]) // s + 1
+        maps.append(np.array([[np.sum(padded[i * s:i * s + 3, j * s:j * s + 3] * k) for j in range(n)]
+                              for i in range(n)]))
+    conv_out = np.stack(maps)
+    relu = np.maximum(conv_out, 0)
+    pool = layers[2]
+    size = pool["size"]
+    pooled = relu.reshape(2, relu.shape[1] // size, size, relu.shape[2] // size, size)
+    pooled = pooled.max(axis=(2, 4)) if pool["type"] == "maxpool" else pooled.mean(axis=(2, 4))
+    w = np.array([eval_number(x) for x in layers[3]["weights"]])
+    mixed = np.tensordot(w, pooled, axes=1)
+    sig = r(1 / (1 + np.exp(-mixed)))
+    z = np.array([np.sum(cells(g).reshape(sig.shape) * sig) for g in layers[5]["weights"]])
+    e = r(np.exp(z))
+    soft = r(e / r(e.sum()))
+    out = {f"layer1.filter{f + 1}": conv_out[f] for f in range(2)}
+    out |= {f"layer2.channel{c + 1}": relu[c] for c in range(2)}
+    out |= {f"layer3.channel{c + 1}": pooled[c] for c in range(2)}
+    out |= {"layer4.map": mixed, "layer5.map": sig, "layer6.z1": z[0], "layer6.z2": z[1], "layer7.values": soft}
+    return out
+
+
+@pytest.fixture(scope="module")
+def exam_run(tmp_path_factory):
+    """200 variants in md, tex and Moodle XML, written twice with the same seed."""
+    outs = []
+    for name in ("first", "second"):
+        out = tmp_path_factory.mktemp(name)
+        assert main(["exam", str(TEMPLATE), "--variants", str(COUNT), "--seed", "5",
+                     "--format", "md,tex,moodle", "--out", str(out)]) == 0
+        outs.append(out)
+    return outs
+
+
+def test_every_answer_equals_a_numpy_forward_pass(exam_run):
+    manifest = json.loads((exam_run[0] / "manifest.json").read_text(encoding="utf-8"))
+    assert len(manifest["variants"]) == COUNT
+    for v in manifest["variants"]:
+        expected = numpy_forward(v["problem"])
+        assert set(v["answers"]) == set(expected)
+        for key, written in v["answers"].items():
+            got = np.array([float(x) for x in written])
+            want = np.ravel(expected[key])
+            tolerance = 0 if key.split(".")[0] in ("layer1", "layer2", "layer3", "layer4") else 2e-4
+            assert np.allclose(got, want, rtol=0, atol=tolerance), (v["id"], key, got, want)
+
+
+def test_each_key_shows_its_own_answers(exam_run):
+    """The key of each variant prints that variant's final answer, in the Answer section."""
+    manifest = json.loads((exam_run[0] / "manifest.json").read_text(encoding="utf-8"))
+    for v in manifest["variants"]:
+        key = (exam_run[0] / f"variant-{v['id']}-key.md").read_text(encoding="utf-8")
+        answer = key[key.index("## Answer"):]
+        for x in v["answers"]["layer7.values"]:
+            assert x in answer, (v["id"], x)
+        question = (exam_run[0] / f"variant-{v['id']}-question.md").read_text(encoding="utf-8")
+        assert "## Answer" not in question and v["answers"]["layer7.values"][0] not in question
+
+
+def test_variants_are_distinct_and_drawn_from_the_template(exam_run):
+    manifest = json.loads((exam_run[0] / "manifest.json").read_text(encoding="utf-8"))
+    finals = [tuple(v["answers"]["layer7.values"]) for v in manifest["variants"]]
+    assert len(set(finals)) == COUNT
+    assert len({v["problem"] for v in manifest["variants"]}) == COUNT
+    template = load_template(TEMPLATE)
+    for v in manifest["variants"][:20]:
+        data = tomllib.loads(v["problem"])
+        assert set(np.ravel(cells(data["input"]))) <= {0, 1, 2, 3, 4}
+        for f in data["layers"][0]["filters"]:
+            assert set(np.ravel(cells(f))) <= {-1, 0, 1}
+        assert data["layers"][0]["stride"] == 2 and data["layers"][3]["weights"] == ["0.5", "0.5"]
+        for g in data["layers"][5]["weights"]:
+            w = np.ravel(cells(g))
+            assert np.all((w >= 0) & (w <= 0.5)) and np.allclose(w * 10, np.round(w * 10))
+        # the manifest's seed draws the same problem again
+        again = dumps(template.draw(v["seed"]))
+        assert again.split("\n", 1)[1] == v["problem"].split("\n", 1)[1]  # all but the title line
+
+
+def test_two_runs_with_one_seed_are_byte_identical(exam_run):
+    first, second = exam_run
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(p.name for p in second.iterdir())
+    assert len(names) == 2 * 2 * COUNT + 2 + 2  # question and key in md and tex; keys.md/.tex; moodle; manifest
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_a_different_seed_gives_different_variants(tmp_path):
+    template = load_template(TEMPLATE)
+    a = [dumps(v.problem) for v in generate(template, 5, 1)]
+    b = [dumps(v.problem) for v in generate(template, 5, 2)]
+    assert not set(a) & set(b)
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex")
+def test_the_tex_of_all_200_keys_compiles(exam_run, tmp_path):
+    for name in ("keys.tex", "variant-001-question.tex", f"variant-{COUNT}-key.tex"):
+        shutil.copy(exam_run[0] / name, tmp_path / name)
+        run = subprocess.run(["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", name],
+                             cwd=tmp_path, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+        assert run.returncode == 0, run.stdout[-2000:]
+    pages = re.search(r"Output written on keys\.pdf \((\d+) pages", (tmp_path / "keys.log").read_text(errors="replace"))
+    assert pages and int(pages[1]) >= COUNT  # one variant per page at least
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex")
+def test_pdfs_are_byte_identical_across_runs(tmp_path):
+    for out in ("a", "b"):
+        assert main(["exam", str(TEMPLATE), "--variants", "2", "--seed", "9", "--format", "pdf",
+                     "--out", str(tmp_path / out)]) == 0
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["keys.pdf", "manifest.json", "variant-001-key.pdf", "variant-001-question.pdf",
+                     "variant-002-key.pdf", "variant-002-question.pdf"]
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_answers_only_key(tmp_path):
+    text = TEMPLATE.read_text(encoding="utf-8").replace('key = "full"', 'key = "answers"')
+    (tmp_path / "t.toml").write_text(text, encoding="utf-8")
+    assert main(["exam", str(tmp_path / "t.toml"), "--variants", "1", "--format", "md", "--out", str(tmp_path)]) == 0
+    full = tmp_path / "full"
+    assert main(["exam", str(TEMPLATE), "--variants", "1", "--format", "md", "--out", str(full)]) == 0
+    short, long = (tmp_path / "variant-001-key.md").read_text(), (full / "variant-001-key.md").read_text()
+    assert "Window" not in short and "Window" in long or len(short) < len(long) / 2
+
+
+# ---- each default constraint: a template built to break it is reported, and passes with it turned off ----
+
+def template_with(random: str, constraints: str = "") -> str:
+    return TUTORIAL + f"\n[random]\n{random}\n\n[constraints]\ntries = 40\n{constraints}\n"
+
+
+BROKEN = {
+    # every filter cell 0: every feature map is all zeros
+    "nonzero": ('"layer1.filters" = [0]\ninput = "0..4"', ""),
+    # a bright image and positive filters: every sigmoid rounds to 1.0000
+    "saturated": ('input = "9..9"\n"layer1.filters" = [1]\n"layer6.weights" = "0.1..0.5 by 0.1"', ""),
+    # an image of ones and a filter of ones: each pooling window holds equal values
+    "no_ties": ('input = "1..1"\n"layer1.filters" = [1]\n"layer6.weights" = "0.1..0.5 by 0.1"', ""),
+    # sums above the limit
+    "largest": ('input = "3..4"\n"layer1.filters" = [1, 2]', "largest = 10"),
+    # a dense layer's z adds rounded sigmoids times tenths: never a whole number
+    "integers": ('input = "0..4"', 'integers = ["layer6"]'),
+    # one value to draw from: every variant is the tutorial itself, so the second repeats the first
+    "distinct": ('"layer6.weights" = ["0.1"]', ""),
+    # a stride that leaves the dense weights the wrong shape
+    "fits": ('"layer1.stride" = [1]', ""),
+}
+SWITCHES = ("nonzero", "saturated", "no_ties", "largest", "distinct")
+
+
+def constraints_only(name: str, extra: str, on: bool = True) -> str:
+    """Every constraint but `name` turned off, so only `name` can reject a candidate."""
+    lines = [f"{other} = false" for other in SWITCHES if other != name or not on]
+    return "\n".join(lines + ([extra] if on and extra else []))
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_a_template_that_breaks_a_constraint_is_reported(name):
+    random, extra = BROKEN[name]
+    template = loads_template(template_with(random, constraints_only(name, extra)), name="broken.toml")
+    with pytest.raises(StepperError) as caught:
+        generate(template, 3, 1)
+    message = str(caught.value)
+    assert message.startswith("broken.toml: [constraints]: cannot draw variant")
+    assert f"most often failed: {name!r}" in message and "in 40 of 40" in message
+    if name != "fits":  # always on: a layer that does not fit cannot be worked at all
+        relaxed = loads_template(template_with(random, constraints_only(name, extra, on=False)), name="relaxed")
+        assert len(generate(relaxed, 3, 1)) == 3
+
+
+def test_judge_names_only_the_broken_constraint():
+    template = loads_template(template_with('input = "1..1"\n"layer1.filters" = [1]', "nonzero = false"), name="t")
+    verdict = judge(template.draw(1), template.constraints)
+    assert set(verdict.failures) == {"no_ties"}
+    assert verdict.failures["no_ties"] == "layer3, channel 1: the window at row 1, column 2 has a tie for the largest"
+
+
+def test_unsatisfiable_run_exits_2_in_one_line(tmp_path, capsys):
+    path = tmp_path / "zero.toml"
+    path.write_text(template_with('"layer1.filters" = [0]'), encoding="utf-8")
+    assert main(["exam", str(path), "--variants", "2", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'nonzero'" in err[0] and "40 of 40" in err[0] and str(path) in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+# ---- the stress test ----
+
+def test_stress_reports_every_constraint_and_each_answer(capsys):
+    assert main(["exam", str(TEMPLATE), "--stress", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("1,000 candidates drawn in")
+    for name in ("fits", "nonzero", "saturated", "no_ties", "largest", "integers", "distinct"):
+        assert re.search(rf"^{name} \(.*\)\s+[\d,]+\s+[\d.]+%$", out, re.M), name
+    for key in ("layer1.filter1", "layer5.map", "layer6.z1", "layer7.values"):
+        assert re.search(rf"^  {re.escape(key)}\s+-?[\d.]+ \.\. ", out, re.M), key
+    assert "Winning class" in out
+
+
+def test_stress_counts_match_judging_each_candidate():
+    template = load_template(TEMPLATE)
+    result = stress(template, 60, 3)
+    verdicts = [judge(template.draw(variant_seed(3, n, 0)), template.constraints) for n in range(1, 61)]
+    for name in ("nonzero", "no_ties", "largest"):
+        assert result.passed[name] == sum(name not in v.failures for v in verdicts)
+    assert result.accepted <= sum(not v.failures for v in verdicts)
+
+
+def test_stress_flags_an_answer_students_could_guess():
+    """Only the dense weights vary, over two values: the earlier stages are the same in every variant."""
+    template = loads_template(template_with('"layer6.weights" = [0.1, 0.2]', constraints_only("", "")), name="t")
+    result = stress(template, 200, 1)
+    flagged = {key for key, _, _ in result.repeats}
+    assert "layer1.filter1" in flagged and "layer5.map" in flagged
+    report = stress_report(result, template.constraints)
+    assert "layer1.filter1: " in report.split("could guess")[1]
+
+
+# ---- a student's working marked against their own variant ----
+
+def test_check_marks_working_against_its_variant(tmp_path, capsys):
+    from stepper.fairness import answers
+    out = tmp_path / "exam"
+    assert main(["exam", str(TEMPLATE), "--variants", "3", "--format", "md", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    v2 = manifest["variants"][1]
+    lines = ['student = "Ada"', 'variant = "002"']
+    for key, values in v2["answers"].items():
+        layer, part = key.split(".")
+        lines += [f"[{layer}]"] if f"[{layer}]" not in lines else []
+        side = int(len(values) ** 0.5)
+        if len(values) > 1 and side * side == len(values) and layer != "layer7":  # a map: one row per line
+            rows = [" ".join(values[r * side:(r + 1) * side]) for r in range(side)]
+            lines.append(f'{part} = """\n' + "\n".join(rows) + '\n"""')
+        else:
+            lines.append(f'{part} = "{" ".join(values)}"')
+    working = tmp_path / "ada.toml"
+    working.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["check", str(out / "manifest.json"), str(working), "--out", str(tmp_path / "fb")]) == 0
+    line = capsys.readouterr().out
+    total = re.search(r"Ada: ([\d.]+) / ([\d.]+)", line)
+    assert total and total[1] == total[2], line
+    # the same values claimed for variant 001 are not right there
+    working.write_text(working.read_text().replace('variant = "002"', 'variant = "001"'), encoding="utf-8")
+    assert main(["check", str(out / "manifest.json"), str(working), "--out", str(tmp_path / "fb")]) == 0
+    total = re.search(r"Ada: ([\d.]+) / ([\d.]+)", capsys.readouterr().out)
+    assert total[1] != total[2]
+
+
+@pytest.mark.parametrize("variant, needle", [(None, "names no variant"), ('"999"', "no variant '999'")])
+def test_check_with_a_manifest_needs_a_known_variant(variant, needle, tmp_path, capsys):
+    out = tmp_path / "exam"
+    assert main(["exam", str(TEMPLATE), "--variants", "2", "--format", "md", "--out", str(out)]) == 0
+    working = tmp_path / "bob.toml"
+    working.write_text('student = "Bob"\n' + (f"variant = {variant}\n" if variant else "") + "[layer6]\nz1 = 1\n",
+                       encoding="utf-8")
+    capsys.readouterr()
+    assert main(["check", str(out / "manifest.json"), str(working), "--out", str(tmp_path / "fb")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and str(working) in err[0] and "field 'variant'" in err[0]
+
+
+def test_progress_bar_when_asked(tmp_path, capsys):
+    assert main(["exam", str(TEMPLATE), "--variants", "3", "--format", "md", "--progress",
+                 "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "drawing 3/3" in err and "writing 3/3" in err
+
+
+def test_exam_runs_as_a_fresh_process(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "stepper", "exam", str(TEMPLATE), "--variants", "2",
+                          "--format", "md", "--out", str(tmp_path)], capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL, cwd=ROOT, timeout=120)
+    assert run.returncode == 0 and "2 variants" in run.stdout, run.stderr
