@@ -7,7 +7,7 @@ import sys
 import pytest
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent / "tools"))
-from regenerate_output import EXAMPLES, FEEDBACK, PICTURE, ROOT, WORKINGS, check_args  # noqa: E402
+from regenerate_output import EXAM, EXAMPLES, FEEDBACK, PICTURE, ROOT, WORKINGS, check_args, exam_args  # noqa: E402
 
 STALE = "output/ is stale: run `python tools/regenerate_output.py` and commit the result"
 
@@ -69,8 +69,31 @@ def test_feedback_outputs_are_current(fresh_feedback):
             assert (kept / name).read_bytes() == (fresh_feedback / name).read_bytes(), STALE
 
 
+@pytest.fixture(scope="module")
+def fresh_exam(tmp_path_factory):
+    out = tmp_path_factory.mktemp("exam")
+    run = subprocess.run([sys.executable, "-m", "stepper", *exam_args(str(out))], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr
+    return out
+
+
+def test_exam_outputs_are_current(fresh_exam):
+    kept = ROOT / EXAM
+    names = sorted(p.name for p in fresh_exam.iterdir())
+    assert sorted(p.name for p in kept.iterdir()) == names, STALE
+    assert "moodle.xml" in names and "manifest.json" in names and "variant-003-key.pdf" in names
+    for name in names:
+        if name.endswith(".pdf"):
+            text = [subprocess.run(["pdftotext", "-layout", str(folder / name), "-"], capture_output=True, text=True,
+                                   check=True).stdout for folder in (kept, fresh_exam)]
+            assert text[0] == text[1], STALE
+        else:
+            assert (kept / name).read_bytes() == (fresh_exam / name).read_bytes(), STALE
+
+
 def test_no_stray_files_in_output():
-    expected = {ROOT.joinpath(e).stem + s for e in EXAMPLES for s in (".md", ".tex", ".pdf")} | {"feedback"}
+    expected = {ROOT.joinpath(e).stem + s for e in EXAMPLES for s in (".md", ".tex", ".pdf")} | {"feedback", "exam"}
     extra = {p.name for p in (ROOT / "output").iterdir()} - expected - {PICTURE}
     assert not extra, f"files in output/ that no example makes: {sorted(extra)}"
     assert (ROOT / "output" / PICTURE).read_bytes().startswith(b"\x89PNG"), STALE

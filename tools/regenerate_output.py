@@ -1,5 +1,6 @@
-"""Regenerate output/: the worked solution of each example, in every format, and in output/feedback/ the
-feedback reports and class summary of the tutorial's example working files.
+"""Regenerate output/: the worked solution of each example, in every format; in output/feedback/ the
+feedback reports and class summary of the tutorial's example working files; and in output/exam/ a few
+variants of the tutorial's exam template, with question sheets, keys, a manifest and a Moodle quiz.
 
     python tools/regenerate_output.py
 
@@ -22,6 +23,15 @@ WORKINGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("tu
 FEEDBACK = "output/feedback"
 
 
+# `stepper exam` of the tutorial's exam template: a few variants in every format.
+EXAM = "output/exam"
+
+
+def exam_args(out: str) -> list[str]:
+    return ["exam", str(ROOT / "examples" / "tutorial-exam.toml"), "--variants", "3", "--seed", "1",
+            "--format", FORMATS + ",moodle", "--out", out]
+
+
 def check_args(out: str) -> list[str]:
     return ["check", str(ROOT / "examples" / "tutorial.toml"), *(str(ROOT / w) for w in WORKINGS),
             "--format", FORMATS, "--out", out]
@@ -38,6 +48,8 @@ def main() -> int:
     status = stepper(["solve", *(str(ROOT / e) for e in EXAMPLES), "--format", FORMATS, "--out", str(ROOT / "output")])
     if status == 0:
         status = stepper(check_args(str(ROOT / FEEDBACK)))
+    if status == 0:
+        status = stepper(exam_args(str(ROOT / EXAM)))
     if status == 0:
         page = str(PICTURE_PAGE)
         subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", page, "-l", page, "-singlefile",
