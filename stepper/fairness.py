@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import StepperError
 from .evaluate import trace
+from .load import shown
 from .numbers import Values
 from .spec import Problem
 from .stages import stages
@@ -67,28 +68,30 @@ def read_constraints(raw: dict, problem: Problem) -> Constraints:
         place = f"[constraints] field {name!r}"
         if name in ("nonzero", "saturated", "no_ties", "distinct"):
             if not isinstance(value, bool):
-                raise StepperError(f"expected true or false, found {value!r}", place=place)
+                raise StepperError(f"expected true or false, found {shown(value)}", place=place)
             fields[name] = value
         elif name == "largest":
             if value is False:
                 fields[name] = None
-            elif isinstance(value, (int, Decimal)) and not isinstance(value, bool) and value > 0:
+            elif isinstance(value, (int, Decimal)) and not isinstance(value, bool) and \
+                    (not isinstance(value, Decimal) or value.is_finite()) and value > 0:
                 fields[name] = Fraction(value)
             else:
-                raise StepperError(f"expected a number above 0, or false for no limit, found {value!r}", place=place)
+                raise StepperError(f"expected a number above 0, or false for no limit, found {shown(value)}",
+                                   place=place)
         elif name == "integers":
             known = {s.key for s in stages(problem)} | {f"layer{n}" for n in range(1, len(problem.layers) + 1)}
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise StepperError(f"expected a list of layers or stages, such as [\"layer1\"], found {value!r}",
-                                   place=place)
+                raise StepperError(f"expected a list of layers or stages, such as [\"layer1\"], found "
+                                   f"{shown(value)}", place=place)
             unknown = [v for v in value if v not in known]
             if unknown:
                 raise StepperError(f"no layer or stage is called {unknown[0]!r}: expected one such as 'layer1' "
-                                   f"or {sorted(known)[0]!r}", place=place)
+                                   f"or {stages(problem)[0].key!r}", place=place)
             fields[name] = tuple(value)
         elif name == "tries":
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
-                raise StepperError(f"expected a whole number from 1 to 1000000, found {value!r}", place=place)
+                raise StepperError(f"expected a whole number from 1 to 1000000, found {shown(value)}", place=place)
             fields[name] = value
         else:
             raise StepperError(f"unknown constraint {name!r}: expected one of 'nonzero', 'saturated', 'no_ties', 'largest', "

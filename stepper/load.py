@@ -392,14 +392,22 @@ def _dims(shape) -> str:
 
 
 def _what(x) -> str:
+    """A value as the user wrote it in TOML: 'text', true, 1.5, nan, 2024-01-01, a list, a table."""
     if isinstance(x, str):
         return repr(x) if len(x) < 30 else "text"
     if isinstance(x, bool):
-        return "true/false"
+        return "true" if x else "false"
+    if isinstance(x, Decimal) and not x.is_finite():
+        return "nan" if x.is_nan() else ("-inf" if x < 0 else "inf")
     if isinstance(x, (int, Decimal)):
         return str(x)
     if isinstance(x, list):
         return "a list"
     if isinstance(x, dict):
         return "a table"
+    if hasattr(x, "isoformat"):
+        return x.isoformat()
     return type(x).__name__
+
+
+shown = _what  # for the other readers of TOML files

@@ -56,9 +56,10 @@ def written_by_stepper(path: Path) -> bool:
 
 
 def check_writable(path: Path, force: bool) -> None:
-    if path.parent.exists() and not path.parent.is_dir():
-        raise StepperError("is a file, so documents cannot be written into it: choose another --out folder",
-                           file=str(path.parent))
+    for folder in path.parents:  # a file anywhere on the way would stop the folder being made
+        if folder.exists() and not folder.is_dir():
+            raise StepperError("is a file, so documents cannot be written into it: choose another --out folder",
+                               file=str(folder))
     if path.is_dir():
         raise StepperError("is a folder, so the document cannot be written there", file=str(path))
     if path.exists() and not force and not written_by_stepper(path):
@@ -74,7 +75,10 @@ def write_file(path: Path, data: bytes, force: bool = False) -> None:
         tmp.write_bytes(data)
         os.replace(tmp, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # the folder itself could not be made: there is nothing to remove
         raise StepperError(f"cannot write it: {e.strerror or e}", file=str(path)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)

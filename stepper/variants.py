@@ -25,14 +25,15 @@ import numpy as np
 
 from .errors import StepperError
 from .fairness import Constraints, read_constraints
-from .load import from_data
+from .load import from_data, shown
 from .numbers import Values, from_numbers, fraction
 from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Pool, Problem
 
 MAX_CHOICES = 10_000  # a range with more values than this is not one a student works by hand
 # A layer's type may change only to one worked the same way, so the rest of the network still fits.
 SWAPS = {"maxpool": ("maxpool", "avgpool"), "avgpool": ("maxpool", "avgpool"),
-         **{k: ("relu", "sigmoid", "tanh", "identity") for k in ("relu", "sigmoid", "tanh", "identity")}}
+         **{k: ("relu", "sigmoid", "tanh", "identity") for k in ("relu", "sigmoid", "tanh", "identity")},
+         "leaky_relu": ("leaky_relu", "relu")}  # any other layer keeps its own type
 CELLS = "cells"  # a field whose cells are drawn one by one
 # The fields [random] may name, for each kind of layer: how each is drawn.
 FIELDS = {
@@ -101,22 +102,26 @@ def loads_template(text: str, *, name: str = "<template>") -> Template:
     try:
         random = parts.get("random")
         if not isinstance(random, dict) or not random:
-            raise StepperError("expected a [random] table naming what varies, such as input = \"0..4\"",
-                               place="[random]")
+            raise StepperError("expected a [random] table naming what varies, such as input = \"0..4\", found "
+                               + (shown(random) if random is not None else "none"), place="[random]")
+        paths = [path for path, _ in _flat(random)]
+        twice = next((p for p in paths if paths.count(p) > 1), None)
+        if twice:
+            raise StepperError("named twice (once quoted, once as a table): keep one", place=f"[random] {twice!r}")
         choices = tuple(_choice(path, spec, base) for path, spec in _flat(random))
         constraints = parts.get("constraints", {})
         if not isinstance(constraints, dict):
-            raise StepperError("expected a [constraints] table", place="[constraints]")
+            raise StepperError(f"expected a [constraints] table, found {shown(constraints)}", place="[constraints]")
         constraints = read_constraints(constraints, base)
         exam = parts.get("exam", {})
         if not isinstance(exam, dict):
-            raise StepperError("expected an [exam] table", place="[exam]")
+            raise StepperError(f"expected an [exam] table, found {shown(exam)}", place="[exam]")
         unknown = sorted(set(exam) - {"key"})
         if unknown:
             raise StepperError(f"unknown field {unknown[0]!r}: expected 'key'", place="[exam]")
         key = exam.get("key", "full")
         if key not in KEYS:
-            raise StepperError(f"expected 'full' (the working) or 'answers' (results only), found {key!r}",
+            raise StepperError(f"expected 'full' (the working) or 'answers' (results only), found {shown(key)}",
                                place="[exam] field 'key'")
     except StepperError as e:
         raise e.located(file=name) from None
@@ -165,14 +170,22 @@ def _choice(path: str, spec, base: Problem) -> Choice:
         part = int(rest[1]) - 1
         if not 0 <= part < count:
             raise StepperError(f"names no field of the problem: {field} has parts 1 to {count}", place=place)
+    if layer is not None and how == CELLS and _field(base.layers[layer - 1], field) is None:
+        raise StepperError(f"layer {layer} has no {field} to vary: give one in the layer (its values set the "
+                           "shape), then [random] can redraw it", place=place)
     values = _values(spec, place, how)
     if how == "type":
-        allowed = SWAPS.get(base.layers[layer - 1].kind, ())
+        kind = base.layers[layer - 1].kind
+        allowed = SWAPS.get(kind, (kind,))
         wrong = [v for v in values if v not in allowed]
         if wrong:
-            raise StepperError(f"a {base.layers[layer - 1].kind} layer may become only "
-                               f"{' or '.join(map(repr, allowed))}, not {wrong[0]!r}", place=place)
+            raise StepperError(f"a {kind} layer may become only {' or '.join(map(repr, allowed))}, "
+                               f"not {wrong[0]!r}", place=place)
     return Choice(path, layer, field, part, how, values)
+
+
+def _field(layer, field: str):
+    return getattr(layer, field, None)
 
 
 def _parts(layer, field: str) -> int:
@@ -187,7 +200,7 @@ def _values(spec, place: str, how: str) -> tuple:
     if how == "type":
         if not isinstance(spec, list) or not spec or not all(isinstance(v, str) for v in spec):
             raise StepperError(f"expected a list of layer types, such as [\"maxpool\", \"avgpool\"], found "
-                               f"{spec!r}", place=place)
+                               f"{shown(spec)}", place=place)
         return tuple(spec)
     if isinstance(spec, list):
         if not spec:
@@ -197,7 +210,7 @@ def _values(spec, place: str, how: str) -> tuple:
         values = _range(spec, place)
     else:
         raise StepperError(f"expected a range such as \"0..4\" or \"0..0.5 by 0.1\", or a list of numbers, "
-                           f"found {spec!r}", place=place)
+                           f"found {shown(spec)}", place=place)
     if how != CELLS:
         least = 0 if how in ("count", "pair0") else 1
         bad = [v for v in values if v.denominator != 1 or v < least or v > 100]
@@ -227,11 +240,13 @@ def _range(spec: str, place: str) -> tuple[Fraction, ...]:
 
 def _number(raw, place: str) -> Fraction:
     if isinstance(raw, bool) or not isinstance(raw, (int, str, Decimal)):
-        raise StepperError(f"expected a number, found {raw!r}", place=place)
+        raise StepperError(f"expected a number, found {shown(raw)}", place=place)
+    if isinstance(raw, Decimal) and not raw.is_finite():
+        raise StepperError(f"expected a finite number, found {shown(raw)}", place=place)
     try:
         return Fraction(raw) if isinstance(raw, int) else fraction(raw if isinstance(raw, Decimal) else raw.strip())
     except (ValueError, ZeroDivisionError):
-        raise StepperError(f"expected a number such as 3, -0.5 or 1/2, found {raw!r}", place=place) from None
+        raise StepperError(f"expected a number such as 3, -0.5 or 1/2, found {shown(raw)}", place=place) from None
 
 
 def _show(x: Fraction) -> str:
@@ -269,7 +284,7 @@ def _redraw(v: Values, choice: Choice, rng: np.random.Generator) -> Values:
         raise StepperError(f"the problem has no {choice.field} to vary: give one in the layer, which sets "
                            "its shape", place=f"[random] {choice.path!r}")
     cells = _fractions(v)
-    target = cells if choice.part is None else cells[choice.part]
+    target = cells if choice.part is None else cells[choice.part:choice.part + 1]  # a view, even of a vector
     target[...] = np.array(choice.draw(rng, target.size) + [None], dtype=object)[:-1].reshape(target.shape)
     return from_numbers(cells.tolist(), v.shape)
 
