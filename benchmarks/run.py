@@ -435,6 +435,23 @@ def main() -> None:
     line("files marked per second, with md reports", f"{len(paths) / t_report:.0f}", ">= 20",
          len(paths) / t_report >= 20)
 
+    # 6. exam variants
+    print("\n6. exam variants: examples/tutorial-exam.toml, 50 variants drawn and judged, keys rendered")
+    exam_module = importlib.import_module("stepper.exam")
+    sheets_module = importlib.import_module("stepper.sheets")
+    template = importlib.import_module("stepper.variants").load_template(ROOT / "examples" / "tutorial-exam.toml")
+    count = 50
+
+    def draw():
+        return exam_module.generate(template, count, 1)
+
+    def draw_and_render():
+        sheets_module.exam_documents(template, draw(), 1, ["md", "tex"])
+
+    t_draw, t_all = compare(draw, draw_and_render, repeats=5)
+    line("variants drawn per second (fair, distinct)", f"{count / t_draw:.0f}")
+    line("variants per second, md+tex sheets and keys", f"{count / t_all:.0f}", ">= 20", count / t_all >= 20)
+
     met = sum(ok for _, ok in results)
     missed = [name for name, ok in results if not ok]
     print(f"\nsummary: {met} of {len(results)} targets met"

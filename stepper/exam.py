@@ -82,7 +82,7 @@ def generate(template: Template, count: int, seed: int, progress: Callable[[int]
 def unsatisfiable(template: Template, number: int, rejected: Counter, examples: dict[str, str]) -> StepperError:
     tries = template.constraints.tries
     name, times = rejected.most_common(1)[0]
-    others = ", ".join(f"{n} {c}" for n, c in rejected.most_common()[1:3])
+    others = ", ".join(f"{n!r} in {c:,}" for n, c in rejected.most_common()[1:3])
     return StepperError(
         f"cannot draw variant {number}: none of {tries:,} candidates met every constraint; most often failed: "
         f"{name!r} ({DESCRIPTIONS[name]}) in {times:,} of {tries:,}, e.g. {examples[name]}"
