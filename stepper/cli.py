@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +12,7 @@ from .errors import StepperError
 from .evaluate import trace
 from .load import load
 from .classroom import PROGRESS_FROM
-from .output import TEX_INSTALL, check_writable, marked, pdflatex_available, typeset, write_file
+from .output import TEX_INSTALL, check_writable, marked, pdflatex_available, typeset, write_file, written_by_stepper
 from .render import builtin_templates, render
 from .spec import ROUNDING, TERMS, Settings
 
@@ -143,6 +144,13 @@ def _seed(text: str) -> int:
     return int(text)
 
 
+def earlier_exam_files(folder: Path, current: set[str]) -> list[Path]:
+    """Files an earlier `stepper exam` wrote into `folder` that this run did not: found by name and by mark."""
+    pattern = re.compile(r"variant-\d+-(question|key)\.(md|tex|pdf)|keys\.(md|tex|pdf)|moodle\.xml|manifest\.json")
+    return sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name) and p.name not in current
+                  and p.is_file() and written_by_stepper(p))
+
+
 def exam(args: argparse.Namespace) -> int:
     from .classroom import ProgressBar
     from .exam import generate, stress, stress_report
@@ -169,8 +177,11 @@ def exam(args: argparse.Namespace) -> int:
                                source=args.template.name)
     for name, data in documents.items():
         write_file(args.out / name, data, args.force)
+    stale = earlier_exam_files(args.out, set(documents))
+    for path in stale:  # stepper's own files from an earlier run: left there, they would pass for this exam's
+        path.unlink()
     print(f"{len(variants)} variants of {args.template.name} (seed {args.seed}): {len(documents)} files in "
-          f"{args.out}")
+          f"{args.out}" + (f"; removed {len(stale)} files of an earlier exam there" if stale else ""))
     return 0
 
 

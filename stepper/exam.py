@@ -20,6 +20,7 @@ import numpy as np
 from .dump import dumps
 from .errors import StepperError
 from .fairness import DESCRIPTIONS, NAMES, Verdict, answers, judge
+from .fairness import winners as winners_of
 from .spec import Problem
 from .trace import Trace
 from .variants import Template
@@ -124,7 +125,7 @@ class Stress:
     seconds: float
     spreads: list[tuple[str, float, float, float, int]]  # stage, least, largest, standard deviation, distinct answers
     repeats: list[tuple[str, str, int]]  # stage, the answer, how many accepted variants share it
-    winners: dict[int, int]  # for a network ending in softmax: class (from 1) -> accepted variants it wins
+    winners: dict[int, int]  # for a network ending in softmax: class (from 1; 0 for a tie) -> variants it wins
 
 
 def stress(template: Template, count: int, seed: int) -> Stress:
@@ -144,11 +145,12 @@ def stress(template: Template, count: int, seed: int) -> Stress:
             kept.append(answers(verdict.trace))
             seen.add(verdict.answer)
             if verdict.problem.layers and verdict.problem.layers[-1].kind == "softmax":
-                winners[int(np.argmax(verdict.trace.output.floats())) + 1] += 1
+                top = winners_of(verdict.trace.output, verdict.trace.settings.decimals)
+                winners[top[0] + 1 if len(top) == 1 else 0] += 1  # 0: a tie
     seconds = time.perf_counter() - start
     spreads, repeats = [], []
     for key in (kept[0] if kept else {}):
-        values = np.array([[float(x) for x in a[key]] for a in kept])
+        values = np.array([float(x) for a in kept for x in a[key]])  # all cells: shapes may differ by variant
         written = Counter(", ".join(a[key]) for a in kept)
         spreads.append((key, float(values.min()), float(values.max()), float(values.std()), len(written)))
         common, times = written.most_common(1)[0]
@@ -161,21 +163,22 @@ def stress(template: Template, count: int, seed: int) -> Stress:
 def stress_report(result: Stress, constraints) -> str:
     """The stress test as a plain-text report."""
     n = result.drawn
-    lines = [f"{n:,} candidates drawn in {result.seconds:.2f} s ({1000 * result.seconds / n:.2f} ms each); "
-             f"{result.accepted:,} met every constraint ({100 * result.accepted / n:.1f}%).", "",
-             f"{'Constraint':<56} {'met':>6}  {'rate':>5}"]
+    per_variant = f", {1000 * result.seconds / result.accepted:.2f} ms per fair variant" if result.accepted else ""
+    lines = [f"{n:,} candidates drawn in {result.seconds:.2f} s ({1000 * result.seconds / n:.2f} ms each"
+             f"{per_variant}); {result.accepted:,} met every constraint ({100 * result.accepted / n:.1f}%).", "",
+             f"{'Constraint':<64} {'met':>6}  {'rate':>5}"]
     for name in NAMES:
         off = (name in ("nonzero", "saturated", "no_ties", "distinct") and not getattr(constraints, name)) or \
               (name == "largest" and constraints.largest is None) or (name == "integers" and not constraints.integers)
         label = f"{name} ({DESCRIPTIONS[name]})"
-        lines.append(f"{label:<56} " + ("    (off)" if off else f"{result.passed[name]:>6,}  {100 * result.passed[name] / n:5.1f}%"))
+        lines.append(f"{label:<64} " + ("    (off)" if off else f"{result.passed[name]:>6,}  {100 * result.passed[name] / n:5.1f}%"))
     if result.accepted:
         lines += ["", "Answers of the accepted variants  (least .. largest, spread, distinct answers)"]
         for key, low, high, spread, distinct in result.spreads:
             lines.append(f"  {key:<24} {low:>10.4g} .. {high:<10.4g} sd {spread:<8.3g} {distinct:>6,} distinct")
         if result.winners:
             lines += ["", "Winning class (the largest softmax output): " + ", ".join(
-                f"{c} in {100 * n / result.accepted:.1f}%" for c, n in result.winners.items())]
+                f"{c or 'a tie'} in {100 * n / result.accepted:.1f}%" for c, n in result.winners.items())]
         lines += ["", f"Answers shared by more than {100 * REPEAT_SHARE:.0f}% of the accepted variants "
                       "(a pattern a student could guess):"]
         lines += [f"  {key}: {answer}  ({times:,} of {result.accepted:,})" for key, answer, times in result.repeats] \

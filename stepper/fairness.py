@@ -3,7 +3,7 @@
     [constraints]        # every one on by default; `false` turns one off
     nonzero = true       # no stage that is all zeros (the tutorial's second filter is, after ReLU)
     saturated = true     # no sigmoid, tanh or softmax stage whose every value rounds to 0 or 1
-    no_ties = true       # no tie for the largest value inside a max-pooling window
+    no_ties = true       # no tie for the largest value inside a max-pooling window, or for the winning class
     largest = 99         # every product and sum a student adds is within -99..99
     integers = ["layer1"]  # these layers' (or stages') values are whole numbers
     distinct = true      # no two variants share the final answer
@@ -27,7 +27,7 @@ from .load import shown
 from .numbers import Values
 from .spec import Problem
 from .stages import stages
-from .trace import ConvTrace, DenseTrace, MixTrace, PoolTrace, Trace, TransposedTrace
+from .trace import ConvTrace, DenseTrace, MixTrace, PoolTrace, SoftmaxTrace, Trace, TransposedTrace
 from .working import plain
 
 # The constraints, in the order reports list them; "fits" (every layer's windows fit) is always on.
@@ -36,7 +36,7 @@ DESCRIPTIONS = {
     "fits": "every layer fits its input",
     "nonzero": "no stage all zeros",
     "saturated": "no sigmoid, tanh or softmax stage all at 0 or 1",
-    "no_ties": "no tie inside a max-pooling window",
+    "no_ties": "no tie in a max-pooling window or for the winning class",
     "largest": "sums small enough to add by hand",
     "integers": "whole numbers where asked",
     "distinct": "final answer not used by another variant",
@@ -160,7 +160,18 @@ def _tie(result: Trace) -> str | None:
                     if np.count_nonzero(cells == cells.max()) > 1:
                         return (f"layer{record.number}, channel {c + 1}: the window at row {w.row + 1}, "
                                 f"column {w.col + 1} has a tie for the largest")
+    if result.layers and result.problem.layers[-1].kind == "softmax":
+        top = winners(result.output, result.settings.decimals)
+        if len(top) > 1:
+            return f"classes {' and '.join(str(k + 1) for k in top)} tie for the highest probability, as written"
     return None
+
+
+def winners(v: Values, decimals: int) -> list[int]:
+    """The cells holding the largest value as written (rounded as the key writes it): the predicted class,
+    or several when they tie."""
+    written = [float(plain(v, x, decimals)) for x in v.data.ravel().tolist()]
+    return [k for k, w in enumerate(written) if w == max(written)]
 
 
 def _too_large(result: Trace, limit: Fraction) -> str | None:
@@ -185,6 +196,11 @@ def _added(record) -> list[tuple[str, Values]]:
                 for j in range(record.sums.shape[2])] + [("sum", record.sums)]
     if isinstance(record, DenseTrace):
         return [("product", record.neuron(k).products) for k in range(record.sums.shape[0])] + [("sum", record.sums)]
+    if isinstance(record, PoolTrace) and record.layer.kind != "maxpool":
+        kh, kw = record.layer.kernel(record.input.shape)  # the window's sum, before it is divided
+        return [("window sum", Values(record.sums.floats() * (kh * kw), 0))]
+    if isinstance(record, SoftmaxTrace):
+        return [("sum of exponentials", record.total)]
     return []
 
 

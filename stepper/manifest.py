@@ -29,6 +29,8 @@ class Manifest:
         if variant is None:
             raise StepperError(f"names no variant: add variant = \"{ids[0]}\" (the variant on the question "
                                f"sheet, {span})", file=file, place="field 'variant'")
+        if variant not in self.problems and variant.isdigit():  # 7 for 007
+            variant = next((i for i in ids if i.isdigit() and int(i) == int(variant)), variant)
         if variant not in self.problems:
             raise StepperError(f"no variant {variant!r} in {self.source}: expected one of {span}",
                                file=file, place="field 'variant'")
@@ -75,4 +77,6 @@ def working_variant(path: Path) -> str | None:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return None
     variant = data.get("variant")
+    if isinstance(variant, int) and not isinstance(variant, bool):
+        return str(variant)
     return variant.strip() if isinstance(variant, str) else None

@@ -207,6 +207,17 @@ class Maths:
         """The first largest cell of a flat vector (the predicted class)."""
         return int(np.argmax(v.floats()))
 
+    def winners(self, v: Values) -> list[int]:
+        """The cells of a flat vector holding its largest value as written: one, or several that tie."""
+        written = [float(t) for t in cells(v, self.settings.decimals)]
+        return [k for k, w in enumerate(written) if w == max(written)]
+
+    @staticmethod
+    def classes(indices: list[int]) -> str:
+        """0-based cells as classes counted from 1: "1 and 2", "1, 3 and 4"."""
+        names = [str(k + 1) for k in indices]
+        return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
     def vector(self, v: Values) -> str:
         """A flat vector as a row matrix."""
         return self.grid(v.reshape(1, -1))

@@ -93,7 +93,7 @@ def escape_md(text: str) -> str:
             out.append("&lt;")
         elif ch == ">":
             out.append("&gt;")
-        elif ch in "\\`*_{}[]()#+-.!|~$":
+        elif ch in "\\`*_{}[]#+-.!|~$":  # not ( ): with [ ] escaped they make no link, and \( reads as maths
             out.append("\\" + ch)
         else:
             out.append(ch)
@@ -327,8 +327,8 @@ def render_question(trace: Trace, fmt: str, variant: str, templates: Path | None
     """An exam variant's question sheet: its problem, and each stage to write down, with no answers."""
     from .stages import stages
     env = environment(fmt, trace.settings, templates)
-    return _render(env, f"question.{fmt}", problem=trace.problem, settings=trace.settings, variant=variant,
-                   asked=stages(trace.problem))
+    return _render(env, f"question.{fmt}", trace=trace, problem=trace.problem, settings=trace.settings,
+                   variant=variant, asked=stages(trace.problem))
 
 
 def render_layer(trace: Trace, number: int, fmt: str, settings: Settings | None = None,

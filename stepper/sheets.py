@@ -18,7 +18,6 @@ from .render import render, render_keys, render_layer, render_question
 from .variants import Template
 
 FORMATS = ("md", "tex", "pdf", "moodle")
-DETAIL = {"full": "all", "answers": "answers"}
 
 
 def file_names(count: int, formats: list[str]) -> list[str]:
@@ -37,7 +36,7 @@ def exam_documents(template: Template, variants: list[Variant], seed: int, forma
                    templates: Path | None = None, progress: Callable[[int, int], None] | None = None,
                    source: str = "") -> dict[str, bytes]:
     """File name -> bytes, in the order `file_names` lists them."""
-    settings = replace(template.base.settings, detail=DETAIL[template.key])
+    settings = template.base.settings if template.key == "full" else replace(template.base.settings, detail="answers")
     text_formats = [f for f in ("md", "tex") if f in formats or (f == "tex" and "pdf" in formats)]
     documents: dict[str, str | bytes] = {}
     questions_md, keys_md = {}, {}

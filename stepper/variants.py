@@ -102,8 +102,9 @@ def loads_template(text: str, *, name: str = "<template>") -> Template:
     try:
         random = parts.get("random")
         if not isinstance(random, dict) or not random:
-            raise StepperError("expected a [random] table naming what varies, such as input = \"0..4\", found "
-                               + (shown(random) if random is not None else "none"), place="[random]")
+            found = "an empty table" if random == {} else shown(random) if random is not None else "none"
+            raise StepperError(f"expected a [random] table naming what varies, such as input = \"0..4\", found "
+                               f"{found}", place="[random]")
         paths = [path for path, _ in _flat(random)]
         twice = next((p for p in paths if paths.count(p) > 1), None)
         if twice:
@@ -125,7 +126,26 @@ def loads_template(text: str, *, name: str = "<template>") -> Template:
                                place="[exam] field 'key'")
     except StepperError as e:
         raise e.located(file=name) from None
-    return Template(base, choices, constraints, key, name)
+    template = Template(base, choices, constraints, key, name)
+    _numbers_only(template)
+    return template
+
+
+def _numbers_only(template: Template) -> None:
+    """An exam's answers are numbers: every symbol of the problem must be one [random] replaces."""
+    drawn = template.draw(0)
+    arrays = [("input", drawn.input)] + [(f"layer {n} ({layer.kind})", v) for n, layer in enumerate(drawn.layers, 1)
+                                         for v in _arrays(layer)]
+    where = next((place for place, v in arrays if v is not None and v.symbolic), None)
+    if where:
+        raise StepperError(f"{where} holds symbols: an exam needs numbers, so [random] must draw every "
+                           "field that holds a symbol", file=template.source, place="[random]")
+
+
+def _arrays(layer) -> list:
+    if isinstance(layer, Dense):
+        return list(layer.weights) + [layer.bias]
+    return [getattr(layer, name, None) for name in ("filters", "weights", "bias", "slope")]
 
 
 def _flat(table: dict, prefix: str = ""):

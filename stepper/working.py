@@ -129,8 +129,10 @@ def _working(data: dict, problem: Problem, name: str, default_student: str) -> W
     student = _text(data.get("student", default_student), "field 'student'")
     note = _text(data.get("note", ""), "field 'note'")
     variant = data.get("variant")
+    if isinstance(variant, int) and not isinstance(variant, bool):
+        variant = str(variant)  # variant = 7, as a student types it: the sheet says 007
     if variant is not None:
-        variant = _text(variant, "field 'variant'")
+        variant = _text(variant, "field 'variant'").strip()
     windows = data.get("window", [])
     if not isinstance(windows, list) or not all(isinstance(w, dict) for w in windows):
         raise StepperError("expected [[window]] tables", place="field 'window'")

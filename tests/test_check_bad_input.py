@@ -312,7 +312,7 @@ FILE_CASES = [
          (r"^field 'student': ", r"expected text", r"found 3\b")),
     Case("note-not-text", edit('student = "A. Student"', 'student = "A. Student"\nnote = [1]'),
          (r"^field 'note': ", r"expected text", r"a list")),
-    Case("variant-not-text", edit('student = "A. Student"', 'student = "A. Student"\nvariant = 2'),
+    Case("variant-not-text", edit('student = "A. Student"', 'student = "A. Student"\nvariant = [2]'),
          (r"^field 'variant': ", r"expected text")),
 ]
 
