@@ -44,15 +44,27 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _BLANK_START = re.compile(r"\{(?=[0-9]*:[A-Z_]+:)")
 
 
+LAYOUTS = ("stages", "whole")
+
+
 def moodle_xml(title: str, variants: Sequence[Variant], questions: Mapping[str, str],
-               keys: Mapping[str, Mapping[int, str]]) -> str:
-    """A Moodle XML quiz: for each variant a category `title/Variant <id>` and one question per stage.
+               keys: Mapping[str, Mapping[int, str]], layout: str = "stages") -> str:
+    """A Moodle XML quiz. "stages": for each variant a category `title/Variant <id>` and one question per
+    stage. "whole": one category `title` holding one cloze question per variant with every stage's blanks,
+    so a quiz's random question from it gives each student one whole variant.
 
     `questions[v.id]` is the variant's question sheet in Markdown, shown by every question;
     `keys[v.id][n]` is the worked key of layer n in Markdown, the general feedback of that layer's
     questions (the whole key in each question would make the file many times larger).
     """
     out = ['<?xml version="1.0" encoding="UTF-8"?>', "<quiz>"]
+    if layout == "whole":
+        out += _whole_category(title)
+        for v in variants:
+            key = "\n".join(to_html(keys[v.id][n]) for n in sorted(keys[v.id]))
+            out += _whole_question(v, to_html(questions[v.id]), key)
+        out.append("</quiz>")
+        return "\n".join(out) + "\n"
     for v in variants:
         sheet = to_html(questions[v.id])
         layer_keys = {n: to_html(text) for n, text in keys[v.id].items()}
@@ -106,6 +118,45 @@ def _category(title: str, v: Variant) -> list[str]:
             "  </question>"]
 
 
+def _whole_category(title: str) -> list[str]:
+    info = (f"<p>{html.escape(title)}: one question per variant. Add a random question from this category to "
+            "a quiz, and each student gets one whole variant.</p>")
+    return ['  <question type="category">',
+            f"    <category><text>{_xml(f'$course$/top/{category_name(title)}')}</text></category>",
+            f'    <info format="html"><text>{_cdata(info)}</text></info>',
+            "  </question>"]
+
+
+def _whole_question(v: Variant, sheet: str, key: str) -> list[str]:
+    """One cloze question holding every stage of the variant: a table of blanks per map, one blank per value."""
+    parts = []
+    for s in stages(v.problem):
+        values = s.of(v.trace.layers[s.layer - 1].output)
+        answers = [answer(values, x, v.trace.settings.decimals) for x in values.data.ravel().tolist()]
+        parts.append(_blanks(s.title(v.problem), values.shape, answers, v.trace.settings.decimals))
+    text = _BLANK_START.sub("&#123;", sheet) + "\n<hr>\n" + "\n".join(parts)
+    return ['  <question type="cloze">',
+            f"    <name><text>{_xml(f'Variant {v.id}')}</text></name>",
+            f'    <questiontext format="html"><text>{_cdata(text)}</text></questiontext>',
+            f'    <generalfeedback format="html"><text>{_cdata(key)}</text></generalfeedback>',
+            "    <penalty>0</penalty>",
+            "    <hidden>0</hidden>",
+            f"    <idnumber>{_xml(v.id)}</idnumber>",
+            "  </question>"]
+
+
+def _blanks(stage: str, shape: tuple[int, ...], answers: list[tuple[str, str]], decimals: int) -> str:
+    """A stage's request and its blanks: a table laid out like the values, or one blank for one value."""
+    rounded = any(tol != "0" for _, tol in answers)
+    how = f"rounded to {decimals} decimal places" if rounded else "exactly"
+    blanks = [f"{{1:NUMERICAL:={a}:{tol}}}" for a, tol in answers]
+    if not shape:
+        return f"<p><strong>{html.escape(stage)}</strong> ({how}): {blanks[0]}</p>"
+    rows = "".join("<tr>" + "".join(f"<td>{b}</td>" for b in row) + "</tr>" for row in _rows(shape, blanks))
+    return (f"<p><strong>{html.escape(stage)}</strong>: enter every value, {how}.</p>"
+            f'<table class="stepper-answer"><tbody>{rows}</tbody></table>')
+
+
 def category_name(name: str) -> str:
     """One name in a category path, as Moodle's own exporter writes it: `/` doubled so it does not
     start a subcategory, and a space against a slash at either end (Moodle trims it off again)."""
@@ -121,10 +172,7 @@ def _question(v: Variant, s: Stage, shape: tuple[int, ...], answers: list[tuple[
     how = f"rounded to {v.trace.settings.decimals} decimal places" if rounded else "exactly"
     if shape:
         kind = "cloze"
-        blanks = [f"{{1:NUMERICAL:={a}:{tol}}}" for a, tol in answers]
-        rows = "".join("<tr>" + "".join(f"<td>{b}</td>" for b in row) + "</tr>" for row in _rows(shape, blanks))
-        ask = (f"<p><strong>{html.escape(stage)}</strong>: enter every value, {how}.</p>"
-               f'<table class="stepper-answer"><tbody>{rows}</tbody></table>')
+        ask = _blanks(stage, shape, answers, v.trace.settings.decimals)
     else:
         kind = "numerical"
         ask = f"<p><strong>{html.escape(stage)}</strong>: enter its value, {how}.</p>"

@@ -63,7 +63,7 @@ def exam_documents(template: Template, variants: list[Variant], seed: int, forma
         documents.update({name[:-4] + ".pdf": pdf for name, pdf in zip(sources, pdfs)})
     if "moodle" in formats:
         from .moodle import moodle_xml
-        xml = moodle_xml(template.base.title, variants, questions_md, keys_md)
+        xml = moodle_xml(template.base.title, variants, questions_md, keys_md, template.moodle)
         declaration, _, rest = xml.partition("\n")  # the mark goes after the XML declaration, which must be first
         documents["moodle.xml"] = f"{declaration}\n{marked('', '.xml', source)}{rest}"
     documents["manifest.json"] = manifest(template, seed, variants)

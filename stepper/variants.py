@@ -46,6 +46,7 @@ FIELDS = {
 }
 TEMPLATE_PARTS = ("random", "constraints", "exam")
 KEYS = ("full", "answers")
+LAYOUTS = ("stages", "whole")  # as moodle.LAYOUTS; moodle.py imports markdown-it, so it is loaded only when used
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Template:
     constraints: Constraints
     key: str  # the answer key's detail: "full" working or "answers" only
     source: str
+    moodle: str = "stages"  # the Moodle quiz: a question per stage, or one "whole" question per variant
 
     def draw(self, seed: int) -> Problem:
         """The problem of one seed: each choice drawn in the order the template lists them."""
@@ -117,16 +119,20 @@ def loads_template(text: str, *, name: str = "<template>") -> Template:
         exam = parts.get("exam", {})
         if not isinstance(exam, dict):
             raise StepperError(f"expected an [exam] table, found {shown(exam)}", place="[exam]")
-        unknown = sorted(set(exam) - {"key"})
+        unknown = sorted(set(exam) - {"key", "moodle"})
         if unknown:
-            raise StepperError(f"unknown field {unknown[0]!r}: expected 'key'", place="[exam]")
+            raise StepperError(f"unknown field {unknown[0]!r}: expected 'key' or 'moodle'", place="[exam]")
+        moodle = exam.get("moodle", "stages")
+        if moodle not in LAYOUTS:
+            raise StepperError(f"expected 'stages' (a question per stage, each variant a category) or 'whole' "
+                               f"(one question per variant), found {shown(moodle)}", place="[exam] field 'moodle'")
         key = exam.get("key", "full")
         if key not in KEYS:
             raise StepperError(f"expected 'full' (the working) or 'answers' (results only), found {shown(key)}",
                                place="[exam] field 'key'")
     except StepperError as e:
         raise e.located(file=name) from None
-    template = Template(base, choices, constraints, key, name)
+    template = Template(base, choices, constraints, key, name, moodle)
     _numbers_only(template)
     return template
 

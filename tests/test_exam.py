@@ -473,3 +473,19 @@ def test_variant_typed_as_a_number_is_found(written, tmp_path, capsys):
     assert main(["check", str(out / "manifest.json"), str(working), "--out", str(tmp_path / "fb")]) == 0
     report = (tmp_path / "fb" / "w-feedback.md").read_text(encoding="utf-8")
     assert "variant 002" in report
+
+
+def test_moodle_whole_layout_from_the_template(tmp_path, capsys):
+    text = TEMPLATE.read_text(encoding="utf-8").replace('moodle = "stages"', 'moodle = "whole"')
+    assert 'moodle = "whole"' in text
+    (tmp_path / "t.toml").write_text(text, encoding="utf-8")
+    assert main(["exam", str(tmp_path / "t.toml"), "--variants", "3", "--format", "moodle",
+                 "--out", str(tmp_path / "out")]) == 0
+    import xml.etree.ElementTree as ET
+    root = ET.parse(tmp_path / "out" / "moodle.xml").getroot()
+    assert [q.get("type") for q in root.findall("question")] == ["category", "cloze", "cloze", "cloze"]
+    (tmp_path / "t.toml").write_text(text.replace('moodle = "whole"', 'moodle = "all"'), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["exam", str(tmp_path / "t.toml"), "--variants", "3", "--out", str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "[exam] field 'moodle': expected 'stages'" in err and "found 'all'" in err

@@ -293,3 +293,25 @@ def test_cdata_keeps_any_text(raw):
 def test_the_same_input_gives_the_same_bytes(variants, sheets, keys, quiz):
     assert moodle_xml(TITLE, variants, sheets, keys) == quiz
     assert quiz.encode("utf-8").decode("utf-8") == quiz
+
+
+# ---- the "whole" layout: one cloze question per variant, for a quiz's random question ----
+
+def test_whole_layout_gives_one_cloze_question_per_variant(variants, keys):
+    sheets = {v.id: render_question(v.trace, "md", v.id) for v in variants}
+    root = ET.fromstring(moodle_xml(TITLE, variants, sheets, keys, "whole").encode("utf-8"))
+    found = questions(root)
+    assert [q.get("type") for q in found] == ["category"] + ["cloze"] * len(variants)
+    assert text(found[0], "category/text") == f"$course$/top/{category_name(TITLE)}"
+    documented = paths(questions(ET.parse(FIXTURE).getroot(), "cloze")[0])
+    for q, v in zip(found[1:], variants):
+        assert paths(q) == documented
+        assert text(q, "name/text") == f"Variant {v.id}" and text(q, "idnumber") == v.id
+        blanks = BLANK.findall(text(q, "questiontext/text"))
+        outputs = forward(v.problem)
+        want = np.concatenate([expected(outputs, s.key).ravel() for s in stages(v.problem)])
+        assert len(blanks) == len(want)
+        for (_, value, tolerance), truth in zip(blanks, want):
+            assert abs(float(value) - truth) <= 1e-9 and float(tolerance) in (0, 1e-4)
+        feedback = text(q, "generalfeedback/text")
+        assert "Layer 1: convolution" in feedback and "Layer 7: softmax" in feedback
