@@ -173,8 +173,9 @@ def exam(args: argparse.Namespace) -> int:
     drawing = ProgressBar(label="drawing") if show else None
     variants = generate(template, args.variants, args.seed, (lambda n: drawing(n, args.variants)) if show else None)
     writing = ProgressBar(label="writing") if show else None
+    typesetting = ProgressBar(label="typesetting") if show and "pdf" in args.format else None
     documents = exam_documents(template, variants, args.seed, args.format, args.templates, writing,
-                               source=args.template.name)
+                               source=args.template.name, typesetting=typesetting)
     for name, data in documents.items():
         write_file(args.out / name, data, args.force)
     stale = earlier_exam_files(args.out, set(documents))

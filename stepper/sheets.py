@@ -7,6 +7,7 @@ several threads (pdflatex runs as a separate process), which leaves the bytes un
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -34,7 +35,7 @@ def file_names(count: int, formats: list[str]) -> list[str]:
 
 def exam_documents(template: Template, variants: list[Variant], seed: int, formats: list[str],
                    templates: Path | None = None, progress: Callable[[int, int], None] | None = None,
-                   source: str = "") -> dict[str, bytes]:
+                   source: str = "", typesetting: Callable[[int, int], None] | None = None) -> dict[str, bytes]:
     """File name -> bytes, in the order `file_names` lists them."""
     settings = template.base.settings if template.key == "full" else replace(template.base.settings, detail="answers")
     text_formats = [f for f in ("md", "tex") if f in formats or (f == "tex" and "pdf" in formats)]
@@ -58,8 +59,17 @@ def exam_documents(template: Template, variants: list[Variant], seed: int, forma
                                           f".{fmt}", source)
     if "pdf" in formats:
         sources = [name for name in documents if name.endswith(".tex")]
+        done, lock = [0], threading.Lock()
+
+        def pdf(name: str) -> bytes:
+            data = typeset(documents[name], name[:-4] + ".pdf")
+            with lock:  # one thread at a time redraws the bar
+                done[0] += 1
+                if typesetting:
+                    typesetting(done[0], len(sources))
+            return data
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            pdfs = list(pool.map(lambda name: typeset(documents[name], name[:-4] + ".pdf"), sources))
+            pdfs = list(pool.map(pdf, sources))
         documents.update({name[:-4] + ".pdf": pdf for name, pdf in zip(sources, pdfs)})
     if "moodle" in formats:
         from .moodle import moodle_xml
