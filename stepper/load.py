@@ -50,23 +50,30 @@ LAYER_FIELDS = {
 
 def load(path: str | Path, *, name: str | None = None) -> Problem:
     """Read and check a problem file; `name` is how messages call it (default: the path as given)."""
-    path = Path(path)
     name = name or str(path)
+    return loads(read_text(path, name), name=name)
+
+
+def read_text(path: str | Path, name: str) -> str:
+    """A file of the user's as text, or a one-line error naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise StepperError("no such file", file=name) from None
     except (OSError, UnicodeDecodeError) as e:
         raise StepperError(f"cannot read it: {e}", file=name) from None
-    return loads(text, name=name)
+
+
+def read_toml(text: str, name: str) -> dict:
+    """TOML with its decimals kept exact (0.1 stays 1/10), or a one-line error naming the file."""
+    try:
+        return tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as e:
+        raise StepperError(f"not valid TOML: {e}", file=name) from None
 
 
 def loads(text: str, *, name: str = "<problem>") -> Problem:
-    try:
-        data = tomllib.loads(text, parse_float=Decimal)
-    except tomllib.TOMLDecodeError as e:
-        raise StepperError(f"not valid TOML: {e}", file=name) from None
-    return from_data(data, name=name)
+    return from_data(read_toml(text, name), name=name)
 
 
 def from_data(data: dict, *, name: str = "<problem>") -> Problem:

@@ -15,7 +15,6 @@ template and seed give the same problem. Whether a problem is fair to set is
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
@@ -25,7 +24,7 @@ import numpy as np
 
 from .errors import StepperError
 from .fairness import Constraints, read_constraints
-from .load import from_data, shown
+from .load import from_data, read_text, read_toml, shown
 from .numbers import Values, from_numbers, fraction
 from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Pool, Problem
 
@@ -83,22 +82,12 @@ class Template:
 
 
 def load_template(path: str | Path, *, name: str | None = None) -> Template:
-    path = Path(path)
     name = name or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise StepperError("no such file", file=name) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise StepperError(f"cannot read it: {e}", file=name) from None
-    return loads_template(text, name=name)
+    return loads_template(read_text(path, name), name=name)
 
 
 def loads_template(text: str, *, name: str = "<template>") -> Template:
-    try:
-        data = tomllib.loads(text, parse_float=Decimal)
-    except tomllib.TOMLDecodeError as e:
-        raise StepperError(f"not valid TOML: {e}", file=name) from None
+    data = read_toml(text, name)
     parts = {k: data.pop(k) for k in TEMPLATE_PARTS if k in data}
     base = from_data(data, name=name)
     try:

@@ -27,16 +27,15 @@ Nothing here judges the working; that is `check`'s job.
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
 
 from .errors import StepperError
+from .load import read_text, read_toml
 from .numbers import TooManyDigits, Values, fraction, from_numbers, write_exact, write_float
 from .spec import Problem
 from .stages import Stage, stages, table_names
@@ -86,20 +85,11 @@ class Working:
 def load_working(path: str | Path, problem: Problem, *, name: str | None = None) -> Working:
     path = Path(path)
     name = name or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise StepperError("no such file", file=name) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise StepperError(f"cannot read it: {e}", file=name) from None
-    return loads_working(text, problem, name=name, default_student=path.stem)
+    return loads_working(read_text(path, name), problem, name=name, default_student=path.stem)
 
 
 def loads_working(text: str, problem: Problem, *, name: str = "<working>", default_student: str = "student") -> Working:
-    try:
-        data = tomllib.loads(text, parse_float=Decimal)
-    except tomllib.TOMLDecodeError as e:
-        raise StepperError(f"not valid TOML: {e}", file=name) from None
+    data = read_toml(text, name)
     try:
         return _working(data, problem, name, default_student)
     except StepperError as e:

@@ -2,7 +2,6 @@
 output is deterministic, user templates override, untrusted text is escaped."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path

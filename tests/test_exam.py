@@ -286,7 +286,6 @@ def test_stress_flags_an_answer_students_could_guess():
 # ---- a student's working marked against their own variant ----
 
 def test_check_marks_working_against_its_variant(tmp_path, capsys):
-    from stepper.fairness import answers
     out = tmp_path / "exam"
     assert main(["exam", str(TEMPLATE), "--variants", "3", "--format", "md", "--out", str(out)]) == 0
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))

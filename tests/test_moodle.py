@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np

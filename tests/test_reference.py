@@ -158,7 +158,6 @@ def test_every_layer_matches_the_reference(problem):
 @pytest.mark.parametrize("rounding", ["carry", "full"])
 def test_tutorial_matches_the_reference(rounding):
     import tomllib
-    from decimal import Decimal
     from pathlib import Path
     text = (Path(__file__).resolve().parent.parent / "examples" / "tutorial.toml").read_text()
     data = tomllib.loads(text, parse_float=lambda s: s)  # decimals as their written text
