@@ -107,14 +107,22 @@ def test_every_answer_equals_a_numpy_forward_pass(exam_run):
             assert np.allclose(got, want, rtol=0, atol=1e-9), (v["id"], key, got, want)
 
 
-def test_each_key_shows_its_own_answers(exam_run):
-    """The key of each variant prints that variant's final answer, in the Answer section."""
+def test_each_key_shows_the_numpy_answers(exam_run):
+    """Every stage's values, from the numpy forward pass, are printed in the variant's key: each row of a map
+    as the key writes a matrix row, each neuron's z, and the final answer in the Answer section."""
     manifest = json.loads((exam_run[0] / "manifest.json").read_text(encoding="utf-8"))
     for v in manifest["variants"]:
         key = (exam_run[0] / f"variant-{v['id']}-key.md").read_text(encoding="utf-8")
+        for name, values in numpy_forward(v["problem"]).items():
+            places = 4 if name.split(".")[0] in ("layer5", "layer6", "layer7") else None
+            text = [f"{x:.{places}f}" if places else f"{x:g}" for x in np.ravel(values)]
+            rows = [" & ".join(text[i:i + values.shape[-1]]) for i in range(0, len(text), values.shape[-1])] \
+                if np.ndim(values) else text
+            for row in rows:
+                assert row in key, (v["id"], name, row)
         answer = key[key.index("## Answer"):]
-        for x in v["answers"]["layer7.values"]:
-            assert x in answer, (v["id"], x)
+        final = numpy_forward(v["problem"])["layer7.values"]
+        assert f"{final[0]:.4f} & {final[1]:.4f}" in answer, v["id"]
         question = (exam_run[0] / f"variant-{v['id']}-question.md").read_text(encoding="utf-8")
         assert "## Answer" not in question and v["answers"]["layer7.values"][0] not in question
 
