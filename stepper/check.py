@@ -74,6 +74,7 @@ class StageResult(NamedTuple):
     out_of: Fraction
     notes: tuple[CellNote, ...]
     follows_from: int | None  # for follow-through: the layer whose (student's) values it follows from
+    refused: str = ""  # why values that follow from the student's own earlier ones earn nothing ("" if they do)
 
 
 class SumResult(NamedTuple):
@@ -123,7 +124,8 @@ class Marker:
         results: list[StageResult] = []
         basis: Values | None = self.problem.input  # the student's values coming into this layer
         own = False  # whether the basis differs from the worked solution (so following from it means something)
-        tainted = not self.problem.marks.follow_through  # after a degenerate answer nothing follows through
+        no_follow = "" if self.problem.marks.follow_through else "the marking scheme gives no follow-through marks"
+        taint = no_follow  # why nothing follows through for now: a degenerate answer earlier, or the scheme
         source: int | None = None  # the last layer whose values the student got wrong
         for number, record in enumerate(self.trace.layers, 1):
             layer_stages = [s for s in self.stages if s.layer == number]
@@ -132,17 +134,20 @@ class Marker:
                 implied = _try(number, self.problem.layers[number - 1], basis, self.settings)
                 implied_full = _try(number, self.problem.layers[number - 1], basis,
                                     replace(self.settings, rounding="full")) if implied is not None else None
+            # A student docked once for rounding too early may go on at their own precision.
+            rounded = any(r.diagnosis is not None and r.diagnosis.name.startswith("rounded to") for r in results)
             parts, changed = [], False
             for s in layer_stages:
                 seen = {x.diagnosis.name for x in results if x.diagnosis is not None}
                 r = self._stage(s, record, working.answer(s), implied, implied_full, basis if own else None, source,
-                                seen)
+                                seen, taint, rounded)
                 results.append(r)
                 parts.append(_carried(s, r, record, implied))
                 changed = changed or (r.answer is not None and r.verdict != "correct")
-                tainted = tainted or bool(r.degenerate)
-            if tainted:
-                basis, own = None, False
+                if r.degenerate and not taint:
+                    taint = f"your layer {number} values are not an answer to follow from ({r.degenerate})"
+            if all(r.verdict == "correct" for r in results[-len(layer_stages):]):
+                taint, basis, own = no_follow, record.output, False  # back on the worked solution's values
             elif changed or own:
                 basis, own = _assemble(parts, layer_stages), True
                 source = number if changed else source
@@ -156,7 +161,7 @@ class Marker:
     # ---- one stage ----
 
     def _stage(self, s: Stage, record, answer: Answer | None, implied, implied_full, basis, source,
-               seen: set[str]) -> StageResult:
+               seen: set[str], taint: str = "", rounded: bool = False) -> StageResult:
         right = s.of(record.output)
         out_of = self.points[s.key]
         title = s.title(self.problem)
@@ -168,15 +173,25 @@ class Marker:
         ok_right = self._close(written, right) | self._close(written, s.of(self.full.layers[s.layer - 1].output))
         ok = ok_right.copy()
         if implied is not None:
-            ok |= self._close(written, _part(s, implied)) | self._close(written, _part(s, implied_full))
+            tolerance = _own_precision(answer, self.tolerance) if rounded else None
+            ok |= self._close(written, _part(s, implied), tolerance) | self._close(written, _part(s, implied_full))
         if written.shape == s.shape and ok_right.all():
             return StageResult(s, title, answer, right, "correct", "", None, (), cells, cells, out_of, out_of, (), None)
+        if ok.all() and taint:  # it follows from the student's values, but those earn nothing to follow from
+            same = written.shape == s.shape  # then the cells right in themselves still earn their share
+            wrong = tuple(idx for idx in _cells_of(written) if not (same and ok_right[idx]))
+            right_cells = int(ok_right.sum()) if same else 0
+            marks = self._marks(out_of, right_cells, cells) if same else Fraction(0)
+            return StageResult(s, title, answer, right, "wrong", "", None, wrong, right_cells, cells, marks, out_of,
+                               (), None, taint)
         if ok.all():  # `implied` had the student's shape and reproduces every cell: nothing degenerate about it
             return StageResult(s, title, answer, right, "follow-through", "", None, (), cells, cells, out_of, out_of,
                                (), source)
-        diagnosis = self._diagnose(s, written, basis, int(ok.sum()), seen)
+        if taint:
+            ok = ok_right  # no credit for following from values that earn none
+        diagnosis = self._diagnose(s, written, basis, int(ok.sum()), seen, answer)
         method = diagnosis is not None and diagnosis.matched == cells  # a mistake of method explains every cell
-        degenerate = "" if method else self._degenerate(written, s)
+        degenerate = "" if method else self._degenerate(written, s, implied)
         wrong = tuple(tuple(int(i) for i in np.unravel_index(k, written.shape)) for k in np.flatnonzero(~ok.ravel()))
         # Right cells earn their share, unless a mistake of method (or a trivial answer) explains the whole stage.
         marks = Fraction(0) if method or degenerate or written.shape != s.shape else self._marks(out_of, int(ok.sum()), cells)
@@ -186,21 +201,22 @@ class Marker:
         return StageResult(s, title, answer, right, "wrong", degenerate, diagnosis, wrong, int(ok.sum()), cells,
                            marks, out_of, notes, None)
 
-    def _close(self, written: np.ndarray, values: Values | None) -> np.ndarray:
+    def _close(self, written: np.ndarray, values: Values | None, tolerance=None) -> np.ndarray:
         if values is None or values.shape != written.shape or values.symbolic:
             return np.zeros(written.shape, dtype=bool)
         with np.errstate(invalid="ignore"):
-            return np.abs(written - values.floats()) <= self.tolerance
+            return np.abs(written - values.floats()) <= (self.tolerance if tolerance is None else tolerance)
 
     def _marks(self, out_of: Fraction, right: int, cells: int) -> Fraction:
         if self.problem.marks.per == "stage":
             return out_of if right == cells else Fraction(0)
         return out_of * right / cells
 
-    def _degenerate(self, written: np.ndarray, s: Stage) -> str:
+    def _degenerate(self, written: np.ndarray, s: Stage, implied: Values | None = None) -> str:
         """Why a wrong answer no mistake explains is too trivial to follow through from, or "" if it is not."""
-        if written.shape != s.shape:
-            return f"a {_dims(written.shape)} answer where the stage is {_dims(s.shape)}, and no known mistake gives that shape"
+        if written.shape != s.shape and not self._shape_explained(written.shape, s, implied):
+            return (f"{_a(_dims(written.shape))} answer where the stage is {_dims(s.shape)}, and no known mistake "
+                    "gives that shape")
         if written.size > 1 and not written.any():
             return "every value is 0"
         image = self.problem.input.floats()
@@ -208,8 +224,27 @@ class Marker:
             return "a copy of the input image"
         return ""
 
+    def _shape_explained(self, shape: tuple[int, ...], s: Stage, implied: Values | None) -> bool:
+        """Whether a known mistake, or the student's own earlier values, give a stage of this shape."""
+        parts = [_part(s, values[s.layer - 1]) for m, values in zip(self.mistakes, self.mistaken) if m.layer <= s.layer]
+        return any(p is not None and p.shape == shape for p in parts + [_part(s, implied)])
+
+    def _rounded(self, s: Stage, written: np.ndarray, answer: Answer) -> tuple | None:
+        """The stage written to fewer places than the problem asks: a candidate diagnosis, if every cell is
+        the worked solution's value rounded to the student's own number of places."""
+        places = {_places(t) for t in answer.written}
+        d = self.settings.decimals
+        if len(places) != 1 or not 0 <= next(iter(places)) < d:
+            return None
+        p = places.pop()
+        truth = s.of(self.trace.layers[s.layer - 1].output).floats()
+        if truth.shape != written.shape or np.allclose(truth, np.round(truth, p), atol=self.tolerance):
+            return None  # the right values need no more places than the student gave
+        matched = int(np.sum(np.abs(written - _round_half_away(truth, p)) <= 0.5 * 10.0 ** -p * 1e-6 + 1e-9))
+        return matched, True, 0, f"rounded to {p} decimal place{'s' * (p != 1)} instead of {d}", s.layer
+
     def _diagnose(self, s: Stage, written: np.ndarray, basis: Values | None, right: int,
-                  seen: set[str]) -> Diagnosis | None:
+                  seen: set[str], answer: Answer | None = None) -> Diagnosis | None:
         """The known mistake that reproduces most of the stage, if it explains more than the right values
         do and at least half of the cells; among equals, one the student already made in an earlier stage."""
         found = []  # (matched, own, closeness, name, layer)
@@ -228,6 +263,8 @@ class Marker:
             if not np.array_equal(turned.data, truth.data):
                 found.append((int(self._close(written, turned).sum()), True, 0,
                               "rows and columns swapped: the map written down its columns", s.layer))
+        if answer is not None:
+            found.append(self._rounded(s, written, answer))
         found = [f for f in found if f is not None and f[0] > right and 2 * f[0] >= written.size]
         if not found:
             return None
@@ -362,6 +399,32 @@ def _points(scheme: MarkScheme, all_stages: tuple[Stage, ...]) -> dict[str, Frac
         else:
             points[s.key] = Fraction(scheme.default)
     return points
+
+
+def _own_precision(answer: Answer, tolerance: float) -> np.ndarray:
+    """Half a unit in the last place each cell was written to (never less than the usual tolerance)."""
+    places = np.array([_places(t) for t in answer.written], dtype=float).reshape(answer.values.shape)
+    return np.maximum(0.5 * 10.0 ** -places + 1e-9, tolerance)
+
+
+def _places(text: str) -> int:
+    """Decimal places as written: 0.95 has 2; 3 and 1/2 have none to speak of (0)."""
+    digits = text.lstrip("+-")
+    return len(digits.split(".", 1)[1]) if "." in digits and "/" not in digits and "e" not in digits.lower() else 0
+
+
+def _round_half_away(x: np.ndarray, places: int) -> np.ndarray:
+    unit = 10.0 ** places
+    return np.sign(x) * np.floor(np.abs(x) * unit + 0.5 + 1e-9) / unit
+
+
+def _cells_of(written: np.ndarray) -> list[tuple[int, ...]]:
+    return [tuple(int(i) for i in idx) for idx in np.ndindex(*written.shape)]
+
+
+def _a(words: str) -> str:
+    """"a" or "an" before a size as it is read aloud: an 8×8, a 4×4, an 11×2."""
+    return ("an " if words[:1] == "8" or words.startswith(("11", "18")) else "a ") + words
 
 
 def _dims(shape: tuple[int, ...]) -> str:

@@ -358,9 +358,11 @@ def check(args: argparse.Namespace) -> int:
 def _summary(fb) -> str:
     """One line: the mark, and what went wrong where."""
     from .render import points
-    wrong = [f"{r.stage.key} ({r.diagnosis.name if r.diagnosis else 'wrong'})" for r in fb.stages if r.verdict == "wrong"]
+    wrong = [f"{r.stage.key} ({r.diagnosis.name if r.diagnosis else 'no follow-through' if r.refused else 'wrong'})"
+             for r in fb.stages if r.verdict == "wrong"]
     sums = sum(1 for s in fb.sums if not s.check.correct)
-    tail = "; ".join(wrong) if wrong else "no wrong stage"
+    answered = any(r.verdict != "missing" for r in fb.stages)
+    tail = "; ".join(wrong) if wrong else "no wrong stage" if answered else "no stage answered"
     if sums:
         tail += f"; {sums} written sum{'s' * (sums != 1)} wrong"
     return f"{fb.working.student}: {points(fb.marks)} / {points(fb.out_of)}: {tail}"

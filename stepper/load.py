@@ -121,7 +121,7 @@ def _marks(raw, problem: Problem) -> MarkScheme:
         place = f"[marks] field {key!r}"
         if key != "default" and key not in known:
             raise StepperError(f"no stage is called {key!r}: expected 'per', 'default', 'follow_through', a layer "
-                               f"such as 'layer1' or a stage such as {sorted(known)[0]!r}", place=place)
+                               f"such as 'layer1' or a stage such as {stages(problem)[0].key!r}", place=place)
         amount = _number(value, place)
         if isinstance(amount, sympy.Basic) or amount < 0 or amount > 1000:
             raise StepperError(f"expected points from 0 to 1000, found {value!r}", place=place)

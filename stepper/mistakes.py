@@ -127,12 +127,15 @@ def _conv2d(layer: Conv2d, shape: tuple) -> list[tuple[str, object]]:
     found = []
     pad = layer.padding_for(shape)
     kh, kw = layer.reach
-    asked = f"padding {pad.top}" if len({pad.top, pad.bottom, pad.left, pad.right}) == 1 else "the padding asked"
+    sides = (pad.top, pad.bottom, pad.left, pad.right)
+    # The padding asked, in words: "1", or each side's when they differ ("1 above, 0 below, 1 left, 1 right").
+    asked = str(pad.top) if len(set(sides)) == 1 else \
+        f"{pad.top} above, {pad.bottom} below, {pad.left} left, {pad.right} right"
     if pad.any:
-        found.append((f"no padding ({asked} was asked)", replace(layer, padding=0)))
+        found.append((f"no padding (padding {asked} was asked)", replace(layer, padding=0)))
     for p in range(1, max(kh, kw)):
-        if (pad.top, pad.bottom, pad.left, pad.right) != (p,) * 4:
-            found.append((f"padding {p} instead of {asked.removeprefix('padding ')}" if pad.any else
+        if sides != (p,) * 4:
+            found.append((f"padding {p} instead of {asked}" if pad.any else
                           f"padding {p} added where none was asked", replace(layer, padding=p)))
     if layer.stride != (1, 1):
         found.append((f"stride 1 instead of {_pair(layer.stride)}", replace(layer, stride=(1, 1))))

@@ -132,12 +132,16 @@ class Format:
     def item(self, n: int, text: str) -> str:
         return self.item_format % (n, text)
 
-    def table(self, header: list[str], rows: list[list[str]]) -> str:
-        """A table of text cells (already escaped; maths in $...$); the last column takes the rest of the line."""
+    def table(self, header: list[str], rows: list[list[str]], widths: list[float] | None = None) -> str:
+        """A table of text cells (already escaped; maths in $...$). In LaTeX the last column takes half the
+        line, or each column the share of the line `widths` gives it, its text wrapped."""
         if self.name == "md":
             lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-        spec = "l" * (len(header) - 1) + "p{0.5\\linewidth}"
+        if widths:
+            spec = "".join(f">{{\\raggedright\\arraybackslash}}p{{{w}\\linewidth}}" for w in widths)
+        else:
+            spec = "l" * (len(header) - 1) + "p{0.5\\linewidth}"
         body = " \\\\\n".join(" & ".join(r) for r in rows)
         return (f"\\begin{{tabular}}{{{spec}}}\n\\hline\n{' & '.join(self.bold(h) for h in header)} \\\\\n\\hline\n"
                 f"{body} \\\\\n\\hline\n\\end{{tabular}}")

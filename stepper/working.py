@@ -27,12 +27,12 @@ Nothing here judges the working; that is `check`'s job.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
-
 
 from .errors import StepperError
 from .load import read_text, read_toml
@@ -157,6 +157,12 @@ def _cells(raw, place: str, ndim: int) -> tuple[list, tuple[int, ...]]:
     """A grid (text or rows), a vector (text or list) or one number, flat, with its shape; `ndim` is the
     stage's own (0 for one number, 1 for a vector, 2 for a map), which says how a single row is meant."""
     if isinstance(raw, str):
+        comma = re.search(r"\d,\d", raw)
+        if comma:  # 0,9526: a decimal comma, which would otherwise split one number into two cells
+            line = raw[:comma.start()].count("\n") - raw[:len(raw) - len(raw.lstrip())].count("\n") + 1
+            raise StepperError(f"'{raw[max(comma.start() - 3, 0):comma.end() + 3].strip()}' looks like a decimal "
+                               "comma: write decimals with a point (0.9526) and separate numbers with spaces",
+                               place=f"{place}, row {line}")
         rows = [line.replace(",", " ").split() for line in raw.strip().splitlines()]
         rows = [r for r in rows if r]
         if not rows:
@@ -178,6 +184,8 @@ def _cells(raw, place: str, ndim: int) -> tuple[list, tuple[int, ...]]:
     flat = [c for row in rows for c in row]
     if len(rows) == 1 and ndim < 2:
         return flat, (() if ndim == 0 and len(flat) == 1 else (len(flat),))
+    if ndim == 1 and len(rows[0]) == 1:
+        return flat, (len(flat),)  # a vector written down the page, one number a line
     return flat, (len(rows), len(rows[0]))
 
 

@@ -40,6 +40,7 @@ class Written(NamedTuple):
     text: str  # as written, with its sign: "- 5", "w4*5"
     value: sympy.Expr
     factors: tuple[sympy.Expr, ...]  # the factors as written, signs included; one for a bare number
+    groups: tuple = ()  # per factor: the terms of a parenthesised sum, 0.88 (0.2 + 0.1), or None
 
 
 class Expected(NamedTuple):
@@ -72,6 +73,7 @@ def parse_sum(text: str, place: str) -> tuple[list[Written], sympy.Expr | None]:
     """The written terms of the left side, and the total after the last `=` if one is written."""
     if len(text) > _LONGEST:
         raise StepperError(f"the sum is {len(text)} characters long: expected one window's working", place=place)
+    text = re.sub(r"([A-Za-z][A-Za-z0-9]*)_\{(\w+)\}", r"\1_\2", text)  # w_{1}, as LaTeX writes it: w_1
     for old, new in _REPLACE:
         text = text.replace(old, new)
     sides = [s.strip() for s in text.split("=")]
@@ -112,6 +114,7 @@ class _Parser:
         self.i = 0
         self.depth = 0  # parentheses open at this point
         self.powers = 0  # powers read so far: a power of a power could be a number too large to hold
+        self.group: list | None = None  # the terms of the parenthesised sum just read, if it was one
 
     def whole(self, rule):
         """`rule` over all of the text: anything left over is a mistake."""
@@ -142,40 +145,48 @@ class _Parser:
             sign = 1
             while self._peek() and self._peek()[1] in "+-" and self._peek()[0] == "op":
                 sign = -sign if self._take()[1] == "-" else sign
-            factors = self._product()
+            factors, groups = self._product()
             end = self._peek()[2] if self._peek() else len(self.text)
             if sign < 0:
                 factors[0] = -factors[0]
-            found.append(Written(self.text[start:end].strip(), sympy.Mul(*factors), tuple(factors)))
+                groups[0] = groups[0] and [-g for g in groups[0]]
+            found.append(Written(self.text[start:end].strip(), sympy.Mul(*factors), tuple(factors), tuple(groups)))
             if self._peek() is None or self._peek()[1] == ")":
                 return found  # the end, or the end of a parenthesis (whose caller takes the ')')
             if self._peek()[1] not in "+-":
-                self._fail(f"unexpected {self._peek()[1]!r}")
+                before = self.tokens[self.i - 1] if self.i else None
+                hint = ": write * or × for times (x is read as a name)" if before and before[1] in ("x", "X") else ""
+                self._fail(f"unexpected {self._peek()[1]!r}{hint}")
 
     def value(self) -> sympy.Expr:
         total = sympy.Add(*(t.value for t in self.terms()))
         return total
 
-    def _product(self) -> list[sympy.Expr]:
-        factors = [self._power()]
+    def _product(self) -> tuple[list[sympy.Expr], list]:
+        """The factors of one term, and for each the terms of its parenthesised sum (or None)."""
+        factors, groups = [self._power()], [self.group]
         while self._peek() and (self._peek()[1] in "*/" or self._peek()[0] == "name" or self._peek()[1] == "("):
             op = self._take()[1] if self._peek()[1] in "*/" else "*"  # (2)(3) and 2w1 multiply too
             f = self._power()
             if op == "/":
                 if f == 0:
                     self._fail("division by zero")
-                factors[-1] = factors[-1] / f
+                factors[-1], groups[-1] = factors[-1] / f, None
             else:
                 factors.append(f)
-        return factors
+                groups.append(self.group)
+        return factors, groups
 
     def _power(self) -> sympy.Expr:
         negative = False
         while self._peek() and self._peek()[0] == "op" and self._peek()[1] in "+-":
             negative ^= self._take()[1] == "-"  # a loop, not recursion: "- - - 3" may be long
         powers = self.powers
-        base = self._atom()
+        self.group = None
+        base = self._atom()  # sets self.group for a parenthesised sum
+        group = self.group
         if self._peek() and self._peek()[1] == "^":
+            group = None  # a power of a sum is not a sum of terms
             if self.powers > powers:
                 self._fail("a power of a power is not read: write the number it stands for")
             self._take()
@@ -186,6 +197,7 @@ class _Parser:
                 self._fail("division by zero")
             self.powers += 1
             base = base ** exponent
+        self.group = group and ([-g for g in group] if negative else group)
         return -base if negative else base
 
     def _atom(self) -> sympy.Expr:
@@ -198,16 +210,18 @@ class _Parser:
             self.depth += 1
             if self.depth > _DEEPEST:
                 self._fail(f"parentheses are nested more than {_DEEPEST} deep")
-            inner = self.value()
+            terms = self.terms()
             self._take(")")
             self.depth -= 1
-            return inner
+            self.group = [t.value for t in terms] if len(terms) > 1 else None
+            return sympy.Add(*(t.value for t in terms))
         self._fail(f"unexpected {text!r}")
 
 
 def check_sum(text: str, place: str, expected: list[Expected], right: Values, tolerance: float) -> SumCheck:
     """Match each written term to a term of the window and judge it, then the addition."""
     written, stated = parse_sum(text, place)
+    written = [part for t in _renamed(written, expected) for part in _distributed(t)]
     same = _Same(tolerance)
     open_ = list(expected)  # the window's terms not yet matched
     checks: list[TermCheck] = []
@@ -233,6 +247,32 @@ def check_sum(text: str, place: str, expected: list[Expected], right: Values, to
     slip = stated is not None and not same.equal(stated, added)
     final = stated if stated is not None else added
     return SumCheck(text, tuple(checks), added, stated, right, slip, same.equal(final, _sym(right)))
+
+
+def _distributed(t: Written) -> list[Written]:
+    """0.8808 (0.2 + 0.1) as the two products it stands for, so each is matched to its own term."""
+    for i, group in enumerate(t.groups):
+        if group:
+            return [Written(f"{t.text} (its term {k + 1} of {len(group)})", sympy.Mul(*factors), factors)
+                    for k, part in enumerate(group) for factors in [t.factors[:i] + (part,) + t.factors[i + 1:]]]
+    return [t]
+
+
+def _renamed(written: list[Written], expected: list[Expected]) -> list[Written]:
+    """w_1 read as the window's w1 (and the reverse): the names as the student wrote them may differ
+    from the problem's only by an underscore."""
+    symbols = {s for e in expected for v in (e.x, e.w, e.p) if v is not None and v.symbolic
+               for s in sympy.sympify(v.data.ravel()[0]).free_symbols}
+    known = {s.name.replace("_", ""): s for s in symbols}
+    out = []
+    for t in written:
+        names = {s: known[s.name.replace("_", "")] for s in t.value.free_symbols | set().union(
+            *(sympy.sympify(f).free_symbols for f in t.factors)) if s.name.replace("_", "") in known}
+        if names:
+            t = Written(t.text, t.value.subs(names), tuple(sympy.sympify(f).subs(names) for f in t.factors),
+                        tuple(g and [sympy.sympify(x).subs(names) for x in g] for g in t.groups))
+        out.append(t)
+    return out
 
 
 def _match(t: Written, open_: list[Expected], expected: list[Expected], same: "_Same", cursor: int):
