@@ -118,12 +118,12 @@ def parser() -> argparse.ArgumentParser:
                     "`stepper check`, and a Moodle quiz; or, with --stress, test the template.",
         epilog="The same template and seed always give the same files.")
     exam.add_argument("template", metavar="TEMPLATE", type=Path, help="the exam template (TOML)")
-    exam.add_argument("--variants", type=int, default=10, metavar="N", help="how many variants (default 10)")
+    exam.add_argument("--variants", type=int, default=None, metavar="N", help="how many variants (default 10)")
     exam.add_argument("--seed", type=_seed, default=1, metavar="S", help="the seed, a whole number (default 1)")
-    exam.add_argument("--format", type=lambda t: _formats(t, EXAM_FORMATS), default=["md", "tex"],
+    exam.add_argument("--format", type=lambda t: _formats(t, EXAM_FORMATS), default=None,
                       metavar="LIST",
                       help=f"comma-separated formats from {', '.join(EXAM_FORMATS)} (default: md,tex)")
-    exam.add_argument("--out", type=Path, default=Path("exam"), metavar="DIR",
+    exam.add_argument("--out", type=Path, default=None, metavar="DIR",
                       help="folder for the documents, made if missing (default: ./exam)")
     exam.add_argument("--stress", type=int, metavar="N",
                       help="draw N candidates and report how often each constraint holds, the range and spread "
@@ -158,8 +158,17 @@ def exam(args: argparse.Namespace) -> int:
     from .variants import load_template
     template = load_template(args.template)
     if args.stress is not None:
-        print(stress_report(stress(template, args.stress, args.seed), template.constraints), end="")
+        result = stress(template, args.stress, args.seed)  # checks the count first
+        ignored = [flag for flag, value in (("--variants", args.variants), ("--format", args.format),
+                                            ("--out", args.out)) if value is not None]
+        if ignored:
+            print(f"stepper: note: --stress writes nothing, so {', '.join(ignored)} "
+                  f"{'is' if len(ignored) == 1 else 'are'} ignored", file=sys.stderr)
+        print(stress_report(result, template.constraints), end="")
         return 0
+    args.variants = 10 if args.variants is None else args.variants
+    args.format = ["md", "tex"] if args.format is None else args.format
+    args.out = Path("exam") if args.out is None else args.out
     if "pdf" in args.format and not pdflatex_available():
         raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
     if args.templates is not None and not args.templates.is_dir():

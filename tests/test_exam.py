@@ -496,3 +496,10 @@ def test_moodle_whole_layout_from_the_template(tmp_path, capsys):
     assert main(["exam", str(tmp_path / "t.toml"), "--variants", "3", "--out", str(tmp_path / "out2")]) == 2
     err = capsys.readouterr().err.strip()
     assert "[exam] field 'moodle': expected 'stages'" in err and "found 'all'" in err
+
+
+def test_stress_says_which_options_it_ignores(tmp_path, capsys):
+    assert main(["exam", str(TEMPLATE), "--stress", "20", "--variants", "3", "--out", str(tmp_path / "x")]) == 0
+    captured = capsys.readouterr()
+    assert "--stress writes nothing, so --variants, --out are ignored" in captured.err
+    assert captured.out.startswith("20 candidates drawn") and not (tmp_path / "x").exists()
