@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from stepper.cli import main
+from tests.one_line import assert_one_error, check_needles, run_stepper
 
 REPO = Path(__file__).resolve().parent.parent
 TUTORIAL_PATH = REPO / "examples" / "tutorial.toml"
@@ -133,30 +133,7 @@ def window(**fields) -> str:
 
 
 def run(capsys, *args) -> tuple[int, str, str]:
-    """`stepper check ARGS` in-process: exit status, stdout, stderr. An uncaught exception fails the test."""
-    try:
-        code = main(["check", *map(str, args)])
-    except SystemExit as e:  # argparse
-        code = e.code
-    except Exception as e:  # noqa: BLE001 - a traceback is exactly what the contract forbids
-        pytest.fail(f"uncaught {type(e).__name__} (a traceback for the user): {e}")
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def check_needles(message: str, needles) -> None:
-    for needle in needles:
-        assert re.search(needle, message), f"{needle!r} not found in the message {message!r}"
-
-
-def assert_one_error(code: int, err: str, file: Path, needles) -> None:
-    assert "Traceback" not in err, err
-    assert code == 2, f"exit status {code}, stderr: {err!r}"
-    lines = err.splitlines()
-    assert len(lines) == 1, f"expected one error line, found {len(lines)}: {err!r}"
-    prefix = f"stepper: error: {file}: "
-    assert lines[0].startswith(prefix), f"{lines[0]!r} does not start with {prefix!r}"
-    check_needles(lines[0][len(prefix):], needles)
+    return run_stepper(capsys, "check", *args)
 
 
 @dataclass

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from stepper.cli import main
+from tests.one_line import assert_one_error, assert_one_line, check_needles, run_stepper
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO / "examples" / "tutorial-exam.toml"
@@ -101,36 +102,7 @@ assert TEMPLATE.count(FILTER_ROW) == 1, "the first filter's first row was not fo
 # ---- running it ----
 
 def run(capsys, *args) -> tuple[int, str, str]:
-    """`stepper exam ARGS` in-process: exit status, stdout, stderr. An uncaught exception fails the test."""
-    try:
-        code = main(["exam", *map(str, args)])
-    except SystemExit as e:  # argparse
-        code = e.code
-    except Exception as e:  # noqa: BLE001 - a traceback is exactly what the contract forbids
-        pytest.fail(f"uncaught {type(e).__name__} (a traceback for the user): {e}")
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def check_needles(message: str, needles) -> None:
-    for needle in needles:
-        assert re.search(needle, message), f"{needle!r} not found in the message {message!r}"
-
-
-def assert_one_line(code: int, err: str, prefix: str, needles) -> str:
-    """Status 2 and one stderr line starting with `prefix`; returns the message after it."""
-    assert "Traceback" not in err, err
-    assert code == 2, f"exit status {code}, stderr: {err!r}"
-    lines = err.splitlines()
-    assert len(lines) == 1, f"expected one error line, found {len(lines)}: {err!r}"
-    assert lines[0].startswith(prefix), f"{lines[0]!r} does not start with {prefix!r}"
-    message = lines[0][len(prefix):]
-    check_needles(message, needles)
-    return message
-
-
-def assert_one_error(code: int, err: str, file: Path, needles) -> str:
-    return assert_one_line(code, err, f"stepper: error: {file}: ", needles)
+    return run_stepper(capsys, "exam", *args)
 
 
 def assert_nothing_written(out: Path) -> None:
