@@ -176,11 +176,17 @@ def partial(record) -> str:
     return f"{PARTIALS[type(record)]}.j2"
 
 
-def describe(layer, maths: Maths, times: str) -> str:
-    """One layer in a sentence, for the problem statement and the layer's own section."""
+def describe(layer, maths: Maths, times: str, shape: tuple[int, ...] | None = None) -> str:
+    """One layer in a sentence, for the problem statement and the layer's own section; with the layer's input
+    `shape`, "same" padding also says how many cells it adds, so a question sheet states everything."""
     kind = layer.kind
     if kind == "conv2d":
         padding = {"same": "same padding", "valid": "no padding (valid)"}.get(layer.padding) or _padding(layer.padding)
+        if layer.padding == "same" and shape is not None:
+            sides = layer.padding_for(shape)
+            sides = (sides.top, sides.bottom, sides.left, sides.right)
+            padding += (f" ({sides[0]} cell{'s' * (sides[0] != 1)} on each side)" if len(set(sides)) == 1
+                        else f" ({_sides(sides)})")
         how = "True convolution (filters flipped)" if layer.flip else "Convolution"
         dilation = "" if layer.dilation == (1, 1) else f", dilation {_per_axis(layer.dilation)}"
         return f"{how}: {_filters(layer, times)}, {_stride(layer.stride)}, {padding}{dilation}{_bias(layer)}."
@@ -258,7 +264,7 @@ def environment(fmt: str, settings: Settings, templates: Path | None = None) -> 
                        display=lambda maths, stacked=False: spec.display(maths, stacked) + "\n")
     env.filters.update(points=points)
     env.globals.update(step_kind=step_kind, cell_name=cell_name, size_words=size_words)
-    env.globals.update(m=maths, mk=spec, describe=lambda layer: describe(layer, maths, spec.times))
+    env.globals.update(m=maths, mk=spec, describe=lambda layer, shape=None: describe(layer, maths, spec.times, shape))
     return env
 
 

@@ -132,3 +132,21 @@ def test_pdf_without_pdflatex_says_so(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, env=env)
     assert run.returncode == 0 and "no PDF" in run.stderr
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["tutorial.md", "tutorial.tex"]
+
+
+@pytest.mark.parametrize("side, stride, said, zeros", [
+    (5, 2, "same padding (1 cell on each side)", "1 above, 1 below, 1 left, 1 right"),
+    (4, 2, "same padding (0 above, 1 below, 0 left, 1 right)", "0 above, 1 below, 0 left, 1 right"),
+])
+def test_same_padding_says_how_many_cells(side, stride, said, zeros):
+    """A question sheet shows only the problem statement: "same" must say what it adds (TensorFlow's rule:
+    ceil(n / s) outputs, the odd cell after), matching the padded input the working shows."""
+    image = "\n".join(" ".join("1" for _ in range(side)) for _ in range(side))
+    problem = loads(f'input = """\n{image}\n"""\n[[layers]]\ntype = "conv2d"\nstride = {stride}\npadding = "same"\n'
+                    'filters = ["1 0 1\\n0 1 0\\n1 0 1"]\n')
+    total = max((-(-side // stride) - 1) * stride + 3 - side, 0)
+    assert zeros.startswith(f"{total // 2} above, {total - total // 2} below")
+    md = render(trace(problem), "md")
+    statement, working = md.split("## Layer 1")
+    assert said in statement and said in working
+    assert f"(zeros added: {zeros})" in working
