@@ -2,11 +2,24 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from stepper.cli import main
+
+
+@dataclass
+class Case:
+    """One bad input: its test id, the file's text, and what its one-line error must say."""
+
+    id: str
+    text: str
+    needles: tuple[str, ...]  # regular expressions that must all occur in the message after "FILE: "
+
+    def __str__(self) -> str:
+        return self.id
 
 
 def run_stepper(capsys, command: str, *args) -> tuple[int, str, str]:

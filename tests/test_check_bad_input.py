@@ -23,12 +23,11 @@ import csv
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.one_line import assert_one_error, check_needles, run_stepper
+from tests.one_line import Case, assert_one_error, check_needles, run_stepper
 
 REPO = Path(__file__).resolve().parent.parent
 TUTORIAL_PATH = REPO / "examples" / "tutorial.toml"
@@ -134,16 +133,6 @@ def window(**fields) -> str:
 
 def run(capsys, *args) -> tuple[int, str, str]:
     return run_stepper(capsys, "check", *args)
-
-
-@dataclass
-class Case:
-    id: str
-    text: str
-    needles: tuple[str, ...]  # regular expressions that must all occur in the message after "FILE: "
-
-    def __str__(self) -> str:
-        return self.id
 
 
 # ---- the working file's tables, stages and grids ----

@@ -22,13 +22,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from stepper.cli import main
-from tests.one_line import assert_one_error, assert_one_line, check_needles, run_stepper
+from tests.one_line import Case, assert_one_error, assert_one_line, check_needles, run_stepper
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO / "examples" / "tutorial-exam.toml"
@@ -107,16 +106,6 @@ def run(capsys, *args) -> tuple[int, str, str]:
 
 def assert_nothing_written(out: Path) -> None:
     assert not out.exists() or not any(out.iterdir()), f"files were written: {sorted(out.iterdir())}"
-
-
-@dataclass
-class Case:
-    id: str
-    text: str
-    needles: tuple[str, ...]  # regular expressions that must all occur in the message after "FILE: "
-
-    def __str__(self) -> str:
-        return self.id
 
 
 def fixed(case: Case, reason: str):
