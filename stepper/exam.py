@@ -50,8 +50,14 @@ def candidates(template: Template, seed: int, number: int) -> Iterator[tuple[int
         yield s, judge(template.draw(s), template.constraints)
 
 
-def generate(template: Template, count: int, seed: int, progress: Callable[[int], None] | None = None) -> list[Variant]:
-    """`count` fair variants, each distinct in its final answer from those before it (unless turned off)."""
+# While one variant takes many candidates, the `attempts` callback hears how the search goes, about ten times.
+ATTEMPTS_NOTE_FROM = 10_000
+
+
+def generate(template: Template, count: int, seed: int, progress: Callable[[int], None] | None = None,
+             attempts: Callable[[int, int, int], None] | None = None) -> list[Variant]:
+    """`count` fair variants, each distinct in its final answer from those before it (unless turned off).
+    `progress(number)` after each variant; `attempts(number, tried, tries)` every so many candidates."""
     if not 1 <= count <= MAX_VARIANTS:
         raise StepperError(f"expected from 1 to {MAX_VARIANTS:,} variants, found {count}", place="--variants")
     width = max(3, len(str(count)))
@@ -60,7 +66,9 @@ def generate(template: Template, count: int, seed: int, progress: Callable[[int]
     for number in range(1, count + 1):
         rejected: Counter = Counter()
         examples: dict[str, str] = {}
-        for s, verdict in candidates(template, seed, number):
+        for tried, (s, verdict) in enumerate(candidates(template, seed, number), 1):
+            if attempts and tried % max(ATTEMPTS_NOTE_FROM, template.constraints.tries // 10) == 0:
+                attempts(number, tried, template.constraints.tries)
             failures = dict(verdict.failures)
             if not failures and template.constraints.distinct and verdict.answer in seen:
                 failures["distinct"] = f"the final answer {', '.join(verdict.answer)} is another variant's"
@@ -91,8 +99,9 @@ def unsatisfiable(template: Template, number: int, rejected: Counter, examples: 
         file=template.source, place="[constraints]")
 
 
-def manifest(template: Template, seed: int, variants: list[Variant]) -> str:
-    """JSON: each variant's id, seed, problem file and answers by stage; `stepper check` marks against it."""
+def manifest(template: Template, seed: int, variants: list[Variant], files: dict[str, str] | None = None) -> str:
+    """JSON: each variant's id, seed, problem file and answers by stage; `stepper check` marks against it.
+    `files` (name -> SHA-256) lists every other file of the exam, so a folder can be told whole."""
     rows: list[list[str]] = []  # each stage's answers, printed on one line in the end
 
     def one_line(values: list[str]) -> str:
@@ -108,6 +117,8 @@ def manifest(template: Template, seed: int, variants: list[Variant]) -> str:
             for v in variants
         ],
     }
+    if files is not None:
+        data["files"] = dict(sorted(files.items()))
     text = json.dumps(data, indent=1, ensure_ascii=False)
     return re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: json.dumps(rows[int(m[1])], ensure_ascii=False), text) + "\n"
 
