@@ -322,7 +322,47 @@ class Maths:
         else:
             working = f"\\frac{{e^{{{z}}} - e^{{{minus_z}}}}}{{e^{{{z}}} + e^{{{minus_z}}}}}"
         return (f"{lhs} = {self._NAMES[layer.kind]}({z}) = {working} "
-                f"{self.relation(e.full, e.y)} {self.number(e.y)}")
+                f"{self.curve_relation(layer.kind, e.x, e.y)} {self.number(e.y)}")
+
+    # ---- e^x, sigmoid, tanh and softmax: exact only where the maths says so, never from a float ----
+    def curve_relation(self, kind: str, x: Values, shown: Values) -> str:
+        """`=` before f(x), for f one of "exp", "sigmoid", "tanh", only when x is exactly 0 and `shown`
+        is written as f(0) in full. For any other rational x these values are transcendental
+        (Lindemann), so a float that rounds to 1.0 or 0.0 (σ(40), tanh(20), e^{-1000}) is no proof."""
+        if not _exactly_zero(x):
+            return "\\approx"
+        return "=" if _written_value(shown, self.number(shown)) == _AT_ZERO[kind] else "\\approx"
+
+    def curve_relation_all(self, layer, x: Values, shown: Values) -> str:
+        """curve_relation for a whole map: `=` only when every cell's argument is 0 and written in full."""
+        if not (x.scale > 0 and not x.data.any()):  # any nonzero (or inexact) argument: a rounded value
+            return "\\approx"
+        flat = shown.reshape(-1)
+        return "=" if all(self.curve_relation(layer.kind, x.reshape(-1)[k], flat[k]) == "="
+                          for k in range(flat.data.size)) else "\\approx"
+
+    def exp_relation(self, record, k: int) -> str:
+        """`=` before e^{z_k} (or e^{z_k - m}) only when its exponent is exactly 0: e^0 = 1."""
+        return self.curve_relation("exp", _ZERO, record.exps[k]) if _exponent_is_zero(record, k) else "\\approx"
+
+    def exp_sum_relation(self, record) -> str:
+        """The softmax denominator: `=` when its terms, as carried, are exact numbers (rounded exponentials
+        carried forward are the values a student adds); with exponentials kept in full, only when every
+        term is e^0 = 1."""
+        if record.exps.exact:
+            return self.relation(record.total)
+        n = record.input.data.size
+        every_one = all(self.exp_relation(record, k) == "=" for k in range(n))
+        return "=" if every_one and _written_value(record.total, self.number(record.total)) == n else "\\approx"
+
+    def softmax_relation(self, record, k: int) -> str:
+        """`=` before ŷ_k only when every exponent is the same, so that ŷ_k = 1/n exactly, and 1/n is
+        written in full; any other softmax output holds a transcendental ratio."""
+        n = record.input.data.size
+        z = record.input
+        same = n == 1 or (z.scale > 0 and bool((z.data == z.data.flat[0]).all()))
+        shown = record.output[k]
+        return "=" if same and _written_value(shown, self.number(shown)) == Fraction(1, n) else "\\approx"
 
     def relation_all(self, full: Values, shown: Values) -> str:
         """`=` when every cell of `shown` is exactly its cell of `full`, else `\\approx`."""
@@ -494,8 +534,9 @@ class Maths:
     def pool_equation(self, lhs: str, w: PoolWindow, carried: Values | None = None,
                       values: list[str] | None = None) -> str:
         values = values or cells(w.values, self.settings.decimals)
-        # an average of rounded values adds up to the written mean only approximately
-        relation = self.relation(w.result) if w.kind == "maxpool" or w.values.exact else "\\approx"
+        # an average of rounded values adds up to the written mean only approximately, and the largest of
+        # values kept in full (σ(40), a float 1.0) is no more exact than they are
+        relation = self.relation(w.result) if w.values.exact else "\\approx"
         result = f"{self.number(w.result)}{self._approx(w.result, carried)}"
         if w.kind == "maxpool":
             return f"{lhs} = \\max({', '.join(values)}) {relation} {result}"
@@ -539,6 +580,26 @@ def _value(v: Values) -> Fraction | sympy.Expr | None:
     if v.scale:
         return Fraction(int(x), v.scale)
     return Fraction(x) if np.isfinite(x) else None
+
+
+# e^x, sigmoid and tanh at x = 0: the only rational argument where each is exact.
+_AT_ZERO = {"exp": Fraction(1), "sigmoid": Fraction(1, 2), "tanh": Fraction(0)}
+_ZERO = Values(np.array(0, dtype=np.int64), 1)
+
+
+def _exactly_zero(x: Values) -> bool:
+    """x is an exact number (not a float, whose 0.0 may be an underflow) equal to 0."""
+    return x.scale > 0 and x.data.item() == 0
+
+
+def _exponent_is_zero(record, k: int) -> bool:
+    """Whether softmax's k-th exponent, z_k (or z_k - m when the largest z is subtracted), is exactly 0."""
+    z = record.input
+    if record.shift is None:
+        return _exactly_zero(z[k])
+    if z.scale > 0:  # exact: z_k ties with the largest
+        return z.data[k] == record.shift.data.item()
+    return k == int(np.argmax(z.floats()))  # floats: only the largest itself, as subtracted, is surely 0
 
 
 def _written_value(v: Values, text: str) -> Fraction | None:

@@ -16,13 +16,20 @@ Each variant gets its own category, holding one question per stage of the worked
 a single value is a `numerical` question, a map or vector a `cloze` question with a table of
 blanks laid out like the values. Maths in the Markdown sheets is turned into `\\(...\\)` and
 `\\[...\\]`, which Moodle's MathJax filter typesets.
+
+Text that is not stepper's own maths (a title, any words of a sheet or key) is made inert for Moodle:
+its MathJax delimiters are broken by a WORD JOINER (`\\(`, `\\[`, `$$` and `[tex]` would be typeset,
+and `\\begin` would start an environment), and in HTML its braces are entities, so that neither
+the cloze importer (`{1:NUMERICAL:...}`, and the `{#1}` placeholders it leaves) nor MathJax (an
+unmatched `{`) reads them. A highlighted cell, `\\colorbox` for KaTeX, is `\\bbox[yellow]` here:
+MathJax 2.7 (Moodle 4.5 and earlier) has no `\\colorbox`, and `\\bbox` works in MathJax 2.7 to 4.
 """
 from __future__ import annotations
 
 import html
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -31,7 +38,7 @@ from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from .errors import StepperError
-from .numbers import Values, write_exact
+from .numbers import Values, fixed, write_exact
 from .stages import Stage, stages
 
 if TYPE_CHECKING:
@@ -39,43 +46,106 @@ if TYPE_CHECKING:
 
 # Characters XML 1.0 does not allow even in CDATA: an untrusted sheet or title must not break the file.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-# The start of a cloze blank as Moodle's multianswer regex finds it: text from a sheet that looks
-# like one would become a blank, so its brace is written as an entity (the page still shows "{").
-_BLANK_START = re.compile(r"\{(?=[0-9]*:[A-Z_]+:)")
-
 
 LAYOUTS = ("stages", "whole")
+DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+
+
+def moodle_chunks(title: str, variants: Iterable[Variant], question_of: Callable[[Variant], str],
+                  keys_of: Callable[[Variant], Mapping[int, str]], layout: str = "stages") -> Iterator[str]:
+    """A Moodle XML quiz as text chunks, one question at a time, so that thousands of variants are never
+    held at once. The first chunk is the `<?xml ...?>` declaration alone, with no line break (a caller
+    may put a comment after it); the others, joined to it by a line break, make the file.
+
+    "stages": for each variant a category `title/Variant <id>` and one question per stage. "whole": one
+    category `title` holding one cloze question per variant with every stage's blanks, so a quiz's
+    random question from it gives each student one whole variant.
+
+    `question_of(v)` is the variant's question sheet in Markdown, shown by every question; `keys_of(v)[n]`
+    is the worked key of layer n in Markdown, the general feedback of that layer's questions (the whole
+    key in each question would make the file many times larger). Both are asked for once per variant.
+    """
+    yield DECLARATION
+    yield "<quiz>\n"
+    if layout == "whole":
+        yield _joined(_whole_category(title))
+    for v in variants:
+        _refuse_coarse(v)  # a guard: the exam command checks every variant before writing (check_tolerances)
+        sheet, keys = to_html(question_of(v)), keys_of(v)
+        if layout == "whole":
+            key = "\n".join(to_html(keys[n]) for n in sorted(keys))
+            yield _joined(_whole_question(v, sheet, key))
+            continue
+        layer_keys = {n: to_html(text) for n, text in keys.items()}
+        yield _joined(_category(title, v))
+        for s in stages(v.problem):
+            values, answers = _answers(v, s)
+            yield _joined(_question(v, s, values.shape, answers, sheet, layer_keys[s.layer]))
+    yield "</quiz>\n"
 
 
 def moodle_xml(title: str, variants: Sequence[Variant], questions: Mapping[str, str],
                keys: Mapping[str, Mapping[int, str]], layout: str = "stages") -> str:
-    """A Moodle XML quiz. "stages": for each variant a category `title/Variant <id>` and one question per
-    stage. "whole": one category `title` holding one cloze question per variant with every stage's blanks,
-    so a quiz's random question from it gives each student one whole variant.
+    """moodle_chunks as one string, from sheets and keys already made (`questions[v.id]`, `keys[v.id][n]`)."""
+    chunks = moodle_chunks(title, variants, lambda v: questions[v.id], lambda v: keys[v.id], layout)
+    return next(chunks) + "\n" + "".join(chunks)
 
-    `questions[v.id]` is the variant's question sheet in Markdown, shown by every question;
-    `keys[v.id][n]` is the worked key of layer n in Markdown, the general feedback of that layer's
-    questions (the whole key in each question would make the file many times larger).
-    """
-    out = ['<?xml version="1.0" encoding="UTF-8"?>', "<quiz>"]
-    if layout == "whole":
-        out += _whole_category(title)
-        for v in variants:
-            key = "\n".join(to_html(keys[v.id][n]) for n in sorted(keys[v.id]))
-            out += _whole_question(v, to_html(questions[v.id]), key)
-        out.append("</quiz>")
-        return "\n".join(out) + "\n"
+
+def _joined(lines: list[str]) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+def _answers(v: Variant, s: Stage) -> tuple[Values, list[tuple[str, str]]]:
+    """A stage's values and each cell's Moodle answer and tolerance."""
+    values = s.of(v.trace.layers[s.layer - 1].output)
+    return values, [answer(values, x, v.trace.settings.decimals) for x in values.data.ravel().tolist()]
+
+
+# ---- tolerances ----
+
+# Rounded answers need at least this many decimals. Moodle marks right any answer within the tolerance,
+# one unit in the last place: with 0 decimals ±1, which accepts every value a sigmoid or softmax output
+# (0 to 1) can take, and with 1 decimal ±0.1, a fifth of them (a guess of 0.5 is right for every |z| < 0.4).
+# Every rounded value comes from e^x, σ, tanh or softmax, or a fraction that does not end, and lives on
+# that scale, so 2 decimals (±0.01) is the least that still tells a worked answer from a guess.
+MIN_DECIMALS = 2
+# The values a stage of these layers can take, to say how much of them a tolerance accepts.
+_RANGES = {"sigmoid": (0, 1, "a sigmoid"), "softmax": (0, 1, "a softmax output"), "tanh": (-1, 1, "a tanh")}
+
+
+def check_tolerances(variants: Iterable[Variant], source: str | None = None) -> None:
+    """Refuse, in one line naming the template's decimals and the first stage concerned, a quiz whose
+    rounded answers carry a tolerance too wide to mean anything (fewer than MIN_DECIMALS decimals).
+    `source` is the template's file name. Call it before writing any file."""
     for v in variants:
-        sheet = to_html(questions[v.id])
-        layer_keys = {n: to_html(text) for n, text in keys[v.id].items()}
-        out += _category(title, v)
-        for s in stages(v.problem):
-            key = layer_keys[s.layer]
-            values = s.of(v.trace.layers[s.layer - 1].output)
-            answers = [answer(values, x, v.trace.settings.decimals) for x in values.data.ravel().tolist()]
-            out += _question(v, s, values.shape, answers, sheet, key)
-    out.append("</quiz>")
-    return "\n".join(out) + "\n"
+        _refuse_coarse(v, source)
+
+
+def _refuse_coarse(v: Variant, source: str | None = None) -> None:
+    decimals = v.trace.settings.decimals
+    if decimals >= MIN_DECIMALS:
+        return
+    for s in stages(v.problem):
+        _, answers = _answers(v, s)
+        rounded = next(((a, t) for a, t in answers if t != "0"), None)
+        if rounded is not None:
+            title = s.title(v.problem)
+            accepted = _accepted(v.problem.layers[s.layer - 1].kind, *rounded)
+            raise StepperError(f"{title[0].lower()}{title[1:]}: with decimals = {decimals} {accepted}; "
+                               f"use decimals = {MIN_DECIMALS} or more",
+                               file=source, place="settings, field 'decimals'")
+
+
+def _accepted(kind: str, value: str, tolerance: str) -> str:
+    """What an answer within `tolerance` of `value` lets through, said for the teacher."""
+    a, t = Decimal(value), Decimal(tolerance)
+    if kind not in _RANGES:
+        return f"the answer {value} is marked right anywhere from {a - t} to {a + t}"
+    low, high, name = _RANGES[kind]
+    share = (min(high, a + t) - max(low, a - t)) / (high - low)
+    if share >= 1:
+        return f"the tolerance ±{tolerance} accepts every value {name} can take"
+    return f"the tolerance ±{tolerance} accepts {share:.0%} of the values {name} can take"
 
 
 # ---- numbers ----
@@ -97,7 +167,7 @@ def answer(v: Values, x, decimals: int) -> tuple[str, str]:
     x = float(x)
     if not math.isfinite(x):
         raise StepperError(f"the value {x} cannot be a Moodle numerical answer")
-    text = f"{x:.{v.places if v.places is not None else decimals}f}"
+    text = fixed(x, v.places if v.places is not None else decimals)
     return (text.lstrip("-") if float(text) == 0 else text), step
 
 
@@ -111,18 +181,18 @@ def _rows(shape: tuple[int, ...], cells: list) -> list[list]:
 
 def _category(title: str, v: Variant) -> list[str]:
     path = f"$course$/top/{category_name(title)}/Variant {category_name(v.id)}"
-    info = f"<p>Variant {html.escape(v.id)} of {html.escape(title)} (seed {v.seed}).</p>"
+    info = f"<p>Variant {_text(v.id)} of {_text(title)} (seed {v.seed}).</p>"
     return ['  <question type="category">',
-            f"    <category><text>{_xml(path)}</text></category>",
+            f"    <category><text>{_xml(_no_maths(path))}</text></category>",
             f'    <info format="html"><text>{_cdata(info)}</text></info>',
             "  </question>"]
 
 
 def _whole_category(title: str) -> list[str]:
-    info = (f"<p>{html.escape(title)}: one question per variant. Add a random question from this category to "
+    info = (f"<p>{_text(title)}: one question per variant. Add a random question from this category to "
             "a quiz, and each student gets one whole variant.</p>")
     return ['  <question type="category">',
-            f"    <category><text>{_xml(f'$course$/top/{category_name(title)}')}</text></category>",
+            f"    <category><text>{_xml(_no_maths(f'$course$/top/{category_name(title)}'))}</text></category>",
             f'    <info format="html"><text>{_cdata(info)}</text></info>',
             "  </question>"]
 
@@ -131,12 +201,11 @@ def _whole_question(v: Variant, sheet: str, key: str) -> list[str]:
     """One cloze question holding every stage of the variant: a table of blanks per map, one blank per value."""
     parts = []
     for s in stages(v.problem):
-        values = s.of(v.trace.layers[s.layer - 1].output)
-        answers = [answer(values, x, v.trace.settings.decimals) for x in values.data.ravel().tolist()]
+        values, answers = _answers(v, s)
         parts.append(_blanks(s.title(v.problem), values.shape, answers, v.trace.settings.decimals))
-    text = _BLANK_START.sub("&#123;", sheet) + "\n<hr>\n" + "\n".join(parts)
+    text = sheet + "\n<hr>\n" + "\n".join(parts)  # the sheet's own braces are entities: the blanks are ours
     return ['  <question type="cloze">',
-            f"    <name><text>{_xml(f'Variant {v.id}')}</text></name>",
+            f"    <name><text>{_xml(_no_maths(f'Variant {v.id}'))}</text></name>",
             f'    <questiontext format="html"><text>{_cdata(text)}</text></questiontext>',
             f'    <generalfeedback format="html"><text>{_cdata(key)}</text></generalfeedback>',
             "    <penalty>0</penalty>",
@@ -151,9 +220,9 @@ def _blanks(stage: str, shape: tuple[int, ...], answers: list[tuple[str, str]], 
     how = f"rounded to {decimals} decimal places" if rounded else "exactly"
     blanks = [f"{{1:NUMERICAL:={a}:{tol}}}" for a, tol in answers]
     if not shape:
-        return f"<p><strong>{html.escape(stage)}</strong> ({how}): {blanks[0]}</p>"
+        return f"<p><strong>{_text(stage)}</strong> ({how}): {blanks[0]}</p>"
     rows = "".join("<tr>" + "".join(f"<td>{b}</td>" for b in row) + "</tr>" for row in _rows(shape, blanks))
-    return (f"<p><strong>{html.escape(stage)}</strong>: enter every value, {how}.</p>"
+    return (f"<p><strong>{_text(stage)}</strong>: enter every value, {how}.</p>"
             f'<table class="stepper-answer"><tbody>{rows}</tbody></table>')
 
 
@@ -175,10 +244,10 @@ def _question(v: Variant, s: Stage, shape: tuple[int, ...], answers: list[tuple[
         ask = _blanks(stage, shape, answers, v.trace.settings.decimals)
     else:
         kind = "numerical"
-        ask = f"<p><strong>{html.escape(stage)}</strong>: enter its value, {how}.</p>"
-    text = _BLANK_START.sub("&#123;", sheet) + "\n<hr>\n" + ask
+        ask = f"<p><strong>{_text(stage)}</strong>: enter its value, {how}.</p>"
+    text = sheet + "\n<hr>\n" + ask  # the sheet's own braces are entities: the blanks are ours
     lines = [f'  <question type="{kind}">',
-             f"    <name><text>{_xml(f'Variant {v.id}: {stage}')}</text></name>",
+             f"    <name><text>{_xml(_no_maths(f'Variant {v.id}: {stage}'))}</text></name>",
              f'    <questiontext format="html"><text>{_cdata(text)}</text></questiontext>',
              f'    <generalfeedback format="html"><text>{_cdata(key)}</text></generalfeedback>']
     if kind == "numerical":  # a cloze question's grade is the sum of its blanks; Moodle ignores one given
@@ -203,10 +272,77 @@ def _question(v: Variant, s: Stage, shape: tuple[int, ...], answers: list[tuple[
 
 # ---- text ----
 
+WORD_JOINER = "\u2060"  # invisible, and no break: it only keeps two characters from reading as one token
+# What starts maths for Moodle's MathJax and TeX filters in text: \( \[ (and any \command, such as \begin{...},
+# which MathJax reads as an environment), $$, and [tex]. A WORD JOINER after the first character breaks each.
+_DELIMITER = re.compile(r"\\|\$(?=\$)|\[(?=tex\])", re.IGNORECASE)
+# The start of a cloze blank as Moodle's multianswer regex finds it, and of the {#N} placeholder it leaves.
+# In maths, where braces must stay braces for the typesetter, such a brace is written as an entity
+# (the browser gives MathJax a "{" again); stepper's own maths never holds one.
+_BLANK_LIKE = re.compile(r"\{(?=[0-9]*:[A-Z_]+:|#)")
+# Stepper's own maths is marked off by these two private-use characters while the sheet is made HTML,
+# so that everything else can be made inert; they are taken out of the Markdown first.
+_MATHS_OPEN, _MATHS_CLOSE = "\ue000", "\ue001"
+_MATHS = re.compile(f"{_MATHS_OPEN}(.*?){_MATHS_CLOSE}", re.S)
+# The md highlight of a window's cell (render.FORMATS["md"]): `\colorbox{yellow}{$...$}`.
+_COLORBOX = "\\colorbox{yellow}{"
+
+
+def _no_maths(text: str) -> str:
+    """Plain text (a name, a category) that no Moodle filter can take for maths."""
+    return _DELIMITER.sub(lambda m: m[0] + WORD_JOINER, text)
+
+
+def _inert(html_text: str) -> str:
+    """HTML text outside maths, made inert: no maths delimiters, and braces as entities, which neither
+    the cloze importer nor MathJax reads (`{#1}` would be a second copy of blank 1, and an unmatched `{`
+    spoils the page)."""
+    return _no_maths(html_text).replace("{", "&#123;").replace("}", "&#125;")
+
+
+def _text(text: str) -> str:
+    """Untrusted plain text as inert HTML."""
+    return _inert(html.escape(text))
+
+
 def _maths(tex: str, options: dict) -> str:
     # Moodle's MathJax filter looks for \( \) and \[ \]; a single $ is not one of its delimiters.
-    tex = html.escape(tex, quote=False)
-    return f"\\[{tex}\\]" if options["display_mode"] else f"\\({tex}\\)"
+    tex = _BLANK_LIKE.sub("&#123;", html.escape(bboxed(tex), quote=False))
+    tex = f"\\[{tex}\\]" if options["display_mode"] else f"\\({tex}\\)"
+    return _MATHS_OPEN + tex + _MATHS_CLOSE
+
+
+def bboxed(tex: str) -> str:
+    """Each `\\colorbox{yellow}{$x$}` in `tex` as `\\bbox[yellow]{x}`, which MathJax 2.7 draws too;
+    `x` may hold braces of its own (`\\frac{1}{2}`)."""
+    out, start = [], 0
+    while (at := tex.find(_COLORBOX, start)) >= 0:
+        opened = at + len(_COLORBOX)
+        end = _closing_brace(tex, opened)
+        if end is None:
+            break  # unbalanced: left as written
+        body = tex[opened:end]
+        if len(body) >= 2 and body[0] == body[-1] == "$":
+            body = body[1:-1]
+        out += [tex[start:at], "\\bbox[yellow]{", bboxed(body), "}"]
+        start = end + 1
+    out.append(tex[start:])
+    return "".join(out)
+
+
+def _closing_brace(tex: str, start: int) -> int | None:
+    """The index of the `}` closing a group whose contents begin at `start` (`\\{` and `\\}` are not braces)."""
+    depth, k = 1, start
+    while k < len(tex):
+        ch = tex[k]
+        if ch == "\\":
+            k += 2
+            continue
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth == 0:
+            return k
+        k += 1
+    return None
 
 
 # Raw HTML in a sheet is shown as text, not passed on: the sheets may carry text a student or author typed.
@@ -215,8 +351,11 @@ dollarmath_plugin(_MARKDOWN, double_inline=True, renderer=_maths)
 
 
 def to_html(markdown: str) -> str:
-    """A Markdown sheet (maths in `$...$` and `$$...$$`) as HTML for Moodle."""
-    return _MARKDOWN.render(markdown).strip()
+    """A Markdown sheet (maths in `$...$` and `$$...$$`) as HTML for Moodle: the maths for MathJax,
+    everything else inert."""
+    markdown = markdown.replace(_MATHS_OPEN, "").replace(_MATHS_CLOSE, "")
+    parts = _MATHS.split(_MARKDOWN.render(markdown).strip())
+    return "".join(part if k % 2 else _inert(part) for k, part in enumerate(parts))
 
 
 def _xml(text: str) -> str:

@@ -311,7 +311,13 @@ def write_float(x: float, places: int) -> str:
     if abs(x) >= 1e7:  # e^20 and beyond: fixed places would be a wall of digits
         mantissa, exponent = f"{x:.{places}e}".split("e")
         return f"{mantissa} \\times 10^{{{int(exponent)}}}"
-    text = f"{x:.{places}f}"
+    text = fixed(x, places)
     if float(text) == 0:
         text = text.lstrip("-")  # never print -0
     return text
+
+
+def fixed(x: float, places: int) -> str:
+    """A finite float to `places` decimals, halves away from zero as everywhere else (Python's own
+    formatting rounds an exact tie such as 0.5 to even, which would print σ(0) to 0 places as 0)."""
+    return format(Decimal(x).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP), "f")
