@@ -8,9 +8,11 @@ exchange where the kernel offers it). A run that fails, is killed or meets a ful
 touches the exam folder: the earlier exam stays as it was, and the staging folder is removed
 (or, after a kill, by the next run, which finds it unlocked).
 
-An exam folder holds one exam and nothing else, so that it can be replaced whole: the manifest
-lists every file of the exam with its SHA-256, and a folder holding anything else, or a listed
-file changed since (unless --force), is refused.
+The manifest lists every file of the exam with its SHA-256, which tells the exam's own files from
+the user's. The user's files in the folder are carried over into the new one (hard-linked, or
+copied where links are not possible) before the swap, so nothing of theirs is lost; a file of the
+user's, or one changed since the exam wrote it, that the new exam would replace needs --force, and
+a subfolder (which cannot be carried over safely) is refused.
 """
 from __future__ import annotations
 
@@ -38,26 +40,32 @@ _OLD_EXAM_FILE = re.compile(
 class ExamFolder:
     """Files written into staging as they are made; `commit()` swaps the whole exam into place."""
 
-    def __init__(self, out: Path, force: bool = False):
+    def __init__(self, out: Path, names: list[str], force: bool = False):
         self.shown = Path(out)  # as the user gave it, for messages
         self.out = Path(os.path.abspath(out))
         if self.out.is_symlink():  # replace the folder the link names, not the link
             self.out = self.out.resolve()
+        self.names = names  # every file the new exam writes
         self.force = force
         self.staging = self.out.parent / STAGING.format(self.out.name)
         self.hashes: dict[str, str] = {}
-        self.replaced: list[str] = []  # an earlier exam's files that this one does not write again
+        self.replaced: list[str] = []  # the earlier exam's files
+        self.kept: list[str] = []  # the user's files, carried over
         self._lock: int | None = None
 
     # ---- the run ----
 
     def __enter__(self) -> ExamFolder:
-        self.replaced = earlier_exam(self.out, self.force, self.shown)
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StepperError(f"cannot make the folder: {e.strerror or e}", file=str(self.shown.parent)) from None
         self._lock = _claim(self.staging, self.shown)
+        try:
+            self.replaced, self.kept = survey(self.out, set(self.names), self.force, self.shown)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, kind, error, tb) -> None:
@@ -76,8 +84,10 @@ class ExamFolder:
 
     def commit(self) -> list[str]:
         """Swap the finished exam in; returns the names of the earlier exam's files it no longer has."""
+        for name in self.kept:
+            _carry(self.out / name, self.staging / name)
         _sync_folder(self.staging)
-        gone = sorted(set(self.replaced) - set(os.listdir(self.staging)))
+        gone = sorted(set(self.replaced) - set(self.hashes) - {"manifest.json"})
         if self.out.exists():
             _swap(self.staging, self.out)  # the staging name now holds the earlier exam
             shutil.rmtree(self.staging, ignore_errors=True)
@@ -90,6 +100,20 @@ class ExamFolder:
         os.close(self._lock)
         self._lock = None
         return gone
+
+
+def _carry(source: Path, target: Path) -> None:
+    """A user's file into the new folder: a hard link (the same file, nothing copied), else a copy."""
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except FileNotFoundError:
+        return  # removed by its owner meanwhile
+    except OSError:
+        try:
+            shutil.copy2(source, target, follow_symlinks=False)
+        except OSError as e:
+            raise StepperError(f"cannot carry it over into the new exam folder: {e.strerror or e}",
+                               file=str(source)) from None
 
 
 class _HashingFile:
@@ -133,12 +157,13 @@ class _HashingFile:
 
 # ---- what is there already ----
 
-def earlier_exam(out: Path, force: bool, shown: Path | None = None) -> list[str]:
-    """The files of the exam in `out` (none when it does not exist yet); anything else there is refused.
+def survey(out: Path, new: set[str], force: bool, shown: Path | None = None) -> tuple[list[str], list[str]]:
+    """What `out` holds: the earlier exam's files, and the user's files to carry over. A user's file (or an
+    exam file changed since) that the new exam would replace needs `force`; a subfolder is refused.
     `shown` is the folder as messages name it."""
     shown = shown or out
     if not out.exists():
-        return []
+        return [], []
     if not out.is_dir():
         raise StepperError("is a file, so an exam cannot be written there: choose another --out folder",
                            file=str(shown))
@@ -147,20 +172,34 @@ def earlier_exam(out: Path, force: bool, shown: Path | None = None) -> list[str]
     except OSError as e:
         raise StepperError(f"cannot read the folder: {e.strerror or e}", file=str(shown)) from None
     listed = _listed_files(out)
+    exam, kept = [], []
     for name in names:
         path = out / name
-        if listed is not None and name in listed:
-            if not force and listed[name] is not None and _sha256(path) != listed[name]:
-                raise StepperError("was changed after `stepper exam` wrote it, so it is left alone; "
-                                   "choose another --out folder, or pass --force to replace it", file=str(shown / name))
-        elif listed is None and _OLD_EXAM_FILE.fullmatch(name) and path.is_file() and not path.is_symlink() \
-                and (force or written_by_stepper(path)):
-            pass  # an exam written before manifests listed their files
-        else:
-            raise StepperError("is not part of an earlier exam: an exam folder holds one exam and nothing else, "
-                               "so that it can be replaced whole; choose a new or empty --out folder",
+        if path.is_dir() and not path.is_symlink():
+            raise StepperError("is a folder: the exam folder is replaced whole, and a folder inside cannot be "
+                               "carried over safely; move it out, or choose another --out folder",
                                file=str(shown / name))
-    return names
+        if _is_exam_file(path, name, listed):
+            exam.append(name)
+        elif name in new and not force:
+            why = ("was changed after `stepper exam` wrote it" if listed and name in listed
+                   else "was not written by stepper as part of an exam")
+            raise StepperError(f"{why}, so it is left alone; choose another --out folder, or pass --force to "
+                               "replace it", file=str(shown / name))
+        elif name in new:
+            exam.append(name)  # --force: replaced
+        else:
+            kept.append(name)
+    return exam, kept
+
+
+def _is_exam_file(path: Path, name: str, listed: dict[str, str | None] | None) -> bool:
+    """Written by an earlier exam, as its manifest lists it and unchanged since (or, before manifests
+    listed files, by name and mark)."""
+    if listed is not None:
+        return name in listed and (listed[name] is None or _sha256(path) == listed[name])
+    return (_OLD_EXAM_FILE.fullmatch(name) is not None and path.is_file() and not path.is_symlink()
+            and written_by_stepper(path))
 
 
 def _listed_files(out: Path) -> dict[str, str | None] | None:
@@ -193,13 +232,16 @@ def _sha256(path: Path) -> str | None:
 
 
 def verify(out: Path) -> str | None:
-    """Why `out` is not one whole exam, or None when it is: every listed file there, unchanged, and no other."""
+    """Why `out` is not one whole exam, or None when it is: every listed file there and unchanged, and no
+    other file that looks like an exam's (the user's own files may sit beside it)."""
     listed = _listed_files(out)
     if listed is None:
         return "no manifest listing the exam's files"
     names = set(os.listdir(out))
-    if names != set(listed):
-        return f"files not in the manifest: {sorted(names - set(listed))}, missing: {sorted(set(listed) - names)}"
+    stray = sorted(n for n in names - set(listed) if _OLD_EXAM_FILE.fullmatch(n))
+    missing = sorted(set(listed) - names)
+    if stray or missing:
+        return f"exam files not in the manifest: {stray}, missing: {missing}"
     changed = [n for n, h in listed.items() if h is not None and _sha256(out / n) != h]
     return f"changed since written: {changed}" if changed else None
 

@@ -645,9 +645,9 @@ def test_a_run_never_modifies_the_template(capsys, tmp_path):
     template = tmp_path / "exam.toml"
     data = ("# my exam, do not lose\n" + TEMPLATE).replace("\n", "\r\n").encode("utf-8")
     template.write_bytes(data)
-    runs = [(*VARIANTS, "--out", tmp_path / "exam"),
-            (*VARIANTS, "--out", tmp_path, "--format", "md"),
+    runs = [(*VARIANTS, "--out", tmp_path, "--format", "md"),  # its own folder: carried over into the new one
             (*VARIANTS, "--out", tmp_path, "--format", "md", "--force"),
+            (*VARIANTS, "--out", tmp_path / "exam"),
             ("--stress", "5"),
             ("--variants", "0", "--out", tmp_path / "exam")]
     for args in runs:

@@ -33,7 +33,7 @@ def seed_of(out: Path) -> int:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def staging(out: Path) -> Path:
@@ -61,14 +61,39 @@ def test_a_second_exam_replaces_the_first_whole(tmp_path, capsys):
     assert not (out / "variant-003-key.md").exists() and not (out / "keys.tex").exists()
 
 
-def test_a_folder_holding_other_files_is_refused_and_left_alone(tmp_path, capsys):
+def test_the_users_own_files_are_carried_over_untouched(tmp_path, capsys):
     out = tmp_path / "exam"
     assert exam(capsys, out, "--variants", "2", "--format", "md")[0] == 0
-    (out / "notes.txt").write_text("mine")
+    notes = out / "notes.txt"
+    notes.write_text("mine")
+    inode = notes.stat().st_ino
+    code, _, err = exam(capsys, out, "--variants", "3", "--format", "md", "--seed", "9")
+    assert code == 0, err
+    assert notes.read_text() == "mine" and notes.stat().st_ino == inode  # the same file, linked across
+    assert verify(out) is None and seed_of(out) == 9
+
+
+def test_a_subfolder_is_refused_and_everything_left_alone(tmp_path, capsys):
+    out = tmp_path / "exam"
+    assert exam(capsys, out, "--variants", "2", "--format", "md")[0] == 0
+    (out / "scans").mkdir()
+    (out / "scans" / "a.pdf").write_text("scan")
     before = snapshot(out)
     code, _, err = exam(capsys, out, "--variants", "2", "--format", "md", "--seed", "9", "--force")
-    assert_one_error(code, err, out / "notes.txt", [r"not part of an earlier exam", r"new or empty --out"])
-    assert snapshot(out) == before and not staging(out).exists()
+    assert_one_error(code, err, out / "scans", [r"is a folder", r"move it out, or choose another --out"])
+    assert snapshot(out) == before and (out / "scans" / "a.pdf").read_text() == "scan"
+    assert not staging(out).exists()
+
+
+def test_a_users_file_the_exam_would_replace_needs_force(tmp_path, capsys):
+    out = tmp_path / "exam"
+    out.mkdir()
+    (out / "keys.md").write_text("my own keys")
+    code, _, err = exam(capsys, out, "--variants", "2", "--format", "md")
+    assert_one_error(code, err, out / "keys.md", [r"not written by stepper as part of an exam", r"--force"])
+    assert (out / "keys.md").read_text() == "my own keys" and not (out / "manifest.json").exists()
+    assert exam(capsys, out, "--variants", "2", "--format", "md", "--force")[0] == 0
+    assert verify(out) is None
 
 
 def test_a_file_changed_since_the_exam_wrote_it_needs_force(tmp_path, capsys):
