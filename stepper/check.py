@@ -93,10 +93,15 @@ class Feedback:
     sums: tuple[SumResult, ...]
     marks: Fraction
     out_of: Fraction
+    empty: bool = False  # the working file held nothing but blank lines and comments
 
     @property
     def diagnoses(self) -> list[str]:
         return [r.diagnosis.name for r in self.stages if r.diagnosis is not None]
+
+
+# How a report and the terminal say that a working file held nothing at all, not even a name.
+EMPTY = "the working file is empty"
 
 
 class Marker:

@@ -1,39 +1,87 @@
 """Mark a folder of working files: one report each, a class summary, the most common mistakes.
 
-A working file that cannot be read is reported in one line and skipped; the
-rest are marked. The class summary is a CSV (one row per student: marks per
+A working file that cannot be read is reported in one line and skipped, and so
+is a folder entry that looks like one but cannot be marked (a broken link, a
+folder named x.toml, win.toml.txt); the rest are marked. The class summary is a CSV (one row per student: marks per
 stage, total, diagnoses) and a short Markdown page of the most common mistakes.
 """
 from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
-from .check import Feedback, Marker
+from .check import EMPTY, Feedback, Marker
 from .errors import StepperError
+from .load import read_text
 from .output import CSV_MARK
 from .render import escape_md, points
 from .spec import Problem
-from .working import load_working
+from .text import plain_text
+from .working import loads_working
 
 # Folders with at least this many files show a progress bar (on a terminal, or when asked).
 PROGRESS_FROM = 20
 
 
+class Skipped(NamedTuple):
+    """A working file, or a folder entry that looks like one, that was not marked (or not typeset), and why."""
+
+    path: Path
+    why: str
+
+
 def working_files(folder: Path, problem_path: Path | None = None) -> list[Path]:
-    """The folder's TOML files, sorted, without the problem file itself if it sits there."""
-    found = sorted(p for p in folder.iterdir() if p.suffix == ".toml" and p.is_file())
+    """The folder's working files, sorted, without the problem file itself if it sits there."""
+    return scan_folder(folder, problem_path)[0]
+
+
+def scan_folder(folder: Path, problem_path: Path | None = None) -> tuple[list[Path], list[Skipped]]:
+    """The folder's working files (*.toml, in any case), sorted, without the problem file itself; and the
+    entries that look like working files but cannot be marked (a broken link, a folder named x.toml,
+    win.toml.txt), each with why, so that none is passed over in silence."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as e:
+        raise StepperError(f"cannot list it: {e.strerror or e}", file=str(folder)) from None
+    found, odd = [], []
+    for path in entries:
+        why = _not_working(path)
+        if why is None:
+            found.append(path)
+        elif why:
+            odd.append(Skipped(path, why))
     if problem_path is not None:
         found = [p for p in found if p.resolve() != problem_path.resolve()]
-    return found
+    return found, odd
+
+
+def _not_working(path: Path) -> str | None:
+    """None for a working file; why a look-alike cannot be marked; "" for an unrelated file (notes.txt)."""
+    toml = path.suffix.lower() == ".toml"
+    try:
+        if path.is_symlink() and not path.exists():
+            return "a broken link: what it points to is missing"
+        if toml and path.is_dir():
+            return "a folder, not a working file"
+        if toml and not path.is_file():
+            return "not a regular file"
+    except OSError as e:
+        return f"cannot be read: {e.strerror or e}"
+    if toml:
+        return None
+    if re.search(r"\.toml\.[^.]+$", path.name, re.IGNORECASE):
+        return f"named like a working file, but ends in {path.suffix}, not .toml: rename it to mark it"
+    return ""
 
 
 def mark_all(source, paths: list[Path], progress: Callable[[int, int], None] | None = None,
-             warn: Callable[[str], None] = print) -> tuple[list[tuple[Path, Feedback]], list[Path]]:
+             warn: Callable[[str], None] = print) -> tuple[list[tuple[Path, Feedback]], list[Skipped]]:
     """Each working file marked against `source` (a Problem, or an exam Manifest whose variant each working
     file names); those that cannot be read are reported through `warn` and skipped."""
     marker = Markers(source)
@@ -42,11 +90,16 @@ def mark_all(source, paths: list[Path], progress: Callable[[int, int], None] | N
         try:
             marked.append((path, marker.check(path)))
         except StepperError as e:
-            warn(f"stepper: skipped: {e}")
-            skipped.append(path)
+            warn(plain_text(f"stepper: skipped: {e}"))
+            skipped.append(Skipped(path, why(e)))
         if progress:
             progress(n, len(paths))
     return marked, skipped
+
+
+def why(error: StepperError) -> str:
+    """An error without its file, which the summary names already (and whose folder may be anyone's)."""
+    return ": ".join(part for part in (error.place, error.message) if part)
 
 
 class Markers:
@@ -65,7 +118,14 @@ class Markers:
         marker = self._markers.get(id(problem))
         if marker is None:
             marker = self._markers[id(problem)] = Marker(problem)
-        return marker.check(load_working(path, problem))
+        text = read_text(path, str(path))
+        feedback = marker.check(loads_working(text, problem, name=str(path), default_student=path.stem))
+        return replace(feedback, empty=True) if is_empty(text) else feedback
+
+
+def is_empty(text: str) -> bool:
+    """Nothing but blank lines and comments: a working file saved before anything was typed in."""
+    return all(not line.strip() or line.strip().startswith("#") for line in text.splitlines())
 
 
 def summary_csv(problem_stages: Iterable, marked: list[tuple[Path, Feedback]]) -> str:
@@ -84,8 +144,9 @@ def summary_csv(problem_stages: Iterable, marked: list[tuple[Path, Feedback]]) -
 
 
 def _cell(text: str) -> str:
-    """A spreadsheet would run a cell starting with = + - @ as a formula: a quote keeps it text."""
-    text = " ".join(str(text).split())
+    """A spreadsheet would run a cell starting with = + - @ as a formula: a quote keeps it text. Control and
+    bidi characters are taken out first, so none can hide such a start or reorder what a reader sees."""
+    text = " ".join(plain_text(text).split())
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
@@ -95,8 +156,9 @@ def common_mistakes(marked: list[tuple[Path, Feedback]]) -> list[tuple[str, int]
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
-def summary_md(problem: Problem, marked: list[tuple[Path, Feedback]], skipped: list[Path]) -> str:
-    """The class at a glance: marks, and the most common mistakes."""
+def summary_md(problem: Problem, marked: list[tuple[Path, Feedback]], skipped: list[Skipped],
+               no_pdf: list[Skipped] = ()) -> str:
+    """The class at a glance: marks, what was skipped and why, and the most common mistakes."""
     lines = [f"# Class summary: {escape_md(problem.title)}", ""]
     if marked:
         totals = [fb.marks for _, fb in marked]
@@ -105,7 +167,9 @@ def summary_md(problem: Problem, marked: list[tuple[Path, Feedback]], skipped: l
         lines += [f"{len(marked)} working files marked; mean mark {points(mean)} out of {points(out_of)}, "
                   f"lowest {points(min(totals))}, highest {points(max(totals))}.", ""]
     if skipped:
-        lines += [f"Skipped (could not be read): {', '.join(escape_md(p.name) for p in skipped)}.", ""]
+        lines += [f"Skipped, not marked: {_listed(skipped)}.", ""]
+    if no_pdf:
+        lines += [f"Marked, but no PDF report could be made: {_listed(no_pdf)}.", ""]
     lines += ["## Most common mistakes", ""]
     common = common_mistakes(marked)
     if common:
@@ -113,9 +177,13 @@ def summary_md(problem: Problem, marked: list[tuple[Path, Feedback]], skipped: l
     else:
         lines.append("No known mistake was found.")
     lines += ["", "## Marks", "", "| Student | File | Mark |", "|---|---|---|"]
-    lines += [f"| {escape_md(fb.working.student)} | {escape_md(path.name)} | {points(fb.marks)} / {points(fb.out_of)} |"
-              for path, fb in marked]
+    lines += [f"| {escape_md(fb.working.student)} | {escape_md(path.name)} | {points(fb.marks)} / {points(fb.out_of)}"
+              f"{' (' + EMPTY + ')' if fb.empty else ''} |" for path, fb in marked]
     return "\n".join(lines) + "\n"
+
+
+def _listed(entries: list[Skipped]) -> str:
+    return "; ".join(f"{escape_md(s.path.name)} ({escape_md(s.why)})" for s in entries)
 
 
 class ProgressBar:

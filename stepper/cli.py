@@ -12,9 +12,11 @@ from .errors import StepperError
 from .evaluate import trace
 from .load import load
 from .classroom import PROGRESS_FROM
-from .output import TEX_INSTALL, check_writable, marked, pdflatex_available, typeset, write_file, written_by_stepper
+from .output import (TEX_INSTALL, check_writable, marked, pdflatex_available, tex_timeout, typeset,
+                     write_file, write_files, written_by_stepper)
 from .render import builtin_templates, render
 from .spec import ROUNDING, TERMS, Settings
+from .text import plain_text
 
 FORMATS = ("md", "tex", "pdf")
 EXAM_FORMATS = FORMATS + ("moodle",)
@@ -216,7 +218,24 @@ def solve(args: argparse.Namespace) -> int:
         sources = args.problems or [tutorial_path()]
         names = [str(p) for p in args.problems] or ["the built-in tutorial"]
         loaded = [(path, load(path, name=name)) for path, name in zip(sources, names)]
-    # Check every file each problem would write before writing anything.
+    if "pdf" in formats:
+        tex_timeout()  # a bad STEPPER_TEX_TIMEOUT is found before any work
+    jobs = _solve_jobs(loaded, formats, args)
+    # All or nothing: every document is rendered and typeset first, then all are written together.
+    files = {}
+    if args.torch:
+        from .dump import dumps
+        files[args.out / path.name] = marked(dumps(loaded[0][1]), ".toml", args.torch).encode("utf-8")
+    for path, problem, settings, targets in jobs:
+        files.update(_solve_documents(path, problem, settings, targets, formats, args.templates))
+    write_files(files, args.force)
+    for target in files:
+        print(plain_text(target))
+    return 0
+
+
+def _solve_jobs(loaded, formats: list[str], args: argparse.Namespace) -> list:
+    """Each problem with its settings and the files it writes, every file checked before anything is written."""
     jobs, claimed = [], {}
     for path, problem in loaded:
         name = problem.source
@@ -228,23 +247,20 @@ def solve(args: argparse.Namespace) -> int:
             claimed[target] = name
             check_writable(target, args.force)
         jobs.append((path, problem, _settings(problem.settings, args), targets))
-    if args.torch:
-        from .dump import dumps
-        write_file(args.out / path.name, marked(dumps(loaded[0][1]), ".toml", args.torch).encode("utf-8"), args.force)
-        print(args.out / path.name)
-    for path, problem, settings, targets in jobs:
-        result = trace(problem, settings)
-        documents = {}
-        for fmt in ("md", "tex"):
-            if fmt in formats or (fmt == "tex" and "pdf" in formats):
-                documents[fmt] = marked(render(result, fmt, settings, args.templates), f".{fmt}", path.name)
-        if "pdf" in formats:
-            documents["pdf"] = typeset(documents["tex"], str(targets["pdf"]))
-        for fmt in formats:
-            data = documents[fmt]
-            write_file(targets[fmt], data if isinstance(data, bytes) else data.encode("utf-8"), args.force)
-            print(targets[fmt])
-    return 0
+    return jobs
+
+
+def _solve_documents(path: Path, problem, settings: Settings, targets: dict, formats: list[str],
+                     templates: Path | None) -> dict[Path, bytes]:
+    """One problem's documents, by the file each goes to."""
+    result = trace(problem, settings)
+    documents = {}
+    for fmt in ("md", "tex"):
+        if fmt in formats or (fmt == "tex" and "pdf" in formats):
+            documents[fmt] = marked(render(result, fmt, settings, templates), f".{fmt}", path.name).encode("utf-8")
+    if "pdf" in formats:
+        documents["pdf"] = typeset(documents["tex"].decode("utf-8"), str(targets["pdf"]))
+    return {targets[fmt]: documents[fmt] for fmt in formats}
 
 
 def _from_torch(spec: str):
@@ -291,13 +307,12 @@ def _settings(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 def check(args: argparse.Namespace) -> int:
-    from .classroom import (Markers, ProgressBar, common_mistakes, mark_all, summary_csv, summary_md,
-                            working_files)
+    from .classroom import Markers, ProgressBar, mark_all
     from .manifest import is_manifest, load_manifest
-    from .render import render_feedback
-    from .stages import stages
-    if "pdf" in args.format and not pdflatex_available():
-        raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
+    if "pdf" in args.format:
+        if not pdflatex_available():
+            raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
+        tex_timeout()  # a bad STEPPER_TEX_TIMEOUT is found before any work
     if args.templates is not None and not args.templates.is_dir():
         raise StepperError("no such folder", file=str(args.templates), place="--templates")
     if is_manifest(args.problem):  # an exam's variants: each working file names its own
@@ -305,18 +320,7 @@ def check(args: argparse.Namespace) -> int:
         problem = replace(next(iter(source.problems.values())), title=source.title)  # for the class summary
     else:
         source = problem = load(args.problem)
-    paths = []
-    for given in args.working:
-        if given.is_dir():
-            found = working_files(given, args.problem)
-            if not found:
-                raise StepperError("holds no working files (*.toml)", file=str(given))
-            paths += found
-        elif given.exists():
-            paths.append(given)
-        else:
-            raise StepperError("no such file or folder", file=str(given))
-    paths = list(dict.fromkeys(paths))
+    paths, odd = _working_paths(args)
     folder = len(paths) > 1 or any(given.is_dir() for given in args.working)  # a class
     names = [p.stem for p in paths]
     twice = next((n for n in names if names.count(n) > 1), None)
@@ -327,51 +331,95 @@ def check(args: argparse.Namespace) -> int:
     extra = [args.out / "class-summary.csv", args.out / "class-summary.md"] if folder else []
     for target in [t for ts in targets.values() for t in ts.values()] + extra:
         check_writable(target, args.force)
-    if not folder:  # one file: a bad one is simply an error
-        results = [(paths[0], Markers(source).check(paths[0]))]
-        skipped = []
-    else:
-        show = args.progress or (len(paths) >= PROGRESS_FROM and sys.stderr.isatty())
-        bar = ProgressBar() if show else None
+    bar = ProgressBar() if folder and (args.progress or (len(paths) >= PROGRESS_FROM and sys.stderr.isatty())) else None
 
-        def warn(line: str) -> None:
-            if bar:
-                bar.interrupt()
-            print(line, file=sys.stderr)
+    def warn(line: str) -> None:
+        if bar:
+            bar.interrupt()
+        print(plain_text(line), file=sys.stderr)
+    for entry in odd:
+        warn(f"stepper: skipped: {entry.path}: {entry.why}")
+    if not folder:  # one file: a bad one is simply an error
+        results, skipped = [(paths[0], Markers(source).check(paths[0]))], []
+    else:
         results, skipped = mark_all(source, paths, bar, warn)
-    for path, fb in results:
-        documents = {}
-        for fmt in ("md", "tex"):
-            if fmt in args.format or (fmt == "tex" and "pdf" in args.format):
-                documents[fmt] = marked(render_feedback(fb, fmt, args.templates), f".{fmt}", path.name)
-        if "pdf" in args.format:
-            documents["pdf"] = typeset(documents["tex"], str(targets[path]["pdf"]))
-        for fmt in args.format:
-            data = documents[fmt]
-            write_file(targets[path][fmt], data if isinstance(data, bytes) else data.encode("utf-8"), args.force)
-        print(f"{path.name}: {_summary(fb)}")
+    no_pdf = _write_reports(results, targets, args, folder, warn)
     if folder:
-        write_file(extra[0], summary_csv(stages(problem), results).encode("utf-8"), args.force)
-        write_file(extra[1], marked(summary_md(problem, results, skipped), ".md", args.problem.name).encode("utf-8"),
-                   args.force)
-        common = common_mistakes(results)
-        print(f"{len(results)} marked; reports and the class summary are in {args.out}")
-        for name, n in common[:5]:
-            print(f"  {n} x {name}")
-    if skipped:
-        print(f"stepper: {len(skipped)} of {len(paths)} working files skipped (see above)", file=sys.stderr)
+        _write_summary(problem, results, sorted(odd + skipped), no_pdf, extra, args)
+    if skipped or odd or no_pdf:
+        counts = [f"{len(skipped)} of {len(paths)} working files skipped"] if skipped else []
+        counts += [f"{len(odd)} folder entr{'y' if len(odd) == 1 else 'ies'} skipped"] if odd else []
+        counts += [f"{len(no_pdf)} PDF report{'s' * (len(no_pdf) != 1)} not made"] if no_pdf else []
+        print(f"stepper: {'; '.join(counts)} (see above)", file=sys.stderr)
         return 2
     return 0
 
 
+def _working_paths(args: argparse.Namespace) -> tuple[list[Path], list]:
+    """The working files given or found in the folders given, and the folder entries that look like working
+    files but cannot be marked."""
+    from .classroom import scan_folder
+    paths, odd = [], []
+    for given in args.working:
+        if given.is_dir():
+            found, passed = scan_folder(given, args.problem)
+            if not found:
+                also = "; ".join(f"{s.path.name} ({s.why})" for s in passed)
+                raise StepperError("holds no working files (*.toml)" + (f"; skipped: {also}" if also else ""),
+                                   file=str(given))
+            paths += found
+            odd += passed
+        elif given.exists():
+            paths.append(given)
+        else:
+            raise StepperError("no such file or folder", file=str(given))
+    return list(dict.fromkeys(paths)), odd
+
+
+def _write_reports(results, targets: dict, args: argparse.Namespace, folder: bool, warn) -> list:
+    """Each student's reports, written together, and their line on the terminal. In a class, a report that
+    pdflatex cannot typeset is reported and passed over (its other formats are still written); the students
+    whose PDF was not made are returned."""
+    from .classroom import Skipped, why
+    from .render import render_feedback
+    no_pdf = []
+    for path, fb in results:
+        texts = {fmt: marked(render_feedback(fb, fmt, args.templates), f".{fmt}", path.name)
+                 for fmt in ("md", "tex") if fmt in args.format or (fmt == "tex" and "pdf" in args.format)}
+        files = {targets[path][fmt]: texts[fmt].encode("utf-8") for fmt in args.format if fmt != "pdf"}
+        if "pdf" in args.format:
+            try:
+                files[targets[path]["pdf"]] = typeset(texts["tex"], str(targets[path]["pdf"]))
+            except StepperError as e:
+                if not folder:
+                    raise
+                warn(f"stepper: skipped: {e}")
+                no_pdf.append(Skipped(path, why(e)))
+        write_files(files, args.force)
+        print(plain_text(f"{path.name}: {_summary(fb)}"))
+    return no_pdf
+
+
+def _write_summary(problem, results, skipped: list, no_pdf: list, extra: list[Path], args: argparse.Namespace) -> None:
+    from .classroom import common_mistakes, summary_csv, summary_md
+    from .stages import stages
+    write_files({extra[0]: summary_csv(stages(problem), results).encode("utf-8"),
+                 extra[1]: marked(summary_md(problem, results, skipped, no_pdf), ".md",
+                                  args.problem.name).encode("utf-8")}, args.force)
+    print(plain_text(f"{len(results)} marked; reports and the class summary are in {args.out}"))
+    for name, n in common_mistakes(results)[:5]:
+        print(f"  {n} x {name}")
+
+
 def _summary(fb) -> str:
     """One line: the mark, and what went wrong where."""
+    from .check import EMPTY
     from .render import points
     wrong = [f"{r.stage.key} ({r.diagnosis.name if r.diagnosis else 'no follow-through' if r.refused else 'wrong'})"
              for r in fb.stages if r.verdict == "wrong"]
     sums = sum(1 for s in fb.sums if not s.check.correct)
     answered = any(r.verdict != "missing" for r in fb.stages)
-    tail = "; ".join(wrong) if wrong else "no wrong stage" if answered else "no stage answered"
+    tail = "; ".join(wrong) if wrong else "no wrong stage" if answered else EMPTY if fb.empty else "no stage answered"
     if sums:
         tail += f"; {sums} written sum{'s' * (sums != 1)} wrong"
     return f"{fb.working.student}: {points(fb.marks)} / {points(fb.out_of)}: {tail}"
@@ -382,7 +430,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"check": check, "exam": exam, "solve": solve}[args.command](args)
     except StepperError as e:
-        print(f"stepper: error: {e}", file=sys.stderr)
+        print(plain_text(f"stepper: error: {e}"), file=sys.stderr)
+        return 2
+    except OSError as e:  # a fault no check foresaw (a folder that cannot be read): one line, not a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(plain_text(f"stepper: error: {where}{e.strerror or e}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

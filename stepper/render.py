@@ -24,6 +24,7 @@ import jinja2
 from .errors import StepperError
 from .maths import Maths
 from .spec import Settings
+from .text import plain_text
 from .trace import (ConvTrace, ConvWindow, DenseTrace, Element, ElementwiseTrace, FlattenTrace, MixTrace, PoolTrace,
                     PoolWindow, SoftmaxTrace, Terms, Trace, TransposedTrace)
 
@@ -39,39 +40,47 @@ def builtin_templates() -> Path:
 
 
 def escape_tex(text: str) -> str:
-    """Untrusted text (a title, a name) made safe for LaTeX's text mode."""
+    """Untrusted text (a title, a name) made safe for LaTeX's text mode, in pdflatex's standard (OT1) fonts."""
     out = []
-    for ch in str(text):
+    for ch in plain_text(text):
         if ch in _TEX_SPECIALS:
             out.append(_TEX_SPECIALS[ch])
-        elif ch in "\r\n\t":
-            out.append(" ")
-        elif ord(ch) > 0xFF and _accented(ch):
-            out.append(_accented(ch))
-        elif ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 or ord(ch) > 0xFF:
-            out.append("?")  # control characters, and beyond Latin-1, would stop pdflatex
+        elif ch in _TEX_LETTERS:
+            out.append(_TEX_LETTERS[ch])
+        elif ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0:
+            out.append("?")  # control characters would stop pdflatex
+        elif ord(ch) > 0xFF:
+            out.append(_beyond_latin1(ch))
         else:
             out.append(ch)
     return "".join(out)
 
 
-def _accented(ch: str) -> str:
-    """A letter beyond Latin-1 that is a plain letter with one accent (ł, č, ő, ś), as LaTeX's accent command,
-    so names such as Łukasz or Dvořák survive in pdflatex's standard fonts."""
-    if ch in _TEX_LETTERS:
-        return _TEX_LETTERS[ch]
+def _beyond_latin1(ch: str) -> str:
+    """A character beyond Latin-1 in what pdflatex's standard fonts can draw, or "?" when they cannot:
+    a letter with one accent (ł, č, ő, ś) as LaTeX's accent command, so that Łukasz or Dvořák survive; a digit
+    of another script (Arabic-Indic ١٢) as its ASCII digit; a compatibility form (ﬁ, a full-width Ａ) as its
+    plain letters."""
     parts = unicodedata.normalize("NFD", ch)
     if len(parts) == 2 and parts[0].isascii() and parts[0].isalpha() and parts[1] in _TEX_ACCENTS:
         return f"{{\\{_TEX_ACCENTS[parts[1]]}{{{parts[0]}}}}}"
-    return ""
+    if unicodedata.category(ch) == "Nd":
+        return str(unicodedata.decimal(ch))
+    plain = unicodedata.normalize("NFKC", ch)
+    if plain != ch and all(ord(c) <= 0xFF for c in plain):
+        return escape_tex(plain)
+    return "?"
 
 
 # Combining marks and the LaTeX accent commands that draw them over a letter (OT1 fonts have them all).
 _TEX_ACCENTS = {"\u0300": "`", "\u0301": "'", "\u0302": "^", "\u0303": "~", "\u0304": "=", "\u0306": "u",
                 "\u0307": ".", "\u0308": '"', "\u030a": "r", "\u030b": "H", "\u030c": "v", "\u0327": "c"}
+# Letters and marks OT1 fonts lack a glyph for, as the nearest they have (eth and thorn transliterated as in
+# Icelandic names written in ASCII: Guðrún as Gudrún).
 _TEX_LETTERS = {"\u0141": "{\\L}", "\u0142": "{\\l}", "\u0152": "{\\OE}", "\u0153": "{\\oe}", "\u0131": "{\\i}",
                 "\u2212": "$-$", "\u2013": "--", "\u2014": "---", "\u2018": "`", "\u2019": "'", "\u201c": "``",
-                "\u201d": "''"}
+                "\u201d": "''", "\u00d0": "D", "\u00f0": "d", "\u00de": "Th", "\u00fe": "th",
+                "\u00ab": "$\\ll$", "\u00bb": "$\\gg$", "\u2039": "$<$", "\u203a": "$>$"}
 
 _TEX_SPECIALS = {
     "\u00d7": r"$\times$",
@@ -84,7 +93,7 @@ _TEX_SPECIALS = {
 def escape_md(text: str) -> str:
     """Untrusted text made inert in Markdown: no markup, no HTML, no maths."""
     out = []
-    for ch in " ".join(str(text).split()):
+    for ch in " ".join(plain_text(text).split()):
         if ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0:
             continue  # control characters have no place in a heading
         if ch == "&":
