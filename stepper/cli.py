@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +12,7 @@ from .evaluate import trace
 from .load import load
 from .classroom import PROGRESS_FROM
 from .output import (TEX_INSTALL, check_writable, marked, pdflatex_available, tex_timeout, typeset,
-                     write_file, write_files, written_by_stepper)
+                     write_files)
 from .render import builtin_templates, render
 from .spec import ROUNDING, TERMS, Settings
 from .text import plain_text
@@ -146,17 +145,11 @@ def _seed(text: str) -> int:
     return int(text)
 
 
-def earlier_exam_files(folder: Path, current: set[str]) -> list[Path]:
-    """Files an earlier `stepper exam` wrote into `folder` that this run did not: found by name and by mark."""
-    pattern = re.compile(r"variant-\d+-(question|key)\.(md|tex|pdf)|keys\.(md|tex|pdf)|moodle\.xml|manifest\.json")
-    return sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name) and p.name not in current
-                  and p.is_file() and written_by_stepper(p))
-
-
 def exam(args: argparse.Namespace) -> int:
     from .classroom import ProgressBar
     from .exam import generate, stress, stress_report
-    from .sheets import exam_documents, file_names
+    from .exam_folder import ExamFolder
+    from .sheets import file_names, write_exam
     from .variants import load_template
     template = load_template(args.template)
     if args.stress is not None:
@@ -177,24 +170,34 @@ def exam(args: argparse.Namespace) -> int:
         raise StepperError("no such folder", file=str(args.templates), place="--templates")
     if not 1 <= args.variants <= 10_000:
         raise StepperError(f"expected from 1 to 10,000 variants, found {args.variants}", place="--variants")
-    names = file_names(args.variants, args.format)
-    for name in names:  # every file is checked before anything is drawn or written
-        check_writable(args.out / name, args.force)
     show = args.progress or (args.variants >= PROGRESS_FROM and sys.stderr.isatty())
-    drawing = ProgressBar(label="drawing") if show else None
-    variants = generate(template, args.variants, args.seed, (lambda n: drawing(n, args.variants)) if show else None)
-    writing = ProgressBar(label="writing") if show else None
-    typesetting = ProgressBar(label="typesetting") if show and "pdf" in args.format else None
-    documents = exam_documents(template, variants, args.seed, args.format, args.templates, writing,
-                               source=args.template.name, typesetting=typesetting)
-    for name, data in documents.items():
-        write_file(args.out / name, data, args.force)
-    stale = earlier_exam_files(args.out, set(documents))
-    for path in stale:  # stepper's own files from an earlier run: left there, they would pass for this exam's
-        path.unlink()
-    print(f"{len(variants)} variants of {args.template.name} (seed {args.seed}): {len(documents)} files in "
-          f"{args.out}" + (f"; removed {len(stale)} files of an earlier exam there" if stale else ""))
+    with ExamFolder(args.out, file_names(args.variants, args.format), args.force) as folder:  # the earlier exam stays whole until the new one is
+        drawing = ProgressBar(label="drawing") if show else None
+        variants = generate(template, args.variants, args.seed, (lambda n: drawing(n, args.variants)) if show else None,
+                            _attempts_note(args.progress or sys.stderr.isatty()))
+        if "moodle" in args.format:
+            from .moodle import check_tolerances
+            check_tolerances(variants, template.source)
+        writing = ProgressBar(label="writing") if show else None
+        typesetting = ProgressBar(label="typesetting") if show and "pdf" in args.format else None
+        write_exam(folder, template, variants, args.seed, args.format, args.templates, writing,
+                   source=args.template.name, typesetting=typesetting)
+        files = len(folder.hashes) + 1
+        gone = folder.commit()
+    print(plain_text(f"{len(variants)} variants of {args.template.name} (seed {args.seed}): {files} files in "
+                     f"{args.out}" + (f"; removed {len(gone)} files of an earlier exam there" if gone else "")))
     return 0
+
+
+def _attempts_note(show: bool):
+    """A line on stderr now and then while one variant takes many candidates, so a hard template is not silent."""
+    if not show:
+        return None
+
+    def note(number: int, tried: int, tries: int) -> None:
+        print(f"stepper: drawing variant {number}: {tried:,} of {tries:,} candidates tried, none fair yet",
+              file=sys.stderr, flush=True)
+    return note
 
 
 def solve(args: argparse.Namespace) -> int:

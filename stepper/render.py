@@ -320,19 +320,35 @@ def _render(env: jinja2.Environment, name: str, **context) -> str:
     """One template rendered, its failures turned into located errors."""
     try:
         return env.get_template(name).render(**context)
-    except jinja2.TemplateSyntaxError as e:
+    except _TEMPLATE_ERRORS as e:
+        _template_error(e)
+
+
+def _render_stream(env: jinja2.Environment, name: str, **context):
+    """`_render` as a stream of pieces, with the same located errors."""
+    try:
+        yield from env.get_template(name).generate(**context)
+    except _TEMPLATE_ERRORS as e:
+        _template_error(e)
+
+
+_TEMPLATE_ERRORS = (jinja2.TemplateSyntaxError, jinja2.TemplateNotFound, jinja2.UndefinedError,
+                    ArithmeticError, LookupError, TypeError, ValueError)
+
+
+def _template_error(e: Exception):
+    """A failure while rendering, as a located error."""
+    if isinstance(e, jinja2.TemplateSyntaxError):
         raise StepperError(f"template syntax error: {e.message}", file=e.filename, place=f"line {e.lineno}") from None
-    except jinja2.TemplateNotFound as e:
+    if isinstance(e, jinja2.TemplateNotFound):
         raise StepperError(f"template not found: {e.name}", file="templates") from None
-    except jinja2.UndefinedError as e:
-        file, line = _template_frame(e)
+    file, line = _template_frame(e)
+    if isinstance(e, jinja2.UndefinedError):
         raise StepperError(f"template uses an unknown name: {e.message}", file=file, place=f"line {line}") from None
-    except (ArithmeticError, LookupError, TypeError, ValueError) as e:
-        # A mistake in a template (a user's own, from --templates) stops there, with its place.
-        file, line = _template_frame(e)
-        if file == "templates":
-            raise  # not from a template: a bug in stepper itself, which deserves its traceback
-        raise StepperError(f"template failed: {type(e).__name__}: {e}", file=file, place=f"line {line}") from None
+    # A mistake in a template (a user's own, from --templates) stops there, with its place.
+    if file == "templates":
+        raise e  # not from a template: a bug in stepper itself, which deserves its traceback
+    raise StepperError(f"template failed: {type(e).__name__}: {e}", file=file, place=f"line {line}") from None
 
 
 def render_feedback(feedback, fmt: str, templates: Path | None = None) -> str:
@@ -363,10 +379,15 @@ def render_layer(trace: Trace, number: int, fmt: str, settings: Settings | None 
 def render_keys(title: str, variants, fmt: str, settings: Settings, templates: Path | None = None) -> str:
     """Every variant's worked key in one document (`variants`: records with id, seed and trace), with the
     detail of `settings`; the variants share their rounding, so the first one's stands for all."""
+    return "".join(render_keys_chunks(title, variants, fmt, settings, templates))
+
+
+def render_keys_chunks(title: str, variants, fmt: str, settings: Settings, templates: Path | None = None):
+    """`render_keys`, produced piece by piece as the template runs, so thousands of keys are never one string."""
     first = variants[0].trace.settings
     settings = replace(settings, rounding=first.rounding, decimals=first.decimals)
     env = environment(fmt, settings, templates)
-    return _render(env, f"keys.{fmt}", title=title, variants=variants, settings=settings)
+    return _render_stream(env, f"keys.{fmt}", title=title, variants=variants, settings=settings)
 
 
 def _template_frame(error: Exception) -> tuple[str, int]:
