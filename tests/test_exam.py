@@ -259,6 +259,21 @@ def test_unsatisfiable_run_exits_2_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_long_search_for_one_variant_says_how_it_goes(tmp_path, capsys, monkeypatch):
+    """Candidates that can never pass: a note every so many tried (10,000; 100 here, to be quick), then the
+    one-line error."""
+    import stepper.exam
+    monkeypatch.setattr(stepper.exam, "ATTEMPTS_NOTE_FROM", 100)
+    path = tmp_path / "zero.toml"
+    path.write_text(template_with('"layer1.filters" = [0]').replace("tries = 40", "tries = 200"), encoding="utf-8")
+    assert main(["exam", str(path), "--variants", "1", "--progress", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert [line for line in err if "candidates tried" in line] == [
+        f"stepper: drawing variant 1: {n} of 200 candidates tried, none fair yet" for n in (100, 200)]
+    assert err[-1].startswith("stepper: error: ") and "none of 200 candidates" in err[-1]
+    assert not (tmp_path / "out").exists()
+
+
 # ---- the stress test ----
 
 def test_stress_reports_every_constraint_and_each_answer(capsys):
