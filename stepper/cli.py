@@ -182,7 +182,7 @@ def exam(args: argparse.Namespace) -> int:
         typesetting = ProgressBar(label="typesetting") if show and "pdf" in args.format else None
         write_exam(folder, template, variants, args.seed, args.format, args.templates, writing,
                    source=args.template.name, typesetting=typesetting)
-        files = len(folder.hashes) + 1
+        files = len(folder.hashes)  # the manifest included
         gone = folder.commit()
     print(plain_text(f"{len(variants)} variants of {args.template.name} (seed {args.seed}): {files} files in "
                      f"{args.out}" + (f"; removed {len(gone)} files of an earlier exam there" if gone else "")))

@@ -45,6 +45,7 @@ def test_a_new_exam_lists_its_files_and_leaves_nothing_beside_them(tmp_path, cap
     code, printed, err = exam(capsys, out, "--variants", "2", "--format", "md,tex")
     assert code == 0, err
     assert verify(out) is None
+    assert f": {len(list(out.iterdir()))} files in " in printed
     listed = json.loads((out / "manifest.json").read_text())["files"]
     assert sorted(listed) == sorted(p.name for p in out.iterdir() if p.name != "manifest.json")
     assert [p.name for p in tmp_path.iterdir()] == ["exam"]  # no staging folder, no hidden part files
