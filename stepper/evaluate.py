@@ -13,6 +13,7 @@ import numpy as np
 import sympy
 from numpy.lib.stride_tricks import as_strided
 
+from .errors import StepperError
 from .numbers import (Values, add, carried, common, exact, floats, multiplicands, result, round_half_away,
                       symbols, times)
 from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings, output_size
@@ -29,10 +30,21 @@ def trace(problem: Problem, settings: Settings | None = None) -> Trace:
     x = problem.input
     records = []
     for number, layer in enumerate(problem.layers, 1):
-        record = step(number, layer, x, settings)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, in one line
+            record = step(number, layer, x, settings)
+        _finite(record.output, number, layer, problem)
         records.append(record)
         x = record.output
     return Trace(problem, settings, tuple(records))
+
+
+def _finite(v: Values, number: int, layer, problem: Problem) -> None:
+    """Stop at the layer whose values overflow a float (inf, or nan from inf - inf): every later step
+    would be worked on them and printed as infinity."""
+    if v.data.dtype.kind == "f" and not np.isfinite(v.data).all():
+        raise StepperError(f"values grow beyond {np.finfo(np.float64).max:.3g}, the largest a float holds: "
+                           "scale the weights (or the input) down", file=problem.source,
+                           place=f"layer {number} ({layer.kind})")
 
 
 def step(number: int, layer, x: Values, settings: Settings):

@@ -11,7 +11,10 @@ Numbers may be integers, decimals (kept exact: 0.1 is 1/10) or fractions as stri
 """
 from __future__ import annotations
 
+import math
+import os
 import re
+import stat
 import tomllib
 from dataclasses import replace
 from decimal import Decimal
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import sympy
 
-from .errors import StepperError
+from .errors import StepperError, suggestion, visible
 from .numbers import TooManyDigits, Values, fraction, from_numbers
 from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, MarkScheme, Pool, Problem, Settings
 
@@ -28,6 +31,15 @@ from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, 
 SYMBOL = re.compile(r"(-?)([A-Za-z][A-Za-z0-9_]*)")
 # Strides, window sizes and padding beyond this are mistakes, not exercises.
 MAX_CELLS_PER_AXIS = 10_000
+# The largest file read as a problem, working file or exam template. A 3x224x224 input written out is about
+# 1 MB; /dev/zero, or a file pasted into itself, would otherwise be read until memory runs out.
+MAX_FILE_BYTES = 10 * 2**20
+# The most layers a problem may have. Checking runs the network again for each known mistake of each layer,
+# so its cost grows with the square of the layers: 100 mixed layers take about 2 s, 400 about 16 s.
+MAX_LAYERS = 100
+# What a number that is no number is written as, in text: refused where a number is expected,
+# rather than read as a symbol called nan (which would be blamed on some later layer).
+NON_FINITE = re.compile(r"[+-]?(?:s?nan|inf|infinity|\u221e)", re.IGNORECASE)
 TOP_FIELDS = {"title", "input", "layers", "settings", "marks"}
 SETTINGS_FIELDS = {"decimals", "rounding", "detail", "terms", "simplify"}
 LAYER_FIELDS = {
@@ -54,22 +66,61 @@ def load(path: str | Path, *, name: str | None = None) -> Problem:
     return loads(read_text(path, name), name=name)
 
 
-def read_text(path: str | Path, name: str) -> str:
-    """A file of the user's as text, or a one-line error naming it."""
+def read_text(path: str | Path, name: str, limit: int = MAX_FILE_BYTES) -> str:
+    """A file of the user's as text (without a byte-order mark), or a one-line error naming it.
+    Only a regular file of at most `limit` bytes is read: a device such as /dev/zero never ends,
+    and a named pipe would wait for a writer forever."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        text = read_regular(path, name, limit).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise StepperError(f"cannot read it: {e}", file=name) from None
+    return text.removeprefix("\ufeff")  # some editors save a byte-order mark first
+
+
+def read_regular(path: str | Path, name: str, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, or a one-line error naming it."""
+    try:
+        _regular(os.stat(path), name, limit)  # before opening: opening a device may itself do something
+        # O_NONBLOCK: should the path become a named pipe after the stat, opening it does not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as f:
+            _regular(os.fstat(f.fileno()), name, limit)  # what was opened, whatever the path now names
+            data = f.read(limit + 1)
     except FileNotFoundError:
         raise StepperError("no such file", file=name) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise StepperError(f"cannot read it: {e}", file=name) from None
+    except (OSError, ValueError) as e:  # ValueError: a path holding a NUL byte
+        raise StepperError(f"cannot read it: {getattr(e, 'strerror', None) or e}", file=name) from None
+    if len(data) > limit:  # it grew after the fstat
+        raise _too_large(len(data), limit, name)
+    return data
+
+
+def _regular(info: os.stat_result, name: str, limit: int) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(info.st_mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode)
+                else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device")
+        raise StepperError(f"cannot read it: it is {kind}, not a regular file", file=name)
+    if info.st_size > limit:
+        raise _too_large(info.st_size, limit, name)
+
+
+def _too_large(size: int, limit: int, name: str) -> StepperError:
+    return StepperError(f"cannot read it: the file is {size:,} bytes, more than the {limit:,} bytes "
+                        f"({limit / 2**20:g} MB) stepper reads", file=name)
 
 
 def read_toml(text: str, name: str) -> dict:
     """TOML with its decimals kept exact (0.1 stays 1/10), or a one-line error naming the file."""
     try:
-        return tomllib.loads(text, parse_float=Decimal)
+        return tomllib.loads(text.removeprefix("\ufeff"), parse_float=Decimal)
     except tomllib.TOMLDecodeError as e:
         raise StepperError(f"not valid TOML: {e}", file=name) from None
+    except ValueError:  # int() refuses a whole number of more than 4,300 digits, as a denial of service
+        raise StepperError("not valid TOML: a whole number has more than 4,300 digits",
+                           file=name) from None
+    except RecursionError:  # tomllib reads nested arrays and inline tables by recursion
+        raise StepperError("not valid TOML: arrays or inline tables are nested too deeply "
+                           "(a grid needs at most four levels: filter, channel, row, column)", file=name) from None
 
 
 def loads(text: str, *, name: str = "<problem>") -> Problem:
@@ -87,7 +138,7 @@ def from_data(data: dict, *, name: str = "<problem>") -> Problem:
 
 
 def _problem(data: dict, name: str) -> Problem:
-    _known(data, TOP_FIELDS, "the top level")
+    known_fields(data, TOP_FIELDS, "the top level")
     if "input" not in data:
         raise StepperError("missing 'input': expected the input image as a grid of numbers")
     title = data.get("title", "Worked solution")
@@ -96,8 +147,14 @@ def _problem(data: dict, name: str) -> Problem:
     settings = _settings(data.get("settings", {}))
     image = _channels(data["input"], "field 'input'")
     layers = data.get("layers", [])
+    if isinstance(layers, dict):  # [layers] where [[layers]] was meant: one table, not a list of them
+        raise StepperError("expected a list of layers, found one table: write [[layers]] (two brackets) before "
+                           "each layer", place="field 'layers'")
     if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
         raise StepperError("expected [[layers]] tables", place="field 'layers'")
+    if len(layers) > MAX_LAYERS:
+        raise StepperError(f"expected at most {MAX_LAYERS} layers, found {len(layers):,}: a problem is worked "
+                           "(and checked) by hand", place="field 'layers'")
     built = tuple(_layer(i, raw) for i, raw in enumerate(layers, 1))
     problem = Problem(title=title, input=image, layers=built, settings=settings, source=name)
     _distinct_symbols(problem)
@@ -120,7 +177,8 @@ def _marks(raw, problem: Problem) -> MarkScheme:
             continue
         place = f"[marks] field {key!r}"
         if key != "default" and key not in known:
-            raise StepperError(f"no stage is called {key!r}: expected 'per', 'default', 'follow_through', a layer "
+            hint = suggestion(key, known | {"per", "default", "follow_through"})
+            raise StepperError(f"no stage is called {key!r}: {hint}expected 'per', 'default', 'follow_through', a layer "
                                f"such as 'layer1' or a stage such as {stages(problem)[0].key!r}", place=place)
         amount = _number(value, place)
         if isinstance(amount, sympy.Basic) or amount < 0 or amount > 1000:
@@ -154,21 +212,23 @@ def _arrays(layer) -> list:
 def _settings(raw) -> Settings:
     if not isinstance(raw, dict):
         raise StepperError(f"expected a [settings] table, found {_what(raw)}", place="field 'settings'")
-    _known(raw, SETTINGS_FIELDS, "[settings]")
+    known_fields(raw, SETTINGS_FIELDS, "[settings]")
     return Settings(**raw)
 
 
 def _layer(index: int, raw: dict):
     kind = raw.get("type")
-    where = f"layer {index}" + (f" ({kind})" if isinstance(kind, str) else "")
+    known = isinstance(kind, str) and kind in LAYER_FIELDS
+    # The type as written names the layer, escaped (a newline in it must not break the line) and only when short.
+    where = f"layer {index}" + (f" ({visible(kind)})" if isinstance(kind, str) and len(kind) < 30 else "")
     try:
         if kind is None:
             raise StepperError(f"missing 'type': expected one of {', '.join(LAYER_FIELDS)}")
-        if not isinstance(kind, str) or kind not in LAYER_FIELDS:
-            raise StepperError(f"unknown layer type {_what(kind)}: expected one of {', '.join(LAYER_FIELDS)}",
-                               place="field 'type'")
+        if not known:
+            raise StepperError(f"unknown layer type {_what(kind)}: {suggestion(kind, LAYER_FIELDS)}"
+                               f"expected one of {', '.join(LAYER_FIELDS)}", place="field 'type'")
         fields = LAYER_FIELDS[kind]
-        _known(raw, set(fields) | {"type"}, f"a {kind} layer")
+        known_fields(raw, set(fields) | {"type"}, f"a {kind} layer")
         for f, required in fields.items():
             if required and f not in raw:
                 raise StepperError(f"missing field '{f}'")
@@ -348,7 +408,29 @@ def _exact(cells, shape, place: str) -> Values:
     try:
         return from_numbers(cells, shape)
     except ValueError as e:
-        raise StepperError(str(e), place=place) from None
+        # Grids of more axes are built from grids already checked, so only the cells together can fail there.
+        flat = [] if len(shape) > 2 else [c for row in cells for c in row] if len(shape) == 2 else list(cells)
+        raise StepperError(str(e), place=place + culprit(flat, shape)) from None
+
+
+def culprit(flat: list, shape: tuple[int, ...]) -> str:
+    """Where the first of the cells (row by row) is that cannot be kept exact even alone; "" when only the
+    cells together cannot (their common denominator is too large)."""
+    for i, c in enumerate(flat):
+        try:
+            from_numbers([c], (1,))
+        except ValueError:
+            return cell_place(i, shape)
+    return ""
+
+
+def cell_place(i: int, shape: tuple[int, ...]) -> str:
+    """", row 2, column 3" or ", item 4": where the i-th cell (row by row) of a grid or list is."""
+    if len(shape) == 2:
+        return f", row {i // shape[1] + 1}, column {i % shape[1] + 1}"
+    if len(shape) == 1:
+        return f", item {i + 1}"
+    return ""
 
 
 def _number(raw, place: str) -> Fraction:
@@ -358,10 +440,12 @@ def _number(raw, place: str) -> Fraction:
         return Fraction(raw)
     if isinstance(raw, Decimal):
         if not raw.is_finite():
-            raise StepperError(f"expected a finite number, found {raw}", place=place)
+            raise StepperError(f"expected a finite number, found {_what(raw)}", place=place)
         return _fraction(raw, place)
     if isinstance(raw, str):
         text = raw.strip().replace("\u2212", "-")  # a minus sign pasted from a typeset handout
+        if NON_FINITE.fullmatch(text):
+            raise StepperError(f"expected a finite number, found {raw!r}", place=place)
         symbol = SYMBOL.fullmatch(text)
         if symbol:  # w1, a, -b: a symbol, worked symbolically
             value = sympy.Symbol(symbol[2])
@@ -387,11 +471,12 @@ def _positive_int(raw, place: str, least: int = 1) -> int:
     return raw
 
 
-def _known(raw: dict, allowed: set[str], where: str) -> None:
+def known_fields(raw: dict, allowed: set[str], where: str) -> None:
+    """Every key of `raw` is one of `allowed`; a misspelt one is told the name it is nearest."""
     for key in raw:
         if key not in allowed:
-            raise StepperError(f"unknown field {key!r} in {where}: expected one of {', '.join(sorted(allowed))}",
-                               place=f"field {key!r}")
+            raise StepperError(f"unknown field {key!r} in {where}: {suggestion(key, allowed)}"
+                               f"expected one of {', '.join(sorted(allowed))}", place=f"field {key!r}")
 
 
 def _dims(shape) -> str:
@@ -406,6 +491,8 @@ def _what(x) -> str:
         return "true" if x else "false"
     if isinstance(x, Decimal) and not x.is_finite():
         return "nan" if x.is_nan() else ("-inf" if x < 0 else "inf")
+    if isinstance(x, int) and abs(x) >= 10**30:  # str() refuses beyond 4,300 digits (a hexadecimal literal)
+        return f"a whole number of about {int(abs(x).bit_length() * math.log10(2)) + 1:,} digits"
     if isinstance(x, (int, Decimal)):
         return str(x)
     if isinstance(x, list):

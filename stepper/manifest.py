@@ -6,14 +6,20 @@ the working file's `variant = "007"` and marks it against that variant's problem
 from __future__ import annotations
 
 import json
-import tomllib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import StepperError
 from .exam import MANIFEST_FORMAT
-from .load import loads
+from .load import loads, read_text, read_toml, shown
 from .spec import Problem
+
+# A manifest holds every variant's problem file and answers: about 2 KB a variant for the tutorial's exam, so
+# 10,000 variants of a larger network still fit. The same bound as an exam folder's own reading of it.
+MAX_MANIFEST_BYTES = 256 * 2**20
+# A variant typed as a number: ASCII digits only (str.isdigit also takes '²'), and few enough for int().
+_VARIANT_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 @dataclass(frozen=True)
@@ -29,10 +35,11 @@ class Manifest:
         if variant is None:
             raise StepperError(f"names no variant: add variant = \"{ids[0]}\" (the variant on the question "
                                f"sheet, {span})", file=file, place="field 'variant'")
-        if variant not in self.problems and variant.isdigit():  # 7 for 007
-            variant = next((i for i in ids if i.isdigit() and int(i) == int(variant)), variant)
+        if variant not in self.problems and _VARIANT_NUMBER.fullmatch(variant):  # 7 for 007
+            variant = next((i for i in ids if _VARIANT_NUMBER.fullmatch(i) and int(i) == int(variant)), variant)
         if variant not in self.problems:
-            raise StepperError(f"no variant {variant!r} in {self.source}: expected one of {span}",
+            quoted = repr(variant) if len(variant) <= 30 else repr(variant[:20] + "...")  # one short line
+            raise StepperError(f"no variant {quoted} in {self.source}: expected one of {span}",
                                file=file, place="field 'variant'")
         return self.problems[variant]
 
@@ -43,14 +50,13 @@ def is_manifest(path: Path) -> bool:
 
 def load_manifest(path: Path) -> Manifest:
     name = str(path)
+    text = read_text(path, name, MAX_MANIFEST_BYTES)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StepperError("no such file", file=name) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise StepperError(f"cannot read it: {e}", file=name) from None
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise StepperError(f"not valid JSON: {e}", file=name) from None
+    except RecursionError:
+        raise StepperError("not valid JSON: arrays or objects are nested too deeply", file=name) from None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise StepperError(f"not a stepper exam manifest: expected \"format\": \"{MANIFEST_FORMAT}\"", file=name)
     variants = data.get("variants")
@@ -71,12 +77,13 @@ def load_manifest(path: Path) -> Manifest:
 
 
 def working_variant(path: Path) -> str | None:
-    """The variant a working file names; anything unreadable is left for the working file's own reader."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return None
+    """The variant a working file names. A file that cannot be read is reported here, as its own reader
+    would report it: otherwise it would seem to name no variant."""
+    data = read_toml(read_text(path, str(path)), str(path))
     variant = data.get("variant")
     if isinstance(variant, int) and not isinstance(variant, bool):
+        if not 0 <= variant < 10**9:  # no variant's number, and str() of a huge one would fail
+            raise StepperError(f"expected the variant on the question sheet, such as \"001\", found {shown(variant)}",
+                               file=str(path), place="field 'variant'")
         return str(variant)
     return variant.strip() if isinstance(variant, str) else None

@@ -12,7 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .errors import StepperError
+from .errors import StepperError, suggestion
 from .numbers import Values, as_symbols, exact, floats, symbols
 
 Shape = tuple[int, ...]
@@ -38,11 +38,13 @@ class Settings:
         if isinstance(self.decimals, bool) or not isinstance(self.decimals, int) or not 0 <= self.decimals <= 12:
             raise StepperError(f"expected a whole number of places from 0 to 12, found {self.decimals!r}", place="settings, field 'decimals'")
         if self.rounding not in ROUNDING:
-            raise StepperError(f"expected one of {', '.join(map(repr, ROUNDING))}, found {self.rounding!r}", place="settings, field 'rounding'")
+            raise StepperError(f"{suggestion(self.rounding, ROUNDING)}expected one of {', '.join(map(repr, ROUNDING))}, "
+                               f"found {self.rounding!r}", place="settings, field 'rounding'")
         if not isinstance(self.simplify, bool):
             raise StepperError(f"expected true or false, found {self.simplify!r}", place="settings, field 'simplify'")
         if self.terms not in TERMS:
-            raise StepperError(f"expected one of {', '.join(map(repr, TERMS))}, found {self.terms!r}", place="settings, field 'terms'")
+            raise StepperError(f"{suggestion(self.terms, TERMS)}expected one of {', '.join(map(repr, TERMS))}, "
+                               f"found {self.terms!r}", place="settings, field 'terms'")
         d = self.detail
         if not (d in ("all", "answers") or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)):
             raise StepperError(f"expected 'all', 'answers' or a number of windows (0 or more), found {d!r}", place="settings, field 'detail'")

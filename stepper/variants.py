@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StepperError
+from .errors import StepperError, suggestion
 from .fairness import Constraints, read_constraints
-from .load import from_data, read_text, read_toml, shown
+from .load import NON_FINITE, TOP_FIELDS, from_data, read_text, read_toml, shown
 from .numbers import Values, from_numbers, fraction
 from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Pool, Problem
 
@@ -46,6 +46,10 @@ FIELDS = {
 TEMPLATE_PARTS = ("random", "constraints", "exam")
 KEYS = ("full", "answers")
 LAYOUTS = ("stages", "whole")  # as moodle.LAYOUTS; moodle.py imports markdown-it, so it is loaded only when used
+# A layer's number or a part's in a [random] path: ASCII digits only (str.isdigit also takes '²'), and few
+# enough for int() (which refuses more than 4,300).
+_COUNT = r"[0-9]{1,6}"
+_DEEPEST_PATH = 3  # layerN.field.part: a [random] path has at most three pieces
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ def load_template(path: str | Path, *, name: str | None = None) -> Template:
 
 def loads_template(text: str, *, name: str = "<template>") -> Template:
     data = read_toml(text, name)
+    _misspelt_parts(data, name)
     parts = {k: data.pop(k) for k in TEMPLATE_PARTS if k in data}
     base = from_data(data, name=name)
     try:
@@ -110,7 +115,8 @@ def loads_template(text: str, *, name: str = "<template>") -> Template:
             raise StepperError(f"expected an [exam] table, found {shown(exam)}", place="[exam]")
         unknown = sorted(set(exam) - {"key", "moodle"})
         if unknown:
-            raise StepperError(f"unknown field {unknown[0]!r}: expected 'key' or 'moodle'", place="[exam]")
+            raise StepperError(f"unknown field {unknown[0]!r}: {suggestion(unknown[0], ('key', 'moodle'))}"
+                               "expected 'key' or 'moodle'", place="[exam]")
         moodle = exam.get("moodle", "stages")
         if moodle not in LAYOUTS:
             raise StepperError(f"expected 'stages' (a question per stage, each variant a category) or 'whole' "
@@ -124,6 +130,16 @@ def loads_template(text: str, *, name: str = "<template>") -> Template:
     template = Template(base, choices, constraints, key, name, moodle)
     _numbers_only(template)
     return template
+
+
+def _misspelt_parts(data: dict, name: str) -> None:
+    """A misspelt [constraint] or [randon]: the problem's own reader knows no template parts, so it would
+    not say which was meant (any other unknown field it reports itself, as `stepper solve` does)."""
+    for key in data:
+        if key not in TOP_FIELDS and key not in TEMPLATE_PARTS and suggestion(key, TEMPLATE_PARTS):
+            allowed = sorted(TOP_FIELDS | set(TEMPLATE_PARTS))
+            raise StepperError(f"unknown field {key!r} in an exam template: {suggestion(key, allowed)}expected one "
+                               f"of {', '.join(allowed)}", file=name, place=f"field {key!r}")
 
 
 def _numbers_only(template: Template) -> None:
@@ -143,12 +159,13 @@ def _arrays(layer) -> list:
     return [getattr(layer, name, None) for name in ("filters", "weights", "bias", "slope")]
 
 
-def _flat(table: dict, prefix: str = ""):
-    """(dotted path, spec) pairs: `layer1.filters = ...` in TOML is a table inside [random]."""
+def _flat(table: dict, prefix: str = "", depth: int = 1):
+    """(dotted path, spec) pairs: `layer1.filters = ...` in TOML is a table inside [random]. A table deeper
+    than any path is given as a spec, which is then refused (not followed down thousands of levels)."""
     for key, value in table.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            yield from _flat(value, path + ".")
+        if isinstance(value, dict) and depth < _DEEPEST_PATH:
+            yield from _flat(value, path + ".", depth + 1)
         else:
             yield path, value
 
@@ -160,10 +177,11 @@ def _choice(path: str, spec, base: Problem) -> Choice:
         layer, kind_fields, rest = None, {"input": CELLS}, pieces
         count = base.input.shape[0]
     else:
-        m = re.fullmatch(r"layer(\d+)", pieces[0])
+        m = re.fullmatch(f"layer({_COUNT})", pieces[0])
         if not m or len(pieces) < 2:
-            raise StepperError("names no field of the problem: expected 'input' or 'layerN.field', "
-                               "such as 'layer1.filters'", place=place)
+            names = ["input"] + [f"layer{n}" for n in range(1, len(base.layers) + 1)]
+            raise StepperError(f"names no field of the problem: {suggestion(pieces[0], names)}expected 'input' or "
+                               "'layerN.field', such as 'layer1.filters'", place=place)
         layer = int(m[1])
         if not 1 <= layer <= len(base.layers):
             raise StepperError(f"names no field of the problem: there are layers 1 to {len(base.layers)}",
@@ -172,13 +190,14 @@ def _choice(path: str, spec, base: Problem) -> Choice:
         kind_fields = FIELDS.get(type(found), {})
         rest = pieces[1:]
         if rest[0] not in kind_fields or (rest[0] == "slope" and found.kind != "leaky_relu"):
-            names = ", ".join(repr(f) for f in kind_fields if f != "slope" or found.kind == "leaky_relu")
-            raise StepperError(f"names no field of the problem: layer {layer} ({found.kind}) may vary "
-                               f"{names or 'nothing'}", place=place)
+            fields = [f for f in kind_fields if f != "slope" or found.kind == "leaky_relu"]
+            names = ", ".join(map(repr, fields))
+            raise StepperError(f"names no field of the problem: {suggestion(rest[0], fields)}layer {layer} "
+                               f"({found.kind}) may vary {names or 'nothing'}", place=place)
         count = _parts(found, rest[0])
     field, how = rest[0], kind_fields[rest[0]]
     part = None
-    if len(rest) > 2 or (len(rest) == 2 and (how != CELLS or not rest[1].isdigit())):
+    if len(rest) > 2 or (len(rest) == 2 and (how != CELLS or not re.fullmatch(_COUNT, rest[1]))):
         raise StepperError(f"names no field of the problem: after {field!r} only a part counted from 1 may "
                            "follow, for a field of cells", place=place)
     if len(rest) == 2:
@@ -194,8 +213,8 @@ def _choice(path: str, spec, base: Problem) -> Choice:
         allowed = SWAPS.get(kind, (kind,))
         wrong = [v for v in values if v not in allowed]
         if wrong:
-            raise StepperError(f"a {kind} layer may become only {' or '.join(map(repr, allowed))}, "
-                               f"not {wrong[0]!r}", place=place)
+            raise StepperError(f"{suggestion(wrong[0], allowed)}a {kind} layer may become only "
+                               f"{' or '.join(map(repr, allowed))}, not {wrong[0]!r}", place=place)
     return Choice(path, layer, field, part, how, values)
 
 
@@ -258,6 +277,8 @@ def _number(raw, place: str) -> Fraction:
         raise StepperError(f"expected a number, found {shown(raw)}", place=place)
     if isinstance(raw, Decimal) and not raw.is_finite():
         raise StepperError(f"expected a finite number, found {shown(raw)}", place=place)
+    if isinstance(raw, str) and NON_FINITE.fullmatch(raw.strip()):
+        raise StepperError(f"expected a finite number, found {raw!r}", place=place)
     try:
         return Fraction(raw) if isinstance(raw, int) else fraction(raw if isinstance(raw, Decimal) else raw.strip())
     except (ValueError, ZeroDivisionError):
@@ -265,7 +286,7 @@ def _number(raw, place: str) -> Fraction:
 
 
 def _show(x: Fraction) -> str:
-    return str(x.numerator) if x.denominator == 1 else str(float(x))
+    return shown(x.numerator) if x.denominator == 1 else str(float(x))
 
 
 # ---- drawing: each choice replaces one field of the problem ----

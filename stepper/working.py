@@ -34,8 +34,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import StepperError
-from .load import read_text, read_toml
+from .errors import StepperError, suggestion
+from .load import NON_FINITE, cell_place, culprit, read_text, read_toml, shown
 from .numbers import TooManyDigits, Values, fraction, from_numbers, write_exact, write_float
 from .spec import Problem
 from .stages import Stage, stages, table_names
@@ -106,7 +106,8 @@ def _working(data: dict, problem: Problem, name: str, default_student: str) -> W
         if key in TOP_FIELDS:
             continue
         if key not in tables:
-            raise StepperError(f"unknown stage {key!r}: expected {_choices(list(tables) + sorted(TOP_FIELDS))}",
+            names = list(tables) + sorted(TOP_FIELDS)
+            raise StepperError(f"unknown stage {key!r}: {suggestion(key, names)}expected {_choices(names)}",
                                place=f"[{key}]" if isinstance(raw, dict) else f"field {key!r}")
         number = tables[key]
         if number in seen:
@@ -120,10 +121,16 @@ def _working(data: dict, problem: Problem, name: str, default_student: str) -> W
     note = _text(data.get("note", ""), "field 'note'")
     variant = data.get("variant")
     if isinstance(variant, int) and not isinstance(variant, bool):
+        if not 0 <= variant < 10**9:
+            raise StepperError(f"expected the variant on the question sheet, such as \"007\", found "
+                               f"{shown(variant)}", place="field 'variant'")
         variant = str(variant)  # variant = 7, as a student types it: the sheet says 007
     if variant is not None:
         variant = _text(variant, "field 'variant'").strip()
     windows = data.get("window", [])
+    if isinstance(windows, dict):  # [window] where [[window]] was meant: one table, not a list of them
+        raise StepperError("expected a list of written sums, found one table: write [[window]] (two brackets) "
+                           "before each sum", place="field 'window'")
     if not isinstance(windows, list) or not all(isinstance(w, dict) for w in windows):
         raise StepperError("expected [[window]] tables", place="field 'window'")
     sums = tuple(_written_sum(n, w, problem) for n, w in enumerate(windows, 1))
@@ -137,18 +144,19 @@ def _layer_answers(key: str, raw: dict, layer_stages: list[Stage]) -> list[Answe
     answers = []
     for part, value in raw.items():
         if part not in parts:
-            raise StepperError(f"unknown part {part!r}: expected {_choices([s.part for s in layer_stages])}",
+            names = [s.part for s in layer_stages]
+            raise StepperError(f"unknown part {part!r}: {suggestion(part, names)}expected {_choices(names)}",
                                place=f"[{key}]")
         stage = parts[part]
         if any(a.stage == stage for a in answers):
             raise StepperError(f"{part!r} gives {stage.part} a second time", place=f"[{key}] {part}")
         place = f"[{key}] {part}"
         cells, shape = _cells(value, place, len(stage.shape))
-        numbers = [_number(c, f"{place}{_where(i, shape)}") for i, c in enumerate(cells)]
+        numbers = [_number(c, f"{place}{cell_place(i, shape)}") for i, c in enumerate(cells)]
         try:
             values = from_numbers(numbers, shape)
         except ValueError as e:
-            raise StepperError(str(e), place=place) from None
+            raise StepperError(str(e), place=place + culprit(numbers, shape)) from None
         answers.append(Answer(stage, values, tuple(_typed(c) for c in cells), place))
     return answers
 
@@ -189,14 +197,6 @@ def _cells(raw, place: str, ndim: int) -> tuple[list, tuple[int, ...]]:
     return flat, (len(rows), len(rows[0]))
 
 
-def _where(i: int, shape: tuple[int, ...]) -> str:
-    if len(shape) == 2:
-        return f", row {i // shape[1] + 1}, column {i % shape[1] + 1}"
-    if len(shape) == 1:
-        return f", item {i + 1}"
-    return ""
-
-
 def _number(raw, place: str) -> Fraction:
     if isinstance(raw, bool) or isinstance(raw, (list, dict)):
         raise StepperError(f"expected a number, found {_what(raw)}", place=place)
@@ -204,8 +204,10 @@ def _number(raw, place: str) -> Fraction:
         return Fraction(raw)
     if isinstance(raw, Decimal):
         if not raw.is_finite():
-            raise StepperError(f"expected a finite number, found {raw}", place=place)
+            raise StepperError(f"expected a finite number, found {shown(raw)}", place=place)
     text = raw if isinstance(raw, Decimal) else str(raw).strip().replace("\u2212", "-")  # a pasted minus sign
+    if isinstance(text, str) and NON_FINITE.fullmatch(text):
+        raise StepperError(f"expected a finite number, found {raw!r}", place=place)
     try:
         return fraction(text)
     except TooManyDigits as e:
@@ -223,7 +225,8 @@ def _written_sum(n: int, raw: dict, problem: Problem) -> WrittenSum:
     place = f"[[window]] {n}"
     unknown = sorted(set(raw) - WINDOW_FIELDS)
     if unknown:
-        raise StepperError(f"unknown field {unknown[0]!r}: expected {_choices(sorted(WINDOW_FIELDS))}", place=place)
+        raise StepperError(f"unknown field {unknown[0]!r}: {suggestion(unknown[0], WINDOW_FIELDS)}"
+                           f"expected {_choices(sorted(WINDOW_FIELDS))}", place=place)
     for needed in ("layer", "sum"):
         if needed not in raw:
             raise StepperError(f"missing {needed!r}", place=place)
@@ -283,7 +286,7 @@ def _what(x) -> str:
     if isinstance(x, bool):
         return "true/false"
     if isinstance(x, (int, Decimal)):
-        return str(x)
+        return shown(x)
     return {list: "a list", dict: "a table"}.get(type(x), type(x).__name__)
 
 

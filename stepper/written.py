@@ -25,13 +25,18 @@ from typing import NamedTuple
 import sympy
 
 from .errors import StepperError
-from .numbers import Values
+from .numbers import Values, fraction
 
 # What a student may type for "times", and other marks a pasted formula brings with it.
 _REPLACE = [("\u2212", "-"), ("\u00d7", "*"), ("\u00b7", "*"), ("\u22c5", "*"), ("\\cdot", "*"),
             ("\\times", "*"), ("\\left", ""), ("\\right", ""), ("$", ""), ("{", "("), ("}", ")"), ("[", "("),
             ("]", ")"), ("**", "^")]
-_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d*)?|\.\d+)|([A-Za-z_\\][A-Za-z0-9_]*)|(.))")
+# A number may be written in scientific notation, 1e-3 or 2.5E4: digits, then e or E, an optional sign and
+# digits, with no space anywhere and no letter, digit or _ right after. Anything else keeps e a name, as a
+# student writes a symbol e: "2e" and "2 e" are 2 times e, "2e + 3", "2e - 3" and "2*e-3" add 3 to 2e or take 3
+# from it, and "2e1x" is 2 times a name e1x. (A hand-written "2e-3" meaning 2e minus 3 is read as 0.002, as any
+# calculator reads it.)
+_TOKEN = re.compile(r"\s*(?:((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+(?![A-Za-z0-9_]))?)|([A-Za-z_\\][A-Za-z0-9_]*)|(.))")
 _LONGEST = 2000  # a written sum longer than this is not one window's working
 _DEEPEST = 30  # parentheses nested deeper than this are not one window's working (and would exhaust the stack)
 
@@ -200,10 +205,16 @@ class _Parser:
         self.group = group and ([-g for g in group] if negative else group)
         return -base if negative else base
 
+    def _number(self, text: str) -> sympy.Expr:
+        try:
+            return sympy.Rational(fraction(text))  # fraction() bounds an exponent: 1e99999999 has no room
+        except ValueError:
+            self._fail(f"{text!r} has too many digits")
+
     def _atom(self) -> sympy.Expr:
         kind, text, _ = self._take()
         if kind == "num":
-            return sympy.Rational(text)
+            return self._number(text)
         if kind == "name":
             return sympy.Symbol(text)
         if text == "(":
