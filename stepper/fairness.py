@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import StepperError
+from .errors import StepperError, suggestion
 from .evaluate import trace
 from .load import shown
 from .numbers import Values
@@ -94,8 +94,9 @@ def read_constraints(raw: dict, problem: Problem) -> Constraints:
                 raise StepperError(f"expected a whole number from 1 to 1000000, found {shown(value)}", place=place)
             fields[name] = value
         else:
-            raise StepperError(f"unknown constraint {name!r}: expected one of 'nonzero', 'saturated', 'no_ties', 'largest', "
-                               "'integers', 'distinct', 'tries'", place=place)
+            known = ("nonzero", "saturated", "no_ties", "largest", "integers", "distinct", "tries")
+            raise StepperError(f"unknown constraint {name!r}: {suggestion(name, known)}expected one of "
+                               + ", ".join(repr(k) for k in known), place=place)
     return Constraints(**fields)
 
 
@@ -105,7 +106,10 @@ def judge(problem: Problem, constraints: Constraints) -> Verdict:
         problem.shapes()
     except StepperError as e:
         return Verdict(problem, None, {"fits": e.message if not e.place else f"{e.place}: {e.message}"}, ())
-    result = trace(problem)
+    try:
+        result = trace(problem)
+    except StepperError as e:  # values beyond a float: this draw cannot be worked, another may
+        return Verdict(problem, None, {"fits": e.message if not e.place else f"{e.place}: {e.message}"}, ())
     failures = {}
     checks = [("nonzero", constraints.nonzero, _zero_stage), ("saturated", constraints.saturated, _saturated),
               ("no_ties", constraints.no_ties, _tie),

@@ -518,3 +518,23 @@ def test_stress_says_which_options_it_ignores(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "--stress writes nothing, so --variants, --out are ignored" in captured.err
     assert captured.out.startswith("20 candidates drawn") and not (tmp_path / "x").exists()
+
+
+def test_a_draw_whose_values_overflow_is_rejected_as_not_fitting(tmp_path, capsys):
+    """22 dense layers of weight 4e15: (4e15)^20 is beyond a float, so every draw fails 'fits' at layer 20."""
+    layers = "".join('\n[[layers]]\ntype = "dense"\nweights = [[4000000000000000]]\n' for _ in range(22))
+    path = tmp_path / "overflow.toml"
+    path.write_text(f'title = "t"\ninput = "1"\n{layers}\n[random]\ninput = "1..3"\n[constraints]\ntries = 5\n',
+                    encoding="utf-8")
+    limit = next(n for n in range(1, 23) if (4 * 10**15) ** n > sys.float_info.max)  # with input 1; 3 is no sooner
+    assert main(["exam", str(path), "--variants", "1", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'fits'" in err[0] and f"layer {limit} (dense): values grow beyond" in err[0]
+
+
+def test_a_misspelt_constraint_gets_a_hint(tmp_path, capsys):
+    path = tmp_path / "t.toml"
+    path.write_text(template_with('input = "0..4"', "no_tie = false"), encoding="utf-8")
+    assert main(["exam", str(path), "--variants", "1", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown constraint 'no_tie': did you mean 'no_ties'?" in err[0]
