@@ -4,15 +4,21 @@
 `.NAME.stepper-new`, held under an exclusive lock (flock) for the whole run, so a second run
 into the same folder stops at once instead of mixing two exams. When every file is written and
 flushed to disk, the staging folder takes the exam folder's place in one rename (an atomic
-exchange where the kernel offers it). A run that fails, is killed or meets a full disk never
-touches the exam folder: the earlier exam stays as it was, and the staging folder is removed
-(or, after a kill, by the next run, which finds it unlocked).
+exchange where the kernel offers it), with the folder's permissions, owner and extended
+attributes. A run that fails, is killed or meets a full disk never touches the exam folder: the
+earlier exam stays as it was, and the staging folder is removed (or, after a kill, by the next
+run, which finds it unlocked).
 
 The manifest lists every file of the exam with its SHA-256, which tells the exam's own files from
-the user's. The user's files in the folder are carried over into the new one (hard-linked, or
-copied where links are not possible) before the swap, so nothing of theirs is lost; a file of the
-user's, or one changed since the exam wrote it, that the new exam would replace needs --force, and
-a subfolder (which cannot be carried over safely) is refused.
+the user's. The user's files in the folder, including any added while the exam was being built,
+are carried over into the new one (hard-linked, or copied where links are not possible) just
+before the swap, so nothing of theirs is lost; a file of the user's, or one changed since the exam
+wrote it, that the new exam would replace needs --force, and a subfolder (which cannot be carried
+over safely) is refused.
+
+Limits, stated plainly: the folder above `--out` must be writable (the staging folder lives
+there), `--out` cannot be a mount point (a mount point cannot be renamed), and a shell whose
+current folder is `--out` is left in the replaced folder (`cd .` brings it to the new one).
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import stat
 from pathlib import Path
 from typing import IO
 
@@ -32,9 +39,11 @@ from .errors import StepperError
 from .output import written_by_stepper
 
 STAGING = ".{}.stepper-new"
+ASIDE = ".{}.stepper-aside"  # the earlier exam, for a moment, where the kernel cannot exchange two folders
 # Files an exam wrote before manifests listed them (a manifest without "files").
 _OLD_EXAM_FILE = re.compile(
     r"variant-\d+-(question|key)\.(md|tex|pdf)|keys\.(md|tex|pdf)|moodle\.xml|manifest\.json")
+MAX_MANIFEST_BYTES = 256 * 2**20
 
 
 class ExamFolder:
@@ -42,18 +51,12 @@ class ExamFolder:
 
     def __init__(self, out: Path, names: list[str], force: bool = False):
         self.shown = Path(out)  # as the user gave it, for messages
-        self.out = Path(os.path.abspath(out))
-        if self.out.is_symlink():  # replace the folder the link names, not the link
-            self.out = self.out.resolve()
-        self.names = names  # every file the new exam writes
+        self.out = _real_folder(Path(out))
+        self.names = set(names)  # every file the new exam writes
         self.force = force
         self.staging = self.out.parent / STAGING.format(self.out.name)
         self.hashes: dict[str, str] = {}
-        self.replaced: list[str] = []  # the earlier exam's files
-        self.kept: list[str] = []  # the user's files, carried over
-        self._lock: int | None = None
-
-    # ---- the run ----
+        self._lock: int | None = None  # the staging folder, open and locked; files are made relative to it
 
     def __enter__(self) -> ExamFolder:
         try:
@@ -62,7 +65,7 @@ class ExamFolder:
             raise StepperError(f"cannot make the folder: {e.strerror or e}", file=str(self.shown.parent)) from None
         self._lock = _claim(self.staging, self.shown)
         try:
-            self.replaced, self.kept = survey(self.out, set(self.names), self.force, self.shown)
+            survey(self.out, self.names, self.force, self.shown)  # refuse at once what would be refused at the end
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -84,13 +87,15 @@ class ExamFolder:
 
     def commit(self) -> list[str]:
         """Swap the finished exam in; returns the names of the earlier exam's files it no longer has."""
-        for name in self.kept:
-            _carry(self.out / name, self.staging / name)
-        _sync_folder(self.staging)
-        gone = sorted(set(self.replaced) - set(self.hashes) - {"manifest.json"})
+        # Listed again now: files the user added while the exam was being built are theirs to keep too.
+        replaced, kept = survey(self.out, self.names, self.force, self.shown)
+        for name in kept:
+            _carry(self.out / name, name, self._lock)
+        _adopt_attributes(self.out, self._lock)
+        _sync(self._lock)
         if self.out.exists():
-            _swap(self.staging, self.out)  # the staging name now holds the earlier exam
-            shutil.rmtree(self.staging, ignore_errors=True)
+            _swap(self.staging, self.out, self.shown)  # the staging name now holds the earlier exam
+            _clear_earlier(self.staging, self.out, set(replaced) | set(kept))
         else:
             try:
                 os.rename(self.staging, self.out)
@@ -99,36 +104,37 @@ class ExamFolder:
         _sync_folder(self.out.parent)
         os.close(self._lock)
         self._lock = None
-        return gone
+        return sorted(set(replaced) - set(self.hashes))
 
 
-def _carry(source: Path, target: Path) -> None:
-    """A user's file into the new folder: a hard link (the same file, nothing copied), else a copy."""
-    try:
-        os.link(source, target, follow_symlinks=False)
-    except FileNotFoundError:
-        return  # removed by its owner meanwhile
-    except OSError:
+def _real_folder(out: Path) -> Path:
+    """`out` as an absolute path, through a link to the folder it names (the link itself is left as it is)."""
+    path = Path(os.path.abspath(out))
+    if path.is_symlink():
         try:
-            shutil.copy2(source, target, follow_symlinks=False)
-        except OSError as e:
-            raise StepperError(f"cannot carry it over into the new exam folder: {e.strerror or e}",
-                               file=str(source)) from None
+            path = path.resolve(strict=True)
+        except (OSError, RuntimeError) as e:  # a loop of links, or a link to nothing
+            raise StepperError(f"is a link that leads nowhere: {getattr(e, 'strerror', None) or e}",
+                               file=str(out)) from None
+    return path
 
 
 class _HashingFile:
-    """A file created exclusively in the staging folder, flushed to disk when closed."""
+    """A file created exclusively in the locked staging folder, flushed to disk when closed."""
 
     def __init__(self, folder: ExamFolder, name: str):
         if "/" in name or name.startswith("."):
             raise ValueError(f"not a plain file name: {name!r}")
         self.folder, self.name = folder, name
         self.hash = hashlib.sha256()
-        path = folder.staging / name
-        try:
-            self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:  # relative to the folder's descriptor: a path swapped for a link cannot redirect the file
+            self.fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644,
+                              dir_fd=folder._lock)
         except OSError as e:
-            raise StepperError(f"cannot write it: {e.strerror or e}", file=str(folder.shown / name)) from None
+            raise self._error(e) from None
+
+    def _error(self, e: OSError) -> StepperError:
+        return StepperError(f"cannot write it: {e.strerror or e}", file=str(self.folder.shown / self.name))
 
     def write(self, data: bytes) -> int:
         self.hash.update(data)
@@ -137,7 +143,7 @@ class _HashingFile:
             while view:
                 view = view[os.write(self.fd, view):]
         except OSError as e:
-            raise StepperError(f"cannot write it: {e.strerror or e}", file=str(self.folder.shown / self.name)) from None
+            raise self._error(e) from None
         return len(data)
 
     def __enter__(self) -> _HashingFile:
@@ -148,7 +154,7 @@ class _HashingFile:
             if kind is None:
                 os.fsync(self.fd)
         except OSError as e:
-            raise StepperError(f"cannot write it: {e.strerror or e}", file=str(self.folder.shown / self.name)) from None
+            raise self._error(e) from None
         finally:
             os.close(self.fd)
         if kind is None:
@@ -198,21 +204,21 @@ def _is_exam_file(path: Path, name: str, listed: dict[str, str | None] | None) -
     listed files, by name and mark)."""
     if listed is not None:
         return name in listed and (listed[name] is None or _sha256(path) == listed[name])
-    return (_OLD_EXAM_FILE.fullmatch(name) is not None and path.is_file() and not path.is_symlink()
+    return (_OLD_EXAM_FILE.fullmatch(name) is not None and _sha256(path) is not None
             and written_by_stepper(path))
 
 
 def _listed_files(out: Path) -> dict[str, str | None] | None:
     """The manifest's list of its exam's files (name -> SHA-256), or None when it has none."""
     manifest = out / "manifest.json"
-    if not manifest.is_file() or manifest.is_symlink() or not written_by_stepper(manifest):
+    data = _read_regular(manifest, MAX_MANIFEST_BYTES)
+    if data is None or not written_by_stepper(manifest):
         return None
     try:
-        with manifest.open("rb") as f:
-            data = json.loads(f.read(256 * 1024 * 1024))
-    except (OSError, ValueError):
+        parsed = json.loads(data)
+    except (ValueError, RecursionError):
         return None
-    files = data.get("files") if isinstance(data, dict) else None
+    files = parsed.get("files") if isinstance(parsed, dict) else None
     if not isinstance(files, dict):
         return None
     listed: dict[str, str | None] = {n: h for n, h in files.items() if isinstance(h, str)}
@@ -220,14 +226,35 @@ def _listed_files(out: Path) -> dict[str, str | None] | None:
     return listed
 
 
-def _sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
+def _open_regular(path: Path) -> int | None:
+    """A descriptor of `path` if it is a regular file (not a link, pipe or device, which are never read)."""
     try:
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _read_regular(path: Path, limit: int) -> bytes | None:
+    fd = _open_regular(path)
+    if fd is None:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
+def _sha256(path: Path) -> str | None:
+    fd = _open_regular(path)
+    if fd is None:
+        return None
+    digest = hashlib.sha256()
+    with os.fdopen(fd, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
     return digest.hexdigest()
 
 
@@ -246,44 +273,126 @@ def verify(out: Path) -> str | None:
     return f"changed since written: {changed}" if changed else None
 
 
+# ---- carrying the user's files and the folder's own attributes ----
+
+def _carry(source: Path, name: str, folder: int) -> None:
+    """A user's file into the new folder: a hard link (the same file, nothing copied), else a copy."""
+    try:
+        os.link(source, name, dst_dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return  # removed by its owner meanwhile
+    except OSError:
+        try:
+            shutil.copy2(source, f"/proc/self/fd/{folder}/{name}", follow_symlinks=False)
+        except OSError as e:
+            raise StepperError(f"cannot carry it over into the new exam folder: {e.strerror or e}",
+                               file=str(source)) from None
+
+
+def _adopt_attributes(out: Path, folder: int) -> None:
+    """The new folder gets the old one's permissions, owner and extended attributes (ACLs among them), so a
+    private folder of answer keys stays private; a new folder gets what mkdir would have given it."""
+    try:
+        info = os.stat(out)
+    except FileNotFoundError:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(folder, 0o777 & ~mask)
+        return
+    try:
+        os.chown(folder, info.st_uid, info.st_gid)
+    except PermissionError:
+        pass  # only root may give a folder away; it stays the user's own
+    os.chmod(folder, stat.S_IMODE(info.st_mode))  # after chown, which clears the set-group-id bit
+    try:
+        for attribute in os.listxattr(out):
+            try:
+                os.setxattr(folder, attribute, os.getxattr(out, attribute))
+            except OSError:
+                pass  # an attribute this file system or user may not set
+    except OSError:
+        pass  # no extended attributes here
+
+
+def _clear_earlier(old: Path, new: Path, known: set[str]) -> None:
+    """Remove the earlier exam, now at the staging name: its files, and the links of the user's files that
+    now live in the new folder. Anything else (added in the moment before the swap) is moved across."""
+    left = False
+    for name in os.listdir(old):
+        path = old / name
+        if name in known:
+            path.unlink(missing_ok=True)
+        elif not os.path.lexists(new / name):
+            os.rename(path, new / name)
+        else:
+            left = True
+    if not left:
+        os.rmdir(old)
+    else:  # never seen in practice: kept under a name no run clears, rather than lost
+        os.rename(old, old.parent / f".{new.name}.stepper-left")
+
+
 # ---- the lock and the swap ----
 
 def _claim(staging: Path, out: Path) -> int:
     """Make the staging folder and hold its lock; a folder left by a killed run (unlocked) is cleared first."""
-    for _ in range(3):
+    for _ in range(5):
         try:
-            os.mkdir(staging, 0o755)
+            os.mkdir(staging, 0o700)
         except FileExistsError:
             _clear_stale(staging, out)  # left by a killed run; raises if a live run holds it
             continue
         except OSError as e:
-            raise StepperError(f"cannot make the staging folder: {e.strerror or e}", file=str(staging)) from None
-        fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # another run found it first and took it as stale
+            raise StepperError(f"cannot make the staging folder beside it: {e.strerror or e}; stepper exam builds "
+                               "the exam next to --out, so the folder above --out must be writable",
+                               file=str(out)) from None
+        fd = _lock(staging, out)
+        if fd is not None and _same(fd, staging):
+            return fd
+        if fd is not None:  # another run cleared our new folder as stale before we locked it: start again
             os.close(fd)
-            raise _busy(out) from None
-        return fd
     raise _busy(out)
 
 
-def _clear_stale(staging: Path, out: Path) -> None:
-    """Remove a staging folder nobody holds; a held one means another run is writing this exam now."""
+def _lock(folder: Path, out: Path) -> int | None:
+    """The folder opened and locked, or None when it vanished; a held lock means another run is writing."""
     try:
-        fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
     except OSError as e:
-        if e.errno == errno.ENOENT:
-            return
         raise StepperError(f"is in the way of the exam's staging folder: {e.strerror or e}; remove it",
-                           file=str(staging)) from None
+                           file=str(folder)) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         raise _busy(out) from None
+    except OSError as e:
+        os.close(fd)
+        raise StepperError(f"cannot lock the staging folder ({e.strerror or e}): this file system has no locks; "
+                           "choose an --out folder on a local disk", file=str(folder)) from None
+    return fd
+
+
+def _same(fd: int, path: Path) -> bool:
+    """`fd` is still the folder at `path` (not one removed and made again by another run)."""
     try:
-        shutil.rmtree(staging, ignore_errors=True)
+        there = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    here = os.fstat(fd)
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _clear_stale(staging: Path, out: Path) -> None:
+    """Remove a staging folder nobody holds; a held one means another run is writing this exam now."""
+    fd = _lock(staging, out)
+    if fd is None:
+        return
+    try:
+        if _same(fd, staging):
+            shutil.rmtree(staging, ignore_errors=True)
     finally:
         os.close(fd)
 
@@ -293,18 +402,32 @@ def _busy(out: Path) -> StepperError:
                         "or choose another --out folder", file=str(out))
 
 
-def _swap(new: Path, old: Path) -> None:
-    """Exchange two folders in one step where the kernel can; else two renames (the exam is briefly absent)."""
+def _swap(new: Path, old: Path, shown: Path) -> None:
+    """Exchange two folders in one step where the kernel can; else two renames (the exam is briefly absent),
+    undone if the second fails."""
     if _exchange(new, old):
         return
-    aside = old.parent / f".{old.name}.stepper-old"
-    shutil.rmtree(aside, ignore_errors=True)
+    aside = old.parent / ASIDE.format(old.name)
+    if os.path.lexists(aside):
+        raise StepperError("was left by an interrupted run and holds an earlier exam, perhaps with your files: "
+                           "look inside, then remove it", file=str(aside))
     try:
         os.rename(old, aside)
-        os.rename(new, old)
-        os.rename(aside, new)  # so the caller removes the earlier exam under the staging name
     except OSError as e:
-        raise StepperError(f"cannot put the exam in place: {e.strerror or e}", file=str(old)) from None
+        raise _cannot_replace(e, shown) from None
+    try:
+        os.rename(new, old)
+    except OSError as e:
+        os.rename(aside, old)  # the earlier exam back where it was
+        raise _cannot_replace(e, shown) from None
+    os.rename(aside, new)  # so the caller clears the earlier exam under the staging name
+
+
+def _cannot_replace(e: OSError, shown: Path) -> StepperError:
+    if e.errno == errno.EBUSY:
+        return StepperError("is a mount point, which cannot be replaced: give a folder inside it as --out",
+                            file=str(shown))
+    return StepperError(f"cannot put the exam in place: {e.strerror or e}", file=str(shown))
 
 
 _RENAME_EXCHANGE = 2
@@ -322,6 +445,13 @@ def _exchange(a: Path, b: Path) -> bool:
     return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
 
 
+def _sync(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the files themselves were synced
+
+
 def _sync_folder(folder: Path) -> None:
     """Flush a folder's entries, so a crash after the swap cannot bring back a half-made folder."""
     try:
@@ -329,8 +459,6 @@ def _sync_folder(folder: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot sync a folder; the files themselves were synced
+        _sync(fd)
     finally:
         os.close(fd)

@@ -246,3 +246,117 @@ class _CountingSink(InMemory):
                 sink.total += len(data)
                 return len(data)
         return _Counter()
+
+
+# ---- found in review: files added during a run, the folder's own attributes, races, faults of the swap ----
+
+def test_files_the_user_adds_while_the_exam_is_built_are_kept(tmp_path, capsys, monkeypatch):
+    import stepper.exam_folder as ef
+    out = tmp_path / "exam"
+    assert exam(capsys, out, "--variants", "2", "--format", "md")[0] == 0
+    commit = ef.ExamFolder.commit
+
+    def late_then_commit(self):
+        (out / "late.txt").write_text("added during the run")
+        return commit(self)
+    monkeypatch.setattr(ef.ExamFolder, "commit", late_then_commit)
+    code, _, err = exam(capsys, out, "--variants", "2", "--format", "md", "--seed", "3")
+    assert code == 0, err
+    assert (out / "late.txt").read_text() == "added during the run" and seed_of(out) == 3
+
+
+@pytest.mark.parametrize("mode", [0o700, 0o2770, 0o755])
+def test_the_folder_keeps_its_permissions(tmp_path, capsys, mode):
+    out = tmp_path / "exam"
+    assert exam(capsys, out, "--variants", "1", "--format", "md")[0] == 0
+    out.chmod(mode)
+    assert exam(capsys, out, "--variants", "1", "--format", "md", "--seed", "2")[0] == 0
+    assert (out.stat().st_mode & 0o7777) == mode and seed_of(out) == 2
+
+
+def test_a_run_whose_new_staging_folder_is_taken_by_another_stops(tmp_path, capsys, monkeypatch):
+    """Between making its staging folder and locking it, another run clears it as stale and makes its own:
+    this run must notice, and stop, not write into the other run's folder."""
+    import stepper.exam_folder as ef
+    out = tmp_path / "exam"
+    assert exam(capsys, out, "--variants", "1", "--format", "md")[0] == 0
+    before = snapshot(out)
+    lock, held = ef._lock, []
+
+    def raced(folder, shown):
+        fd = lock(folder, shown)
+        if not held:  # the other run: removes ours, makes its own and holds it
+            shutil.rmtree(folder)
+            folder.mkdir()
+            other = os.open(folder, os.O_RDONLY)
+            fcntl.flock(other, fcntl.LOCK_EX)
+            held.append(other)
+        return fd
+    monkeypatch.setattr(ef, "_lock", raced)
+    try:
+        code, _, err = exam(capsys, out, "--variants", "1", "--format", "md", "--seed", "2")
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert_one_error(code, err, out, [r"another `stepper exam` is writing"])
+    assert snapshot(out) == before and os.listdir(staging(out)) == []  # the other run's folder, untouched
+
+
+def test_without_an_atomic_exchange_a_failed_swap_puts_the_earlier_exam_back(tmp_path, capsys, monkeypatch):
+    import stepper.exam_folder as ef
+    out = tmp_path / "exam"
+    assert exam(capsys, out, "--variants", "1", "--format", "md")[0] == 0
+    (out / "notes.txt").write_text("mine")
+    monkeypatch.setattr(ef, "_exchange", lambda a, b: False)
+    assert exam(capsys, out, "--variants", "1", "--format", "md", "--seed", "2")[0] == 0  # two renames work
+    assert seed_of(out) == 2 and (out / "notes.txt").read_text() == "mine"
+    before = snapshot(out)
+    rename = os.rename
+
+    def full_disk_on_the_second(src, dst):
+        if Path(src) == staging(out):
+            raise OSError(28, "No space left on device")
+        return rename(src, dst)
+    monkeypatch.setattr(ef.os, "rename", full_disk_on_the_second)
+    code, _, err = exam(capsys, out, "--variants", "1", "--format", "md", "--seed", "3")
+    monkeypatch.setattr(ef.os, "rename", rename)
+    assert_one_error(code, err, out, [r"cannot put the exam in place: No space left on device"])
+    assert snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["exam"]
+
+
+@pytest.mark.parametrize("planted", ["fifo", "link to a device"])
+def test_a_pipe_or_device_in_place_of_an_exam_file_is_never_read(tmp_path, planted):
+    out = tmp_path / "exam"
+    first = subprocess.run([sys.executable, "-m", "stepper", "exam", str(TEMPLATE), "--out", str(out),
+                            "--variants", "1", "--format", "md"], cwd=ROOT, capture_output=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    (out / "keys.md").unlink()
+    if planted == "fifo":
+        os.mkfifo(out / "keys.md")
+    else:
+        os.symlink("/dev/zero", out / "keys.md")
+    run = subprocess.run([sys.executable, "-m", "stepper", "exam", str(TEMPLATE), "--out", str(out),
+                          "--variants", "1", "--format", "md", "--seed", "2"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)  # a hang fails here
+    assert run.returncode == 2 and "keys.md" in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr
+
+
+def test_a_mount_point_as_out_is_refused_in_one_line(tmp_path, capsys):
+    out = tmp_path / "exam"
+    out.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(out)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        code, _, err = exam(capsys, out, "--variants", "1", "--format", "md")
+        assert_one_error(code, err, out, [r"is a mount point", r"a folder inside it"])
+        assert os.listdir(out) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["exam"]
+    finally:
+        subprocess.run(["umount", str(out)], check=False)
+
+
+def test_a_loop_of_links_as_out_is_one_line(tmp_path, capsys):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    code, _, err = exam(capsys, loop, "--variants", "1", "--format", "md")
+    assert_one_error(code, err, loop, [r"is a link that leads nowhere"])
