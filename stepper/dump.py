@@ -129,13 +129,13 @@ def _value(v) -> str:
 
 
 def _string(s: str) -> str:
-    """A TOML basic string: backslashes, quotes and control characters escaped."""
+    """A TOML basic string: backslashes, quotes, control and invisible characters escaped (the text is kept)."""
     out = []
     for ch in s:
         if ch in '\\"':
             out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
+        elif not ch.isprintable() and ch != " ":  # controls, and bidi and other invisible formatting characters
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'

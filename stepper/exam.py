@@ -19,6 +19,7 @@ import numpy as np
 
 from .dump import dumps
 from .errors import StepperError
+from .text import plain_text
 from .fairness import DESCRIPTIONS, NAMES, Verdict, answers, judge
 from .fairness import winners as winners_of
 from .spec import Problem
@@ -109,7 +110,7 @@ def manifest(template: Template, seed: int, variants: list[Variant], files: dict
         return f"\0{len(rows) - 1}\0"
     data = {
         "format": MANIFEST_FORMAT,
-        "template": template.base.title,
+        "template": plain_text(template.base.title),
         "seed": seed,
         "variants": [
             {"id": v.id, "seed": v.seed, "answers": {k: one_line(a) for k, a in answers(v.trace).items()},

@@ -38,6 +38,7 @@ from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from .errors import StepperError
+from .text import plain_text
 from .numbers import Values, fixed, write_exact
 from .stages import Stage, stages
 
@@ -229,7 +230,7 @@ def _blanks(stage: str, shape: tuple[int, ...], answers: list[tuple[str, str]], 
 def category_name(name: str) -> str:
     """One name in a category path, as Moodle's own exporter writes it: `/` doubled so it does not
     start a subcategory, and a space against a slash at either end (Moodle trims it off again)."""
-    name = " ".join(name.split()) or "Exam"  # Moodle trims names; a blank one would make a nameless category
+    name = " ".join(plain_text(name).split()) or "Exam"  # Moodle trims names; a blank one would make a nameless category
     escaped = name.replace("/", "//")
     return (" " if escaped.startswith("/") else "") + escaped + (" " if escaped.endswith("/") else "")
 
@@ -301,8 +302,8 @@ def _inert(html_text: str) -> str:
 
 
 def _text(text: str) -> str:
-    """Untrusted plain text as inert HTML."""
-    return _inert(html.escape(text))
+    """Untrusted plain text as inert HTML, with no control or bidi characters."""
+    return _inert(html.escape(plain_text(text)))
 
 
 def _maths(tex: str, options: dict) -> str:

@@ -236,3 +236,15 @@ def test_chunks_come_one_variant_at_a_time_and_join_to_the_whole(coarse):
                        {v.id: keys_of(v) for v in variants})
     assert whole == DECLARATION + "\n<quiz>\n" + "".join(rest[:-1]) + "</quiz>\n"
     assert ET.fromstring(whole.encode("utf-8")).tag == "quiz"
+
+
+@pytest.mark.parametrize("layout", ["stages", "whole"])
+def test_no_bidi_character_of_a_title_reaches_moodle_or_the_manifest(root, tmp_path, layout):
+    (tmp_path / "exam.toml").write_text(template_text(root, "Exam \u202egnp.exe\u202c one\u2066two\u2069",
+                                                      layout), encoding="utf-8")
+    assert main(["exam", str(tmp_path / "exam.toml"), "--variants", "1", "--format", "moodle",
+                 "--out", str(tmp_path / "out")]) == 0
+    for name in ("moodle.xml", "manifest.json"):
+        text = (tmp_path / "out" / name).read_text(encoding="utf-8")
+        assert not re.search("[\u202a-\u202e\u2066-\u2069]", text), name
+        assert "gnp.exe" in text  # the words themselves are kept
