@@ -42,11 +42,11 @@ def _formats(text: str, known: tuple[str, ...] = FORMATS) -> list[str]:
 
 
 def _detail(text: str) -> str | int:
-    if text in ("all", "answers"):
+    if text in ("all", "answers", "shapes"):
         return text
     if text.isdigit():
         return int(text)
-    raise argparse.ArgumentTypeError(f"expected 'all', 'answers' or a number of windows, found {text!r}")
+    raise argparse.ArgumentTypeError(f"expected 'all', 'answers', 'shapes' or a number of windows, found {text!r}")
 
 
 class _Parser(argparse.ArgumentParser):

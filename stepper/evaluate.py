@@ -9,16 +9,19 @@ floats beyond that.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy
 from numpy.lib.stride_tricks import as_strided
 
 from .errors import StepperError
-from .numbers import (Values, add, carried, common, exact, floats, multiplicands, result, round_half_away,
-                      symbols, times)
-from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings, output_size
-from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, FlattenTrace, MixTrace, PoolTrace, SizeStep,
-                    SoftmaxTrace, Trace, TransposedTrace)
+from .numbers import (SYMBOLIC, Values, add, carried, common, exact, floats, multiplicands, result,
+                      round_half_away, symbols, times)
+from .spec import (Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings, Shape,
+                   output_size)
+from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, FlattenTrace, GrowStep, MixTrace, PoolTrace, ShapeRow,
+                    ShapeTable, SizeStep, SoftmaxTrace, Trace, TransposedTrace)
 
 # Softmax subtracts the largest z first (and says so in the working) when some |z| exceeds this,
 # because e^z would be too large to write, or when the largest e^z would round to 0.
@@ -27,6 +30,14 @@ _SHIFT_ABOVE = 30
 
 def trace(problem: Problem, settings: Settings | None = None) -> Trace:
     settings = settings or problem.settings
+    table = shape_table(problem)
+    if settings.detail == "shapes":  # a table of shapes needs no forward pass: it runs only if some reader asks
+        return Trace(problem, settings, table, lambda: _forward(problem, settings))
+    records = _forward(problem, settings)
+    return Trace(problem, settings, table, lambda: records)
+
+
+def _forward(problem: Problem, settings: Settings) -> tuple:
     x = problem.input
     records = []
     for number, layer in enumerate(problem.layers, 1):
@@ -35,7 +46,55 @@ def trace(problem: Problem, settings: Settings | None = None) -> Trace:
         _finite(record.output, number, layer, problem)
         records.append(record)
         x = record.output
-    return Trace(problem, settings, tuple(records))
+    return tuple(records)
+
+
+# ---- shapes, parameters and multiply-adds, from the shapes alone ----
+
+def shape_table(problem: Problem) -> ShapeTable:
+    """Every layer's output shape, with its size formula, parameters and multiply-adds, and their totals."""
+    shapes = problem.shapes()
+    rows = tuple(_shape_row(n, layer, shapes[n - 1], shapes[n]) for n, layer in enumerate(problem.layers, 1))
+    return ShapeTable(shapes[0], rows, sum(r.parameters for r in rows), sum(r.macs for r in rows))
+
+
+def _shape_row(number: int, layer, before: Shape, after: Shape) -> ShapeRow:
+    weights, biases, (cells, per_cell) = _counts(layer, before, after)
+    return ShapeRow(number, layer, before, after, _size_steps(layer, before), weights, biases,
+                    (math.prod(weights) if weights else 0) + biases, (cells, per_cell),
+                    math.prod(cells) * math.prod(per_cell) if per_cell else 0)
+
+
+def _counts(layer, before: Shape, after: Shape) -> tuple[tuple[int, ...], int, tuple[tuple[int, ...], tuple[int, ...]]]:
+    """(factors of the weight count, biases, (cells that multiply-add, products per cell)). Layers without
+    weights compare, add or apply a function: they have no multiply-adds, as the textbooks count."""
+    biases = 0 if getattr(layer, "bias", None) is None else layer.bias.data.size
+    if isinstance(layer, Conv2d):  # each output cell: one product per filter cell, over every channel
+        f, c, kh, kw = layer.filters.shape
+        return (f, c, kh, kw), biases, ((f,) + after[1:], (c, kh, kw))
+    if isinstance(layer, ConvTranspose2d):  # each input cell times each filter cell, scattered
+        f, c, kh, kw = layer.filters.shape
+        return (f, c, kh, kw), biases, ((c,) + before[1:], (f, kh, kw))
+    if isinstance(layer, Conv1x1):  # each output cell: one product per channel
+        return (before[0],), biases, (before[1:], (before[0],))
+    if isinstance(layer, Dense):  # each neuron: one product per input
+        inputs = math.prod(before)
+        return (after[0], inputs), biases, ((after[0],), (inputs,))
+    return (), 0, ((), ())
+
+
+def _size_steps(layer, shape: Shape):
+    """The size formula along each axis, for a layer whose windows (or copies) set its output's size."""
+    if isinstance(layer, Conv2d):
+        return _sizes(shape[1], shape[2], layer.reach, layer.stride, layer.padding_for(shape))
+    if isinstance(layer, Pool) and layer.size is not None:
+        return _sizes(shape[1], shape[2], layer.size, layer.stride, layer.padding_for(shape))
+    if isinstance(layer, ConvTranspose2d):
+        kh, kw = layer.filters.shape[-2:]
+        return tuple(GrowStep(axis, n, s, p, k, a, (n - 1) * s - 2 * p + k + a) for axis, n, s, p, k, a in (
+            ("rows", shape[1], layer.stride[0], layer.padding[0], kh, layer.output_padding[0]),
+            ("columns", shape[2], layer.stride[1], layer.padding[1], kw, layer.output_padding[1])))
+    return None
 
 
 def _finite(v: Values, number: int, layer, problem: Problem) -> None:
@@ -110,13 +169,31 @@ def _conv2d(number: int, layer: Conv2d, x: Values, settings: Settings) -> ConvTr
 
 
 def _conv_transpose2d(number: int, layer: ConvTranspose2d, x: Values, settings: Settings) -> TransposedTrace:
-    """The input's cells spread stride apart, zeros around, then a stride-1 convolution with flipped filters."""
+    """The input's cells spread stride apart, zeros around, then a stride-1 convolution with flipped filters;
+    and, for the scattered view, the copies of the filters added up on the canvas."""
     (h, w), at = layer.expansion(x.shape)
     spread = np.full((x.shape[0], h, w), sympy.Integer(0) if x.symbolic else 0, dtype=x.data.dtype)
     sh, sw = layer.stride
     spread[:, at.top:h - at.bottom:sh, at.left:w - at.right:sw] = x.data
     conv = _conv2d(number, layer.as_convolution(), Values(spread, x.scale, x.places), settings)
-    return TransposedTrace(number, layer, x, conv)
+    return TransposedTrace(number, layer, x, conv, _canvas(layer, x))
+
+
+def _canvas(layer: ConvTranspose2d, x: Values) -> Values:
+    """Each input cell's copy of each filter, scaled by the cell, placed stride apart and added: (F, (H - 1) s
+    + k + a, ...). One matrix product gives every copy's cell at a filter offset (u, v); adding them at
+    their places takes one slice per offset."""
+    f, c, kh, kw = layer.filters.shape
+    _, h, w = x.shape
+    (sh, sw), (ah, aw) = layer.stride, layer.output_padding
+    fx, fk, scale = multiplicands(x, layer.filters, c * kh * kw)
+    copies = np.einsum("fcuv,chw->fuvhw", fk, fx)
+    zero = sympy.Integer(0) if scale == SYMBOLIC else 0
+    canvas = np.full((f, (h - 1) * sh + kh + ah, (w - 1) * sw + kw + aw), zero, dtype=copies.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            canvas[:, u:u + (h - 1) * sh + 1:sh, v:v + (w - 1) * sw + 1:sw] += copies[:, u, v]
+    return result(canvas, scale)
 
 
 def _pool(number: int, layer: Pool, x: Values, settings: Settings) -> PoolTrace:
@@ -127,16 +204,20 @@ def _pool(number: int, layer: Pool, x: Values, settings: Settings) -> PoolTrace:
     fill = (x.data.min() - 1 if x.data.size else 0) if layer.kind == "maxpool" else (sympy.Integer(0) if x.symbolic else 0)
     padded = Values(_padded(x.data, pad, fill), x.scale, x.places) if pad.any else x
     windows = _windows(padded.data, kh, kw, s)
+    totals = None
     if layer.kind == "maxpool":
         sums = Values(windows.max(axis=(3, 4)), x.scale, x.places)
     elif x.symbolic:
-        sums = symbols(windows.sum(axis=(3, 4)) * sympy.Rational(1, kh * kw))
-    elif x.exact:
-        sums = exact(windows.sum(axis=(3, 4)), x.scale * kh * kw)
+        totals = symbols(windows.sum(axis=(3, 4)))
+        sums = symbols(totals.data * sympy.Rational(1, kh * kw))
+    elif x.exact:  # each window's total, as written before dividing (x.places: rounded values added up keep theirs)
+        totals = Values(windows.sum(axis=(3, 4)), x.scale, x.places)
+        sums = exact(totals.data, x.scale * kh * kw)
     else:
+        totals = floats(windows.sum(axis=(3, 4)))
         sums = floats(windows.mean(axis=(3, 4)))
     sizes = _sizes(x.shape[1], x.shape[2], (kh, kw), s, pad)
-    return PoolTrace(number, layer, x, pad, padded, sizes, sums, _carry(sums, settings))
+    return PoolTrace(number, layer, x, pad, padded, sizes, sums, _carry(sums, settings), totals)
 
 
 def _conv1x1(number: int, layer: Conv1x1, x: Values, settings: Settings) -> MixTrace:

@@ -41,7 +41,7 @@ MAX_LAYERS = 100
 # rather than read as a symbol called nan (which would be blamed on some later layer).
 NON_FINITE = re.compile(r"[+-]?(?:s?nan|inf|infinity|\u221e)", re.IGNORECASE)
 TOP_FIELDS = {"title", "input", "layers", "settings", "marks"}
-SETTINGS_FIELDS = {"decimals", "rounding", "detail", "terms", "simplify"}
+SETTINGS_FIELDS = {"decimals", "rounding", "detail", "terms", "simplify", "channels", "transposed", "size_rule"}
 LAYER_FIELDS = {
     "conv2d": {"filters": True, "stride": False, "padding": False, "bias": False, "flip": False, "dilation": False},
     "relu": {},

@@ -17,7 +17,8 @@ import sympy
 
 from .numbers import Values, write_exact, write_float
 from .spec import Settings
-from .trace import ConvWindow, PoolWindow, SizeStep, Terms, reading_order
+from .stages import TITLES
+from .trace import ConvWindow, GrowStep, PoolWindow, SizeStep, Terms, channel_totals, reading_order
 
 # The name of a filter turned 180 degrees, for a true convolution.
 FLIPPED = "\\tilde{K}"
@@ -218,6 +219,16 @@ class Maths:
         names = [str(k + 1) for k in indices]
         return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
+    @staticmethod
+    def places(n: int) -> str:
+        """1 decimal place, 4 decimal places: how a document says how far values are rounded."""
+        return places_words(n)
+
+    @staticmethod
+    def span(what: str, first: int, last: int, dash: str) -> str:
+        """row 1, rows 7 and 8, rows 1-3 (counted from 1, `dash` as the format writes a range)."""
+        return span_words(what, first, last, dash)
+
     def vector(self, v: Values) -> str:
         """A flat vector as a row matrix."""
         return self.grid(v.reshape(1, -1))
@@ -239,7 +250,11 @@ class Maths:
         carried = None if record.output is record.sums else record.output[f]  # nothing rounded: nothing to add
         bias = [] if record.bias is None else [number(record.bias[f], d)]
         bias_counts = record.bias is not None and (self.settings.terms == "all" or record.bias.data[f] != 0)
-        where = "padded rows" if record.padding.any else "rows"
+        where = "padded " if record.padding.any else ""
+        # a window over several channels: each channel's products in brackets, then their subtotals (d2l)
+        groups = channels if self.settings.channels == "grouped" else 1
+        # subtotals only where they are exact: rounded products (kept in full) would make `=` before them untrue
+        subtotals = cells(channel_totals(products), d) if groups > 1 and products.exact and not symbolic else None
         dh, dw = record.layer.dilation
         every = "" if (dh, dw) == (1, 1) else f", {_every(dh, 'row')} and {_every(dw, 'column')}"
         size, ow = channels * kh * kw, record.sums.shape[2]
@@ -247,16 +262,19 @@ class Maths:
         for i, j in reading_order(record.sums.shape[1:], limit):
             n = (i * ow + j) * size
             (r0, r1), (c0, c1) = record.span(i, j)
-            # the window's inputs are written out only when every product is (terms = "all")
+            values = product_values[n:n + size]
+            # the window's inputs are written out only when its products are written as a . w: every product
+            # (terms = "all"), symbols, or a lone nonzero product (1 . 2 = 2, never just 2)
             factors = [t[r * width + c] for t in inputs for r in range(r0, r1, dh) for c in range(c0, c1, dw)] \
-                if self.settings.terms == "all" or symbolic else product_cells[n:n + size]
+                if self.settings.terms == "all" or symbolic or _one_nonzero(values) else product_cells[n:n + size]
             span = ((r0, r1), (c0, c1))
             grids = " \\\\ ".join(
                 f"{self._grid(text, width, window=span, step=(dh, dw)) if whole else self._grid(text, width, part=span, step=(dh, dw))}"
                 f" \\quad {kernel_text}" for text, kernel_text in zip(inputs, kernel))
             first, second = (kernel_cells, factors) if symbolic else (factors, kernel_cells)
-            steps = self._sum_steps(first, second, product_cells[n:n + size], product_values[n:n + size],
-                                    bias if bias_counts else [], per_line, False, symbolic)
+            steps = self._sum_steps(first, second, product_cells[n:n + size], values,
+                                    bias if bias_counts else [], per_line, False, symbolic, groups,
+                                    subtotals and subtotals[(i * ow + j) * channels:(i * ow + j + 1) * channels])
             if symbolic:  # the sum of the products, in the order written, is the answer
                 collected = self._collected(record.sums[f, i, j], record.filters[f])
                 steps, total, relation, approx = steps[:-1], self._continued_lines(steps[-1]) + collected, "=", ""
@@ -267,7 +285,7 @@ class Maths:
                 approx = "" if carried is None else self._approx(record.sums[f, i, j], carried[i, j])
             yield WindowText(
                 mk.bold(f"Output row {i + 1}, column {j + 1}"),
-                f"{where} {r0 + 1}{mk.dash}{r1}, columns {c0 + 1}{mk.dash}{c1}{every}",
+                f"{where}{span_words('row', r0 + 1, r1, mk.dash)}, {span_words('column', c0 + 1, c1, mk.dash)}{every}",
                 mk.display(grids, True),
                 mk.display(self._equation(sub("z", i, j), steps, total, relation, approx)))
 
@@ -412,23 +430,38 @@ class Maths:
     # ---- sums ----
     def sum_lines(self, factors: Values, weights: Values, products: Values, bias: Values | None,
                   per_line: int = TERMS_PER_LINE, show_factors: bool = False) -> list[list[str]]:
-        """The right-hand sides of a sum's working, each a list of lines; the caller adds the total."""
+        """The right-hand sides of a sum's working, each a list of lines; the caller adds the total. Products
+        of a window over several channels, (C, kh, kw), are grouped by channel (channels = "grouped")."""
         d = self.settings.decimals
         bias_text = [] if bias is None or (self.settings.terms != "all" and bias.data == 0) else [number(bias, d)]
+        groups = products.shape[0] if products.data.ndim == 3 and self.settings.channels == "grouped" else 1
+        subtotals = cells(channel_totals(products), d) if groups > 1 and products.exact and not products.symbolic \
+            else None
         return self._sum_steps(cells(factors, d), cells(weights, d), cells(products, d),
-                               products.data.ravel().tolist(), bias_text, per_line, show_factors, products.symbolic)
+                               products.data.ravel().tolist(), bias_text, per_line, show_factors, products.symbolic,
+                               groups, subtotals)
 
     def _sum_steps(self, factors: list[str], weights: list[str], products: list[str], values: list,
-                   bias: list[str], per_line: int, show_factors: bool, symbolic: bool = False) -> list[list[str]]:
+                   bias: list[str], per_line: int, show_factors: bool, symbolic: bool = False, groups: int = 1,
+                   subtotals: list[str] | None = None) -> list[list[str]]:
         """sum_lines from written cells (and the products' values, to leave out zeros).
 
         terms = "all": every product as `a \\cdot w`, then every product's value.
         terms = "nonzero": only the nonzero products (the tutorial's `= -2 - 5`),
-        preceded by their factors when `show_factors` (decimals are not multiplied in one's head).
+        preceded by their factors when `show_factors` (decimals are not multiplied in one's head), or when
+        a single product is left: `1 \\cdot 2 = 2` shows where the 2 comes from.
+        `groups` channels of equal size, with their written `subtotals`: see _grouped_steps.
         """
         every = self.settings.terms == "all"
+        kept = range(len(values)) if every else [k for k, value in enumerate(values) if value]
+        show_factors = show_factors or (not every and not symbolic and len(kept) == 1)
+        if groups > 1:
+            size = len(values) // groups
+            by_group = [[k for k in kept if k // size == g] for g in range(groups)]
+            if sum(map(bool, by_group)) > 1:  # one channel alone needs no brackets
+                return self._grouped_steps(factors, weights, products, by_group, bias, per_line,
+                                           every or show_factors or symbolic, symbolic, subtotals)
         if not every:  # a product of 0 is left out
-            kept = [k for k, value in enumerate(values) if value]
             factors, weights, products = ([t[k] for k in kept] for t in (factors, weights, products))
         steps = []
         if every or show_factors or symbolic:
@@ -441,6 +474,30 @@ class Maths:
             if pieces:
                 steps.append(written)
         steps.append(_lines(products + bias, per_line, signed_join))
+        return steps
+
+    def _grouped_steps(self, factors: list[str], weights: list[str], products: list[str], by_group: list[list[int]],
+                       bias: list[str], per_line: int, show_factors: bool, symbolic: bool,
+                       subtotals: list[str] | None) -> list[list[str]]:
+        """A sum over several channels as d2l writes it: each channel's terms in brackets, then one subtotal
+        per channel added up: `(1 \\cdot 1 + 2 \\cdot 2) + (0 \\cdot 0 + 1 \\cdot 1) = 5 + 1`. Channels whose
+        products are all left out (terms = "nonzero") are left out too. Symbols get square brackets, since each
+        of their products is in parentheses already, and no subtotals: the sum of their products, written whole,
+        is their answer."""
+        used = [g for g, kept in enumerate(by_group) if kept]
+        brackets = ("\\bigl[", "\\bigr]") if symbolic else ("(", ")")
+        steps = []
+        if show_factors:
+            pieces = [[_product(factors[k], weights[k], symbolic) for k in by_group[g]] for g in used]
+            steps.append(_bracketed(pieces, per_line, " + ".join, brackets))
+        kept = [[products[k] for k in by_group[g]] for g in used]
+        # a symbolic sum's last step is its answer: written whole, as one sum
+        steps.append(_lines(sum(kept, []), per_line, signed_join) if symbolic
+                     else _bracketed(kept, per_line, signed_join, brackets))
+        if subtotals is not None and any(len(by_group[g]) > 1 for g in used):
+            steps.append(_lines([subtotals[g] for g in used], TERMS_PER_LINE, signed_join))
+        for step in steps:  # the bias is added once, after the channels
+            step[-1] = signed_join([step[-1]] + bias)
         return steps
 
     def equation(self, lhs: str, steps: list[list[str]], total: Values, carried: Values | None = None,
@@ -540,13 +597,163 @@ class Maths:
         result = f"{self.number(w.result)}{self._approx(w.result, carried)}"
         if w.kind == "maxpool":
             return f"{lhs} = \\max({', '.join(values)}) {relation} {result}"
+        total = self._window_total(w, len(values))
+        total = f"{relation} {total} " if total and total != self.number(w.result) else ""
         if len(values) <= TERMS_PER_LINE:
-            return f"{lhs} = \\frac{{{signed_join(values)}}}{{{len(values)}}} {relation} {result}"
+            return f"{lhs} = \\frac{{{signed_join(values)}}}{{{len(values)}}} {total}{relation} {result}"
         # a long sum continues on new lines: 1/n (a + b + ... \\ + ...)
         lines = _lines(values, TERMS_PER_LINE, signed_join)
         rows = self._continued_lines(lines, "\\qquad")
+        total = f"&{total}\\\\ " if total else ""
         return (f"\\begin{{aligned}} {lhs} &= \\tfrac{{1}}{{{len(values)}}} \\bigl({rows}\\bigr) \\\\ "
-                f"&{relation} {result} \\end{{aligned}}")
+                f"{total}&{relation} {result} \\end{{aligned}}")
+
+    def _window_total(self, w: PoolWindow, count: int) -> str:
+        """An average's total over its count, `\\frac{15}{4}`, written before it is divided out, as a student
+        adds first; "" for symbols (their sum as written is the total) and for a window of one cell."""
+        if w.total is None or w.total.symbolic or count == 1:
+            return ""
+        return f"\\frac{{{self.number(w.total)}}}{{{count}}}"
+
+    # ---- transposed convolution as scattered copies of the filter (transposed = "scatter") ----
+    def scatter_copy(self, record, f: int, c: int, i: int, j: int) -> str:
+        """`x_{i,j} \\cdot K_f = 2 \\cdot K_f \\longrightarrow` the canvas with input cell (c, i, j)'s copy of
+        the filter in its place, as d2l draws each copy; a dot marks each cell the copy does not reach (a blank
+        would let the columns shrink, and the copy's place could no longer be seen)."""
+        channels, height, width = record.input.shape[0], *record.canvas.shape[1:]
+        index, kernel = ((i, j), f"K_{{{f + 1}}}") if channels == 1 else ((c, i, j), sub("K", f, c))
+        (r0, r1), (c0, c1) = record.place(i, j)
+        text = ["\\cdot"] * (height * width)
+        copy = cells(record.copy(f, c, i, j), self.settings.decimals)
+        for k, t in enumerate(copy):
+            text[(r0 + k // (c1 - c0)) * width + c0 + k % (c1 - c0)] = t
+        x = _parenthesised(self.number(record.input[c, i, j]))
+        return (f"{sub('x', *index)} \\cdot {kernel} = {x} \\cdot {kernel} \\;\\longrightarrow\\; "
+                f"{self._grid(text, width)}")
+
+    def scatter_sum(self, record, f: int) -> str:
+        """The copies added up on the canvas, the cells the padding keeps marked, then those cells (plus the bias):
+        the output before it is carried forward."""
+        canvas = record.canvas[f]
+        (ph, pw), (oh, ow) = record.layer.padding, record.sums.shape[1:]
+        text = f"\\textstyle\\sum \\text{{copies}} = {self.grid(canvas, ((ph, ph + oh), (pw, pw + ow)) if ph or pw else None)}"
+        if ph or pw:
+            text += f" \\;\\longrightarrow\\; {self.grid(canvas[ph:ph + oh, pw:pw + ow])}"
+        if record.layer.bias is not None:
+            text += f" + {_parenthesised(self.number(record.layer.bias[f]))} = {self.grid(record.sums[f])}"
+        return text
+
+    def scatter_cell(self, record, f: int, i: int, j: int) -> str:
+        """Output cell (i, j) as the sum of the copies' cells that land on it: each input cell times the filter
+        cell it lays there, input first, as each copy is the input cell times the filter."""
+        t = record.cell(f, i, j)
+        steps = self.sum_lines(t.factors, t.weights, t.products, t.bias, TERMS_PER_LINE, show_factors=True)
+        carried = None if record.output is record.sums else record.output[f, i, j]
+        return self.equation(sub("z", i, j), steps, t.total, carried, t.products.exact, t.weights)
+
+    # ---- shapes, parameters and multiply-adds (detail = "shapes") ----
+    @staticmethod
+    def count(n: int) -> str:
+        """61{,}706: thousands grouped, braced so that maths does not space the comma as punctuation."""
+        return f"{n:,}".replace(",", "{,}")
+
+    @staticmethod
+    def dims(shape: tuple[int, ...]) -> str:
+        """6 \\times 28 \\times 28, or 400 for a vector."""
+        return " \\times ".join(map(str, shape))
+
+    @staticmethod
+    def layer_title(layer) -> str:
+        """The layer's kind as the worked solution's headings name it: Convolution, Max pooling."""
+        title = TITLES.get(layer.kind, layer.kind)
+        return title[0].upper() + title[1:]
+
+    def size_formulas(self, row) -> list[tuple[str, str]]:
+        """A shapes-table row's size arithmetic, inline: [("", formula)] when both axes work alike or the layer
+        flattens, [("rows", ...), ("columns", ...)] when they differ, [] when the size is simply kept or given."""
+        if row.sizes is not None:
+            texts = [_size_inline(step) for step in row.sizes]
+            return [("", texts[0])] if texts[0] == texts[1] else [(s.axis, t) for s, t in zip(row.sizes, texts)]
+        if len(row.input) == 3 and len(row.output) == 1 and row.layer.kind in ("flatten", "softmax"):
+            return [("", f"{_CDOT.join(map(str, row.input))} = {self.count(row.output[0])}")]
+        return []
+
+    def parameter_count(self, row) -> str:
+        """weights + biases = parameters, the weights as their factors: 6 \\cdot 1 \\cdot 5 \\cdot 5 + 6 = 156."""
+        if not row.weights:
+            return "0"
+        text = _CDOT.join(map(self.count, row.weights)) + (f" + {self.count(row.biases)}" if row.biases else "")
+        return text if len(row.weights) == 1 and not row.biases else f"{text} = {self.count(row.parameters)}"
+
+    def multiply_add_count(self, row) -> str:
+        """(cells that multiply-add) \\cdot (products per cell) = multiply-adds."""
+        cells_, per_cell = row.multiply_adds
+        if not per_cell:
+            return "0"
+        parts = [_CDOT.join(map(self.count, g)) for g in (cells_, per_cell)]
+        parts = [f"({t})" if len(g) > 1 else t for t, g in zip(parts, (cells_, per_cell))]
+        return f"{_CDOT.join(parts)} = {self.count(row.macs)}"
+
+    def count_sum(self, counts: list[int], total: int) -> str:
+        """The nonzero counts added up to the total: 156 + 2{,}416 + ... = 61{,}706."""
+        shown = [self.count(n) for n in counts if n]
+        return f"{' + '.join(shown)} = {self.count(total)}" if len(shown) > 1 else self.count(total)
+
+
+_CDOT = " \\cdot "
+
+
+def _size_inline(step) -> str:
+    """One axis's size on one line: \\lfloor (28 + 2 \\cdot 2 - 5)/1 \\rfloor + 1 = 28 for windows (a SizeStep),
+    (2 - 1) \\cdot 2 - 2 \\cdot 1 + 3 + 1 = 4 for a transposed convolution (a GrowStep)."""
+    if isinstance(step, GrowStep):
+        return (f"({step.n} - 1) \\cdot {step.stride} - 2 \\cdot {step.padding} + {step.k} + {step.extra} "
+                f"= {step.out}")
+    if step.before == step.after:
+        pads = f" + 2 \\cdot {step.before}" if step.before else ""
+    else:
+        pads = "".join(f" + {p}" for p in (step.before, step.after) if p)
+    return f"\\lfloor ({step.n}{pads} - {step.k})/{step.stride} \\rfloor + 1 = {step.out}"
+
+
+def _one_nonzero(values: list) -> bool:
+    """Exactly one of a sum's products is nonzero (counted in C: a document asks this of every window)."""
+    return len(values) - values.count(0) == 1
+
+
+def _product(x: str, w: str, symbolic: bool) -> str:
+    """`x \\cdot w`, negative factors in parentheses; a product of symbols in parentheses as a whole, as the
+    tutorial writes a symbolic sum: (w_1 \\cdot 1) + (w_2 \\cdot 2)."""
+    text = f"{_parenthesised(x)} \\cdot {_parenthesised(w)}"
+    return f"({text})" if symbolic else text
+
+
+def _bracketed(groups: list[list[str]], per_line: int, joiner, brackets: tuple[str, str]) -> list[str]:
+    """The terms of each group joined and bracketed (a group of one term needs none), the groups added: on one
+    line when all the terms fit in one, else each group starting a line of its own."""
+    def bracket(text: str, first: bool, last: bool, many: bool) -> str:
+        return (brackets[0] if first and many else "") + text + (brackets[1] if last and many else "")
+    if sum(map(len, groups)) <= per_line:
+        return [signed_join([bracket(joiner(g), True, True, len(g) > 1) for g in groups])]
+    lines = []
+    for g in groups:
+        chunks = _lines(g, per_line, joiner)
+        lines += [bracket(c, k == 0, k == len(chunks) - 1, len(g) > 1) for k, c in enumerate(chunks)]
+    return lines
+
+
+def span_words(what: str, first: int, last: int, dash: str) -> str:
+    """Cells first to last of an axis, counted from 1, in words: row 1, rows 7 and 8, rows 1-3."""
+    if first == last:
+        return f"{what} {first}"
+    if last == first + 1:
+        return f"{what}s {first} and {last}"
+    return f"{what}s {first}{dash}{last}"
+
+
+def places_words(n: int) -> str:
+    """1 decimal place, 4 decimal places."""
+    return f"{n} decimal place{'s' * (n != 1)}"
 
 
 def _every(n: int, what: str) -> str:

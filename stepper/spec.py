@@ -22,6 +22,15 @@ ROUNDING = ("carry", "full")
 # The most cells an expanded map may hold (a transposed convolution's input spread out).
 MAX_CELLS = 10**6
 TERMS = ("nonzero", "all")
+# How a convolution window over several channels is summed: a bracket and a subtotal per channel (as d2l), or
+# one flat sum.
+CHANNELS = ("grouped", "flat")
+# How a transposed convolution is worked: scaled copies of the filter placed stride apart and added (d2l, U of
+# Toronto), or the equivalent convolution of the input spread out with zeros.
+TRANSPOSED = ("scatter", "convolution")
+# What a stride that leaves cells over does: the floor formula drops them (PyTorch), or the problem is refused
+# (CS231n's notes call such a stride invalid).
+SIZE_RULES = ("floor", "exact")
 
 
 @dataclass(frozen=True)
@@ -30,9 +39,12 @@ class Settings:
 
     decimals: int = 4  # places for sigmoid, exponentials and anything rounded
     rounding: str = "carry"  # "carry": rounded values are carried forward, as by hand; "full": full precision
-    detail: int | str = "all"  # "all" windows, the first N of each map, or "answers" only
+    detail: int | str = "all"  # "all" windows, the first N of each map, "answers" only, or "shapes": a table of sizes
     terms: str = "nonzero"  # "nonzero" products only, or "all" products as a . b
     simplify: bool = False  # symbolic sums: also collect the terms by the weights' symbols
+    channels: str = "grouped"  # a window over several channels: a bracket and subtotal per channel, or "flat"
+    transposed: str = "scatter"  # transposed convolution: scaled copies of the filter, or the "convolution" view
+    size_rule: str = "floor"  # a stride that leaves cells over: "floor" drops them, "exact" refuses the problem
 
     def __post_init__(self):
         if isinstance(self.decimals, bool) or not isinstance(self.decimals, int) or not 0 <= self.decimals <= 12:
@@ -42,18 +54,22 @@ class Settings:
                                f"found {self.rounding!r}", place="settings, field 'rounding'")
         if not isinstance(self.simplify, bool):
             raise StepperError(f"expected true or false, found {self.simplify!r}", place="settings, field 'simplify'")
-        if self.terms not in TERMS:
-            raise StepperError(f"{suggestion(self.terms, TERMS)}expected one of {', '.join(map(repr, TERMS))}, "
-                               f"found {self.terms!r}", place="settings, field 'terms'")
+        for name, allowed in (("terms", TERMS), ("channels", CHANNELS), ("transposed", TRANSPOSED),
+                              ("size_rule", SIZE_RULES)):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise StepperError(f"{suggestion(value, allowed)}expected one of {', '.join(map(repr, allowed))}, "
+                                   f"found {value!r}", place=f"settings, field '{name}'")
         d = self.detail
-        if not (d in ("all", "answers") or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)):
-            raise StepperError(f"expected 'all', 'answers' or a number of windows (0 or more), found {d!r}", place="settings, field 'detail'")
+        if not (d in ("all", "answers", "shapes") or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)):
+            raise StepperError(f"{suggestion(d, ('all', 'answers', 'shapes'))}expected 'all', 'answers', 'shapes' "
+                               f"or a number of windows (0 or more), found {d!r}", place="settings, field 'detail'")
 
     def worked_in_full(self, count: int) -> int:
         """How many of `count` steps (windows of one map, neurons, elements) are worked in full."""
         if self.detail == "all":
             return count
-        if self.detail == "answers":
+        if self.detail in ("answers", "shapes"):
             return 0
         return min(self.detail, count)
 
@@ -205,6 +221,10 @@ class ConvTranspose2d:
             raise StepperError(f"expected an output padding below the stride {self.stride}, found "
                                f"{self.output_padding}", place="field 'output_padding'")
         (h, w), _ = self.expansion(shape)
+        if h - kh + 1 < 1 or w - kw + 1 < 1:  # the padding trims away every cell the copies cover
+            raise StepperError(f"the output would have {h - kh + 1} rows and {w - kw + 1} columns: "
+                               f"(n - 1)s - 2p + k + a must be at least 1; expected less padding",
+                               place="field 'padding'")
         if shape[0] * h * w > MAX_CELLS:
             raise StepperError(f"the expanded input would hold {shape[0] * h * w:,} cells: too many to work by hand "
                                f"or to draw (at most {MAX_CELLS:,})", place="field 'stride'")
@@ -336,6 +356,8 @@ class Problem:
         for i, layer in enumerate(self.layers, 1):
             try:
                 shapes.append(layer.out_shape(shapes[-1]))
+                if self.settings.size_rule == "exact":
+                    stride_fits(layer, shapes[-2])
                 if symbolic and not takes_symbols(layer):
                     raise StepperError("needs numbers, but its input holds symbols: only layers that add and "
                                        "multiply (conv2d, conv_transpose2d, avgpool, conv1x1, dense, flatten, "
@@ -344,6 +366,27 @@ class Problem:
                 raise e.located(file=self.source, place=f"layer {i} ({layer.kind})") from None
             symbolic = symbolic or any(v is not None and v.symbolic for v in _parameters(layer))
         return shapes
+
+
+def stride_fits(layer, shape: Shape) -> None:
+    """size_rule = "exact": along each axis (n + 2p - k) must be a multiple of the stride, as CS231n's notes
+    require, rather than the floor dropping the cells no window reaches."""
+    if isinstance(layer, Conv2d):
+        kernel = layer.reach
+    elif isinstance(layer, Pool) and layer.size is not None:
+        kernel = layer.size
+    else:
+        return  # no windows (or one window, the whole map): nothing is left over
+    pad = layer.padding_for(shape)
+    for axis, n, k, s, before, after in (("rows", shape[1], kernel[0], layer.stride[0], pad.top, pad.bottom),
+                                         ("columns", shape[2], kernel[1], layer.stride[1], pad.left, pad.right)):
+        spare = (n + before + after - k) % s
+        if spare:
+            pads = f" + 2*{before}" if before == after else "".join(f" + {p}" for p in (before, after) if p)
+            raise StepperError(
+                f"the stride does not fit the {axis}: ({n}{pads if before or after else ''} - {k})/{s} = "
+                f"{n + before + after - k}/{s} is not a whole number, as size_rule = \"exact\" requires "
+                f"(\"floor\" would leave {spare} {axis if spare > 1 else axis[:-1]} unused)")
 
 
 def takes_symbols(layer) -> bool:

@@ -4,19 +4,20 @@ One record type per kind of step. A layer's record holds arrays (input,
 parameters, output); the record of one window, element or neuron is made on
 demand from them, so a large layer costs about what its plain computation
 costs, and any one window's working is still there when it is asked for.
-Records never format themselves and hold no arithmetic beyond slicing and the
-products of one window.
+Records never format themselves and hold no arithmetic beyond slicing, the
+products of one window and their sums per channel.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, NamedTuple
+from functools import cached_property
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .numbers import Values, times
-from .spec import Layer, Padding, Problem, Settings
+from .numbers import Values, floats, symbols, times
+from .spec import Layer, Padding, Problem, Settings, Shape
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,45 @@ class SizeStep:
         return max(self.stride - self.k, 0)
 
 
+@dataclass(frozen=True)
+class GrowStep:
+    """(n - 1) s - 2p + k + a = out, along one axis of a transposed convolution."""
+
+    axis: str
+    n: int
+    stride: int
+    padding: int
+    k: int
+    extra: int  # output padding
+    out: int
+
+
+# ---- sizes, parameters and multiply-adds (detail = "shapes"): from shapes alone, no forward pass ----
+
+@dataclass(frozen=True)
+class ShapeRow:
+    """One layer's line of the shapes table. A count is kept with its factors, so the working shows them."""
+
+    number: int
+    layer: Layer
+    input: Shape
+    output: Shape
+    sizes: tuple[SizeStep, SizeStep] | tuple[GrowStep, GrowStep] | None  # windows: the size formula per axis
+    weights: tuple[int, ...]  # factors of the weight count (F, C, kh, kw), (N, D), (C,); () for none
+    biases: int
+    parameters: int  # weights + biases
+    multiply_adds: tuple[tuple[int, ...], tuple[int, ...]]  # (cells that multiply-add, products per cell)
+    macs: int  # their product
+
+
+@dataclass(frozen=True)
+class ShapeTable:
+    input: Shape
+    rows: tuple[ShapeRow, ...]
+    parameters: int  # over all layers
+    macs: int
+
+
 # ---- one step each (named tuples: cheap to make, since a document makes thousands) ----
 
 class ConvWindow(NamedTuple):
@@ -76,6 +116,7 @@ class PoolWindow(NamedTuple):
     values: Values  # (size, size)
     result: Values  # scalar
     where: tuple[int, int] | None  # the maximum's cell in the window (first of any ties), for max pooling
+    total: Values | None = None  # an average's window total, before dividing
 
 
 class Terms(NamedTuple):
@@ -102,6 +143,14 @@ def _products(a: Values, b: Values, sums: Values) -> Values:
     if sums.scale > 0:  # exact numbers (not floats, not symbols)
         return Values(a.data * b.data, a.scale * b.scale)
     return times(a, b)
+
+
+def channel_totals(products: Values) -> Values:
+    """A window's products (..., C, kh, kw) added up per channel (..., C): the subtotals of a grouped sum."""
+    data = products.data.sum(axis=(-2, -1))
+    if products.symbolic:
+        return symbols(data)
+    return Values(data, products.scale) if products.exact else floats(data)
 
 
 def reading_order(shape: tuple[int, int], limit: int | None) -> Iterator[tuple[int, int]]:
@@ -158,6 +207,10 @@ class ConvTrace:
                              writeable=False)
         return _products(Values(windows, self.padded.scale), self.filters[f], self.sums)
 
+    def subtotals(self, f: int) -> Values:
+        """Every window's products for filter f added up per channel, (oh, ow, C)."""
+        return channel_totals(self.products(f))
+
     def windows(self, f: int, limit: int | None = None) -> Iterator[ConvWindow]:
         """Filter f's windows in reading order, the first `limit` of them if given."""
         return (self.window(f, i, j) for i, j in reading_order(self.sums.shape[1:], limit))
@@ -165,12 +218,43 @@ class ConvTrace:
 
 @dataclass(frozen=True, eq=False)
 class TransposedTrace:
-    """A transposed convolution, worked as a convolution over the expanded input (`conv`)."""
+    """A transposed convolution in its two views: each input cell's scaled copy of the filter placed stride
+    apart on a canvas and added up (`canvas`, before the padding is trimmed), and the equivalent convolution
+    over the expanded input (`conv`), whose sums are the output."""
 
     number: int
     layer: Layer
     input: Values  # (C, H, W)
     conv: ConvTrace  # over the expanded input: zeros between the cells and around them
+    canvas: Values  # (F, (H - 1) s + k + a, ...): the copies added up, before trimming and bias
+
+    def copy(self, f: int, c: int, i: int, j: int) -> Values:
+        """Input cell (c, i, j) times filter f's grid for channel c: the copy that cell adds to the canvas."""
+        return times(self.input[c, i, j], self.layer.filters[f, c])
+
+    def place(self, i: int, j: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """The canvas rows and columns [start, stop) that input cell (i, j)'s copy covers: stride apart."""
+        kh, kw = self.layer.filters.shape[-2:]
+        sh, sw = self.layer.stride
+        return (i * sh, i * sh + kh), (j * sw, j * sw + kw)
+
+    def sources(self, i: int, j: int) -> list[tuple[int, int, int, int, int]]:
+        """(channel, input row, input column, filter row, filter column) of every copy that reaches output
+        cell (i, j), at canvas cell (i + p, j + p), in reading order of the input."""
+        kh, kw = self.layer.filters.shape[-2:]
+        (sh, sw), (ph, pw) = self.layer.stride, self.layer.padding
+        c, h, w = self.input.shape
+        rows = [(a, i + ph - a * sh) for a in range(h) if 0 <= i + ph - a * sh < kh]
+        cols = [(b, j + pw - b * sw) for b in range(w) if 0 <= j + pw - b * sw < kw]
+        return [(ch, a, b, u, v) for ch in range(c) for a, u in rows for b, v in cols]
+
+    def cell(self, f: int, i: int, j: int) -> Terms:
+        """Output cell (i, j) of filter f as the sum of the copies' cells that land on it, plus the bias."""
+        where = np.array(self.sources(i, j), dtype=np.int64).reshape(-1, 5).T
+        factors = self.input[where[0], where[1], where[2]]
+        weights = self.layer.filters[f][where[0], where[3], where[4]]
+        bias = self.layer.bias[f] if self.layer.bias is not None else None
+        return Terms((f, i, j), factors, weights, _products(factors, weights, self.sums), bias, self.sums[f, i, j])
 
     @property
     def expanded(self) -> Values:
@@ -195,6 +279,7 @@ class PoolTrace:
     sizes: tuple[SizeStep, SizeStep]
     sums: Values  # the maxima, or the means exactly
     output: Values
+    totals: Values | None = None  # an average pool's window totals, before dividing
 
     def is_padding(self, row: int, col: int) -> bool:
         """Whether a cell of the padded map is padding."""
@@ -208,7 +293,8 @@ class PoolTrace:
         where = None
         if self.layer.kind == "maxpool":
             where = divmod(int(np.argmax(values.data)), kw)
-        return PoolWindow(self.layer.kind, c, i, j, rows, cols, values, self.sums[c, i, j], where)
+        total = self.totals[c, i, j] if self.totals is not None else None
+        return PoolWindow(self.layer.kind, c, i, j, rows, cols, values, self.sums[c, i, j], where, total)
 
     def windows(self, c: int, limit: int | None = None) -> Iterator[PoolWindow]:
         """Channel c's windows in reading order, the first `limit` of them if given."""
@@ -309,7 +395,14 @@ LayerTrace = ConvTrace | TransposedTrace | PoolTrace | ElementwiseTrace | MixTra
 class Trace:
     problem: Problem
     settings: Settings  # the settings it was traced with (rounding and decimals shape its numbers)
-    layers: tuple[LayerTrace, ...]
+    table: ShapeTable  # every layer's shape, parameters and multiply-adds
+    # The forward pass, run once when `layers` is first read: a shapes summary (detail = "shapes") never reads
+    # it, so a 224x224 network is summed up without working a single window.
+    run: Callable[[], tuple[LayerTrace, ...]]
+
+    @cached_property
+    def layers(self) -> tuple[LayerTrace, ...]:
+        return self.run()
 
     @property
     def output(self) -> Values:

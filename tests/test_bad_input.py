@@ -193,7 +193,7 @@ CASES = [
     Case("nonexistent-file", None,
          (r"no such file",)),
     Case("settings-detail-some", edit('detail = "all"', 'detail = "some"'),
-         (r"settings, field 'detail'", r"expected 'all', 'answers' or a number", r"'some'")),
+         (r"settings, field 'detail'", r"expected 'all', 'answers', 'shapes' or a number", r"'some'")),
     Case("settings-rounding-exact", edit('rounding = "carry"', 'rounding = "exact"'),
          (r"settings, field 'rounding'", r"expected one of 'carry', 'full'", r"'exact'")),
     Case("settings-decimals-negative", edit("decimals = 4", "decimals = -1"),

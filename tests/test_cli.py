@@ -16,7 +16,7 @@ def stepper(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("flags,words", [
     (["--format", "md,docx"], ["--format", "unknown format 'docx'"]),
-    (["--detail", "some"], ["--detail", "expected 'all', 'answers' or a number"]),
+    (["--detail", "some"], ["--detail", "expected 'all', 'answers', 'shapes' or a number"]),
     (["--terms", "every"], ["--terms", "invalid choice"]),
     (["--decimals", "13"], ["--decimals", "from 0 to 12"]),
 ])

@@ -15,9 +15,14 @@ def test_the_tutorials_volumetric_illustration():
     first = result.layers[0].sums.data[0, 0, 0]
     assert sympy.expand(first - (w1 * 1 + w2 * 2 + w3 * 5 + w4 * 6 + w1 * a + w2 * b + w3 * e + w4 * f)) == 0
     md = render(result, "md")
-    # both channels' terms in one sum, weight first, in the order written; the window holds 6, not 5
+    # each channel's terms in brackets (channels = "grouped"), weight first, in the order written; the window
+    # holds 6, not 5
+    assert ("z_{1,1} &= \\bigl[(w_1 \\cdot 1) + (w_2 \\cdot 2) + (w_3 \\cdot 5) + (w_4 \\cdot 6)\\bigr] + "
+            "\\bigl[(w_1 \\cdot a) + (w_2 \\cdot b) + (w_3 \\cdot e) + (w_4 \\cdot f)\\bigr]") in md
+    from dataclasses import replace
+    flat = render(result, "md", replace(result.settings, channels="flat"))  # the tutorial's own way: one sum
     assert ("z_{1,1} &= (w_1 \\cdot 1) + (w_2 \\cdot 2) + (w_3 \\cdot 5) + (w_4 \\cdot 6) + (w_1 \\cdot a) + "
-            "(w_2 \\cdot b) + (w_3 \\cdot e) + (w_4 \\cdot f)") in md
+            "(w_2 \\cdot b) + (w_3 \\cdot e) + (w_4 \\cdot f)") in flat
     assert "w_4 \\cdot 5" not in md
     assert "&= w_1 + 2 w_2 + 5 w_3 + 6 w_4 + a w_1 + b w_2 + e w_3 + f w_4" in md
 
