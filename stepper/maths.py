@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain
 from fractions import Fraction
 from typing import Iterator, NamedTuple
 
@@ -98,7 +100,25 @@ def signed_join(terms: list[str]) -> str:
 
 
 def _lines(pieces: list[str], per_line: int, joiner) -> list[str]:
-    return [joiner(pieces[i:i + per_line]) for i in range(0, max(len(pieces), 1), per_line)]
+    """Pieces joined into lines of at most `per_line` pieces each, and no wider than SUM_WIDTH (estimated), so
+    that a sum of long decimals continues on the next line rather than running off the page."""
+    lines = []
+    for i in range(0, max(len(pieces), 1), per_line):
+        chunk = pieces[i:i + per_line]
+        line = joiner(chunk)
+        # the usual case: a line of few characters (a whole document of windows spends its time here)
+        if len(line) * _CHAR_TYPICAL <= SUM_WIDTH or sum(map(_cell_width, chunk)) + _OPERATOR * len(chunk) <= SUM_WIDTH:
+            lines.append(line)
+            continue
+        start, used = 0, 0.0
+        for k, piece in enumerate(chunk):
+            width = _cell_width(piece) + _OPERATOR
+            if k > start and used + width > SUM_WIDTH:
+                lines.append(joiner(chunk[start:k]))
+                start, used = k, 0.0
+            used += width
+        lines.append(joiner(chunk[start:]))
+    return lines
 
 
 class WindowText(NamedTuple):
@@ -123,9 +143,11 @@ class Maths:
         """A 2-D array as a bracketed matrix; cells inside `window` (rows, cols) are highlighted."""
         return self._grid(cells(v, self.settings.decimals), v.shape[-1] if v.data.ndim else 1, window)
 
-    def _grid(self, text: list[str], width: int, window=None, part=None, step: tuple[int, int] = (1, 1)) -> str:
+    def _grid(self, text: list[str], width: int, window=None, part=None, step: tuple[int, int] = (1, 1),
+              fits: bool = False) -> str:
         """A matrix from written cells (row-major, `width` to a row): every step-th row and column of
-        `part` if given, or the whole, with every step-th cell of `window` highlighted."""
+        `part` if given, or the whole, with every step-th cell of `window` highlighted. A matrix too wide for
+        the line is written in column blocks, unless the caller knows it `fits`."""
         if part is not None:
             (r0, r1), (c0, c1) = part
             rows, cols = range(r0, r1, step[0]), range(c0, c1, step[1])
@@ -139,8 +161,44 @@ class Maths:
                     text[r * width + c] = self.highlight % text[r * width + c]
         # each row one slice of the written cells (every step-th of them with dilation)
         c0, c1, sc = cols.start, cols.stop, cols.step
-        body = " \\\\ ".join(" & ".join(text[r * width + c0:r * width + c1:sc]) for r in rows)
-        return f"\\left[\\begin{{array}}{{{'r' * len(cols)}}} {body} \\end{{array}}\\right]"
+        table = [text[r * width + c0:r * width + c1:sc] for r in rows]
+        columns = len(cols)
+        blocks = [slice(0, columns)] if fits else _column_blocks(table, columns)
+        if len(blocks) == 1:
+            return _matrix(table, len(cols), "[", "]")
+        # too wide for the line: the columns in blocks one under another, the brackets open between them
+        last = len(blocks) - 1
+        lines = [_matrix([row[b] for row in table], len(range(columns)[b]), "[" if k == 0 else ".",
+                         "]" if k == last else ".") for k, b in enumerate(blocks)]
+        lines = [f"&{line} \\quad \\text{{{_columns(b)}}}" for line, b in zip(lines, blocks)]
+        return "\\begin{aligned} " + " \\\\ ".join(lines) + " \\end{aligned}"
+
+    def _grid_width(self, text: list[str], width: int, whole: bool, span, step: tuple[int, int]) -> float:
+        """The estimated width of a window's grid, in one piece: the whole input with any window highlighted, or
+        the window."""
+        if whole:
+            return tex_width(self._grid(text, width, fits=True)) + _BOX * -(-(span[1][1] - span[1][0]) // step[1])
+        return tex_width(self._grid(text, width, window=span, part=span, step=step, fits=True))
+
+    def fit(self, items: list[str], gap: str = "\\qquad", widths: list[float] | None = None,
+            gathered: bool = True) -> str:
+        """Items side by side, `gap` between them, as many to a line as fit: one line as it is, or several
+        lines of a gathered block (or joined by \\\\ alone, for a caller's own block: `gathered=False`).
+        `widths`, when the caller knows them, saves estimating them."""
+        widths = widths or [tex_width(item) for item in items]
+        space = _cell_width(gap)
+        lines, line, used = [], [], 0.0
+        for item, w in zip(items, widths):
+            if line and used + space + w > LINE_WIDTH:
+                lines.append(line)
+                line, used = [], 0.0
+            used += (space if line else 0.0) + w
+            line.append(item)
+        lines.append(line)
+        joined = [f" {gap} ".join(line) if gap else " ".join(line) for line in lines]
+        if len(joined) == 1 or not gathered:
+            return " \\\\ ".join(joined)
+        return "\\begin{gathered} " + " \\\\ ".join(joined) + " \\end{gathered}"
 
     def number(self, v: Values) -> str:
         return number(v, self.settings.decimals)
@@ -259,6 +317,10 @@ class Maths:
         every = "" if (dh, dw) == (1, 1) else f", {_every(dh, 'row')} and {_every(dw, 'column')}"
         size, ow = channels * kh * kw, record.sums.shape[2]
         per_line = kw if self.settings.terms == "all" else TERMS_PER_LINE
+        # whether a channel's grid and the filter fit side by side: measured once, highlights allowed for
+        sizes = [[self._grid_width(text, width, whole, record.span(0, 0), (dh, dw)), tex_width(k)]
+                 for text, k in zip(inputs, kernel)]
+        side_by_side = [grid + _cell_width("\\quad") + k <= LINE_WIDTH for grid, k in sizes]
         for i, j in reading_order(record.sums.shape[1:], limit):
             n = (i * ow + j) * size
             (r0, r1), (c0, c1) = record.span(i, j)
@@ -268,9 +330,14 @@ class Maths:
             factors = [t[r * width + c] for t in inputs for r in range(r0, r1, dh) for c in range(c0, c1, dw)] \
                 if self.settings.terms == "all" or symbolic or _one_nonzero(values) else product_cells[n:n + size]
             span = ((r0, r1), (c0, c1))
-            grids = " \\\\ ".join(
-                f"{self._grid(text, width, window=span, step=(dh, dw)) if whole else self._grid(text, width, part=span, step=(dh, dw))}"
-                f" \\quad {kernel_text}" for text, kernel_text in zip(inputs, kernel))
+            pictures = []
+            for text, kernel_text, measured, together in zip(inputs, kernel, sizes, side_by_side):
+                fits = measured[0] <= GRID_WIDTH
+                grid = self._grid(text, width, window=span, step=(dh, dw), fits=fits) if whole \
+                    else self._grid(text, width, part=span, step=(dh, dw), fits=fits)
+                pictures.append(f"{grid} \\quad {kernel_text}" if together
+                                else self.fit([grid, kernel_text], "\\quad", measured, gathered=False))
+            grids = " \\\\ ".join(pictures)
             first, second = (kernel_cells, factors) if symbolic else (factors, kernel_cells)
             steps = self._sum_steps(first, second, product_cells[n:n + size], values,
                                     bias if bias_counts else [], per_line, False, symbolic, groups,
@@ -298,7 +365,8 @@ class Maths:
     def filter_bank(self, filters: Values, bias: Values | None, name: str = "K") -> str:
         """Every filter (and bias) of a layer, named K_f (K_{f,c} per channel), rows joined for a gathered block.
 
-        One row per filter when filters have depth or bias; otherwise three filters to a row.
+        One row per filter when filters have depth or bias; otherwise three filters to a row; a row too wide
+        for the line wraps.
         """
         count, channels = filters.shape[:2]
         rows = []
@@ -310,7 +378,7 @@ class Maths:
         if channels == 1 and bias is None:
             flat = [item for row in rows for item in row]
             rows = [flat[i:i + 3] for i in range(0, len(flat), 3)]
-        return " \\\\ ".join(" \\qquad ".join(row) for row in rows)
+        return " \\\\ ".join(self.fit(row, gathered=False) for row in rows)
 
     # ---- activations ----
     _NAMES = {"relu": "\\text{ReLU}", "leaky_relu": "\\text{LeakyReLU}", "sigmoid": "\\sigma", "tanh": "\\tanh"}
@@ -585,8 +653,8 @@ class Maths:
         width = record.padded.shape[2]
         values = [text[r * width + col] for r in range(*w.rows) for col in range(*w.cols)]
         carried = record.output[w.channel, w.row, w.col]
-        return (f"{self.pool_map(record, w.channel, (w.rows, w.cols))} \\qquad "
-                f"{self.pool_equation(sub('p', w.row, w.col), w, carried, values)}")
+        return self.fit([self.pool_map(record, w.channel, (w.rows, w.cols)),
+                         self.pool_equation(sub('p', w.row, w.col), w, carried, values)])
 
     def pool_equation(self, lhs: str, w: PoolWindow, carried: Values | None = None,
                       values: list[str] | None = None) -> str:
@@ -817,3 +885,182 @@ def _written_value(v: Values, text: str) -> Fraction | None:
         return Fraction(text)
     except ValueError:
         return None
+
+
+# ---- widths: how wide a formula sets, estimated, so that rows of matrices and wide matrices wrap ----
+# A displayed formula of at most this estimated width (in points) fits the 481 pt line of A4 with 2 cm margins at
+# 11 pt, with room for the estimate's error; wider rows of items wrap and wider matrices split into column blocks.
+LINE_WIDTH = 430.0
+# Widths in points at 11 pt (Computer Modern) of what stepper's maths is made of, spacing around operators included.
+_EM = 10.95
+_GLYPH = {"digit": 5.48, "lower": 5.8, "upper": 8.4, "text": 5.2, "other": 6.0}
+_SYMBOL = {"=": 14.6, "+": 13.4, "<": 14.6, ">": 14.6, ".": 3.04, ",": 4.9, ";": 4.9, ":": 6.1, "(": 4.26,
+           ")": 4.26, "[": 3.04, "]": 3.04, "|": 3.04, "'": 3.0, "/": 5.48, "!": 3.04, "*": 5.48, " ": 0.0,
+           "$": 0.0, "~": 0.0}
+_COMMAND = {"qquad": 2 * _EM, "quad": _EM, " ": 3.65, ",": 1.83, ":": 2.43, ";": 3.04, "!": -1.83,
+            "cdot": 7.9, "times": 13.4, "approx": 14.6, "longrightarrow": 23.4, "rightarrow": 17.0,
+            "infty": 10.95, "lfloor": 4.9, "rfloor": 4.9, "lbrace": 5.48, "rbrace": 5.48, "max": 18.0,
+            "tanh": 20.0, "ldots": 14.6, "cdots": 14.6, "sum": 11.0, "textstyle": 0.0, "displaystyle": 0.0,
+            "left": 0.0, "right": 0.0, "bigl": 0.0, "bigr": 0.0, "lbrack": 3.04, "rbrack": 3.04}
+_DELIMITER = 4.9  # an extensible bracket of \left[ ... \right] (and 1.2 pt for the empty one, \left.)
+_CELL_SEP = 10.0  # \arraycolsep on each side of an array's column
+_BOX = 4.0  # the padding a highlight box adds around a cell
+_SCRIPT = 0.73  # sub- and superscripts are set at about this scale
+_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|\s+|.", re.S)
+
+
+def tex_width(tex: str) -> float:
+    """The estimated width, in points, of a formula written by this module (for wrapping, not typesetting)."""
+    width, _ = _span(_TOKEN.findall(tex), 0, 1.0, stop=())
+    return width
+
+
+def _span(tokens: list[str], i: int, scale: float, stop: tuple[str, ...]) -> tuple[float, int]:
+    """The width of tokens[i:] up to (not over) a token in `stop` or an unmatched `}`; and where it stopped."""
+    width = 0.0
+    while i < len(tokens) and tokens[i] not in stop and tokens[i] != "}":
+        w, i = _atom(tokens, i, scale)
+        width += w
+    return width, i
+
+
+def _group(tokens: list[str], i: int, scale: float) -> tuple[float, int]:
+    """A `{...}` group, or a single atom where a group could stand."""
+    if i < len(tokens) and tokens[i] == "{":
+        width, i = _span(tokens, i + 1, scale, stop=())
+        return width, i + 1
+    return _atom(tokens, i, scale) if i < len(tokens) else (0.0, i)
+
+
+def _text(tokens: list[str], i: int) -> tuple[str, int]:
+    """The raw text of a `{...}` group (an environment's name, a colour), and the index after it."""
+    depth, start = 0, i
+    while i < len(tokens):
+        depth += {"{": 1, "}": -1}.get(tokens[i], 0)
+        i += 1
+        if depth == 0:
+            break
+    return "".join(tokens[start + 1:i - 1]), i
+
+
+def _atom(tokens: list[str], i: int, scale: float) -> tuple[float, int]:
+    token = tokens[i]
+    if token == "{":
+        return _group(tokens, i, scale)
+    if token in ("_", "^"):
+        return _group(tokens, i + 1, scale * _SCRIPT)
+    if token.startswith("\\") and len(token) > 1:
+        return _command(tokens, i, scale)
+    if token.isspace():
+        return 0.0, i + 1
+    return _char(token, tokens, i) * scale, i + 1
+
+
+def _char(token: str, tokens: list[str], i: int) -> float:
+    if token.isdigit():
+        return _GLYPH["digit"]
+    if token.isalpha():
+        return _GLYPH["upper" if token.isupper() else "lower"]
+    if token == "-":  # a binary minus has spaces around it; a sign does not
+        binary = 0 < i < len(tokens) - 1 and tokens[i - 1].isspace() and tokens[i + 1].isspace()
+        return 13.4 if binary else 8.5
+    return _SYMBOL.get(token, _GLYPH["other"])
+
+
+def _command(tokens: list[str], i: int, scale: float) -> tuple[float, int]:
+    name = tokens[i][1:]
+    if name == "begin":
+        return _environment(tokens, i, scale)
+    if name in ("left", "right", "bigl", "bigr"):  # the delimiter after it
+        delimiter = tokens[i + 1] if i + 1 < len(tokens) else "."
+        return (1.2 if delimiter == "." else _DELIMITER) * scale, i + 2
+    if name in ("text", "mathrm", "mathit", "textbf", "mathbf"):
+        text, j = _text(tokens, i + 1)
+        return sum(_GLYPH["text"] if c != " " else 3.65 for c in re.sub(r"\\[A-Za-z]+|[{}]", "x", text)) * scale, j
+    if name in ("frac", "tfrac"):
+        top, j = _group(tokens, i + 1, scale * (_SCRIPT if name == "tfrac" else 1))
+        bottom, j = _group(tokens, j, scale * (_SCRIPT if name == "tfrac" else 1))
+        return max(top, bottom) + 2.4 * scale, j
+    if name == "colorbox":
+        _, j = _text(tokens, i + 1)
+        width, j = _group(tokens, j, scale)
+        return width + _BOX * scale, j
+    if name == "hl":
+        width, j = _group(tokens, i + 1, scale)
+        return width + _BOX * scale, j
+    if name in ("hat", "tilde", "bar", "boxed", "underline", "overline", "mathbf"):
+        return _group(tokens, i + 1, scale)
+    return _COMMAND.get(name, _GLYPH["other"]) * scale, i + 1
+
+
+def _environment(tokens: list[str], i: int, scale: float) -> tuple[float, int]:
+    """An array (columns side by side) or an aligned/gathered block (rows one under another): its widest row."""
+    name, i = _text(tokens, i + 1)
+    columns = 1
+    if name == "array":
+        spec, i = _text(tokens, i)
+        columns = len(spec)
+    rows, row, cell = [], [], 0.0
+    while i < len(tokens):
+        if tokens[i] == "\\end":
+            _, i = _text(tokens, i + 1)
+            break
+        if tokens[i] in ("&", "\\\\"):
+            row.append(cell)
+            cell = 0.0
+            if tokens[i] == "\\\\":
+                rows.append(row)
+                row = []
+            i += 1
+            continue
+        w, i = _atom(tokens, i, scale)
+        cell += w
+    rows.append(row + [cell])
+    if name != "array":
+        return max(sum(r) for r in rows), i
+    widths = [max((r[c] for r in rows if c < len(r)), default=0.0) for c in range(columns)]
+    return sum(widths) + _CELL_SEP * columns * scale, i
+
+
+# A matrix wider than this (estimated, in points) is written in column blocks; what stands beside it (its name,
+# `\text{ReLU}`) needs the rest of the line. Each block, with its "columns 1-8" tag, stays within BLOCK_WIDTH.
+GRID_WIDTH = LINE_WIDTH - 60
+# One line of a sum, after its `z_{1,2} &=` or `&\quad +`, stays within this estimated width.
+SUM_WIDTH = LINE_WIDTH - 55
+_OPERATOR = 13.4  # a + or - between two terms, with its spacing
+# A line of a sum sets narrower than this many points a character (digits 5.5, spaces none, `\cdot` 1.6 a letter)
+_CHAR_TYPICAL = 6.0
+BLOCK_WIDTH = GRID_WIDTH - 70
+
+
+def _matrix(table: list[list[str]], columns: int, left: str, right: str) -> str:
+    """Rows of written cells as a bracketed array; `.` leaves a side open (a block of a wider matrix)."""
+    body = " \\\\ ".join(" & ".join(row) for row in table)
+    return f"\\left{left}\\begin{{array}}{{{'r' * columns}}} {body} \\end{{array}}\\right{right}"
+
+
+@lru_cache(maxsize=8192)
+def _cell_width(text: str) -> float:
+    return tex_width(text)
+
+
+def _column_blocks(table: list[list[str]], columns: int) -> list[slice]:
+    """The columns of a matrix in blocks that each fit BLOCK_WIDTH: one block when the whole fits GRID_WIDTH."""
+    longest = max(map(len, chain.from_iterable(table)), default=0)
+    if columns * (longest * 9.0 + _CELL_SEP) + 2 * _DELIMITER <= GRID_WIDTH:  # surely fits: no need to measure
+        return [slice(0, columns)]
+    widths = [max((_cell_width(row[c]) for row in table), default=0.0) + _CELL_SEP for c in range(columns)]
+    if sum(widths) + 2 * _DELIMITER <= GRID_WIDTH:
+        return [slice(0, columns)]
+    # the fewest blocks of equal column counts (the last may be shorter) that each fit
+    for count in range(2, columns + 1):
+        size = -(-columns // count)
+        blocks = [slice(start, min(start + size, columns)) for start in range(0, columns, size)]
+        if all(sum(widths[b]) <= BLOCK_WIDTH for b in blocks):
+            return blocks
+    return [slice(c, c + 1) for c in range(columns)]
+
+
+def _columns(block: slice) -> str:
+    """Which columns a block of a matrix holds, counted from 1: column 9, columns 1--8."""
+    return f"column {block.stop}" if block.stop - block.start == 1 else f"columns {block.start + 1}--{block.stop}"

@@ -11,6 +11,7 @@ Both formats use LaTeX-safe delimiters, `\\VAR{...}`, `\\BLOCK{...}` and
 """
 from __future__ import annotations
 
+import re
 import traceback
 import unicodedata
 from dataclasses import dataclass, replace
@@ -109,6 +110,29 @@ def escape_md(text: str) -> str:
     return "".join(out)
 
 
+# Markdown's backslash escapes run before the maths in GitHub's renderer (and MacDown's, mdBook's): `\,` reaches
+# KaTeX as `,`, and the `\\` between two matrix rows as `\`, so the rows run together; a `\\` at the end of a line
+# survives (github/markup#1547). So every row separator ends its line, and the control symbols that Markdown would
+# eat become what it leaves alone: a plain space for the small maths spaces (texmath, which pandoc uses for Word
+# equations, has no \thinspace), and braces by name.
+_ROW_END = re.compile(r"\\\\[ \t]*(?![ \t]*(?:\n|$))")
+_EATEN = {"\\,": "\\ ", "\\:": "\\ ", "\\;": "\\ ", "\\!": "", "\\{": "\\lbrace ", "\\}": "\\rbrace "}
+_EATEN_RE = re.compile("|".join(re.escape(k) for k in _EATEN) + r"|\\\\")
+# What stepper's own maths rarely holds: an eaten symbol, or a \\ not followed by one space (at a line's end already,
+# before a tab or a letter, at the very end): such formulas take the full patterns, all others a plain replace.
+_UNUSUAL = re.compile(r"\\[,:;!{}]|\\\\(?! )|\\\\ \n")
+_LINE_END = "\\\\\\\\\n"  # as a replacement template: \\ and a line break
+
+
+def portable_maths(tex: str) -> str:
+    """A displayed formula written so that every Markdown reader passes it to its maths renderer unchanged:
+    one row of a matrix or aligned block per line, and no `\\` before punctuation except those row ends."""
+    if not _UNUSUAL.search(tex):  # a large document's time goes here: one scan and one replace
+        return tex.replace("\\\\ ", "\\\\\n")
+    tex = _EATEN_RE.sub(lambda m: _EATEN.get(m.group(0), m.group(0)), tex)
+    return _ROW_END.sub(_LINE_END, tex)
+
+
 @dataclass(frozen=True)
 class Format:
     """What differs between output formats: escaping, a little markup, and how a window's cell is marked.
@@ -127,6 +151,10 @@ class Format:
     times: str  # the multiplication sign in running text (3x3)
     dash: str  # a range of numbers in running text (rows 1-3)
     code_format: str  # %-format for a name to type as it is (a stage's key)
+    # %-format around text that introduces the display after it ("Filters:"), so that the two stay on one page
+    label_format: str = "%s"
+    # rewrites a displayed formula into the form this format's readers all take (Markdown: see portable_maths)
+    rewrite: Callable[[str], str] | None = None
 
     def heading(self, level: int, text: str) -> str:
         return self.headings[level - 2] % text
@@ -160,14 +188,22 @@ class Format:
         maths = maths.strip()
         if stacked:
             maths = f"\\begin{{gathered}} {maths} \\end{{gathered}}"
+        if self.rewrite is not None:
+            maths = self.rewrite(maths)
         return self.display_format % maths
+
+    def label(self, text: str) -> str:
+        """Text that introduces the display after it ("Filters:"): in LaTeX, kept on the page of that display."""
+        return self.label_format % text
 
 
 FORMATS = {
     "md": Format("md", escape_md, r"\colorbox{yellow}{$%s$}", ("## %s", "### %s", "#### %s"), "**%s**",
-                 "$$\n%s\n$$", "%d. %s", "×", "–", "`%s`"),
+                 "$$\n%s\n$$", "%d. %s", "×", "–", "`%s`", rewrite=portable_maths),
+    # \steplabel is defined in templates/tex/pages.tex
     "tex": Format("tex", escape_tex, r"\hl{%s}", (r"\section*{%s}", r"\subsection*{%s}", r"\subsubsection*{%s}"),
-                  r"\textbf{%s}", "\\[\n%s\n\\]", r"\noindent %d.\ %s", r"$\times$", "--", r"\texttt{%s}"),
+                  r"\textbf{%s}", "\\[\n%s\n\\]", r"\noindent %d.\ %s", r"$\times$", "--", r"\texttt{%s}",
+                  label_format=r"\steplabel{%s}"),
 }
 
 # One partial template per kind of layer record (the renderer dispatches on the record's type).

@@ -404,7 +404,7 @@ def test_question_sheet_shows_every_weight_a_student_needs():
     for k, w in enumerate(dense.weights):
         for c in range(2):
             rows = [" & ".join(str(int(x)) for x in row) for row in w.floats().reshape(2, 2, 2)[c]]
-            assert f"N_{{{k + 1},{c + 1}}} = \\left[\\begin{{array}}{{rr}} {rows[0]} \\\\ {rows[1]} \\end{{array}}" \
+            assert f"N_{{{k + 1},{c + 1}}} = \\left[\\begin{{array}}{{rr}} {rows[0]} \\\\\n{rows[1]} \\end{{array}}" \
                 in sheet, (k, c)
     assert "b = \\left[\\begin{array}{rr} 1 & -1 \\end{array}\\right]" in sheet
     assert "K_{1}" in sheet and "K_{2}" in sheet  # the filters

@@ -31,5 +31,5 @@ def test_wheel_installs_and_renders_the_tutorial(tmp_path):
                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
     assert run.returncode == 0, run.stderr
     md = (elsewhere / "output" / "tutorial.md").read_text()
-    assert "-7 & -6 & -5 & -9 \\\\ 0 & 6 & -1 & -1" in md and "0.5663" in md
+    assert "-7 & -6 & -5 & -9 \\\\\n0 & 6 & -1 & -1" in md and "0.5663" in md
     assert (elsewhere / "output" / "tutorial.tex").read_text().rstrip().endswith("\\end{document}")

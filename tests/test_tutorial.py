@@ -19,8 +19,10 @@ def values(v) -> np.ndarray:
     return np.array(v.numbers(), dtype=object)
 
 
-def matrix_tex(rows) -> str:
-    return " \\\\ ".join(" & ".join(str(x) for x in row) for row in rows)
+def matrix_tex(rows, fmt: str = "tex") -> str:
+    """A matrix's rows as written: in Markdown each row separator ends its line (GitHub keeps a `\\\\` only
+    there), in LaTeX the rows run on one line."""
+    return (" \\\\\n" if fmt == "md" else " \\\\ ").join(" & ".join(str(x) for x in row) for row in rows)
 
 
 def test_feature_maps(tutorial):
@@ -50,13 +52,13 @@ def test_sigmoid_dense_softmax_as_carried_by_hand(tutorial):
 def test_rendered_solution_holds_every_stage(tutorial, fmt):
     text = render(tutorial, fmt)
     for fmap in FEATURE_MAPS:
-        assert matrix_tex(fmap) in text
+        assert matrix_tex(fmap, fmt) in text
     relu1 = np.maximum(np.array(FEATURE_MAPS[0]), 0).tolist()
-    assert matrix_tex(relu1) in text
-    assert matrix_tex([[0] * 4] * 4) in text
-    assert matrix_tex([[6, 0], [4, 4]]) in text and matrix_tex([[0, 0], [0, 0]]) in text
-    assert matrix_tex([[3, 0], [2, 2]]) in text
-    assert matrix_tex([["0.9526", "0.5000"], ["0.8808", "0.8808"]]) in text
+    assert matrix_tex(relu1, fmt) in text
+    assert matrix_tex([[0] * 4] * 4, fmt) in text
+    assert matrix_tex([[6, 0], [4, 4]], fmt) in text and matrix_tex([[0, 0], [0, 0]], fmt) in text
+    assert matrix_tex([[3, 0], [2, 2]], fmt) in text
+    assert matrix_tex([["0.9526", "0.5000"], ["0.8808", "0.8808"]], fmt) in text
     assert "= 0.5095" in text and "0.77618 \\approx 0.7762" in text
     assert "\\frac{1.6645}{3.8377} \\approx 0.4337" in text and "\\frac{2.1732}{3.8377} \\approx 0.5663" in text
     assert "\\sigma(0) = \\frac{1}{1 + e^{0}} = 0.5000" in text  # exact, so "=" rather than "\\approx"
@@ -96,15 +98,16 @@ def test_detail_n_and_answers(tutorial):
     assert "The other 8 windows are worked the same way." in eight
     answers = render(tutorial, "md", replace(settings, detail="answers"))
     assert all(len(w) == 0 for w in window_sums(answers).values())
-    assert matrix_tex(FEATURE_MAPS[1]) in answers and "0.5663" in answers
+    assert matrix_tex(FEATURE_MAPS[1], "md") in answers and "0.5663" in answers
 
 
 def test_terms_all_writes_every_product(tutorial):
     from dataclasses import replace
     text = render(tutorial, "md", replace(tutorial.problem.settings, terms="all"))
     # window (1,1) of filter 1: 0*1 + 0*0 + 0*1 + 0*1 + 3*0 + 2*(-1) + 0*(-1) + 4*0 + 5*(-1)
-    assert ("z_{1,1} &= 0 \\cdot 1 + 0 \\cdot 0 + 0 \\cdot 1 \\\\ &\\quad + 0 \\cdot 1 + 3 \\cdot 0 + 2 \\cdot (-1) "
-            "\\\\ &\\quad + 0 \\cdot (-1) + 4 \\cdot 0 + 5 \\cdot (-1)") in text
+    # one kernel row a line; in Markdown each line of the aligned block ends with its \\
+    assert ("z_{1,1} &= 0 \\cdot 1 + 0 \\cdot 0 + 0 \\cdot 1 \\\\\n&\\quad + 0 \\cdot 1 + 3 \\cdot 0 + 2 \\cdot (-1) "
+            "\\\\\n&\\quad + 0 \\cdot (-1) + 4 \\cdot 0 + 5 \\cdot (-1)") in text
     assert "+ -" not in text and "- -" not in text
 
 
@@ -113,10 +116,11 @@ def test_document_working_matches_each_window_record(tutorial, terms):
     """The document writes windows in bulk; each must read exactly as its own window record does."""
     from dataclasses import replace
     from stepper.maths import Maths, sub
+    from stepper.render import portable_maths
     settings = replace(tutorial.problem.settings, terms=terms)
     text = render(tutorial, "md", settings)
     maths = Maths(settings, "%s")
     conv = tutorial.layers[0]
     for f in range(2):
         for w in conv.windows(f):
-            assert f"$$\n{maths.window_equation(sub('z', w.row, w.col), w)}\n$$" in text
+            assert f"$$\n{portable_maths(maths.window_equation(sub('z', w.row, w.col), w))}\n$$" in text

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The examples whose worked solutions are kept in output/.
 EXAMPLES = ["examples/tutorial.toml", "examples/two-channels.toml", "examples/activations.toml",
             "examples/strides-and-pooling.toml", "examples/true-convolution.toml", "examples/dilation.toml",
-            "examples/transposed-convolution.toml", "examples/volumetric-symbols.toml",
+            "examples/transposed-convolution.toml", "examples/volumetric-symbols.toml", "examples/cs231n-scores.toml",
             "examples/lenet.toml"]  # lenet.toml says detail = "shapes": its table of shapes, no windows
 FORMATS = "md,tex,pdf"
 # `stepper check` of the tutorial's example working files, as a class.
