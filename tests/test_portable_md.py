@@ -225,6 +225,22 @@ def test_docx_is_the_same_bytes_every_time():
     assert to_docx(text, "cs231n-scores.md") == to_docx(text, "cs231n-scores.md")
 
 
+@needs_pandoc
+def test_docx_carries_steppers_mark_in_its_properties_only():
+    import io
+    import zipfile
+    from stepper.docx import marked, to_docx
+    docx = to_docx(DOCUMENTS["output/cs231n-scores.md"], "cs231n-scores.md")
+    with zipfile.ZipFile(io.BytesIO(docx)) as z:
+        assert "<dc:subject>Written by stepper</dc:subject>" in z.read("docProps/core.xml").decode()
+        assert b"Written by stepper" not in z.read("word/document.xml")
+    assert marked(docx)
+    assert not marked(b"PK not a zip") and not marked(b"")
+    theirs = subprocess.run(["pandoc", "-f", "markdown", "-t", "docx", "-o", "-"], input=b"# Mine\n",
+                            capture_output=True, check=True).stdout  # a user's own document
+    assert theirs.startswith(b"PK") and not marked(theirs)
+
+
 def test_docx_without_pandoc_says_so_in_one_line(monkeypatch):
     from stepper import docx
     monkeypatch.setattr(docx.shutil, "which", lambda name: None)
