@@ -35,7 +35,7 @@ load_module = importlib.import_module("stepper.load")
 evaluate = importlib.import_module("stepper.evaluate")
 render_module = importlib.import_module("stepper.render")
 from stepper.numbers import Values  # noqa: E402
-from stepper.spec import Activation, Conv1x1, Conv2d, Dense, Pool, Problem, Settings  # noqa: E402
+from stepper.spec import Activation, Conv1x1, Conv2d, Dense, Flatten, Pool, Problem, Settings  # noqa: E402
 from stepper.trace import ConvTrace, DenseTrace, MixTrace  # noqa: E402
 
 REPEATS = 11  # samples per timing; the median is reported
@@ -243,6 +243,20 @@ def lenet(rng) -> Problem:
     return Problem("LeNet", ints(1, 28, 28, lo=0, hi=9), layers)
 
 
+def d2l_lenet(rng) -> Problem:
+    """d2l's LeNet on a 28x28 image of digits 0-9: conv 6@5x5 padding 2, sigmoid, avgpool 2, conv 16@5x5, sigmoid,
+    avgpool 2, flatten, dense 120, sigmoid, dense 84, sigmoid, dense 10; weights of one decimal, -0.3 to 0.3."""
+    def tenths(*shape):
+        return Values(rng.choice(np.array([-3, -2, -1, 1, 2, 3]), shape).astype(np.int64), 10)
+    sigmoid, pool = Activation("sigmoid"), Pool("avgpool", (2, 2), (2, 2))
+    layers = (
+        Conv2d(tenths(6, 1, 5, 5), padding=2), sigmoid, pool, Conv2d(tenths(16, 6, 5, 5)), sigmoid, pool, Flatten(),
+        Dense(tuple(tenths(400) for _ in range(120))), sigmoid, Dense(tuple(tenths(120) for _ in range(84))), sigmoid,
+        Dense(tuple(tenths(84) for _ in range(10))),
+    )
+    return Problem("LeNet (d2l)", Values(rng.integers(0, 10, (1, 28, 28)).astype(np.int64)), layers)
+
+
 def big_conv(rng) -> Problem:
     x = Values(rng.integers(0, 256, (3, 224, 224)).astype(np.int64))
     w = Values(rng.integers(-2, 3, (64, 3, 3, 3)).astype(np.int64))
@@ -446,17 +460,86 @@ def main() -> None:
         return exam_module.generate(template, count, 1)
 
     def draw_and_render():
-        sheets_module.exam_documents(template, draw(), 1, ["md", "tex"])
+        sheets_module.write_exam(sheets_module.InMemory(), template, draw(), 1, ["md", "tex"])
 
     t_draw, t_all = compare(draw, draw_and_render, repeats=5)
     line("variants drawn per second (fair, distinct)", f"{count / t_draw:.0f}")
     line("variants per second, md+tex sheets and keys", f"{count / t_all:.0f}", ">= 20", count / t_all >= 20)
+
+    # 7. large documents
+    scale(rng)
 
     met = sum(ok for _, ok in results)
     missed = [name for name, ok in results if not ok]
     print(f"\nsummary: {met} of {len(results)} targets met"
           + (f"; missed: {', '.join(missed)}" if missed else "")
           + f" ({time.perf_counter() - started:.0f} s)")
+
+
+def scale(rng) -> None:
+    """The estimate against the work it foresees, and what writing LeNet's documents at --detail 2 costs."""
+    import shutil
+    import tempfile
+    from dataclasses import replace
+    estimate_module = importlib.import_module("stepper.estimate")
+    cli = importlib.import_module("stepper.cli")
+    print("\n7. large documents: d2l's LeNet (1x28x28; sigmoid, average pooling), --detail 2")
+    net = d2l_lenet(rng)
+    settings = replace(net.settings, detail=2)
+
+    def solve():
+        traced = evaluate.trace(net, settings)
+        return render_module.render(traced, "md", settings), render_module.render(traced, "tex", settings)
+    guess = estimate_module.estimate(net, settings)
+    md, tex = solve()
+    line("estimate: windows, bytes (info)", f"{guess.windows}, {guess.bytes // 1000} kB")
+    line("written: md, tex bytes (info)", f"{len(md) // 1000}, {len(tex) // 1000} kB")
+    t_estimate, t_solve = compare(lambda: estimate_module.estimate(net, settings), solve, repeats=5)
+    line("estimate", f"{t_estimate * 1e3:.2f} ms")
+    line("trace + render md and tex", f"{t_solve * 1e3:.0f} ms")
+    r = t_estimate / t_solve
+    line("estimate / solving", f"{r * 100:.2f}%", "< 5%", r < 0.05)
+    if shutil.which("pdflatex") is None:
+        print("  (no pdflatex: the documents are not typeset)")
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        problem = Path(folder, "lenet.toml")
+        problem.write_text(importlib.import_module("stepper.dump").dumps(net), encoding="utf-8")
+        args = ["solve", str(problem), "--detail", "2", "--out", str(Path(folder, "out"))]
+        start = time.perf_counter()
+        _quietly(cli.main, args)
+        seconds = time.perf_counter() - start
+        tex_peak = _children_peak()
+        peak = peak_bytes(lambda: _quietly(cli.main, args + ["--format", "md,tex"]))  # tracemalloc slows it
+        pages = _pages(Path(folder, "out", "lenet.pdf"))
+    line("stepper solve: md, tex and pdf (one run)", f"{seconds:.1f} s")
+    line("tracemalloc peak of stepper, md and tex (info)", fmt_bytes(peak))
+    line("largest LaTeX run, max RSS (info)", fmt_bytes(tex_peak))
+    line("PDF pages (info)", pages)
+
+
+def _quietly(fn, *args):
+    """fn(*args) with its stdout and stderr (the files it wrote, the estimate line) kept off the report."""
+    import contextlib
+    import io
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        status = fn(*args)
+    assert status == 0, f"{fn.__name__}{args} exited with {status}"
+
+
+def _pages(pdf: Path) -> str:
+    import subprocess
+    try:
+        info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return next((l.split()[1] for l in info.splitlines() if l.startswith("Pages:")), "?")
+
+
+def _children_peak() -> int:
+    """The largest resident set of any child process so far (the LaTeX runs), in bytes."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
 
 if __name__ == "__main__":

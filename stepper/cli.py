@@ -11,9 +11,10 @@ from .errors import StepperError
 from .evaluate import trace
 from .load import load
 from .classroom import PROGRESS_FROM
-from .output import (TEX_INSTALL, check_writable, marked, pdflatex_available, tex_timeout, typeset,
-                     write_files)
-from .render import builtin_templates, render
+from .estimate import ANNOUNCE_FROM, PDF_LIMIT, TEXT_LIMIT, estimate, byte_size
+from .output import (TEX_INSTALL, TypesetError, check_writable, marked, pdflatex_available, remove_stale_log,
+                     tex_engine, tex_timeout, typeset, write_files)
+from .render import builtin_templates, escape_tex, render
 from .spec import ROUNDING, TERMS, Settings
 from .text import plain_text
 
@@ -88,7 +89,8 @@ def parser() -> argparse.ArgumentParser:
     solve.add_argument("--templates", type=Path, metavar="DIR",
                        help="a folder whose template files override the built-in ones, file by file")
     solve.add_argument("--force", action="store_true",
-                       help="replace files in --out even if stepper did not write them")
+                       help="replace files in --out even if stepper did not write them, and make documents "
+                            "larger than stepper's limits (see the estimate it gives)")
     check = sub.add_parser(
         "check", help="mark a student's working against a problem",
         description="Mark WORKING (a working file, or a folder of them) against PROBLEM: marks per stage, "
@@ -224,17 +226,77 @@ def solve(args: argparse.Namespace) -> int:
     if "pdf" in formats:
         tex_timeout()  # a bad STEPPER_TEX_TIMEOUT is found before any work
     jobs = _solve_jobs(loaded, formats, args)
-    # All or nothing: every document is rendered and typeset first, then all are written together.
-    files = {}
+    # before any work: a document too large is refused, and one that takes a while announced
+    for line in [_check_size(problem, settings, formats, args.force) for _, problem, settings, _ in jobs]:
+        if line:
+            print(line, file=sys.stderr, flush=True)
+    # Every document is rendered and typeset first, then all are written together: an error reading, tracing or
+    # rendering any problem means nothing is written. A document LaTeX cannot typeset is no reason to lose the
+    # others, nor its own Markdown and LaTeX: they are written, with the LaTeX log, and the exit status is 2.
+    files, failures = {}, []
     if args.torch:
         from .dump import dumps
         files[args.out / path.name] = marked(dumps(loaded[0][1]), ".toml", args.torch).encode("utf-8")
     for path, problem, settings, targets in jobs:
-        files.update(_solve_documents(path, problem, settings, targets, formats, args.templates))
+        made, failure = _solve_documents(path, problem, settings, targets, formats, args.templates)
+        files.update(made)
+        if failure is not None:
+            failures.append((failure, [t for f, t in targets.items() if f != "pdf"],
+                             _log_file(failure, targets["pdf"], path.name, args.force, files)))
     write_files(files, args.force)
+    for path, _, _, targets in jobs:
+        if "pdf" in targets and targets["pdf"] in files:
+            remove_stale_log(targets["pdf"].with_suffix(".log"))
     for target in files:
         print(plain_text(target))
-    return 0
+    for failure, written, log in failures:
+        print(plain_text(f"stepper: error: {failure}; {_what_was_written(written, log)}"), file=sys.stderr)
+    return 2 if failures else 0
+
+
+def _check_size(problem, settings: Settings, formats: list[str], force: bool) -> str | None:
+    """Refuse, in one line that names the figure and the ways out, a document beyond stepper's limits (unless
+    forced); the line that announces one that takes a while, so that a long wait is not silent."""
+    size = estimate(problem, settings)
+    text = [f for f in formats if f in ("md", "tex")]
+    engine = tex_engine(escape_tex(problem.title))  # the only text of a solution that is not stepper's own
+    why = None
+    if size.bytes > TEXT_LIMIT and text:
+        why = (f"its worked solution would be {size.describe()} of {' and '.join(text)}, more than the "
+               f"{byte_size(TEXT_LIMIT)} stepper writes: work fewer windows with --detail N (N of each map) or "
+               "give a table of sizes with --detail shapes; or pass --force to write it anyway")
+    elif size.bytes > PDF_LIMIT[engine] and "pdf" in formats:
+        needs = " with LuaLaTeX, which its title needs" if engine == "lualatex" else ""
+        why = (f"its worked solution would be {size.describe()} of LaTeX, more than the "
+               f"{byte_size(PDF_LIMIT[engine])} stepper typesets{needs}: work fewer windows with --detail N "
+               "(N of each map), give a table of sizes with --detail shapes, or leave the PDF out with "
+               "--format md; or pass --force to make it anyway")
+    if why and not force:
+        raise StepperError(why, file=problem.source)
+    if why or size.bytes >= ANNOUNCE_FROM:
+        return plain_text(f"stepper: {problem.source}: {size.describe()}")
+    return None
+
+
+def _log_file(failure: TypesetError, pdf: Path, source: str, force: bool, files: dict) -> Path | str | None:
+    """The LaTeX log of a document that did not typeset, added to `files` beside the PDF it was for (NAME.log);
+    why it is not, when a file of that name is there that stepper did not write (the user's own LaTeX run's);
+    None when there is no log."""
+    log = pdf.with_suffix(".log")
+    if not failure.log:
+        return None
+    try:
+        check_writable(log, force)
+    except StepperError:
+        return f"its LaTeX log is not written, as {log} is there and not stepper's"
+    files[log] = marked(failure.log.decode("utf-8", "replace"), ".log", source).encode("utf-8")
+    return log
+
+
+def _what_was_written(written: list[Path], log: Path | str | None) -> str:
+    names = [str(p) for p in written] + ([f"the LaTeX log {log}"] if isinstance(log, Path) else [])
+    said = "written: " + ", ".join(names) if names else "no other file was asked for"
+    return said + (f"; {log}" if isinstance(log, str) else "")
 
 
 def _solve_jobs(loaded, formats: list[str], args: argparse.Namespace) -> list:
@@ -254,16 +316,21 @@ def _solve_jobs(loaded, formats: list[str], args: argparse.Namespace) -> list:
 
 
 def _solve_documents(path: Path, problem, settings: Settings, targets: dict, formats: list[str],
-                     templates: Path | None) -> dict[Path, bytes]:
-    """One problem's documents, by the file each goes to."""
+                     templates: Path | None) -> tuple[dict[Path, bytes], TypesetError | None]:
+    """One problem's documents, by the file each goes to, and the failure to typeset its PDF, if it failed
+    (the other documents are there all the same)."""
     result = trace(problem, settings)
     documents = {}
     for fmt in ("md", "tex"):
         if fmt in formats or (fmt == "tex" and "pdf" in formats):
             documents[fmt] = marked(render(result, fmt, settings, templates), f".{fmt}", path.name).encode("utf-8")
+    failure = None
     if "pdf" in formats:
-        documents["pdf"] = typeset(documents["tex"].decode("utf-8"), str(targets["pdf"]))
-    return {targets[fmt]: documents[fmt] for fmt in formats}
+        try:
+            documents["pdf"] = typeset(documents["tex"].decode("utf-8"), str(targets["pdf"]))
+        except TypesetError as e:
+            failure = e
+    return {targets[fmt]: documents[fmt] for fmt in formats if fmt in documents}, failure
 
 
 def _from_torch(spec: str):
@@ -347,6 +414,8 @@ def check(args: argparse.Namespace) -> int:
     else:
         results, skipped = mark_all(source, paths, bar, warn)
     no_pdf = _write_reports(results, targets, args, folder, warn)
+    if not folder and no_pdf:
+        return 2  # its one line is said
     if folder:
         _write_summary(problem, results, sorted(odd + skipped), no_pdf, extra, args)
     if skipped or odd or no_pdf:
@@ -380,9 +449,9 @@ def _working_paths(args: argparse.Namespace) -> tuple[list[Path], list]:
 
 
 def _write_reports(results, targets: dict, args: argparse.Namespace, folder: bool, warn) -> list:
-    """Each student's reports, written together, and their line on the terminal. In a class, a report that
-    pdflatex cannot typeset is reported and passed over (its other formats are still written); the students
-    whose PDF was not made are returned."""
+    """Each student's reports, written together, and their line on the terminal. A report that LaTeX cannot
+    typeset is reported in one line and passed over: its other formats are written, with the LaTeX log beside
+    them. The students whose PDF was not made are returned."""
     from .classroom import Skipped, why
     from .render import render_feedback
     no_pdf = []
@@ -390,16 +459,25 @@ def _write_reports(results, targets: dict, args: argparse.Namespace, folder: boo
         texts = {fmt: marked(render_feedback(fb, fmt, args.templates), f".{fmt}", path.name)
                  for fmt in ("md", "tex") if fmt in args.format or (fmt == "tex" and "pdf" in args.format)}
         files = {targets[path][fmt]: texts[fmt].encode("utf-8") for fmt in args.format if fmt != "pdf"}
+        failure = log = None
         if "pdf" in args.format:
+            pdf = targets[path]["pdf"]
             try:
-                files[targets[path]["pdf"]] = typeset(texts["tex"], str(targets[path]["pdf"]))
+                files[pdf] = typeset(texts["tex"], str(pdf))
             except StepperError as e:
-                if not folder:
-                    raise
-                warn(f"stepper: skipped: {e}")
+                if not (folder or isinstance(e, TypesetError)):
+                    raise  # one student's report that cannot be made for want of time: a fault, nothing written
+                failure = e
+                log = _log_file(e, pdf, path.name, args.force, files) if isinstance(e, TypesetError) else None
                 no_pdf.append(Skipped(path, why(e)))
         write_files(files, args.force)
+        if failure is None and "pdf" in args.format:
+            remove_stale_log(targets[path]["pdf"].with_suffix(".log"))
         print(plain_text(f"{path.name}: {_summary(fb)}"))
+        if failure is not None:
+            also = f"; its LaTeX log is {log}" if isinstance(log, Path) else f"; {log}" if log else ""
+            warn(f"stepper: skipped: {failure}{also}" if folder else
+                 f"stepper: error: {failure}; {_what_was_written([t for t in files if t != log], log)}")
     return no_pdf
 
 

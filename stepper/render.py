@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import traceback
-import unicodedata
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
@@ -24,6 +23,7 @@ import jinja2
 
 from .errors import StepperError
 from .maths import Maths
+from .output import wrap_tex, wrap_tex_chunks
 from .spec import Settings
 from .text import plain_text
 from .trace import (ConvTrace, ConvWindow, DenseTrace, Element, ElementwiseTrace, FlattenTrace, MixTrace, PoolTrace,
@@ -41,47 +41,26 @@ def builtin_templates() -> Path:
 
 
 def escape_tex(text: str) -> str:
-    """Untrusted text (a title, a name) made safe for LaTeX's text mode, in pdflatex's standard (OT1) fonts."""
+    """Untrusted text (a title, a name) made safe for LaTeX's text mode: TeX's special characters as commands that
+    print them, control characters as "?", and every other character as itself, in any script: a document that
+    pdflatex's fonts cannot print is typeset with LuaLaTeX and its fallback fonts (output.tex_engine)."""
     out = []
     for ch in plain_text(text):
         if ch in _TEX_SPECIALS:
             out.append(_TEX_SPECIALS[ch])
-        elif ch in _TEX_LETTERS:
-            out.append(_TEX_LETTERS[ch])
+        elif ch in _TEX_TYPOGRAPHY:
+            out.append(_TEX_TYPOGRAPHY[ch])
         elif ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0:
-            out.append("?")  # control characters would stop pdflatex
-        elif ord(ch) > 0xFF:
-            out.append(_beyond_latin1(ch))
+            out.append("?")  # control characters would stop LaTeX
         else:
             out.append(ch)
     return "".join(out)
 
 
-def _beyond_latin1(ch: str) -> str:
-    """A character beyond Latin-1 in what pdflatex's standard fonts can draw, or "?" when they cannot:
-    a letter with one accent (ł, č, ő, ś) as LaTeX's accent command, so that Łukasz or Dvořák survive; a digit
-    of another script (Arabic-Indic ١٢) as its ASCII digit; a compatibility form (ﬁ, a full-width Ａ) as its
-    plain letters."""
-    parts = unicodedata.normalize("NFD", ch)
-    if len(parts) == 2 and parts[0].isascii() and parts[0].isalpha() and parts[1] in _TEX_ACCENTS:
-        return f"{{\\{_TEX_ACCENTS[parts[1]]}{{{parts[0]}}}}}"
-    if unicodedata.category(ch) == "Nd":
-        return str(unicodedata.decimal(ch))
-    plain = unicodedata.normalize("NFKC", ch)
-    if plain != ch and all(ord(c) <= 0xFF for c in plain):
-        return escape_tex(plain)
-    return "?"
-
-
-# Combining marks and the LaTeX accent commands that draw them over a letter (OT1 fonts have them all).
-_TEX_ACCENTS = {"\u0300": "`", "\u0301": "'", "\u0302": "^", "\u0303": "~", "\u0304": "=", "\u0306": "u",
-                "\u0307": ".", "\u0308": '"', "\u030a": "r", "\u030b": "H", "\u030c": "v", "\u0327": "c"}
-# Letters and marks OT1 fonts lack a glyph for, as the nearest they have (eth and thorn transliterated as in
-# Icelandic names written in ASCII: Guðrún as Gudrún).
-_TEX_LETTERS = {"\u0141": "{\\L}", "\u0142": "{\\l}", "\u0152": "{\\OE}", "\u0153": "{\\oe}", "\u0131": "{\\i}",
-                "\u2212": "$-$", "\u2013": "--", "\u2014": "---", "\u2018": "`", "\u2019": "'", "\u201c": "``",
-                "\u201d": "''", "\u00d0": "D", "\u00f0": "d", "\u00de": "Th", "\u00fe": "th",
-                "\u00ab": "$\\ll$", "\u00bb": "$\\gg$", "\u2039": "$<$", "\u203a": "$>$"}
+# Dashes, quotes and the minus sign as the LaTeX that draws the same character in either engine (pdftotext gives
+# back the character itself), so that a title holding them still typesets with pdflatex, the faster engine.
+_TEX_TYPOGRAPHY = {"\u2212": "$-$", "\u2013": "--", "\u2014": "---", "\u2018": "`", "\u2019": "'",
+                   "\u201c": "``", "\u201d": "''"}
 
 _TEX_SPECIALS = {
     "\u00d7": r"$\times$",
@@ -303,6 +282,8 @@ def environment(fmt: str, settings: Settings, templates: Path | None = None) -> 
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined, autoescape=False,
     )
+    if fmt == "tex":
+        env.template_class = _WrappedTex  # before any template is loaded: each is made of this class
     maths = Maths(settings, spec.highlight)
     # `\BLOCK{filter display}...\BLOCK{endfilter}`: the closing tag eats its newline, so the filter puts it back.
     env.filters.update(escape=spec.escape, partial=partial,
@@ -311,6 +292,18 @@ def environment(fmt: str, settings: Settings, templates: Path | None = None) -> 
     env.globals.update(step_kind=step_kind, cell_name=cell_name, size_words=size_words)
     env.globals.update(m=maths, mk=spec, describe=lambda layer, shape=None: describe(layer, maths, spec.times, shape))
     return env
+
+
+class _WrappedTex(jinja2.Template):
+    """A LaTeX document template whose output has no line too long for TeX to read (output.wrap_tex): every
+    LaTeX document stepper writes is rendered or streamed through here. Included templates are not wrapped
+    twice: Jinja runs them through their render functions, not these methods."""
+
+    def render(self, *args, **kwargs) -> str:
+        return wrap_tex(super().render(*args, **kwargs))
+
+    def generate(self, *args, **kwargs):
+        return wrap_tex_chunks(super().generate(*args, **kwargs))
 
 
 def step_kind(step) -> str:
