@@ -19,6 +19,7 @@ from .spec import ROUNDING, TERMS, Settings
 from .text import plain_text
 
 FORMATS = ("md", "tex", "pdf")
+SOLVE_FORMATS = FORMATS + ("docx",)  # Word, through pandoc from the Markdown
 EXAM_FORMATS = FORMATS + ("moodle",)
 DEFAULT_FORMATS = "md,tex,pdf"
 
@@ -69,9 +70,9 @@ def parser() -> argparse.ArgumentParser:
         epilog="Settings given here override the problem file's [settings].")
     solve.add_argument("problems", nargs="*", metavar="PROBLEM", type=Path,
                        help="problem files (TOML); with none, the built-in CNN tutorial")
-    solve.add_argument("--format", type=_formats, default=None, metavar="LIST",
-                       help=f"comma-separated formats from {', '.join(FORMATS)} (default: {DEFAULT_FORMATS}; "
-                            "pdf needs pdflatex and is left out with a note when it is missing)")
+    solve.add_argument("--format", type=lambda t: _formats(t, SOLVE_FORMATS), default=None, metavar="LIST",
+                       help=f"comma-separated formats from {', '.join(SOLVE_FORMATS)} (default: {DEFAULT_FORMATS}; "
+                            "pdf needs pdflatex and is left out with a note when it is missing; docx needs pandoc)")
     solve.add_argument("--torch", metavar="MODULE:NAME",
                        help="solve a PyTorch model instead of a problem file: NAME in MODULE (importable from the "
                             "current folder) is a (model, input) pair, or a function returning one; its problem "
@@ -211,6 +212,10 @@ def solve(args: argparse.Namespace) -> int:
             print("stepper: note: pdflatex is not installed, so no PDF is made (md and tex are)", file=sys.stderr)
     elif "pdf" in formats and not pdflatex_available():
         raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
+    if "docx" in formats:
+        from .docx import PANDOC_INSTALL, pandoc_available
+        if not pandoc_available():
+            raise StepperError(f"pandoc is not installed: {PANDOC_INSTALL}", place="--format docx")
     if args.templates is not None and not args.templates.is_dir():
         raise StepperError("no such folder", file=str(args.templates), place="--templates")
     if args.torch and args.problems:
@@ -322,8 +327,11 @@ def _solve_documents(path: Path, problem, settings: Settings, targets: dict, for
     result = trace(problem, settings)
     documents = {}
     for fmt in ("md", "tex"):
-        if fmt in formats or (fmt == "tex" and "pdf" in formats):
+        if fmt in formats or (fmt == "tex" and "pdf" in formats) or (fmt == "md" and "docx" in formats):
             documents[fmt] = marked(render(result, fmt, settings, templates), f".{fmt}", path.name).encode("utf-8")
+    if "docx" in formats:
+        from .docx import to_docx
+        documents["docx"] = to_docx(documents["md"].decode("utf-8"), str(targets["docx"]))
     failure = None
     if "pdf" in formats:
         try:
@@ -413,7 +421,8 @@ def check(args: argparse.Namespace) -> int:
         results, skipped = [(paths[0], Markers(source).check(paths[0]))], []
     else:
         results, skipped = mark_all(source, paths, bar, warn)
-    no_pdf = _write_reports(results, targets, args, folder, warn)
+    no_pdf, unwritten = _write_reports(results, targets, args, folder, warn)
+    skipped = skipped + unwritten
     if not folder and no_pdf:
         return 2  # its one line is said
     if folder:
@@ -451,10 +460,12 @@ def _working_paths(args: argparse.Namespace) -> tuple[list[Path], list]:
 def _write_reports(results, targets: dict, args: argparse.Namespace, folder: bool, warn) -> list:
     """Each student's reports, written together, and their line on the terminal. A report that LaTeX cannot
     typeset is reported in one line and passed over: its other formats are written, with the LaTeX log beside
-    them. The students whose PDF was not made are returned."""
+    them. In a class, a report that cannot be written (a name too long for the disk, a full disk) is reported in
+    one line and the others are still written. The students whose PDF was not made, and those whose reports
+    were not written, are returned."""
     from .classroom import Skipped, why
     from .render import render_feedback
-    no_pdf = []
+    no_pdf, unwritten = [], []
     for path, fb in results:
         texts = {fmt: marked(render_feedback(fb, fmt, args.templates), f".{fmt}", path.name)
                  for fmt in ("md", "tex") if fmt in args.format or (fmt == "tex" and "pdf" in args.format)}
@@ -470,7 +481,14 @@ def _write_reports(results, targets: dict, args: argparse.Namespace, folder: boo
                 failure = e
                 log = _log_file(e, pdf, path.name, args.force, files) if isinstance(e, TypesetError) else None
                 no_pdf.append(Skipped(path, why(e)))
-        write_files(files, args.force)
+        try:
+            write_files(files, args.force)
+        except StepperError as e:
+            if not folder:
+                raise
+            warn(f"stepper: skipped: {e}")
+            unwritten.append(Skipped(path, f"marked, but its report could not be written: {why(e)}"))
+            continue
         if failure is None and "pdf" in args.format:
             remove_stale_log(targets[path]["pdf"].with_suffix(".log"))
         print(plain_text(f"{path.name}: {_summary(fb)}"))
@@ -478,7 +496,7 @@ def _write_reports(results, targets: dict, args: argparse.Namespace, folder: boo
             also = f"; its LaTeX log is {log}" if isinstance(log, Path) else f"; {log}" if log else ""
             warn(f"stepper: skipped: {failure}{also}" if folder else
                  f"stepper: error: {failure}; {_what_was_written([t for t in files if t != log], log)}")
-    return no_pdf
+    return no_pdf, unwritten
 
 
 def _write_summary(problem, results, skipped: list, no_pdf: list, extra: list[Path], args: argparse.Namespace) -> None:
@@ -516,6 +534,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # a fault no check foresaw (a folder that cannot be read): one line, not a traceback
         where = f"{e.filename}: " if e.filename else ""
         print(plain_text(f"stepper: error: {where}{e.strerror or e}"), file=sys.stderr)
+        return 2
+    except (RecursionError, MemoryError) as e:  # input that no limit foresaw: one line, not a traceback
+        what = "input nested too deeply" if isinstance(e, RecursionError) else "out of memory"
+        print(f"stepper: error: {what}: make the problem smaller", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -12,7 +12,8 @@ from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, 
 def dumps(problem: Problem) -> str:
     lines = [f"title = {_string(problem.title)}", "", f"input = {_channels(problem.input)}", ""]
     settings = problem.settings
-    changed = [(k, getattr(settings, k)) for k in ("decimals", "rounding", "detail", "terms", "simplify")
+    changed = [(k, getattr(settings, k)) for k in ("decimals", "rounding", "detail", "terms", "simplify",
+                                                            "channels", "transposed", "size_rule")
                if getattr(settings, k) != getattr(Settings(), k)]
     if changed:
         lines += ["[settings]"] + [f"{k} = {_value(v)}" for k, v in changed] + [""]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import signal
 import subprocess
 import tempfile
@@ -82,15 +83,26 @@ def mark_name(source: str, suffix: str) -> str:
 
 
 def written_by_stepper(path: Path) -> bool:
+    """The file at `path` carries stepper's mark. Only a regular file is read (never through a link, and never
+    a named pipe or device, which could block or never end), and only as much as the mark needs."""
     try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
         if path.suffix == ".pdf":
-            return PDF_MARK in path.read_bytes()
+            return _holds(f, PDF_MARK)
+        if path.suffix == ".docx":
+            from .docx import marked as docx_marked
+            return docx_marked(f.read(MAX_MARKED_BYTES))
         if path.suffix not in MARKS and path.suffix not in (".csv", ".json"):
             return False
-        with path.open(encoding="utf-8") as f:
-            first, second = f.readline(), f.readline()
-    except (OSError, UnicodeDecodeError):
-        return False
+        try:
+            first, second = (f.readline(64 * 1024).decode("utf-8") for _ in range(2))
+        except UnicodeDecodeError:
+            return False
     if path.suffix == ".csv":
         return CSV_HEADER.fullmatch(first.rstrip("\n")) is not None
     if path.suffix == ".json":
@@ -98,6 +110,19 @@ def written_by_stepper(path: Path) -> bool:
     if path.suffix == ".xml":
         first = second  # after the XML declaration
     return first.startswith(MARKS[path.suffix].split("{source}")[0])
+
+
+MAX_MARKED_BYTES = 512 * 2**20  # a file larger than any stepper writes is not looked through
+
+
+def _holds(f, mark: bytes) -> bool:
+    """`mark` occurs in the open file, read a block at a time (a mark may straddle two blocks)."""
+    tail, read = b"", 0
+    while read < MAX_MARKED_BYTES and (block := f.read(1 << 20)):
+        if mark in tail + block:
+            return True
+        tail, read = block[-len(mark):], read + len(block)
+    return False
 
 
 def check_writable(path: Path, force: bool) -> None:

@@ -362,7 +362,7 @@ def _render_stream(env: jinja2.Environment, name: str, **context):
 
 
 _TEMPLATE_ERRORS = (jinja2.TemplateSyntaxError, jinja2.TemplateNotFound, jinja2.UndefinedError,
-                    ArithmeticError, LookupError, TypeError, ValueError)
+                    ArithmeticError, LookupError, TypeError, ValueError, RecursionError)
 
 
 def _template_error(e: Exception):
@@ -371,7 +371,12 @@ def _template_error(e: Exception):
         raise StepperError(f"template syntax error: {e.message}", file=e.filename, place=f"line {e.lineno}") from None
     if isinstance(e, jinja2.TemplateNotFound):
         raise StepperError(f"template not found: {e.name}", file="templates") from None
+    if isinstance(e, UnicodeDecodeError):
+        raise StepperError(f"not UTF-8 text: {e.reason} at byte {e.start}", file=_loading(e)) from None
     file, line = _template_frame(e)
+    if isinstance(e, RecursionError):  # a user's template that includes itself, directly or through others
+        raise StepperError("a template includes itself, directly or through others", file=file,
+                           place=f"line {line}") from None
     if isinstance(e, jinja2.UndefinedError):
         raise StepperError(f"template uses an unknown name: {e.message}", file=file, place=f"line {line}") from None
     # A mistake in a template (a user's own, from --templates) stops there, with its place.
@@ -419,7 +424,18 @@ def render_keys_chunks(title: str, variants, fmt: str, settings: Settings, templ
     return _render_stream(env, f"keys.{fmt}", title=title, variants=variants, settings=settings)
 
 
+def _loading(error: Exception) -> str:
+    """The template file Jinja's loader was reading when `error` arose (its `get_source` holds the name)."""
+    tb, name = error.__traceback__, "templates"
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "get_source":
+            name = str(tb.tb_frame.f_locals.get("filename", name))
+        tb = tb.tb_next
+    return name
+
+
 def _template_frame(error: Exception) -> tuple[str, int]:
     """The template file and line where a rendering error arose (Jinja puts them in the traceback)."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.endswith(".py")]
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if not f.filename.endswith(".py") and not f.filename.startswith("<")]  # not <frozen codecs>
     return (frames[-1].filename, frames[-1].lineno) if frames else ("templates", 0)

@@ -15,7 +15,7 @@ def stepper(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("flags,words", [
-    (["--format", "md,docx"], ["--format", "unknown format 'docx'"]),
+    (["--format", "md,odt"], ["--format", "unknown format 'odt'"]),
     (["--detail", "some"], ["--detail", "expected 'all', 'answers', 'shapes' or a number"]),
     (["--terms", "every"], ["--terms", "invalid choice"]),
     (["--decimals", "13"], ["--decimals", "from 0 to 12"]),
@@ -52,3 +52,24 @@ def test_template_errors_name_the_template_and_line(tmp_path):
     assert run.returncode == 2
     assert f"{tmp_path / 'relu.j2'}: line 2: template uses an unknown name" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_solve_writes_word_through_pandoc_and_replaces_its_own(tmp_path, capsys):
+    import shutil as _shutil
+    import subprocess as _subprocess
+    if _shutil.which("pandoc") is None:
+        pytest.skip("pandoc is not installed")
+    from stepper.cli import main as run
+    from stepper.docx import marked
+    out = tmp_path / "out"
+    assert run(["solve", "--format", "docx", "--out", str(out)]) == 0
+    data = (out / "tutorial.docx").read_bytes()
+    assert marked(data) and sorted(p.name for p in out.iterdir()) == ["tutorial.docx"]
+    assert run(["solve", "--format", "docx", "--out", str(out)]) == 0  # its own file: replaced without --force
+    assert (out / "tutorial.docx").read_bytes() == data  # and byte for byte the same
+    back = _subprocess.run(["pandoc", "-f", "docx", "-t", "markdown"], input=data, capture_output=True).stdout
+    assert b"0.4337" in back and b"0.5663" in back  # the softmax, from Word's equations
+    (out / "mine.docx").write_bytes(b"PK not stepper's")
+    _shutil.copy(out / "mine.docx", out / "tutorial.docx")
+    assert run(["solve", "--format", "docx", "--out", str(out)]) == 2  # a user's file is left alone
+    assert (out / "tutorial.docx").read_bytes() == b"PK not stepper's"

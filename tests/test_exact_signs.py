@@ -82,7 +82,7 @@ def test_sigmoid_of_zero_is_rounded_when_one_half_does_not_fit(rounding):
 
 def exponent_lines(text: str) -> list[tuple[str, str, str]]:
     """(exponent, relation, value) of each e^{...} line of the softmax working."""
-    block = re.search(r"\\begin\{aligned\} (e\^.*?)\\end\{aligned\}", text)[1]
+    block = re.search(r"\\begin\{aligned\} (e\^.*?)\\end\{aligned\}", text, re.S)[1]  # one row a line
     return re.findall(r"e\^\{([^}]*)\} &(=|\\approx) (\S+) \\\\", block)
 
 
@@ -91,7 +91,7 @@ def outputs(text: str) -> list[tuple[str, str]]:
 
 
 def denominator(text: str) -> tuple[str, str]:
-    m = re.search(r"\\textstyle\\sum_j e\^\{z_j[^}]*\} &= .* (=|\\approx) (\S+) \\end\{aligned\}", text)
+    m = re.search(r"\\textstyle\\sum_j e\^\{z_j[^}]*\} &= .*? (=|\\approx) (\S+) \\end\{aligned\}", text, re.S)
     return m[1], m[2]
 
 

@@ -583,3 +583,20 @@ def test_typo_in_a_working_file_gets_a_hint(name, change, hint, capsys, tmp_path
     working.write_text(text, encoding="utf-8")
     code, _, err = run_stepper(capsys, "check", TUTORIAL, working, "--out", tmp_path / "out")
     assert_one_error(code, err, working, (hint,))
+
+
+# ---- user templates (--templates): a loop of includes, a file that is not UTF-8 ----
+
+@pytest.mark.parametrize("content, needle", [
+    (b'\\BLOCK{include "document.md"}\n', r"md/document\.md: line 1: a template includes itself"),
+    (b"caf\xe9\n", r"md/document\.md: not UTF-8 text"),
+])
+def test_a_broken_user_template_is_one_line(tmp_path, capsys, content, needle):
+    (tmp_path / "t" / "md").mkdir(parents=True)
+    (tmp_path / "t" / "md" / "document.md").write_bytes(content)
+    from stepper.cli import main
+    code = main(["solve", "--templates", str(tmp_path / "t"), "--format", "md", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert re.search(needle, err), err
+    assert not (tmp_path / "out").exists()

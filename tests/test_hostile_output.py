@@ -140,7 +140,27 @@ def test_links_planted_at_temporary_names_are_not_followed(capsys, tmp_path):
     planted += [out / ".tiny.md.part", out / ".tiny.tex.part"]
     for link in planted:
         link.symlink_to(victim)
-    code, _, err = run_stepper(capsys, "solve", problem, "--format", "md,tex", "--out", out)
+    # And where the temporary names really go: mkstemp's random part made predictable for this run, a link
+    # planted at the first name it will try. Opened exclusively, that name is skipped for the next.
+
+    class Predictable:
+        def __init__(self):
+            self.names = iter(["guess1", "guess2", "guess3", "guess4", "guess5", "guess6"])
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            return next(self.names)
+    planted += [out / f".tiny.{fmt}.guess1.part" for fmt in ("md", "tex")]
+    for link in planted[-2:]:
+        link.symlink_to(victim)
+    real = tempfile._get_candidate_names
+    tempfile._get_candidate_names = Predictable  # noqa: SLF001 - the only way to know the names in advance
+    try:
+        code, _, err = run_stepper(capsys, "solve", problem, "--format", "md,tex", "--out", out)
+    finally:
+        tempfile._get_candidate_names = real
     assert code == 0, err
     assert victim.read_text(encoding="utf-8") == "precious\n"
     assert all(link.is_symlink() and link.readlink() == victim for link in planted)
@@ -195,9 +215,10 @@ def test_escapes_take_out_controls_and_bidi(text):
 
 # ---- 4. solve is all or nothing ----
 
-def test_solve_writes_nothing_when_one_problem_fails_to_typeset(tmp_path):
+def test_a_problem_that_fails_to_typeset_keeps_its_own_and_the_others_files(tmp_path):
     """good.toml solves; bad.toml has the only sigmoid layer, whose overridden LaTeX partial pdflatex rejects.
-    good's files, rendered first, must not be written either."""
+    Both Markdown and LaTeX files are written, good's PDF, and bad's LaTeX log beside its LaTeX; one line names
+    the TeX error and what was written, and the exit status is 2."""
     (tmp_path / "good.toml").write_text(TINY, encoding="utf-8")
     (tmp_path / "bad.toml").write_text(TINY_SIGMOID, encoding="utf-8")
     templates = tmp_path / "templates" / "tex"
@@ -205,9 +226,10 @@ def test_solve_writes_nothing_when_one_problem_fails_to_typeset(tmp_path):
     (templates / "sigmoid.j2").write_text("\\NoSuchCommandHere\n", encoding="utf-8")
     out = tmp_path / "out"
     done = solve(tmp_path / "good.toml", tmp_path / "bad.toml", "--templates", tmp_path / "templates", "--out", out)
-    assert_one_error(done.returncode, done.stderr, out / "bad.pdf", (r"pdflatex failed", r"NoSuchCommandHere"))
+    assert_one_error(done.returncode, done.stderr, out / "bad.pdf",
+                     (r"pdflatex failed", r"NoSuchCommandHere", r"written: .*bad\.md, .*bad\.tex, the LaTeX log .*bad\.log"))
     assert "see the LaTeX log" not in done.stderr
-    assert not out.exists() or not any(out.iterdir()), sorted(p.name for p in out.iterdir())
+    assert sorted(p.name for p in out.iterdir()) == ["bad.log", "bad.md", "bad.tex", "good.md", "good.pdf", "good.tex"]
 
 
 def test_a_full_disk_leaves_no_file_behind(tmp_path):
@@ -277,8 +299,8 @@ def test_a_class_run_survives_a_report_pdflatex_cannot_typeset(capsys, tmp_path)
     assert len(skipped) == 1 and skipped[0].startswith(f"stepper: skipped: {out / 'bob-feedback.pdf'}: pdflatex failed"), err
     assert "see the LaTeX log" not in err
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["ada-feedback.md", "ada-feedback.pdf", "bob-feedback.md", "cy-feedback.md", "cy-feedback.pdf",
-         "class-summary.csv", "class-summary.md"])
+        ["ada-feedback.md", "ada-feedback.pdf", "bob-feedback.log", "bob-feedback.md", "cy-feedback.md",
+         "cy-feedback.pdf", "class-summary.csv", "class-summary.md"])
     assert [line.split(":")[0] for line in stdout.splitlines()[:3]] == ["ada.toml", "bob.toml", "cy.toml"], stdout
     summary = (out / "class-summary.md").read_text(encoding="utf-8")
     assert re.search(r"no PDF report.*bob\\?\.toml", summary), summary
@@ -526,3 +548,32 @@ def test_stepper_knows_its_own_csv_again(capsys, tmp_path):
         code, _, err = run_stepper(capsys, "check", TUTORIAL, folder, "--out", out)
         assert code == 0, err
     assert written_by_stepper(out / "class-summary.csv")
+
+
+def test_a_report_name_too_long_for_the_disk_skips_one_student_not_the_class(capsys, tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    shutil.copy(ROOT / "examples" / "tutorial-working-right.toml", folder / "ada.toml")
+    long = "x" * 245  # the file fits the 255-byte limit; "-feedback.md" added to it does not
+    shutil.copy(ROOT / "examples" / "tutorial-working-right.toml", folder / f"{long}.toml")
+    code, out, err = run_stepper(capsys, "check", TUTORIAL, folder, "--out", tmp_path / "fb")
+    assert code == 2 and "Traceback" not in err
+    assert "ada.toml: Ada Right" in out
+    assert any(line.startswith("stepper: skipped: ") and "too long" in line for line in err.splitlines()), err
+    assert sorted(p.name for p in (tmp_path / "fb").iterdir()) == ["ada-feedback.md", "class-summary.csv",
+                                                                  "class-summary.md"]
+    assert "could not be written" in (tmp_path / "fb" / "class-summary.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("planted", ["fifo", "link to a device"])
+def test_a_pipe_or_device_in_out_is_never_read_by_solve(tmp_path, planted):
+    out = tmp_path / "out"
+    out.mkdir()
+    if planted == "fifo":
+        os.mkfifo(out / "tutorial.md")
+    else:
+        os.symlink("/dev/zero", out / "tutorial.pdf")
+    run = subprocess.run([sys.executable, "-m", "stepper", "solve", "--out", str(out), "--format", "md,pdf"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)  # a hang fails here
+    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1, run.stderr
+    assert "not written by stepper" in run.stderr
