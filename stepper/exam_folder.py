@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO
 
 from .errors import StepperError
-from .output import written_by_stepper
+from .output import open_regular, written_by_stepper
 
 STAGING = ".{}.stepper-new"
 ASIDE = ".{}.stepper-aside"  # the earlier exam, for a moment, where the kernel cannot exchange two folders
@@ -84,6 +84,12 @@ class ExamFolder:
     def write(self, name: str, data: bytes) -> None:
         with self.open(name) as f:
             f.write(data)
+
+    def read_text(self, name: str) -> str:
+        """A file this run wrote, read back (a long LaTeX document, for pdflatex)."""
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self._lock)
+        with os.fdopen(fd, encoding="utf-8") as f:
+            return f.read()
 
     def commit(self) -> list[str]:
         """Swap the finished exam in; returns the names of the earlier exam's files it no longer has."""
@@ -226,20 +232,8 @@ def _listed_files(out: Path) -> dict[str, str | None] | None:
     return listed
 
 
-def _open_regular(path: Path) -> int | None:
-    """A descriptor of `path` if it is a regular file (not a link, pipe or device, which are never read)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return None
-    return fd
-
-
 def _read_regular(path: Path, limit: int) -> bytes | None:
-    fd = _open_regular(path)
+    fd = open_regular(path)
     if fd is None:
         return None
     with os.fdopen(fd, "rb") as f:
@@ -248,7 +242,7 @@ def _read_regular(path: Path, limit: int) -> bytes | None:
 
 
 def _sha256(path: Path) -> str | None:
-    fd = _open_regular(path)
+    fd = open_regular(path)
     if fd is None:
         return None
     digest = hashlib.sha256()

@@ -82,16 +82,26 @@ def mark_name(source: str, suffix: str) -> str:
     return name
 
 
-def written_by_stepper(path: Path) -> bool:
-    """The file at `path` carries stepper's mark. Only a regular file is read (never through a link, and never
-    a named pipe or device, which could block or never end), and only as much as the mark needs."""
+def open_regular(path: Path) -> int | None:
+    """A read-only descriptor of `path` if it is a regular file; None for a link, a named pipe, a device or
+    nothing there. Opening never follows a link and never waits for a pipe's writer."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def written_by_stepper(path: Path) -> bool:
+    """The file at `path` carries stepper's mark. Only a regular file is read (see `open_regular`), and only
+    as much as the mark needs."""
+    fd = open_regular(path)
+    if fd is None:
         return False
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return False
         if path.suffix == ".pdf":
             return _holds(f, PDF_MARK)
         if path.suffix == ".docx":

@@ -32,6 +32,8 @@ class Sink(Protocol):
 
     def write(self, name: str, data: bytes) -> None: ...
 
+    def read_text(self, name: str) -> str: ...
+
 
 class InMemory:
     """A sink that keeps the files (name -> bytes), for tests and benchmarks."""
@@ -52,6 +54,9 @@ class InMemory:
     def write(self, name: str, data: bytes) -> None:
         self.files[name] = data
         self.hashes[name] = hashlib.sha256(data).hexdigest()
+
+    def read_text(self, name: str) -> str:
+        return self.files[name].decode("utf-8")
 
 
 def file_names(count: int, formats: list[str]) -> list[str]:
@@ -114,13 +119,7 @@ def _put_chunks(sink: Sink, name: str, chunks: Iterable[str], keep: bool, pdfs: 
         for chunk in chunks:
             f.write(chunk.encode("utf-8"))
     if pdfs and name.endswith(".tex"):
-        pdfs.submit(name[:-4] + ".pdf", _read_back(sink, name))
-
-
-def _read_back(sink: Sink, name: str) -> str:
-    if isinstance(sink, InMemory):
-        return sink.files[name].decode("utf-8")
-    return (sink.staging / name).read_text(encoding="utf-8")  # an ExamFolder
+        pdfs.submit(name[:-4] + ".pdf", sink.read_text(name))
 
 
 def _marked_chunks(chunks: Iterator[str], fmt: str, source: str) -> Iterator[str]:
