@@ -30,13 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 import importlib  # noqa: E402
 
-# `stepper.load` etc. are shadowed by the functions of the same names in stepper/__init__.py.
-load_module = importlib.import_module("stepper.load")
-evaluate = importlib.import_module("stepper.evaluate")
-render_module = importlib.import_module("stepper.render")
-from stepper.numbers import Values  # noqa: E402
-from stepper.spec import Activation, Conv1x1, Conv2d, Dense, Flatten, Pool, Problem, Settings  # noqa: E402
-from stepper.trace import ConvTrace, DenseTrace, MixTrace  # noqa: E402
+# `stepper.core.load` etc. are shadowed by the functions of the same names in stepper/__init__.py.
+load_module = importlib.import_module("stepper.core.load")
+evaluate = importlib.import_module("stepper.core.evaluate")
+render_module = importlib.import_module("stepper.writing.documents")
+from stepper.core.numbers import Values  # noqa: E402
+from stepper.core.spec import Activation, Conv1x1, Conv2d, Dense, Flatten, Pool, Problem, Settings  # noqa: E402
+from stepper.core.trace import ConvTrace, DenseTrace, MixTrace  # noqa: E402
 
 REPEATS = 11  # samples per timing; the median is reported
 SAMPLE_SECONDS = 0.02  # each sample loops the call until it lasts about this long
@@ -429,8 +429,8 @@ def main() -> None:
 
     # 5. marking a class
     print("\n5. marking: the tutorial's example working files (examples/tutorial-working-*.toml) as a class")
-    check_module = importlib.import_module("stepper.check")
-    working_module = importlib.import_module("stepper.working")
+    check_module = importlib.import_module("stepper.marking.marker")
+    working_module = importlib.import_module("stepper.marking.working")
     render_feedback = render_module.render_feedback
     paths = sorted((ROOT / "examples").glob("tutorial-working-*.toml"))
     right = working_module.load_working(ROOT / "examples" / "tutorial-working-right.toml", tutorial)
@@ -451,9 +451,9 @@ def main() -> None:
 
     # 6. exam variants
     print("\n6. exam variants: examples/tutorial-exam.toml, 50 variants drawn and judged, keys rendered")
-    exam_module = importlib.import_module("stepper.exam")
-    sheets_module = importlib.import_module("stepper.sheets")
-    template = importlib.import_module("stepper.variants").load_template(ROOT / "examples" / "tutorial-exam.toml")
+    exam_module = importlib.import_module("stepper.exams.generate")
+    sheets_module = importlib.import_module("stepper.exams.sheets")
+    template = importlib.import_module("stepper.exams.variants").load_template(ROOT / "examples" / "tutorial-exam.toml")
     count = 50
 
     def draw():
@@ -481,7 +481,7 @@ def scale(rng) -> None:
     import shutil
     import tempfile
     from dataclasses import replace
-    estimate_module = importlib.import_module("stepper.estimate")
+    estimate_module = importlib.import_module("stepper.writing.estimate")
     cli = importlib.import_module("stepper.cli")
     print("\n7. large documents: d2l's LeNet (1x28x28; sigmoid, average pooling), --detail 2")
     net = d2l_lenet(rng)
@@ -504,7 +504,7 @@ def scale(rng) -> None:
         return
     with tempfile.TemporaryDirectory() as folder:
         problem = Path(folder, "lenet.toml")
-        problem.write_text(importlib.import_module("stepper.dump").dumps(net), encoding="utf-8")
+        problem.write_text(importlib.import_module("stepper.interop.dump").dumps(net), encoding="utf-8")
         args = ["solve", str(problem), "--detail", "2", "--out", str(Path(folder, "out"))]
         start = time.perf_counter()
         _quietly(cli.main, args)

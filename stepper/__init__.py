@@ -3,13 +3,13 @@
     problem file -> load() -> Problem -> trace() -> Trace -> render() -> Markdown / LaTeX / PDF
     problem + working file -> load_working() -> Working -> check_working() -> Feedback -> render_feedback()
 """
-from .errors import StepperError
-from .evaluate import trace
-from .load import load, loads
-from .pytorch import from_torch, to_torch  # torch itself is imported only when these are called
-from .check import check_working
-from .render import render, render_feedback
-from .working import load_working
+from .core.errors import StepperError
+from .core.evaluate import trace
+from .core.load import load, loads
+from .interop.pytorch import from_torch, to_torch  # torch itself is imported only when these are called
+from .marking.marker import check_working
+from .writing.documents import render, render_feedback
+from .marking.working import load_working
 
 __version__ = "0.1.0"
 __all__ = ["StepperError", "load", "loads", "trace", "render", "from_torch", "to_torch", "load_working",

@@ -7,16 +7,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
-from .errors import StepperError
-from .evaluate import trace
-from .load import load
-from .classroom import PROGRESS_FROM
-from .estimate import ANNOUNCE_FROM, PDF_LIMIT, TEXT_LIMIT, estimate, byte_size
-from .output import (TEX_INSTALL, TypesetError, check_writable, marked, pdflatex_available, remove_stale_log,
+from .core.errors import StepperError
+from .core.evaluate import trace
+from .core.load import load
+from .marking.classroom import PROGRESS_FROM
+from .writing.estimate import ANNOUNCE_FROM, PDF_LIMIT, TEXT_LIMIT, estimate, byte_size
+from .writing.output import (TEX_INSTALL, TypesetError, check_writable, marked, pdflatex_available, remove_stale_log,
                      tex_engine, tex_timeout, typeset, write_files)
-from .render import builtin_templates, escape_tex, render
-from .spec import ROUNDING, TERMS, Settings
-from .text import plain_text
+from .writing.documents import builtin_templates, escape_tex, render
+from .core.spec import ROUNDING, TERMS, Settings
+from .core.text import plain_text
 
 FORMATS = ("md", "tex", "pdf")
 SOLVE_FORMATS = FORMATS + ("docx",)  # Word, through pandoc from the Markdown
@@ -149,11 +149,11 @@ def _seed(text: str) -> int:
 
 
 def exam(args: argparse.Namespace) -> int:
-    from .classroom import ProgressBar
-    from .exam import generate, stress, stress_report
-    from .exam_folder import ExamFolder
-    from .sheets import file_names, write_exam
-    from .variants import load_template
+    from .marking.classroom import ProgressBar
+    from .exams.generate import generate, stress, stress_report
+    from .exams.folder import ExamFolder
+    from .exams.sheets import file_names, write_exam
+    from .exams.variants import load_template
     template = load_template(args.template)
     if args.stress is not None:
         result = stress(template, args.stress, args.seed)  # checks the count first
@@ -179,7 +179,7 @@ def exam(args: argparse.Namespace) -> int:
         variants = generate(template, args.variants, args.seed, (lambda n: drawing(n, args.variants)) if show else None,
                             _attempts_note(args.progress or sys.stderr.isatty()))
         if "moodle" in args.format:
-            from .moodle import check_tolerances
+            from .exams.moodle import check_tolerances
             check_tolerances(variants, template.source)
         writing = ProgressBar(label="writing") if show else None
         typesetting = ProgressBar(label="typesetting") if show and "pdf" in args.format else None
@@ -213,7 +213,7 @@ def solve(args: argparse.Namespace) -> int:
     elif "pdf" in formats and not pdflatex_available():
         raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
     if "docx" in formats:
-        from .docx import PANDOC_INSTALL, pandoc_available
+        from .writing.docx import PANDOC_INSTALL, pandoc_available
         if not pandoc_available():
             raise StepperError(f"pandoc is not installed: {PANDOC_INSTALL}", place="--format docx")
     if args.templates is not None and not args.templates.is_dir():
@@ -240,7 +240,7 @@ def solve(args: argparse.Namespace) -> int:
     # others, nor its own Markdown and LaTeX: they are written, with the LaTeX log, and the exit status is 2.
     files, failures = {}, []
     if args.torch:
-        from .dump import dumps
+        from .interop.dump import dumps
         files[args.out / path.name] = marked(dumps(loaded[0][1]), ".toml", args.torch).encode("utf-8")
     for path, problem, settings, targets in jobs:
         made, failure = _solve_documents(path, problem, settings, targets, formats, args.templates)
@@ -330,7 +330,7 @@ def _solve_documents(path: Path, problem, settings: Settings, targets: dict, for
         if fmt in formats or (fmt == "tex" and "pdf" in formats) or (fmt == "md" and "docx" in formats):
             documents[fmt] = marked(render(result, fmt, settings, templates), f".{fmt}", path.name).encode("utf-8")
     if "docx" in formats:
-        from .docx import to_docx
+        from .writing.docx import to_docx
         documents["docx"] = to_docx(documents["md"].decode("utf-8"), str(targets["docx"]))
     failure = None
     if "pdf" in formats:
@@ -364,7 +364,7 @@ def _from_torch(spec: str):
     if not (isinstance(pair, tuple) and len(pair) == 2):
         raise StepperError(f"expected {spec} to be a (model, input) pair, or a function returning one",
                            place="--torch")
-    from .pytorch import from_torch
+    from .interop.pytorch import from_torch
     try:
         problem = from_torch(*pair, title=f"{attribute} from {module_name}")
     except StepperError as e:
@@ -385,8 +385,8 @@ def _settings(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 def check(args: argparse.Namespace) -> int:
-    from .classroom import Markers, ProgressBar, mark_all
-    from .manifest import is_manifest, load_manifest
+    from .marking.classroom import Markers, ProgressBar, mark_all
+    from .exams.manifest import is_manifest, load_manifest
     if "pdf" in args.format:
         if not pdflatex_available():
             raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
@@ -439,7 +439,7 @@ def check(args: argparse.Namespace) -> int:
 def _working_paths(args: argparse.Namespace) -> tuple[list[Path], list]:
     """The working files given or found in the folders given, and the folder entries that look like working
     files but cannot be marked."""
-    from .classroom import scan_folder
+    from .marking.classroom import scan_folder
     paths, odd = [], []
     for given in args.working:
         if given.is_dir():
@@ -463,8 +463,8 @@ def _write_reports(results, targets: dict, args: argparse.Namespace, folder: boo
     them. In a class, a report that cannot be written (a name too long for the disk, a full disk) is reported in
     one line and the others are still written. The students whose PDF was not made, and those whose reports
     were not written, are returned."""
-    from .classroom import Skipped, why
-    from .render import render_feedback
+    from .marking.classroom import Skipped, why
+    from .writing.documents import render_feedback
     no_pdf, unwritten = [], []
     for path, fb in results:
         texts = {fmt: marked(render_feedback(fb, fmt, args.templates), f".{fmt}", path.name)
@@ -500,8 +500,8 @@ def _write_reports(results, targets: dict, args: argparse.Namespace, folder: boo
 
 
 def _write_summary(problem, results, skipped: list, no_pdf: list, extra: list[Path], args: argparse.Namespace) -> None:
-    from .classroom import common_mistakes, summary_csv, summary_md
-    from .stages import stages
+    from .marking.classroom import common_mistakes, summary_csv, summary_md
+    from .core.stages import stages
     write_files({extra[0]: summary_csv(stages(problem), results).encode("utf-8"),
                  extra[1]: marked(summary_md(problem, results, skipped, no_pdf), ".md",
                                   args.problem.name).encode("utf-8")}, args.force)
@@ -512,8 +512,8 @@ def _write_summary(problem, results, skipped: list, no_pdf: list, extra: list[Pa
 
 def _summary(fb) -> str:
     """One line: the mark, and what went wrong where."""
-    from .check import EMPTY
-    from .render import points
+    from .marking.marker import EMPTY
+    from .writing.documents import points
     wrong = [f"{r.stage.key} ({r.diagnosis.name if r.diagnosis else 'no follow-through' if r.refused else 'wrong'})"
              for r in fb.stages if r.verdict == "wrong"]
     sums = sum(1 for s in fb.sums if not s.check.correct)

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 import reference
-from stepper.check import Marker
+from stepper.marking.marker import Marker
 from stepper.cli import main
-from stepper.load import load, loads
-from stepper.render import render_feedback
-from stepper.working import loads_working
+from stepper.core.load import load, loads
+from stepper.writing.documents import render_feedback
+from stepper.marking.working import loads_working
 
 from conftest import ROOT
 
@@ -372,12 +372,12 @@ def test_each_example_working_file_is_diagnosed_as_its_name_says(path):
 
 
 def load_working_file(path):
-    from stepper.working import load_working
+    from stepper.marking.working import load_working
     return load_working(path, PROBLEM)
 
 
 def test_feedback_reports_compile_with_pdflatex_and_render_in_katex():
-    from stepper.output import typeset
+    from stepper.writing.output import typeset
     from tests.katex import markdown_formulas, render_errors
     formulas = []
     for path in WORKINGS:
@@ -398,7 +398,7 @@ def test_reports_are_deterministic(tmp_path):
 
 
 def test_a_marking_scheme_survives_writing_the_problem_back():
-    from stepper.dump import dumps
+    from stepper.interop.dump import dumps
     text = TUTORIAL.read_text(encoding="utf-8") + '\n[marks]\nper = "stage"\nlayer1 = 4\n"layer6.z1" = 2.5\n'
     problem = loads(text)
     assert loads(dumps(problem)).marks == problem.marks

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from stepper.check import Marker
+from stepper.marking.marker import Marker
 from stepper.cli import main
-from stepper.errors import StepperError
-from stepper.load import load, loads
-from stepper.render import render_feedback
-from stepper.working import loads_working
+from stepper.core.errors import StepperError
+from stepper.core.load import load, loads
+from stepper.writing.documents import render_feedback
+from stepper.marking.working import loads_working
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = load(ROOT / "examples" / "tutorial.toml")

@@ -60,7 +60,7 @@ def test_solve_writes_word_through_pandoc_and_replaces_its_own(tmp_path, capsys)
     if _shutil.which("pandoc") is None:
         pytest.skip("pandoc is not installed")
     from stepper.cli import main as run
-    from stepper.docx import marked
+    from stepper.writing.docx import marked
     out = tmp_path / "out"
     assert run(["solve", "--format", "docx", "--out", str(out)]) == 0
     data = (out / "tutorial.docx").read_bytes()

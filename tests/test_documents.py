@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stepper import loads, render, trace
-from stepper.output import typeset
+from stepper.writing.output import typeset
 from tests.katex import markdown_formulas, render_errors
 from tests.test_reference import problems, to_toml
 

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from stepper.cli import main
-from stepper.errors import StepperError
-from stepper.exam import generate, stress, stress_report, variant_seed
-from stepper.fairness import judge
-from stepper.dump import dumps
-from stepper.variants import load_template, loads_template
+from stepper.core.errors import StepperError
+from stepper.exams.generate import generate, stress, stress_report, variant_seed
+from stepper.exams.fairness import judge
+from stepper.interop.dump import dumps
+from stepper.exams.variants import load_template, loads_template
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "examples" / "tutorial-exam.toml"
@@ -262,8 +262,8 @@ def test_unsatisfiable_run_exits_2_in_one_line(tmp_path, capsys):
 def test_a_long_search_for_one_variant_says_how_it_goes(tmp_path, capsys, monkeypatch):
     """Candidates that can never pass: a note every so many tried (10,000; 100 here, to be quick), then the
     one-line error."""
-    import stepper.exam
-    monkeypatch.setattr(stepper.exam, "ATTEMPTS_NOTE_FROM", 100)
+    import stepper.exams.generate
+    monkeypatch.setattr(stepper.exams.generate, "ATTEMPTS_NOTE_FROM", 100)
     path = tmp_path / "zero.toml"
     path.write_text(template_with('"layer1.filters" = [0]').replace("tries = 40", "tries = 200"), encoding="utf-8")
     assert main(["exam", str(path), "--variants", "1", "--progress", "--out", str(tmp_path / "out")]) == 2
@@ -396,7 +396,7 @@ nonzero = false
 
 def test_question_sheet_shows_every_weight_a_student_needs():
     """A dense layer over two channels: each neuron's weights for both channels, and the biases."""
-    from stepper.render import render_question
+    from stepper.writing.documents import render_question
     template = loads_template(DENSE_OVER_CHANNELS, name="t")
     v = generate(template, 1, 3)[0]
     sheet = render_question(v.trace, "md", v.id)

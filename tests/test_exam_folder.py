@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from stepper.exam import generate
-from stepper.exam_folder import STAGING, verify
-from stepper.sheets import InMemory, write_exam
-from stepper.variants import load_template
+from stepper.exams.generate import generate
+from stepper.exams.folder import STAGING, verify
+from stepper.exams.sheets import InMemory, write_exam
+from stepper.exams.variants import load_template
 from tests.one_line import assert_one_error, assert_one_line, run_stepper
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,7 +251,7 @@ class _CountingSink(InMemory):
 # ---- found in review: files added during a run, the folder's own attributes, races, faults of the swap ----
 
 def test_files_the_user_adds_while_the_exam_is_built_are_kept(tmp_path, capsys, monkeypatch):
-    import stepper.exam_folder as ef
+    import stepper.exams.folder as ef
     out = tmp_path / "exam"
     assert exam(capsys, out, "--variants", "2", "--format", "md")[0] == 0
     commit = ef.ExamFolder.commit
@@ -277,7 +277,7 @@ def test_the_folder_keeps_its_permissions(tmp_path, capsys, mode):
 def test_a_run_whose_new_staging_folder_is_taken_by_another_stops(tmp_path, capsys, monkeypatch):
     """Between making its staging folder and locking it, another run clears it as stale and makes its own:
     this run must notice, and stop, not write into the other run's folder."""
-    import stepper.exam_folder as ef
+    import stepper.exams.folder as ef
     out = tmp_path / "exam"
     assert exam(capsys, out, "--variants", "1", "--format", "md")[0] == 0
     before = snapshot(out)
@@ -303,7 +303,7 @@ def test_a_run_whose_new_staging_folder_is_taken_by_another_stops(tmp_path, caps
 
 
 def test_without_an_atomic_exchange_a_failed_swap_puts_the_earlier_exam_back(tmp_path, capsys, monkeypatch):
-    import stepper.exam_folder as ef
+    import stepper.exams.folder as ef
     out = tmp_path / "exam"
     assert exam(capsys, out, "--variants", "1", "--format", "md")[0] == 0
     (out / "notes.txt").write_text("mine")

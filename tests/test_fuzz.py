@@ -164,7 +164,7 @@ def test_random_toml_as_an_exam_template(tmp_path, capsys, data):
     template.write_text(toml_document(data), encoding="utf-8")
     code, _, err = run_inside(capsys, work, "exam", template, "--variants", "2", "--format", "md,moodle")
     if code == 0:
-        from stepper.exam_folder import verify
+        from stepper.exams.folder import verify
         assert verify(work / "out") is None
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import sympy
 
-from stepper.errors import StepperError
-from stepper.load import MAX_FILE_BYTES, MAX_LAYERS, loads
-from stepper.written import parse_sum
+from stepper.core.errors import StepperError
+from stepper.core.load import MAX_FILE_BYTES, MAX_LAYERS, loads
+from stepper.marking.written import parse_sum
 from tests.one_line import assert_one_error, assert_one_line, check_needles, run_stepper
 
 REPO = Path(__file__).resolve().parent.parent
@@ -458,9 +458,9 @@ def test_sum_with_scientific_notation_is_judged_on_its_value(capsys, tmp_path):
     """A window of a filter holding 0.001: the sum written with 1e-3 is right term by term; with 1e-2 it is not."""
     problem = tmp_path / "p.toml"
     problem.write_text(small_problem('type = "conv2d"\nfilters = [[0.001, 0], [0, 1]]'), encoding="utf-8")
-    from stepper.check import Marker
-    from stepper.load import load
-    from stepper.working import loads_working
+    from stepper.marking.marker import Marker
+    from stepper.core.load import load
+    from stepper.marking.working import loads_working
     marker = Marker(load(problem))
     verdicts = {}
     for written in ("1e-3*1 + 1*4 = 4.001", "1e-2*1 + 1*4 = 4.01"):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from stepper.output import typeset, written_by_stepper
+from stepper.writing.output import typeset, written_by_stepper
 from tests.one_line import assert_one_error, assert_one_line, run_stepper
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,7 +114,7 @@ def test_an_exam_template_named_with_dashes_gives_well_formed_moodle_xml(tmp_pat
 
 @pytest.mark.parametrize("suffix", [".md", ".xml", ".tex", ".toml"])
 def test_every_mark_is_one_safe_comment_line(suffix):
-    from stepper.output import marked
+    from stepper.writing.output import marked
     name = f"a--b-\n\r\u2028{BIDI}{ANSI}c-"
     mark = marked("BODY", suffix, name).split("BODY")[0]
     assert mark.count("\n") == 1 and mark.endswith("\n"), repr(mark)
@@ -206,7 +206,7 @@ def test_solve_prints_its_paths_plain(tmp_path):
 
 @pytest.mark.parametrize("text", [f"A{ANSI}B", f"A{OSC}B", f"A{BIDI}B", "A\x00B", "A\u2028B", "A\udcffB"])
 def test_escapes_take_out_controls_and_bidi(text):
-    from stepper.render import escape_md, escape_tex
+    from stepper.writing.documents import escape_md, escape_tex
     for escape in (escape_md, escape_tex):
         escaped = escape(text)
         assert_plain(escaped, escape.__name__)
@@ -257,7 +257,7 @@ def test_a_full_disk_leaves_no_file_behind(tmp_path):
 def test_no_space_in_process(capsys, monkeypatch, tmp_path):
     """ENOSPC on the second file's sync: the first file's temporary copy is removed as well, nothing is written,
     and an earlier file of stepper's in the folder is kept as it was."""
-    import stepper.output
+    import stepper.writing.output
     out = tmp_path / "out"
     out.mkdir()
     code, _, _ = run_stepper(capsys, "solve", TUTORIAL, "--format", "md", "--out", out)
@@ -270,7 +270,7 @@ def test_no_space_in_process(capsys, monkeypatch, tmp_path):
         if len(synced) == 2:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_fsync(fd)
-    monkeypatch.setattr(stepper.output.os, "fsync", fsync)
+    monkeypatch.setattr(stepper.writing.output.os, "fsync", fsync)
     code, out_text, err = run_stepper(capsys, "solve", TUTORIAL, "--format", "md,tex", "--out", out,
                                       "--decimals", "3")
     assert_one_error(code, err, out / "tutorial.tex", (r"cannot write it: No space left on device$",))
@@ -435,7 +435,7 @@ def test_a_bad_tex_timeout_is_one_line(capsys, monkeypatch, tmp_path, value):
 
 
 def test_the_tex_timeout_is_read_from_the_environment(monkeypatch):
-    from stepper.output import tex_timeout
+    from stepper.writing.output import tex_timeout
     monkeypatch.delenv("STEPPER_TEX_TIMEOUT", raising=False)
     assert tex_timeout() == 300
     monkeypatch.setenv("STEPPER_TEX_TIMEOUT", " 2.5 ")
@@ -445,7 +445,7 @@ def test_the_tex_timeout_is_read_from_the_environment(monkeypatch):
 @pytest.mark.parametrize("log", [None, "This is pdfTeX\nno error here\n"])
 def test_a_failure_without_a_log_line_says_what_happened(monkeypatch, tmp_path, log):
     """The scratch folder with the log is gone when the message is read: it must not send the user to it."""
-    from stepper.errors import StepperError
+    from stepper.core.errors import StepperError
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = "#!/bin/sh\n" + (f"printf '{log}' > doc.log\n" if log else "") + "exit 3\n"
@@ -512,9 +512,9 @@ def test_an_empty_working_file_is_said_to_be_empty(capsys, tmp_path, text):
 # ---- 8. a user's class-summary.csv ----
 
 def stepper_header() -> str:
-    from stepper.classroom import summary_csv
-    from stepper.load import load
-    from stepper.stages import stages
+    from stepper.marking.classroom import summary_csv
+    from stepper.core.load import load
+    from stepper.core.stages import stages
     return summary_csv(stages(load(TUTORIAL)), []).strip()
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stepper.exam import generate
-from stepper.moodle import _cdata, answer, category_name, moodle_xml, to_html
-from stepper.numbers import Values
-from stepper.render import render_layer, render_question
-from stepper.stages import stages
-from stepper.variants import load_template
+from stepper.exams.generate import generate
+from stepper.exams.moodle import _cdata, answer, category_name, moodle_xml, to_html
+from stepper.core.numbers import Values
+from stepper.writing.documents import render_layer, render_question
+from stepper.core.stages import stages
+from stepper.exams.variants import load_template
 
 FIXTURE = Path(__file__).parent / "fixtures" / "moodle" / "documented.xml"
 TEMPLATE = """

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from stepper.cli import main
-from stepper.errors import StepperError
-from stepper.exam import generate
-from stepper.moodle import DECLARATION, bboxed, check_tolerances, moodle_chunks, moodle_xml, to_html
-from stepper.render import render_layer, render_question
-from stepper.variants import load_template
+from stepper.core.errors import StepperError
+from stepper.exams.generate import generate
+from stepper.exams.moodle import DECLARATION, bboxed, check_tolerances, moodle_chunks, moodle_xml, to_html
+from stepper.writing.documents import render_layer, render_question
+from stepper.exams.variants import load_template
 
 HOSTILE = r"Quiz \(x^2\) \[z\] $$y$$ {#1} { open ]]> </p><script>alert(1)</script> [TeX]w[/tex] \begin{a}b\end{a}"
 
@@ -127,7 +127,7 @@ def test_bboxed(tex, want):
 
 def test_a_key_highlight_as_the_md_renderer_writes_it_becomes_a_bbox(root):
     """The real md highlight (render.FORMATS["md"]) goes through to_html as a bbox, its braces kept."""
-    from stepper.render import FORMATS
+    from stepper.writing.documents import FORMATS
     cell = "\\frac{1}{2}"
     out = to_html("$$\n" + FORMATS["md"].highlight % cell + " + 1\n$$")
     assert "\\bbox[yellow]{\\frac{1}{2}} + 1" in out and "colorbox" not in out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stepper.output import tex_engine, typeset
+from stepper.writing.output import tex_engine, typeset
 from tests.one_line import run_stepper
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from stepper import loads, render, trace
-from stepper.maths import signed_join
-from stepper.numbers import from_numbers, round_half_away, write_exact, write_float
+from stepper.writing.maths import signed_join
+from stepper.core.numbers import from_numbers, round_half_away, write_exact, write_float
 
 
 @pytest.mark.parametrize("value,places,expected", [

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from stepper import loads, render, trace
-from stepper import output as stepper_output
-from stepper.render import render_question
+from stepper.writing import output as stepper_output
+from stepper.writing.documents import render_question
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "output"
@@ -237,9 +237,9 @@ def test_every_template_heading_is_recognised():
 
 @needs_tex
 def test_width_estimates_follow_what_tex_measures(tmp_path):
-    """Wrapping rests on stepper.maths.tex_width: every displayed formula of the tutorial, a feedback report and
+    """Wrapping rests on stepper.writing.maths.tex_width: every displayed formula of the tutorial, a feedback report and
     the wide problems, set by TeX, is within 15% of its estimate, and none estimated to fit the line overflows."""
-    from stepper.maths import LINE_WIDTH, tex_width
+    from stepper.writing.maths import LINE_WIDTH, tex_width
     texts = [(OUTPUT / "tutorial.tex").read_text(encoding="utf-8"),
              (OUTPUT / "feedback" / "tutorial-working-slips-feedback.tex").read_text(encoding="utf-8")]
     texts += [render(trace(loads(WIDE[p], name=f"{p}.toml")), "tex") for p in WIDE]

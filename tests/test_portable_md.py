@@ -20,7 +20,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from stepper import loads, render, trace
-from stepper.errors import StepperError
+from stepper.core.errors import StepperError
 from tests.katex import markdown_formulas, node_katex_available, render_errors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,7 +203,7 @@ DOCX_SAMPLES = ["output/tutorial.md", "output/cs231n-scores.md", f"{FEEDBACK}/tu
 @needs_pandoc
 @pytest.mark.parametrize("name", DOCX_SAMPLES)
 def test_docx_holds_every_formula_as_an_equation(name):
-    from stepper.docx import to_docx
+    from stepper.writing.docx import to_docx
     text = DOCUMENTS[name]
     docx = to_docx(text, name)
     assert docx.startswith(b"PK")  # a zip, as every .docx is
@@ -220,7 +220,7 @@ def test_docx_holds_every_formula_as_an_equation(name):
 
 @needs_pandoc
 def test_docx_is_the_same_bytes_every_time():
-    from stepper.docx import to_docx
+    from stepper.writing.docx import to_docx
     text = DOCUMENTS["output/cs231n-scores.md"]
     assert to_docx(text, "cs231n-scores.md") == to_docx(text, "cs231n-scores.md")
 
@@ -229,7 +229,7 @@ def test_docx_is_the_same_bytes_every_time():
 def test_docx_carries_steppers_mark_in_its_properties_only():
     import io
     import zipfile
-    from stepper.docx import marked, to_docx
+    from stepper.writing.docx import marked, to_docx
     docx = to_docx(DOCUMENTS["output/cs231n-scores.md"], "cs231n-scores.md")
     with zipfile.ZipFile(io.BytesIO(docx)) as z:
         assert "<dc:subject>Written by stepper</dc:subject>" in z.read("docProps/core.xml").decode()
@@ -242,7 +242,7 @@ def test_docx_carries_steppers_mark_in_its_properties_only():
 
 
 def test_docx_without_pandoc_says_so_in_one_line(monkeypatch):
-    from stepper import docx
+    from stepper.writing import docx
     monkeypatch.setattr(docx.shutil, "which", lambda name: None)
     with pytest.raises(StepperError) as caught:
         docx.to_docx("# x\n", "notes.md")
@@ -251,7 +251,7 @@ def test_docx_without_pandoc_says_so_in_one_line(monkeypatch):
 
 
 def test_docx_names_the_file_when_pandoc_fails(monkeypatch, tmp_path):
-    from stepper import docx
+    from stepper.writing import docx
     fake = tmp_path / "pandoc"
     fake.write_text("#!/bin/sh\necho '[WARNING] a warning first' >&2\necho 'Unknown reader: oops' >&2\nexit 21\n")
     fake.chmod(0o755)

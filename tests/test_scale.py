@@ -16,9 +16,9 @@ import pytest
 
 import stepper.cli
 from stepper import load, render, trace
-from stepper.errors import StepperError
-from stepper.estimate import PDF_LIMIT, TEXT_LIMIT, estimate
-from stepper.output import TEX_LINE, wrap_tex, written_by_stepper
+from stepper.core.errors import StepperError
+from stepper.writing.estimate import PDF_LIMIT, TEXT_LIMIT, estimate
+from stepper.writing.output import TEX_LINE, wrap_tex, written_by_stepper
 from tests.one_line import assert_one_error, run_stepper
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -292,7 +292,7 @@ def test_a_report_that_does_not_typeset_leaves_its_markdown_and_the_log(capsys, 
 @pytest.mark.parametrize("path", sorted(p for p in (ROOT / "examples").glob("*.toml") if "-working-" not in p.name),
                          ids=lambda p: p.stem)
 def test_every_example_has_an_estimate_that_grows_with_detail(path):
-    from stepper.variants import load_template
+    from stepper.exams.variants import load_template
     problem = load_template(path).base if "-exam" in path.name else load(path)
     sizes = [estimate(problem, replace(problem.settings, detail=d)) for d in ("shapes", "answers", 1, "all")]
     assert [s.windows for s in sizes[:2]] == [0, 0] and sizes[2].windows <= sizes[3].windows

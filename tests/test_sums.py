@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 
 from stepper import loads, render, trace
-from stepper.trace import ConvTrace, DenseTrace, MixTrace, PoolTrace, SoftmaxTrace
+from stepper.core.trace import ConvTrace, DenseTrace, MixTrace, PoolTrace, SoftmaxTrace
 from tests.test_reference import problems, to_toml
 
 
@@ -187,9 +187,9 @@ def test_document_windows_match_their_records(root):
     dilation, flips, strides and all."""
     from dataclasses import replace
     from stepper import load
-    from stepper.maths import Maths, sub
-    from stepper.render import portable_maths
-    from stepper.trace import ConvTrace
+    from stepper.writing.maths import Maths, sub
+    from stepper.writing.documents import portable_maths
+    from stepper.core.trace import ConvTrace
     checked = 0
     for path in sorted(p for p in (root / "examples").glob("*.toml") if "-working-" not in p.name and "-exam" not in p.name):
         result = trace(load(path))

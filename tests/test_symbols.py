@@ -4,7 +4,7 @@ from __future__ import annotations
 import sympy
 
 from stepper import load, loads, render, trace
-from stepper.dump import dumps
+from stepper.interop.dump import dumps
 from tests.conftest import ROOT
 
 w1, w2, w3, w4, a, b, e, f = sympy.symbols("w1 w2 w3 w4 a b e f")

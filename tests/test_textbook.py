@@ -132,8 +132,8 @@ def test_lenet_counts_match_pytorch():
 
 def alexnet_conv1():
     """CS231n's AlexNet first layer on a 3x224x224 image: 96 filters of 11x11, stride 4, padding 2."""
-    from stepper.numbers import exact
-    from stepper.spec import Conv2d, Pool, Problem, Settings
+    from stepper.core.numbers import exact
+    from stepper.core.spec import Conv2d, Pool, Problem, Settings
     image = exact(np.ones((3, 224, 224), dtype=np.int64), 1)
     conv = Conv2d(filters=exact(np.ones((96, 3, 11, 11), dtype=np.int64), 1), stride=(4, 4), padding=2,
                   bias=exact(np.zeros(96, dtype=np.int64), 1))
@@ -419,7 +419,7 @@ def test_exact_size_rule_accepts_a_stride_that_fits_and_floor_stays_the_default(
 # ---- wording ----
 
 def test_places_and_ranges_are_written_as_words():
-    from stepper.maths import places_words, span_words
+    from stepper.writing.maths import places_words, span_words
     assert places_words(1) == "1 decimal place" and places_words(4) == "4 decimal places"
     assert places_words(0) == "0 decimal places"
     assert span_words("row", 1, 1, "–") == "row 1"
@@ -456,8 +456,8 @@ def test_too_much_transposed_padding_is_refused():
 
 def test_the_textbook_settings_survive_a_problem_file_written_back():
     from dataclasses import replace as _replace
-    from stepper.dump import dumps
-    from stepper.load import load as _load, loads as _loads
+    from stepper.interop.dump import dumps
+    from stepper.core.load import load as _load, loads as _loads
     problem = _load(ROOT / "examples" / "tutorial.toml")
     changed = _replace(problem.settings, channels="flat", transposed="convolution", size_rule="exact")
     with pytest.raises(Exception):  # the tutorial's stride leaves a row over: refused under "exact"

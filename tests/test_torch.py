@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from stepper import StepperError, loads, trace
-from stepper.dump import dumps
+from stepper.interop.dump import dumps
 from tests.conftest import ROOT
 from tests.test_reference import problems, to_toml
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.torch  # the optional torch group: pytest -m torch
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)  # two threads stalled sporadically on small machines
 
-from stepper.pytorch import from_torch, to_torch, torch_layers  # noqa: E402
+from stepper.interop.pytorch import from_torch, to_torch, torch_layers  # noqa: E402
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -32,11 +32,11 @@ PLANTED = {
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
-    from stepper.check import Marker
-    from stepper.load import load
-    from stepper.mistakes import outputs
-    from stepper.numbers import Values
-    from stepper.working import dumps_working
+    from stepper.marking.marker import Marker
+    from stepper.core.load import load
+    from stepper.marking.mistakes import outputs
+    from stepper.core.numbers import Values
+    from stepper.marking.working import dumps_working
 
     problem = load(ROOT / "examples" / "tutorial.toml")
     marker = Marker(problem)

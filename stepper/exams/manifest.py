@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import StepperError
-from .exam import MANIFEST_FORMAT
-from .load import loads, read_text, read_toml, shown
-from .spec import Problem
+from ..core.errors import StepperError
+from .generate import MANIFEST_FORMAT
+from ..core.load import loads, read_text, read_toml, shown
+from ..core.spec import Problem
 
 # A manifest holds every variant's problem file and answers: about 2 KB a variant for the tutorial's exam, so
 # 10,000 variants of a larger network still fit. The same bound as an exam folder's own reading of it.

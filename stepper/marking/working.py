@@ -34,11 +34,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import StepperError, suggestion
-from .load import NON_FINITE, cell_place, culprit, read_text, read_toml, shown
-from .numbers import TooManyDigits, Values, fraction, from_numbers, write_exact, write_float
-from .spec import Problem
-from .stages import Stage, stages, table_names
+from ..core.errors import StepperError, suggestion
+from ..core.load import NON_FINITE, cell_place, culprit, read_text, read_toml, shown
+from ..core.numbers import TooManyDigits, Values, fraction, from_numbers, write_exact, write_float
+from ..core.spec import Problem
+from ..core.stages import Stage, stages, table_names
 
 TOP_FIELDS = {"student", "note", "variant", "window"}
 WINDOW_FIELDS = {"layer", "filter", "neuron", "row", "column", "sum"}

@@ -5,8 +5,8 @@ from fractions import Fraction
 
 import sympy
 
-from .numbers import Values
-from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, MarkScheme, Pool, Problem, Settings
+from ..core.numbers import Values
+from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, MarkScheme, Pool, Problem, Settings
 
 
 def dumps(problem: Problem) -> str:

@@ -21,15 +21,15 @@ from typing import Callable
 
 import jinja2
 
-from .errors import StepperError
+from ..core.errors import StepperError
 from .maths import Maths
 from .output import wrap_tex, wrap_tex_chunks
-from .spec import Settings
-from .text import plain_text
-from .trace import (ConvTrace, ConvWindow, DenseTrace, Element, ElementwiseTrace, FlattenTrace, MixTrace, PoolTrace,
+from ..core.spec import Settings
+from ..core.text import plain_text
+from ..core.trace import (ConvTrace, ConvWindow, DenseTrace, Element, ElementwiseTrace, FlattenTrace, MixTrace, PoolTrace,
                     PoolWindow, SoftmaxTrace, Terms, Trace, TransposedTrace)
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parent.parent  # the stepper package folder
 
 
 def builtin_templates() -> Path:
@@ -394,7 +394,7 @@ def render_feedback(feedback, fmt: str, templates: Path | None = None) -> str:
 
 def render_question(trace: Trace, fmt: str, variant: str, templates: Path | None = None) -> str:
     """An exam variant's question sheet: its problem, and each stage to write down, with no answers."""
-    from .stages import stages
+    from ..core.stages import stages
     env = environment(fmt, trace.settings, templates)
     return _render(env, f"question.{fmt}", trace=trace, problem=trace.problem, settings=trace.settings,
                    variant=variant, asked=stages(trace.problem))

@@ -37,13 +37,13 @@ from typing import TYPE_CHECKING
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
-from .errors import StepperError
-from .text import plain_text
-from .numbers import Values, fixed, write_exact
-from .stages import Stage, stages
+from ..core.errors import StepperError
+from ..core.text import plain_text
+from ..core.numbers import Values, fixed, write_exact
+from ..core.stages import Stage, stages
 
 if TYPE_CHECKING:
-    from .exam import Variant
+    from .generate import Variant
 
 # Characters XML 1.0 does not allow even in CDATA: an untrusted sheet or title must not break the file.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

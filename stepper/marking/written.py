@@ -24,8 +24,8 @@ from typing import NamedTuple
 
 import sympy
 
-from .errors import StepperError
-from .numbers import Values, fraction
+from ..core.errors import StepperError
+from ..core.numbers import Values, fraction
 
 # What a student may type for "times", and other marks a pasted formula brings with it.
 _REPLACE = [("\u2212", "-"), ("\u00d7", "*"), ("\u00b7", "*"), ("\u22c5", "*"), ("\\cdot", "*"),

@@ -21,14 +21,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import StepperError, suggestion
-from .evaluate import trace
-from .load import shown
-from .numbers import Values
-from .spec import Problem
-from .stages import stages
-from .trace import ConvTrace, DenseTrace, MixTrace, PoolTrace, SoftmaxTrace, Trace, TransposedTrace
-from .working import plain
+from ..core.errors import StepperError, suggestion
+from ..core.evaluate import trace
+from ..core.load import shown
+from ..core.numbers import Values
+from ..core.spec import Problem
+from ..core.stages import stages
+from ..core.trace import ConvTrace, DenseTrace, MixTrace, PoolTrace, SoftmaxTrace, Trace, TransposedTrace
+from ..marking.working import plain
 
 # The constraints, in the order reports list them; "fits" (every layer's windows fit) is always on.
 NAMES = ("fits", "nonzero", "saturated", "no_ties", "largest", "integers", "distinct")

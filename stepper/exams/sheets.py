@@ -17,9 +17,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator, Protocol
 
-from .exam import Variant, manifest
-from .output import marked, typeset
-from .render import render, render_keys_chunks, render_layer, render_question
+from .generate import Variant, manifest
+from ..writing.output import marked, typeset
+from ..writing.documents import render, render_keys_chunks, render_layer, render_question
 from .variants import Template
 
 FORMATS = ("md", "tex", "pdf", "moodle")

@@ -25,13 +25,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import StepperError
-from .evaluate import trace
+from ..core.errors import StepperError
+from ..core.evaluate import trace
 from .mistakes import Mistake, catalogue, outputs, run
-from .numbers import Values, from_numbers
-from .spec import MarkScheme, Problem
-from .stages import Stage, layer_title, stages
-from .trace import ConvTrace, DenseTrace, ElementwiseTrace, MixTrace, PoolTrace, Trace
+from ..core.numbers import Values, from_numbers
+from ..core.spec import MarkScheme, Problem
+from ..core.stages import Stage, layer_title, stages
+from ..core.trace import ConvTrace, DenseTrace, ElementwiseTrace, MixTrace, PoolTrace, Trace
 from .working import Answer, Working, WrittenSum
 from .written import Expected, SumCheck, check_sum, explain_total
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .numbers import Values
-from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings
+from ..core.numbers import Values
+from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings
 
 # The largest LaTeX document stepper typesets, in bytes, by engine: what typesets within about a minute on 2 cores.
 # pdflatex typesets LeNet's full solution (15.7 MB, 5,355 pages) in 23 s and 430 MB; LuaLaTeX, which a title

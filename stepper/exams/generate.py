@@ -17,13 +17,13 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .dump import dumps
-from .errors import StepperError
-from .text import plain_text
+from ..interop.dump import dumps
+from ..core.errors import StepperError
+from ..core.text import plain_text
 from .fairness import DESCRIPTIONS, NAMES, Verdict, answers, judge
 from .fairness import winners as winners_of
-from .spec import Problem
-from .trace import Trace
+from ..core.spec import Problem
+from ..core.trace import Trace
 from .variants import Template
 
 MAX_VARIANTS = 10_000

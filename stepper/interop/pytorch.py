@@ -13,9 +13,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from .errors import StepperError
-from .numbers import Values, from_numbers
-from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings
+from ..core.errors import StepperError
+from ..core.numbers import Values, from_numbers
+from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings
 
 SUPPORTED = ("Conv2d (groups=1)", "ConvTranspose2d", "ZeroPad2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d(1)", "Flatten", "Linear",
              "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "Identity")

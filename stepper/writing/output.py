@@ -26,8 +26,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .errors import StepperError
-from .text import plain_text
+from ..core.errors import StepperError
+from ..core.text import plain_text
 
 MARKS = {
     ".md": "<!-- Written by stepper from {source}. Edit the problem file, not this one. -->\n",

@@ -14,8 +14,8 @@ import shutil
 import subprocess
 import zipfile
 
-from .errors import StepperError
-from .render import FORMATS
+from ..core.errors import StepperError
+from .documents import FORMATS
 
 PANDOC_INSTALL = "install pandoc (Debian: apt-get install pandoc) or leave docx out of --format"
 # stepper's mark on a .docx it wrote: the document's subject (docProps/core.xml), which Word shows among the

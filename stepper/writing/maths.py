@@ -17,10 +17,10 @@ from typing import Iterator, NamedTuple
 import numpy as np
 import sympy
 
-from .numbers import Values, write_exact, write_float
-from .spec import Settings
-from .stages import TITLES
-from .trace import ConvWindow, GrowStep, PoolWindow, SizeStep, Terms, channel_totals, reading_order
+from ..core.numbers import Values, write_exact, write_float
+from ..core.spec import Settings
+from ..core.stages import TITLES
+from ..core.trace import ConvWindow, GrowStep, PoolWindow, SizeStep, Terms, channel_totals, reading_order
 
 # The name of a filter turned 180 degrees, for a true convolution.
 FLIPPED = "\\tilde{K}"

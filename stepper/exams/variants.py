@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StepperError, suggestion
+from ..core.errors import StepperError, suggestion
 from .fairness import Constraints, read_constraints
-from .load import NON_FINITE, TOP_FIELDS, from_data, read_text, read_toml, shown
-from .numbers import Values, from_numbers, fraction
-from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Pool, Problem
+from ..core.load import NON_FINITE, TOP_FIELDS, from_data, read_text, read_toml, shown
+from ..core.numbers import Values, from_numbers, fraction
+from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Pool, Problem
 
 MAX_CHOICES = 10_000  # a range with more values than this is not one a student works by hand
 # A layer's type may change only to one worked the same way, so the rest of the network still fits.

@@ -16,10 +16,10 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import StepperError
-from .evaluate import step
-from .numbers import Values, floats, from_numbers, round_half_away
-from .spec import Activation, Conv1x1, Conv2d, Dense, Pool, Problem, Settings
+from ..core.errors import StepperError
+from ..core.evaluate import step
+from ..core.numbers import Values, floats, from_numbers, round_half_away
+from ..core.spec import Activation, Conv1x1, Conv2d, Dense, Pool, Problem, Settings
 
 
 @dataclass(frozen=True, eq=False)

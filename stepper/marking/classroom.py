@@ -16,13 +16,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 
-from .check import EMPTY, Feedback, Marker
-from .errors import StepperError
-from .load import read_text
-from .output import CSV_MARK
-from .render import escape_md, points
-from .spec import Problem
-from .text import plain_text
+from .marker import EMPTY, Feedback, Marker
+from ..core.errors import StepperError
+from ..core.load import read_text
+from ..writing.output import CSV_MARK
+from ..writing.documents import escape_md, points
+from ..core.spec import Problem
+from ..core.text import plain_text
 from .working import loads_working
 
 # Folders with at least this many files show a progress bar (on a terminal, or when asked).
@@ -113,7 +113,7 @@ class Markers:
         if isinstance(self.source, Problem):
             problem = self.source
         else:
-            from .manifest import working_variant
+            from ..exams.manifest import working_variant
             problem = self.source.problem_for(working_variant(path), str(path))
         marker = self._markers.get(id(problem))
         if marker is None:

@@ -35,8 +35,8 @@ import stat
 from pathlib import Path
 from typing import IO
 
-from .errors import StepperError
-from .output import open_regular, written_by_stepper
+from ..core.errors import StepperError
+from ..writing.output import open_regular, written_by_stepper
 
 STAGING = ".{}.stepper-new"
 ASIDE = ".{}.stepper-aside"  # the earlier exam, for a moment, where the kernel cannot exchange two folders
