@@ -9,6 +9,7 @@ in separate runs so that it does not slow the timings. Before anything is timed,
 the plain numpy forward pass written here is checked against the trace's numbers,
 so a wrong trace would stop the benchmark rather than be timed.
 """
+
 from __future__ import annotations
 
 import gc
@@ -44,6 +45,7 @@ WARMUP = 2
 
 
 # ---------------------------------------------------------------- measuring
+
 
 def _loops(fn) -> int:
     """How many calls make one sample last about SAMPLE_SECONDS (after warm-up)."""
@@ -147,6 +149,7 @@ def multiply_adds(trace) -> int:
 
 # ---------------------------------------------------------------- the plain numpy forward pass
 
+
 def f64(v: Values | None):
     return None if v is None else np.asarray(v.floats(), dtype=np.float64)
 
@@ -157,7 +160,7 @@ def plain_conv(x, w, b, stride, pad):
     if top or bottom or left or right:
         x = np.pad(x, ((0, 0), (top, bottom), (left, right)))
     kh, kw = w.shape[-2:]
-    windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::stride[0], ::stride[1]]  # (C, oh, ow, kh, kw)
+    windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, :: stride[0], :: stride[1]]  # (C, oh, ow, kh, kw)
     out = np.tensordot(w, windows, axes=([1, 2, 3], [0, 3, 4]))  # (F, oh, ow)
     if b is not None:
         out += b[:, None, None]
@@ -165,7 +168,7 @@ def plain_conv(x, w, b, stride, pad):
 
 
 def plain_pool(x, kind, size, stride):
-    windows = sliding_window_view(x, size, axis=(1, 2))[:, ::stride[0], ::stride[1]]
+    windows = sliding_window_view(x, size, axis=(1, 2))[:, :: stride[0], :: stride[1]]
     return windows.max(axis=(3, 4)) if kind == "maxpool" else windows.mean(axis=(3, 4))
 
 
@@ -225,19 +228,27 @@ def check_equal(problem: Problem, trace, forward, exact: bool = True, atol: floa
         if exact:
             assert np.array_equal(got, x), f"{problem.title}: layer {k} ({record.layer.kind}) differs from numpy"
         else:
-            assert np.allclose(got, x, rtol=0, atol=atol), \
+            assert np.allclose(got, x, rtol=0, atol=atol), (
                 f"{problem.title}: layer {k} ({record.layer.kind}) differs from numpy by {np.abs(got - x).max()}"
+            )
 
 
 # ---------------------------------------------------------------- the problems
 
+
 def lenet(rng) -> Problem:
     ints = lambda *shape, lo=-2, hi=2: Values(rng.integers(lo, hi + 1, shape).astype(np.int64))
     layers = (
-        Conv2d(ints(6, 1, 5, 5), padding=2), Activation("relu"), Pool("maxpool", (2, 2), (2, 2)),
-        Conv2d(ints(16, 6, 5, 5)), Activation("relu"), Pool("maxpool", (2, 2), (2, 2)),
-        Dense(tuple(ints(16, 5, 5) for _ in range(120))), Activation("relu"),
-        Dense(tuple(ints(120) for _ in range(84))), Activation("relu"),
+        Conv2d(ints(6, 1, 5, 5), padding=2),
+        Activation("relu"),
+        Pool("maxpool", (2, 2), (2, 2)),
+        Conv2d(ints(16, 6, 5, 5)),
+        Activation("relu"),
+        Pool("maxpool", (2, 2), (2, 2)),
+        Dense(tuple(ints(16, 5, 5) for _ in range(120))),
+        Activation("relu"),
+        Dense(tuple(ints(120) for _ in range(84))),
+        Activation("relu"),
         Dense(tuple(ints(84) for _ in range(10))),
     )
     return Problem("LeNet", ints(1, 28, 28, lo=0, hi=9), layers)
@@ -246,12 +257,23 @@ def lenet(rng) -> Problem:
 def d2l_lenet(rng) -> Problem:
     """d2l's LeNet on a 28x28 image of digits 0-9: conv 6@5x5 padding 2, sigmoid, avgpool 2, conv 16@5x5, sigmoid,
     avgpool 2, flatten, dense 120, sigmoid, dense 84, sigmoid, dense 10; weights of one decimal, -0.3 to 0.3."""
+
     def tenths(*shape):
         return Values(rng.choice(np.array([-3, -2, -1, 1, 2, 3]), shape).astype(np.int64), 10)
+
     sigmoid, pool = Activation("sigmoid"), Pool("avgpool", (2, 2), (2, 2))
     layers = (
-        Conv2d(tenths(6, 1, 5, 5), padding=2), sigmoid, pool, Conv2d(tenths(16, 6, 5, 5)), sigmoid, pool, Flatten(),
-        Dense(tuple(tenths(400) for _ in range(120))), sigmoid, Dense(tuple(tenths(120) for _ in range(84))), sigmoid,
+        Conv2d(tenths(6, 1, 5, 5), padding=2),
+        sigmoid,
+        pool,
+        Conv2d(tenths(16, 6, 5, 5)),
+        sigmoid,
+        pool,
+        Flatten(),
+        Dense(tuple(tenths(400) for _ in range(120))),
+        sigmoid,
+        Dense(tuple(tenths(120) for _ in range(84))),
+        sigmoid,
         Dense(tuple(tenths(84) for _ in range(10))),
     )
     return Problem("LeNet (d2l)", Values(rng.integers(0, 10, (1, 28, 28)).astype(np.int64)), layers)
@@ -273,6 +295,7 @@ def render_problem(rng) -> Problem:
 
 
 # ---------------------------------------------------------------- the plain f-string rendering
+
 
 def plain_grid(rows) -> str:
     body = " \\\\ ".join(" & ".join(map(str, row)) for row in rows)
@@ -298,14 +321,15 @@ def plain_render(trace) -> str:
     out = [f"# {trace.problem.title}\n\n$$\nX = {plain_grid(image)}\n$$\n\n### Filter 1\n"]
     for i, row_sums in enumerate(sums):
         for j, total in enumerate(row_sums):
-            window = [r[j:j + kw] for r in image[i:i + kh]]
+            window = [r[j : j + kw] for r in image[i : i + kh]]
             products = [x * k for x, k in zip((x for r in window for x in r), flat_kernel) if x * k]
-            lines = [plain_sum(products[n:n + 10]) for n in range(0, len(products), 10)]
+            lines = [plain_sum(products[n : n + 10]) for n in range(0, len(products), 10)]
             rest = "".join(f" \\\\ &\\quad {'- ' + line[1:] if line[0] == '-' else '+ ' + line}" for line in lines[1:])
             out.append(
                 f"\n**Output row {i + 1}, column {j + 1}** (rows {i + 1}–{i + kh}, columns {j + 1}–{j + kw}):\n\n"
                 f"$$\n\\begin{{gathered}} {plain_grid(window)} \\quad {kernel_text} \\end{{gathered}}\n$$\n\n"
-                f"$$\n\\begin{{aligned}} z_{{{i + 1},{j + 1}}} &= {lines[0]}{rest} \\\\ &= {total} \\end{{aligned}}\n$$\n")
+                f"$$\n\\begin{{aligned}} z_{{{i + 1},{j + 1}}} &= {lines[0]}{rest} \\\\ &= {total} \\end{{aligned}}\n$$\n"
+            )
     out.append(f"\n$$\nF_{{1}} = {plain_grid(sums)}\n$$\n")
     return "".join(out)
 
@@ -331,10 +355,14 @@ def main() -> None:
     started = time.perf_counter()
     import jinja2
 
-    print(f"python {platform.python_version()} ({platform.python_implementation()}), numpy {np.__version__}, "
-          f"jinja2 {jinja2.__version__}, {os.cpu_count()} cpus, {platform.machine()} {platform.system()}")
-    print(f"timings: medians of {REPEATS}+ samples of >= {SAMPLE_SECONDS * 1000:.0f} ms each, after {WARMUP}+ warm-up calls;"
-          " the two sides of a ratio are sampled alternately")
+    print(
+        f"python {platform.python_version()} ({platform.python_implementation()}), numpy {np.__version__}, "
+        f"jinja2 {jinja2.__version__}, {os.cpu_count()} cpus, {platform.machine()} {platform.system()}"
+    )
+    print(
+        f"timings: medians of {REPEATS}+ samples of >= {SAMPLE_SECONDS * 1000:.0f} ms each, after {WARMUP}+ warm-up calls;"
+        " the two sides of a ratio are sampled alternately"
+    )
     rng = np.random.default_rng(20240611)
 
     # 1. the tutorial
@@ -389,8 +417,9 @@ def main() -> None:
     line("conv peak memory trace / numpy forward", f"{r:.1f}x", "<= 2x", r <= 2)
     record = tr.layers[0]
     F, oh, ow = record.sums.shape
-    picks = list(zip(rng.integers(0, F, 1000).tolist(), rng.integers(0, oh, 1000).tolist(),
-                     rng.integers(0, ow, 1000).tolist()))
+    picks = list(
+        zip(rng.integers(0, F, 1000).tolist(), rng.integers(0, oh, 1000).tolist(), rng.integers(0, ow, 1000).tolist())
+    )
     w = record.window(*picks[0])  # the window's working is right
     assert int(w.products.data.sum()) == int(w.total.data), "window products do not add up to the sum"
     for f, i, j in picks[:100]:  # warm-up
@@ -446,8 +475,9 @@ def main() -> None:
     t_mark, t_report = compare(lambda: mark_class(False), lambda: mark_class(True), repeats=7)
     line("working files", f"{len(paths)}")
     line("files marked per second", f"{len(paths) / t_mark:.0f}")
-    line("files marked per second, with md reports", f"{len(paths) / t_report:.0f}", ">= 20",
-         len(paths) / t_report >= 20)
+    line(
+        "files marked per second, with md reports", f"{len(paths) / t_report:.0f}", ">= 20", len(paths) / t_report >= 20
+    )
 
     # 6. exam variants
     print("\n6. exam variants: examples/tutorial-exam.toml, 50 variants drawn and judged, keys rendered")
@@ -471,9 +501,11 @@ def main() -> None:
 
     met = sum(ok for _, ok in results)
     missed = [name for name, ok in results if not ok]
-    print(f"\nsummary: {met} of {len(results)} targets met"
-          + (f"; missed: {', '.join(missed)}" if missed else "")
-          + f" ({time.perf_counter() - started:.0f} s)")
+    print(
+        f"\nsummary: {met} of {len(results)} targets met"
+        + (f"; missed: {', '.join(missed)}" if missed else "")
+        + f" ({time.perf_counter() - started:.0f} s)"
+    )
 
 
 def scale(rng) -> None:
@@ -481,6 +513,7 @@ def scale(rng) -> None:
     import shutil
     import tempfile
     from dataclasses import replace
+
     estimate_module = importlib.import_module("stepper.writing.estimate")
     cli = importlib.import_module("stepper.cli")
     print("\n7. large documents: d2l's LeNet (1x28x28; sigmoid, average pooling), --detail 2")
@@ -490,6 +523,7 @@ def scale(rng) -> None:
     def solve():
         traced = evaluate.trace(net, settings)
         return render_module.render(traced, "md", settings), render_module.render(traced, "tex", settings)
+
     guess = estimate_module.estimate(net, settings)
     md, tex = solve()
     line("estimate: windows, bytes (info)", f"{guess.windows}, {guess.bytes // 1000} kB")
@@ -522,6 +556,7 @@ def _quietly(fn, *args):
     """fn(*args) with its stdout and stderr (the files it wrote, the estimate line) kept off the report."""
     import contextlib
     import io
+
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         status = fn(*args)
     assert status == 0, f"{fn.__name__}{args} exited with {status}"
@@ -529,6 +564,7 @@ def _quietly(fn, *args):
 
 def _pages(pdf: Path) -> str:
     import subprocess
+
     try:
         info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
@@ -539,6 +575,7 @@ def _pages(pdf: Path) -> str:
 def _children_peak() -> int:
     """The largest resident set of any child process so far (the LaTeX runs), in bytes."""
     import resource
+
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
 

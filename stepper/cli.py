@@ -1,4 +1,5 @@
 """The command line: `stepper solve [PROBLEM ...]`, `stepper check PROBLEM WORKING` and `stepper exam TEMPLATE`."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,13 +11,23 @@ from . import __version__
 from .core.errors import StepperError
 from .core.evaluate import trace
 from .core.load import load
-from .marking.classroom import PROGRESS_FROM
-from .writing.estimate import ANNOUNCE_FROM, PDF_LIMIT, TEXT_LIMIT, estimate, byte_size
-from .writing.output import (TEX_INSTALL, TypesetError, check_writable, marked, pdflatex_available, remove_stale_log,
-                     tex_engine, tex_timeout, typeset, write_files)
-from .writing.documents import builtin_templates, escape_tex, render
 from .core.spec import ROUNDING, TERMS, Settings
 from .core.text import plain_text
+from .marking.classroom import PROGRESS_FROM
+from .writing.documents import builtin_templates, escape_tex, render
+from .writing.estimate import ANNOUNCE_FROM, PDF_LIMIT, TEXT_LIMIT, byte_size, estimate
+from .writing.output import (
+    TEX_INSTALL,
+    TypesetError,
+    check_writable,
+    marked,
+    pdflatex_available,
+    remove_stale_log,
+    tex_engine,
+    tex_timeout,
+    typeset,
+    write_files,
+)
 
 FORMATS = ("md", "tex", "pdf")
 SOLVE_FORMATS = FORMATS + ("docx",)  # Word, through pandoc from the Markdown
@@ -60,85 +71,172 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     top = _Parser(
-        prog="stepper",
-        description="Turn a small neural network and its input into a step-by-step worked solution.")
+        prog="stepper", description="Turn a small neural network and its input into a step-by-step worked solution."
+    )
     top.add_argument("--version", action="version", version=f"stepper {__version__}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     solve = sub.add_parser(
-        "solve", help="write the worked solution of a problem file",
+        "solve",
+        help="write the worked solution of a problem file",
         description="Trace the forward pass of each PROBLEM file and write its worked solution.",
-        epilog="Settings given here override the problem file's [settings].")
-    solve.add_argument("problems", nargs="*", metavar="PROBLEM", type=Path,
-                       help="problem files (TOML); with none, the built-in CNN tutorial")
-    solve.add_argument("--format", type=lambda t: _formats(t, SOLVE_FORMATS), default=None, metavar="LIST",
-                       help=f"comma-separated formats from {', '.join(SOLVE_FORMATS)} (default: {DEFAULT_FORMATS}; "
-                            "pdf needs pdflatex and is left out with a note when it is missing; docx needs pandoc)")
-    solve.add_argument("--torch", metavar="MODULE:NAME",
-                       help="solve a PyTorch model instead of a problem file: NAME in MODULE (importable from the "
-                            "current folder) is a (model, input) pair, or a function returning one; its problem "
-                            "file is written too (needs the torch extra)")
-    solve.add_argument("--out", type=Path, default=Path("output"), metavar="DIR",
-                       help="folder for the documents, made if missing (default: ./output)")
-    solve.add_argument("--detail", type=_detail, metavar="all|answers|N",
-                       help="work every window in full (all), the first N windows of each map, or results only")
-    solve.add_argument("--terms", choices=TERMS,
-                       help="write only the nonzero products (= -2 - 5 = -7) or every product as a . b")
-    solve.add_argument("--rounding", choices=ROUNDING,
-                       help="carry rounded values forward as by hand (carry) or keep full precision (full)")
-    solve.add_argument("--decimals", type=int, metavar="N",
-                       help="decimal places for sigmoid, exponentials and other rounded values (default 4)")
-    solve.add_argument("--templates", type=Path, metavar="DIR",
-                       help="a folder whose template files override the built-in ones, file by file")
-    solve.add_argument("--force", action="store_true",
-                       help="replace files in --out even if stepper did not write them, and make documents "
-                            "larger than stepper's limits (see the estimate it gives)")
+        epilog="Settings given here override the problem file's [settings].",
+    )
+    solve.add_argument(
+        "problems",
+        nargs="*",
+        metavar="PROBLEM",
+        type=Path,
+        help="problem files (TOML); with none, the built-in CNN tutorial",
+    )
+    solve.add_argument(
+        "--format",
+        type=lambda t: _formats(t, SOLVE_FORMATS),
+        default=None,
+        metavar="LIST",
+        help=f"comma-separated formats from {', '.join(SOLVE_FORMATS)} (default: {DEFAULT_FORMATS}; "
+        "pdf needs pdflatex and is left out with a note when it is missing; docx needs pandoc)",
+    )
+    solve.add_argument(
+        "--torch",
+        metavar="MODULE:NAME",
+        help="solve a PyTorch model instead of a problem file: NAME in MODULE (importable from the "
+        "current folder) is a (model, input) pair, or a function returning one; its problem "
+        "file is written too (needs the torch extra)",
+    )
+    solve.add_argument(
+        "--out",
+        type=Path,
+        default=Path("output"),
+        metavar="DIR",
+        help="folder for the documents, made if missing (default: ./output)",
+    )
+    solve.add_argument(
+        "--detail",
+        type=_detail,
+        metavar="all|answers|N",
+        help="work every window in full (all), the first N windows of each map, or results only",
+    )
+    solve.add_argument(
+        "--terms", choices=TERMS, help="write only the nonzero products (= -2 - 5 = -7) or every product as a . b"
+    )
+    solve.add_argument(
+        "--rounding",
+        choices=ROUNDING,
+        help="carry rounded values forward as by hand (carry) or keep full precision (full)",
+    )
+    solve.add_argument(
+        "--decimals",
+        type=int,
+        metavar="N",
+        help="decimal places for sigmoid, exponentials and other rounded values (default 4)",
+    )
+    solve.add_argument(
+        "--templates",
+        type=Path,
+        metavar="DIR",
+        help="a folder whose template files override the built-in ones, file by file",
+    )
+    solve.add_argument(
+        "--force",
+        action="store_true",
+        help="replace files in --out even if stepper did not write them, and make documents "
+        "larger than stepper's limits (see the estimate it gives)",
+    )
     check = sub.add_parser(
-        "check", help="mark a student's working against a problem",
+        "check",
+        help="mark a student's working against a problem",
         description="Mark WORKING (a working file, or a folder of them) against PROBLEM: marks per stage, "
-                    "follow-through, the likely mistake, and a feedback report for each student.",
+        "follow-through, the likely mistake, and a feedback report for each student.",
         epilog="Exit status: 0 when every working file was marked, 2 when one could not be read (the rest are "
-               "still marked) or on bad input.")
-    check.add_argument("problem", metavar="PROBLEM", type=Path,
-                       help="the problem file (TOML), or an exam's manifest.json: each working file is then "
-                            "marked against the variant it names (variant = \"007\")")
-    check.add_argument("working", metavar="WORKING", type=Path, nargs="+",
-                       help="a working file (TOML); several, or a folder of them, are marked as a class: one "
-                            "report each and a class summary")
-    check.add_argument("--format", type=_formats, default=["md"], metavar="LIST",
-                       help=f"comma-separated formats from {', '.join(FORMATS)} for the reports (default: md)")
-    check.add_argument("--out", type=Path, default=Path("feedback"), metavar="DIR",
-                       help="folder for the reports, made if missing (default: ./feedback)")
-    check.add_argument("--templates", type=Path, metavar="DIR",
-                       help="a folder whose template files override the built-in ones, file by file")
-    check.add_argument("--progress", action="store_true",
-                       help=f"show a progress bar even when not on a terminal (it shows by itself on a "
-                            f"terminal for {PROGRESS_FROM} files or more)")
-    check.add_argument("--force", action="store_true",
-                       help="replace files in --out even if stepper did not write them")
+        "still marked) or on bad input.",
+    )
+    check.add_argument(
+        "problem",
+        metavar="PROBLEM",
+        type=Path,
+        help="the problem file (TOML), or an exam's manifest.json: each working file is then "
+        'marked against the variant it names (variant = "007")',
+    )
+    check.add_argument(
+        "working",
+        metavar="WORKING",
+        type=Path,
+        nargs="+",
+        help="a working file (TOML); several, or a folder of them, are marked as a class: one "
+        "report each and a class summary",
+    )
+    check.add_argument(
+        "--format",
+        type=_formats,
+        default=["md"],
+        metavar="LIST",
+        help=f"comma-separated formats from {', '.join(FORMATS)} for the reports (default: md)",
+    )
+    check.add_argument(
+        "--out",
+        type=Path,
+        default=Path("feedback"),
+        metavar="DIR",
+        help="folder for the reports, made if missing (default: ./feedback)",
+    )
+    check.add_argument(
+        "--templates",
+        type=Path,
+        metavar="DIR",
+        help="a folder whose template files override the built-in ones, file by file",
+    )
+    check.add_argument(
+        "--progress",
+        action="store_true",
+        help=f"show a progress bar even when not on a terminal (it shows by itself on a "
+        f"terminal for {PROGRESS_FROM} files or more)",
+    )
+    check.add_argument("--force", action="store_true", help="replace files in --out even if stepper did not write them")
     exam = sub.add_parser(
-        "exam", help="draw exam variants of a template, each with its question sheet and answer key",
+        "exam",
+        help="draw exam variants of a template, each with its question sheet and answer key",
         description="Draw fair variants of TEMPLATE (a problem file with a [random] part) and write, per "
-                    "variant, a question sheet and an answer key, one combined key, a manifest for "
-                    "`stepper check`, and a Moodle quiz; or, with --stress, test the template.",
-        epilog="The same template and seed always give the same files.")
+        "variant, a question sheet and an answer key, one combined key, a manifest for "
+        "`stepper check`, and a Moodle quiz; or, with --stress, test the template.",
+        epilog="The same template and seed always give the same files.",
+    )
     exam.add_argument("template", metavar="TEMPLATE", type=Path, help="the exam template (TOML)")
     exam.add_argument("--variants", type=int, default=None, metavar="N", help="how many variants (default 10)")
     exam.add_argument("--seed", type=_seed, default=1, metavar="S", help="the seed, a whole number (default 1)")
-    exam.add_argument("--format", type=lambda t: _formats(t, EXAM_FORMATS), default=None,
-                      metavar="LIST",
-                      help=f"comma-separated formats from {', '.join(EXAM_FORMATS)} (default: md,tex)")
-    exam.add_argument("--out", type=Path, default=None, metavar="DIR",
-                      help="folder for the documents, made if missing (default: ./exam)")
-    exam.add_argument("--stress", type=int, metavar="N",
-                      help="draw N candidates and report how often each constraint holds, the range and spread "
-                           "of each answer, the time per variant and answers that repeat; writes nothing")
-    exam.add_argument("--templates", type=Path, metavar="DIR",
-                      help="a folder whose template files override the built-in ones, file by file")
-    exam.add_argument("--progress", action="store_true",
-                      help="show a progress bar even when not on a terminal (it shows by itself on a terminal "
-                           f"for {PROGRESS_FROM} variants or more)")
-    exam.add_argument("--force", action="store_true",
-                      help="replace files in --out even if stepper did not write them")
+    exam.add_argument(
+        "--format",
+        type=lambda t: _formats(t, EXAM_FORMATS),
+        default=None,
+        metavar="LIST",
+        help=f"comma-separated formats from {', '.join(EXAM_FORMATS)} (default: md,tex)",
+    )
+    exam.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder for the documents, made if missing (default: ./exam)",
+    )
+    exam.add_argument(
+        "--stress",
+        type=int,
+        metavar="N",
+        help="draw N candidates and report how often each constraint holds, the range and spread "
+        "of each answer, the time per variant and answers that repeat; writes nothing",
+    )
+    exam.add_argument(
+        "--templates",
+        type=Path,
+        metavar="DIR",
+        help="a folder whose template files override the built-in ones, file by file",
+    )
+    exam.add_argument(
+        "--progress",
+        action="store_true",
+        help="show a progress bar even when not on a terminal (it shows by itself on a terminal "
+        f"for {PROGRESS_FROM} variants or more)",
+    )
+    exam.add_argument("--force", action="store_true", help="replace files in --out even if stepper did not write them")
     return top
 
 
@@ -149,19 +247,26 @@ def _seed(text: str) -> int:
 
 
 def exam(args: argparse.Namespace) -> int:
-    from .marking.classroom import ProgressBar
-    from .exams.generate import generate, stress, stress_report
     from .exams.folder import ExamFolder
+    from .exams.generate import generate, stress, stress_report
     from .exams.sheets import file_names, write_exam
     from .exams.variants import load_template
+    from .marking.classroom import ProgressBar
+
     template = load_template(args.template)
     if args.stress is not None:
         result = stress(template, args.stress, args.seed)  # checks the count first
-        ignored = [flag for flag, value in (("--variants", args.variants), ("--format", args.format),
-                                            ("--out", args.out)) if value is not None]
+        ignored = [
+            flag
+            for flag, value in (("--variants", args.variants), ("--format", args.format), ("--out", args.out))
+            if value is not None
+        ]
         if ignored:
-            print(f"stepper: note: --stress writes nothing, so {', '.join(ignored)} "
-                  f"{'is' if len(ignored) == 1 else 'are'} ignored", file=sys.stderr)
+            print(
+                f"stepper: note: --stress writes nothing, so {', '.join(ignored)} "
+                f"{'is' if len(ignored) == 1 else 'are'} ignored",
+                file=sys.stderr,
+            )
         print(stress_report(result, template.constraints), end="")
         return 0
     args.variants = 10 if args.variants is None else args.variants
@@ -174,21 +279,42 @@ def exam(args: argparse.Namespace) -> int:
     if not 1 <= args.variants <= 10_000:
         raise StepperError(f"expected from 1 to 10,000 variants, found {args.variants}", place="--variants")
     show = args.progress or (args.variants >= PROGRESS_FROM and sys.stderr.isatty())
-    with ExamFolder(args.out, file_names(args.variants, args.format), args.force) as folder:  # the earlier exam stays whole until the new one is
+    with ExamFolder(
+        args.out, file_names(args.variants, args.format), args.force
+    ) as folder:  # the earlier exam stays whole until the new one is
         drawing = ProgressBar(label="drawing") if show else None
-        variants = generate(template, args.variants, args.seed, (lambda n: drawing(n, args.variants)) if show else None,
-                            _attempts_note(args.progress or sys.stderr.isatty()))
+        variants = generate(
+            template,
+            args.variants,
+            args.seed,
+            (lambda n: drawing(n, args.variants)) if show else None,
+            _attempts_note(args.progress or sys.stderr.isatty()),
+        )
         if "moodle" in args.format:
             from .exams.moodle import check_tolerances
+
             check_tolerances(variants, template.source)
         writing = ProgressBar(label="writing") if show else None
         typesetting = ProgressBar(label="typesetting") if show and "pdf" in args.format else None
-        write_exam(folder, template, variants, args.seed, args.format, args.templates, writing,
-                   source=args.template.name, typesetting=typesetting)
+        write_exam(
+            folder,
+            template,
+            variants,
+            args.seed,
+            args.format,
+            args.templates,
+            writing,
+            source=args.template.name,
+            typesetting=typesetting,
+        )
         files = len(folder.hashes)  # the manifest included
         gone = folder.commit()
-    print(plain_text(f"{len(variants)} variants of {args.template.name} (seed {args.seed}): {files} files in "
-                     f"{args.out}" + (f"; removed {len(gone)} files of an earlier exam there" if gone else "")))
+    print(
+        plain_text(
+            f"{len(variants)} variants of {args.template.name} (seed {args.seed}): {files} files in "
+            f"{args.out}" + (f"; removed {len(gone)} files of an earlier exam there" if gone else "")
+        )
+    )
     return 0
 
 
@@ -198,8 +324,12 @@ def _attempts_note(show: bool):
         return None
 
     def note(number: int, tried: int, tries: int) -> None:
-        print(f"stepper: drawing variant {number}: {tried:,} of {tries:,} candidates tried, none fair yet",
-              file=sys.stderr, flush=True)
+        print(
+            f"stepper: drawing variant {number}: {tried:,} of {tries:,} candidates tried, none fair yet",
+            file=sys.stderr,
+            flush=True,
+        )
+
     return note
 
 
@@ -214,6 +344,7 @@ def solve(args: argparse.Namespace) -> int:
         raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
     if "docx" in formats:
         from .writing.docx import PANDOC_INSTALL, pandoc_available
+
         if not pandoc_available():
             raise StepperError(f"pandoc is not installed: {PANDOC_INSTALL}", place="--format docx")
     if args.templates is not None and not args.templates.is_dir():
@@ -241,13 +372,19 @@ def solve(args: argparse.Namespace) -> int:
     files, failures = {}, []
     if args.torch:
         from .interop.dump import dumps
+
         files[args.out / path.name] = marked(dumps(loaded[0][1]), ".toml", args.torch).encode("utf-8")
     for path, problem, settings, targets in jobs:
         made, failure = _solve_documents(path, problem, settings, targets, formats, args.templates)
         files.update(made)
         if failure is not None:
-            failures.append((failure, [t for f, t in targets.items() if f != "pdf"],
-                             _log_file(failure, targets["pdf"], path.name, args.force, files)))
+            failures.append(
+                (
+                    failure,
+                    [t for f, t in targets.items() if f != "pdf"],
+                    _log_file(failure, targets["pdf"], path.name, args.force, files),
+                )
+            )
     write_files(files, args.force)
     for path, _, _, targets in jobs:
         if "pdf" in targets and targets["pdf"] in files:
@@ -267,15 +404,19 @@ def _check_size(problem, settings: Settings, formats: list[str], force: bool) ->
     engine = tex_engine(escape_tex(problem.title))  # the only text of a solution that is not stepper's own
     why = None
     if size.bytes > TEXT_LIMIT and text:
-        why = (f"its worked solution would be {size.describe()} of {' and '.join(text)}, more than the "
-               f"{byte_size(TEXT_LIMIT)} stepper writes: work fewer windows with --detail N (N of each map) or "
-               "give a table of sizes with --detail shapes; or pass --force to write it anyway")
+        why = (
+            f"its worked solution would be {size.describe()} of {' and '.join(text)}, more than the "
+            f"{byte_size(TEXT_LIMIT)} stepper writes: work fewer windows with --detail N (N of each map) or "
+            "give a table of sizes with --detail shapes; or pass --force to write it anyway"
+        )
     elif size.bytes > PDF_LIMIT[engine] and "pdf" in formats:
         needs = " with LuaLaTeX, which its title needs" if engine == "lualatex" else ""
-        why = (f"its worked solution would be {size.describe()} of LaTeX, more than the "
-               f"{byte_size(PDF_LIMIT[engine])} stepper typesets{needs}: work fewer windows with --detail N "
-               "(N of each map), give a table of sizes with --detail shapes, or leave the PDF out with "
-               "--format md; or pass --force to make it anyway")
+        why = (
+            f"its worked solution would be {size.describe()} of LaTeX, more than the "
+            f"{byte_size(PDF_LIMIT[engine])} stepper typesets{needs}: work fewer windows with --detail N "
+            "(N of each map), give a table of sizes with --detail shapes, or leave the PDF out with "
+            "--format md; or pass --force to make it anyway"
+        )
     if why and not force:
         raise StepperError(why, file=problem.source)
     if why or size.bytes >= ANNOUNCE_FROM:
@@ -312,16 +453,19 @@ def _solve_jobs(loaded, formats: list[str], args: argparse.Namespace) -> list:
         targets = {f: args.out / f"{path.stem}.{f}" for f in formats}
         for target in targets.values():
             if target in claimed:
-                raise StepperError(f"both {claimed[target]} and {name} would write it; "
-                                   "solve them into different --out folders", file=str(target))
+                raise StepperError(
+                    f"both {claimed[target]} and {name} would write it; solve them into different --out folders",
+                    file=str(target),
+                )
             claimed[target] = name
             check_writable(target, args.force)
         jobs.append((path, problem, _settings(problem.settings, args), targets))
     return jobs
 
 
-def _solve_documents(path: Path, problem, settings: Settings, targets: dict, formats: list[str],
-                     templates: Path | None) -> tuple[dict[Path, bytes], TypesetError | None]:
+def _solve_documents(
+    path: Path, problem, settings: Settings, targets: dict, formats: list[str], templates: Path | None
+) -> tuple[dict[Path, bytes], TypesetError | None]:
     """One problem's documents, by the file each goes to, and the failure to typeset its PDF, if it failed
     (the other documents are there all the same)."""
     result = trace(problem, settings)
@@ -331,6 +475,7 @@ def _solve_documents(path: Path, problem, settings: Settings, targets: dict, for
             documents[fmt] = marked(render(result, fmt, settings, templates), f".{fmt}", path.name).encode("utf-8")
     if "docx" in formats:
         from .writing.docx import to_docx
+
         documents["docx"] = to_docx(documents["md"].decode("utf-8"), str(targets["docx"]))
     failure = None
     if "pdf" in formats:
@@ -344,6 +489,7 @@ def _solve_documents(path: Path, problem, settings: Settings, targets: dict, for
 def _from_torch(spec: str):
     """The Problem of the (model, input) pair named MODULE:NAME, and the problem file it would be."""
     import importlib
+
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise StepperError(f"expected MODULE:NAME, found {spec!r}", place="--torch")
@@ -362,9 +508,9 @@ def _from_torch(spec: str):
     except Exception as e:  # the user's function: its failure is theirs to see, in one line
         raise StepperError(f"{attribute}() failed: {type(e).__name__}: {e}", place="--torch") from None
     if not (isinstance(pair, tuple) and len(pair) == 2):
-        raise StepperError(f"expected {spec} to be a (model, input) pair, or a function returning one",
-                           place="--torch")
+        raise StepperError(f"expected {spec} to be a (model, input) pair, or a function returning one", place="--torch")
     from .interop.pytorch import from_torch
+
     try:
         problem = from_torch(*pair, title=f"{attribute} from {module_name}")
     except StepperError as e:
@@ -385,8 +531,9 @@ def _settings(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 def check(args: argparse.Namespace) -> int:
-    from .marking.classroom import Markers, ProgressBar, mark_all
     from .exams.manifest import is_manifest, load_manifest
+    from .marking.classroom import Markers, ProgressBar, mark_all
+
     if "pdf" in args.format:
         if not pdflatex_available():
             raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
@@ -403,8 +550,11 @@ def check(args: argparse.Namespace) -> int:
     names = [p.stem for p in paths]
     twice = next((n for n in names if names.count(n) > 1), None)
     if twice:
-        raise StepperError(f"two working files are called {twice}.toml, so their reports would collide: "
-                           "mark them into different --out folders", place="WORKING")
+        raise StepperError(
+            f"two working files are called {twice}.toml, so their reports would collide: "
+            "mark them into different --out folders",
+            place="WORKING",
+        )
     targets = {p: {f: args.out / f"{p.stem}-feedback.{f}" for f in args.format} for p in paths}
     extra = [args.out / "class-summary.csv", args.out / "class-summary.md"] if folder else []
     for target in [t for ts in targets.values() for t in ts.values()] + extra:
@@ -415,6 +565,7 @@ def check(args: argparse.Namespace) -> int:
         if bar:
             bar.interrupt()
         print(plain_text(line), file=sys.stderr)
+
     for entry in odd:
         warn(f"stepper: skipped: {entry.path}: {entry.why}")
     if not folder:  # one file: a bad one is simply an error
@@ -440,14 +591,16 @@ def _working_paths(args: argparse.Namespace) -> tuple[list[Path], list]:
     """The working files given or found in the folders given, and the folder entries that look like working
     files but cannot be marked."""
     from .marking.classroom import scan_folder
+
     paths, odd = [], []
     for given in args.working:
         if given.is_dir():
             found, passed = scan_folder(given, args.problem)
             if not found:
                 also = "; ".join(f"{s.path.name} ({s.why})" for s in passed)
-                raise StepperError("holds no working files (*.toml)" + (f"; skipped: {also}" if also else ""),
-                                   file=str(given))
+                raise StepperError(
+                    "holds no working files (*.toml)" + (f"; skipped: {also}" if also else ""), file=str(given)
+                )
             paths += found
             odd += passed
         elif given.exists():
@@ -465,10 +618,14 @@ def _write_reports(results, targets: dict, args: argparse.Namespace, folder: boo
     were not written, are returned."""
     from .marking.classroom import Skipped, why
     from .writing.documents import render_feedback
+
     no_pdf, unwritten = [], []
     for path, fb in results:
-        texts = {fmt: marked(render_feedback(fb, fmt, args.templates), f".{fmt}", path.name)
-                 for fmt in ("md", "tex") if fmt in args.format or (fmt == "tex" and "pdf" in args.format)}
+        texts = {
+            fmt: marked(render_feedback(fb, fmt, args.templates), f".{fmt}", path.name)
+            for fmt in ("md", "tex")
+            if fmt in args.format or (fmt == "tex" and "pdf" in args.format)
+        }
         files = {targets[path][fmt]: texts[fmt].encode("utf-8") for fmt in args.format if fmt != "pdf"}
         failure = log = None
         if "pdf" in args.format:
@@ -494,17 +651,25 @@ def _write_reports(results, targets: dict, args: argparse.Namespace, folder: boo
         print(plain_text(f"{path.name}: {_summary(fb)}"))
         if failure is not None:
             also = f"; its LaTeX log is {log}" if isinstance(log, Path) else f"; {log}" if log else ""
-            warn(f"stepper: skipped: {failure}{also}" if folder else
-                 f"stepper: error: {failure}; {_what_was_written([t for t in files if t != log], log)}")
+            warn(
+                f"stepper: skipped: {failure}{also}"
+                if folder
+                else f"stepper: error: {failure}; {_what_was_written([t for t in files if t != log], log)}"
+            )
     return no_pdf, unwritten
 
 
 def _write_summary(problem, results, skipped: list, no_pdf: list, extra: list[Path], args: argparse.Namespace) -> None:
-    from .marking.classroom import common_mistakes, summary_csv, summary_md
     from .core.stages import stages
-    write_files({extra[0]: summary_csv(stages(problem), results).encode("utf-8"),
-                 extra[1]: marked(summary_md(problem, results, skipped, no_pdf), ".md",
-                                  args.problem.name).encode("utf-8")}, args.force)
+    from .marking.classroom import common_mistakes, summary_csv, summary_md
+
+    write_files(
+        {
+            extra[0]: summary_csv(stages(problem), results).encode("utf-8"),
+            extra[1]: marked(summary_md(problem, results, skipped, no_pdf), ".md", args.problem.name).encode("utf-8"),
+        },
+        args.force,
+    )
     print(plain_text(f"{len(results)} marked; reports and the class summary are in {args.out}"))
     for name, n in common_mistakes(results)[:5]:
         print(f"  {n} x {name}")
@@ -514,8 +679,12 @@ def _summary(fb) -> str:
     """One line: the mark, and what went wrong where."""
     from .marking.marker import EMPTY
     from .writing.documents import points
-    wrong = [f"{r.stage.key} ({r.diagnosis.name if r.diagnosis else 'no follow-through' if r.refused else 'wrong'})"
-             for r in fb.stages if r.verdict == "wrong"]
+
+    wrong = [
+        f"{r.stage.key} ({r.diagnosis.name if r.diagnosis else 'no follow-through' if r.refused else 'wrong'})"
+        for r in fb.stages
+        if r.verdict == "wrong"
+    ]
     sums = sum(1 for s in fb.sums if not s.check.correct)
     answered = any(r.verdict != "missing" for r in fb.stages)
     tail = "; ".join(wrong) if wrong else "no wrong stage" if answered else EMPTY if fb.empty else "no stage answered"

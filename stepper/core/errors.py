@@ -1,4 +1,5 @@
 """The one error type a user sees: a file, a place in it, and what was expected."""
+
 from __future__ import annotations
 
 import difflib
@@ -22,7 +23,7 @@ class StepperError(Exception):
         self.file = file
         self.place = place
 
-    def located(self, *, file: str | None = None, place: str | None = None) -> "StepperError":
+    def located(self, *, file: str | None = None, place: str | None = None) -> StepperError:
         """The same error with a file or an outer place filled in (inner places stay last)."""
         if place and self.place:
             place = f"{place}, {self.place}"
@@ -49,7 +50,7 @@ def _escape(match: re.Match) -> str:
 
 
 def suggestion(word, choices) -> str:
-    """"did you mean 'conv2d'? " for a name that differs from one of `choices` only in case, or is close
+    """ "did you mean 'conv2d'? " for a name that differs from one of `choices` only in case, or is close
     to one (a typo); "" when none is near enough to be a useful guess."""
     if not isinstance(word, str) or not word or len(word) > 100:  # no name is that long; difflib would be slow
         return ""

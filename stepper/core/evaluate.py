@@ -7,6 +7,7 @@ denominator; their dot products run in float64 (BLAS), which is exact while
 every partial sum stays below 2^53 (numbers.multiplicands), and as inexact
 floats beyond that.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,12 +17,48 @@ import sympy
 from numpy.lib.stride_tricks import as_strided
 
 from .errors import StepperError
-from .numbers import (SYMBOLIC, Values, add, carried, common, exact, floats, multiplicands, result,
-                      round_half_away, symbols, times)
-from .spec import (Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings, Shape,
-                   output_size)
-from .trace import (ConvTrace, DenseTrace, ElementwiseTrace, FlattenTrace, GrowStep, MixTrace, PoolTrace, ShapeRow,
-                    ShapeTable, SizeStep, SoftmaxTrace, Trace, TransposedTrace)
+from .numbers import (
+    SYMBOLIC,
+    Values,
+    add,
+    carried,
+    common,
+    exact,
+    floats,
+    multiplicands,
+    result,
+    round_half_away,
+    symbols,
+    times,
+)
+from .spec import (
+    Activation,
+    Conv1x1,
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    Flatten,
+    Pool,
+    Problem,
+    Settings,
+    Shape,
+    output_size,
+)
+from .trace import (
+    ConvTrace,
+    DenseTrace,
+    ElementwiseTrace,
+    FlattenTrace,
+    GrowStep,
+    MixTrace,
+    PoolTrace,
+    ShapeRow,
+    ShapeTable,
+    SizeStep,
+    SoftmaxTrace,
+    Trace,
+    TransposedTrace,
+)
 
 # Softmax subtracts the largest z first (and says so in the working) when some |z| exceeds this,
 # because e^z would be too large to write, or when the largest e^z would round to 0.
@@ -51,6 +88,7 @@ def _forward(problem: Problem, settings: Settings) -> tuple:
 
 # ---- shapes, parameters and multiply-adds, from the shapes alone ----
 
+
 def shape_table(problem: Problem) -> ShapeTable:
     """Every layer's output shape, with its size formula, parameters and multiply-adds, and their totals."""
     shapes = problem.shapes()
@@ -60,9 +98,18 @@ def shape_table(problem: Problem) -> ShapeTable:
 
 def _shape_row(number: int, layer, before: Shape, after: Shape) -> ShapeRow:
     weights, biases, (cells, per_cell) = _counts(layer, before, after)
-    return ShapeRow(number, layer, before, after, _size_steps(layer, before), weights, biases,
-                    (math.prod(weights) if weights else 0) + biases, (cells, per_cell),
-                    math.prod(cells) * math.prod(per_cell) if per_cell else 0)
+    return ShapeRow(
+        number,
+        layer,
+        before,
+        after,
+        _size_steps(layer, before),
+        weights,
+        biases,
+        (math.prod(weights) if weights else 0) + biases,
+        (cells, per_cell),
+        math.prod(cells) * math.prod(per_cell) if per_cell else 0,
+    )
 
 
 def _counts(layer, before: Shape, after: Shape) -> tuple[tuple[int, ...], int, tuple[tuple[int, ...], tuple[int, ...]]]:
@@ -91,9 +138,13 @@ def _size_steps(layer, shape: Shape):
         return _sizes(shape[1], shape[2], layer.size, layer.stride, layer.padding_for(shape))
     if isinstance(layer, ConvTranspose2d):
         kh, kw = layer.filters.shape[-2:]
-        return tuple(GrowStep(axis, n, s, p, k, a, (n - 1) * s - 2 * p + k + a) for axis, n, s, p, k, a in (
-            ("rows", shape[1], layer.stride[0], layer.padding[0], kh, layer.output_padding[0]),
-            ("columns", shape[2], layer.stride[1], layer.padding[1], kw, layer.output_padding[1])))
+        return tuple(
+            GrowStep(axis, n, s, p, k, a, (n - 1) * s - 2 * p + k + a)
+            for axis, n, s, p, k, a in (
+                ("rows", shape[1], layer.stride[0], layer.padding[0], kh, layer.output_padding[0]),
+                ("columns", shape[2], layer.stride[1], layer.padding[1], kw, layer.output_padding[1]),
+            )
+        )
     return None
 
 
@@ -101,9 +152,12 @@ def _finite(v: Values, number: int, layer, problem: Problem) -> None:
     """Stop at the layer whose values overflow a float (inf, or nan from inf - inf): every later step
     would be worked on them and printed as infinity."""
     if v.data.dtype.kind == "f" and not np.isfinite(v.data).all():
-        raise StepperError(f"values grow beyond {np.finfo(np.float64).max:.3g}, the largest a float holds: "
-                           "scale the weights (or the input) down", file=problem.source,
-                           place=f"layer {number} ({layer.kind})")
+        raise StepperError(
+            f"values grow beyond {np.finfo(np.float64).max:.3g}, the largest a float holds: "
+            "scale the weights (or the input) down",
+            file=problem.source,
+            place=f"layer {number} ({layer.kind})",
+        )
 
 
 def step(number: int, layer, x: Values, settings: Settings):
@@ -126,11 +180,29 @@ def _plus_bias(sums: Values, bias: Values | None, shape: tuple[int, ...]) -> Val
     return sums if bias is None else add(sums, bias.reshape(*shape))
 
 
-def _sizes(n_rows: int, n_cols: int, kernel: tuple[int, int], stride: tuple[int, int], pad) -> tuple[SizeStep, SizeStep]:
-    return (SizeStep("rows", n_rows, kernel[0], stride[0], pad.top, pad.bottom,
-                     output_size(n_rows, kernel[0], stride[0], pad.top, pad.bottom)),
-            SizeStep("columns", n_cols, kernel[1], stride[1], pad.left, pad.right,
-                     output_size(n_cols, kernel[1], stride[1], pad.left, pad.right)))
+def _sizes(
+    n_rows: int, n_cols: int, kernel: tuple[int, int], stride: tuple[int, int], pad
+) -> tuple[SizeStep, SizeStep]:
+    return (
+        SizeStep(
+            "rows",
+            n_rows,
+            kernel[0],
+            stride[0],
+            pad.top,
+            pad.bottom,
+            output_size(n_rows, kernel[0], stride[0], pad.top, pad.bottom),
+        ),
+        SizeStep(
+            "columns",
+            n_cols,
+            kernel[1],
+            stride[1],
+            pad.left,
+            pad.right,
+            output_size(n_cols, kernel[1], stride[1], pad.left, pad.right),
+        ),
+    )
 
 
 def _padded(data: np.ndarray, pad, fill=0) -> np.ndarray:
@@ -139,12 +211,13 @@ def _padded(data: np.ndarray, pad, fill=0) -> np.ndarray:
     if data.dtype == object and fill == 0:
         fill = sympy.Integer(0)  # a symbolic map is padded with sympy's 0, which prints and adds like the rest
     out = np.full((c, h + pad.top + pad.bottom, w + pad.left + pad.right), fill, dtype=data.dtype)
-    out[:, pad.top:pad.top + h, pad.left:pad.left + w] = data
+    out[:, pad.top : pad.top + h, pad.left : pad.left + w] = data
     return out
 
 
-def _windows(data: np.ndarray, kh: int, kw: int, stride: tuple[int, int],
-             dilation: tuple[int, int] = (1, 1)) -> np.ndarray:
+def _windows(
+    data: np.ndarray, kh: int, kw: int, stride: tuple[int, int], dilation: tuple[int, int] = (1, 1)
+) -> np.ndarray:
     """Every window of every channel as a (C, oh, ow, kh, kw) view, without copying."""
     c, h, w = data.shape
     sc, sh, sw = data.strides
@@ -174,7 +247,7 @@ def _conv_transpose2d(number: int, layer: ConvTranspose2d, x: Values, settings: 
     (h, w), at = layer.expansion(x.shape)
     spread = np.full((x.shape[0], h, w), sympy.Integer(0) if x.symbolic else 0, dtype=x.data.dtype)
     sh, sw = layer.stride
-    spread[:, at.top:h - at.bottom:sh, at.left:w - at.right:sw] = x.data
+    spread[:, at.top : h - at.bottom : sh, at.left : w - at.right : sw] = x.data
     conv = _conv2d(number, layer.as_convolution(), Values(spread, x.scale, x.places), settings)
     return TransposedTrace(number, layer, x, conv, _canvas(layer, x))
 
@@ -192,7 +265,7 @@ def _canvas(layer: ConvTranspose2d, x: Values) -> Values:
     canvas = np.full((f, (h - 1) * sh + kh + ah, (w - 1) * sw + kw + aw), zero, dtype=copies.dtype)
     for u in range(kh):
         for v in range(kw):
-            canvas[:, u:u + (h - 1) * sh + 1:sh, v:v + (w - 1) * sw + 1:sw] += copies[:, u, v]
+            canvas[:, u : u + (h - 1) * sh + 1 : sh, v : v + (w - 1) * sw + 1 : sw] += copies[:, u, v]
     return result(canvas, scale)
 
 
@@ -201,7 +274,9 @@ def _pool(number: int, layer: Pool, x: Values, settings: Settings) -> PoolTrace:
     pad = layer.padding_for(x.shape)
     # Padding for a maximum must never win: anything below the whole map does, since no window
     # (padding at most half of it) is padding alone. For an average, padding counts as 0.
-    fill = (x.data.min() - 1 if x.data.size else 0) if layer.kind == "maxpool" else (sympy.Integer(0) if x.symbolic else 0)
+    fill = (
+        (x.data.min() - 1 if x.data.size else 0) if layer.kind == "maxpool" else (sympy.Integer(0) if x.symbolic else 0)
+    )
     padded = Values(_padded(x.data, pad, fill), x.scale, x.places) if pad.any else x
     windows = _windows(padded.data, kh, kw, s)
     totals = None
@@ -291,5 +366,12 @@ def _rounded(v: Values, settings: Settings) -> Values:
     return v
 
 
-_STEPS = {Conv2d: _conv2d, ConvTranspose2d: _conv_transpose2d, Pool: _pool, Conv1x1: _conv1x1, Dense: _dense, Activation: _activation,
-          Flatten: _flatten}
+_STEPS = {
+    Conv2d: _conv2d,
+    ConvTranspose2d: _conv_transpose2d,
+    Pool: _pool,
+    Conv1x1: _conv1x1,
+    Dense: _dense,
+    Activation: _activation,
+    Flatten: _flatten,
+}

@@ -9,6 +9,7 @@ Matrices may be nested arrays or a whitespace grid pasted from a handout:
 
 Numbers may be integers, decimals (kept exact: 0.1 is 1/10) or fractions as strings ("1/2").
 """
+
 from __future__ import annotations
 
 import math
@@ -97,16 +98,26 @@ def read_regular(path: str | Path, name: str, limit: int) -> bytes:
 
 def _regular(info: os.stat_result, name: str, limit: int) -> None:
     if not stat.S_ISREG(info.st_mode):
-        kind = ("a folder" if stat.S_ISDIR(info.st_mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode)
-                else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device")
+        kind = (
+            "a folder"
+            if stat.S_ISDIR(info.st_mode)
+            else "a named pipe (FIFO)"
+            if stat.S_ISFIFO(info.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(info.st_mode)
+            else "a device"
+        )
         raise StepperError(f"cannot read it: it is {kind}, not a regular file", file=name)
     if info.st_size > limit:
         raise _too_large(info.st_size, limit, name)
 
 
 def _too_large(size: int, limit: int, name: str) -> StepperError:
-    return StepperError(f"cannot read it: the file is {size:,} bytes, more than the {limit:,} bytes "
-                        f"({limit / 2**20:g} MB) stepper reads", file=name)
+    return StepperError(
+        f"cannot read it: the file is {size:,} bytes, more than the {limit:,} bytes "
+        f"({limit / 2**20:g} MB) stepper reads",
+        file=name,
+    )
 
 
 def read_toml(text: str, name: str) -> dict:
@@ -116,11 +127,13 @@ def read_toml(text: str, name: str) -> dict:
     except tomllib.TOMLDecodeError as e:
         raise StepperError(f"not valid TOML: {e}", file=name) from None
     except ValueError:  # int() refuses a whole number of more than 4,300 digits, as a denial of service
-        raise StepperError("not valid TOML: a whole number has more than 4,300 digits",
-                           file=name) from None
+        raise StepperError("not valid TOML: a whole number has more than 4,300 digits", file=name) from None
     except RecursionError:  # tomllib reads nested arrays and inline tables by recursion
-        raise StepperError("not valid TOML: arrays or inline tables are nested too deeply "
-                           "(a grid needs at most four levels: filter, channel, row, column)", file=name) from None
+        raise StepperError(
+            "not valid TOML: arrays or inline tables are nested too deeply "
+            "(a grid needs at most four levels: filter, channel, row, column)",
+            file=name,
+        ) from None
 
 
 def loads(text: str, *, name: str = "<problem>") -> Problem:
@@ -148,13 +161,17 @@ def _problem(data: dict, name: str) -> Problem:
     image = _channels(data["input"], "field 'input'")
     layers = data.get("layers", [])
     if isinstance(layers, dict):  # [layers] where [[layers]] was meant: one table, not a list of them
-        raise StepperError("expected a list of layers, found one table: write [[layers]] (two brackets) before "
-                           "each layer", place="field 'layers'")
+        raise StepperError(
+            "expected a list of layers, found one table: write [[layers]] (two brackets) before each layer",
+            place="field 'layers'",
+        )
     if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
         raise StepperError("expected [[layers]] tables", place="field 'layers'")
     if len(layers) > MAX_LAYERS:
-        raise StepperError(f"expected at most {MAX_LAYERS} layers, found {len(layers):,}: a problem is worked "
-                           "(and checked) by hand", place="field 'layers'")
+        raise StepperError(
+            f"expected at most {MAX_LAYERS} layers, found {len(layers):,}: a problem is worked (and checked) by hand",
+            place="field 'layers'",
+        )
     built = tuple(_layer(i, raw) for i, raw in enumerate(layers, 1))
     problem = Problem(title=title, input=image, layers=built, settings=settings, source=name)
     _distinct_symbols(problem)
@@ -167,6 +184,7 @@ def _marks(raw, problem: Problem) -> MarkScheme:
     """[marks]: per = "cell" or "stage", default points, follow_through, and points for any layer
     (layer1 = 4, shared among its stages) or stage ("layer6.z1" = 2)."""
     from .stages import stages
+
     if not isinstance(raw, dict):
         raise StepperError(f"expected a [marks] table, found {_what(raw)}", place="field 'marks'")
     known = {s.key for s in stages(problem)} | {f"layer{n}" for n in range(1, len(problem.layers) + 1)}
@@ -178,8 +196,11 @@ def _marks(raw, problem: Problem) -> MarkScheme:
         place = f"[marks] field {key!r}"
         if key != "default" and key not in known:
             hint = suggestion(key, known | {"per", "default", "follow_through"})
-            raise StepperError(f"no stage is called {key!r}: {hint}expected 'per', 'default', 'follow_through', a layer "
-                               f"such as 'layer1' or a stage such as {stages(problem)[0].key!r}", place=place)
+            raise StepperError(
+                f"no stage is called {key!r}: {hint}expected 'per', 'default', 'follow_through', a layer "
+                f"such as 'layer1' or a stage such as {stages(problem)[0].key!r}",
+                place=place,
+            )
         amount = _number(value, place)
         if isinstance(amount, sympy.Basic) or amount < 0 or amount > 1000:
             raise StepperError(f"expected points from 0 to 1000, found {value!r}", place=place)
@@ -193,6 +214,7 @@ def _marks(raw, problem: Problem) -> MarkScheme:
 def _distinct_symbols(problem: Problem) -> None:
     """Two symbols that would print alike (x1 and x_1) would make the working read wrong."""
     from ..writing.maths import symbol_name
+
     arrays = [problem.input] + [v for layer in problem.layers for v in _arrays(layer)]
     names = {s.name for v in arrays if v.symbolic for x in v.data.ravel() for s in sympy.sympify(x).free_symbols}
     printed: dict[str, str] = {}
@@ -225,8 +247,11 @@ def _layer(index: int, raw: dict):
         if kind is None:
             raise StepperError(f"missing 'type': expected one of {', '.join(LAYER_FIELDS)}")
         if not known:
-            raise StepperError(f"unknown layer type {_what(kind)}: {suggestion(kind, LAYER_FIELDS)}"
-                               f"expected one of {', '.join(LAYER_FIELDS)}", place="field 'type'")
+            raise StepperError(
+                f"unknown layer type {_what(kind)}: {suggestion(kind, LAYER_FIELDS)}"
+                f"expected one of {', '.join(LAYER_FIELDS)}",
+                place="field 'type'",
+            )
         fields = LAYER_FIELDS[kind]
         known_fields(raw, set(fields) | {"type"}, f"a {kind} layer")
         for f, required in fields.items():
@@ -245,16 +270,20 @@ def _conv2d(kind, raw) -> Conv2d:
     first = grids[0].shape
     for k, g in enumerate(grids[1:], 2):
         if g.shape != first:
-            raise StepperError(f"expected every filter to be {_dims(first)} like filter 1, found {_dims(g.shape)}",
-                               place=f"field 'filters', filter {k}")
+            raise StepperError(
+                f"expected every filter to be {_dims(first)} like filter 1, found {_dims(g.shape)}",
+                place=f"field 'filters', filter {k}",
+            )
     stacked = _exact([g.numbers() for g in grids], (len(grids),) + first, "field 'filters'")
     stride = _pair(raw.get("stride", 1), "field 'stride'")
     padding = _padding(raw.get("padding", 0))
     bias = _vector(raw["bias"], "field 'bias'", len(grids), "one per filter") if "bias" in raw else None
     flip = raw.get("flip", False)
     if not isinstance(flip, bool):
-        raise StepperError(f"expected true (a true convolution: the filter is turned 180 degrees) or false, "
-                           f"found {_what(flip)}", place="field 'flip'")
+        raise StepperError(
+            f"expected true (a true convolution: the filter is turned 180 degrees) or false, found {_what(flip)}",
+            place="field 'flip'",
+        )
     dilation = _pair(raw.get("dilation", 1), "field 'dilation'")
     return Conv2d(filters=stacked, stride=stride, padding=padding, bias=bias, flip=flip, dilation=dilation)
 
@@ -263,8 +292,9 @@ def _conv_transpose2d(kind, raw) -> ConvTranspose2d:
     conv = _conv2d(kind, {k: v for k, v in raw.items() if k in ("filters", "stride", "bias")})
     padding = _pair(raw.get("padding", 0), "field 'padding'", least=0)
     output_padding = _pair(raw.get("output_padding", 0), "field 'output_padding'", least=0)
-    return ConvTranspose2d(filters=conv.filters, stride=conv.stride, padding=padding, output_padding=output_padding,
-                           bias=conv.bias)
+    return ConvTranspose2d(
+        filters=conv.filters, stride=conv.stride, padding=padding, output_padding=output_padding, bias=conv.bias
+    )
 
 
 def _pool(kind, raw) -> Pool:
@@ -280,8 +310,9 @@ def _pair(raw, place: str, least: int = 1) -> tuple[int, int]:
     """A size, stride or padding: one number for both axes, or [rows, columns]."""
     if isinstance(raw, list):
         if len(raw) != 2:
-            raise StepperError(f"expected one number, or two as [rows, columns], found a list of {len(raw)}",
-                               place=place)
+            raise StepperError(
+                f"expected one number, or two as [rows, columns], found a list of {len(raw)}", place=place
+            )
         return _positive_int(raw[0], place, least), _positive_int(raw[1], place, least)
     value = _positive_int(raw, place, least)
     return value, value
@@ -295,9 +326,13 @@ def _padding(raw, windows_only: bool = False):
         return raw
     cells = raw if isinstance(raw, list) else [raw]
     if len(cells) not in (1, 2, 4) or not all(
-            isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= MAX_CELLS_PER_AXIS for p in cells):
-        raise StepperError(f"expected a whole number of cells from 0 to {MAX_CELLS_PER_AXIS}, [rows, columns], "
-                           f"[top, bottom, left, right], 'valid' or 'same', found {_what(raw)}", place=place)
+        isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= MAX_CELLS_PER_AXIS for p in cells
+    ):
+        raise StepperError(
+            f"expected a whole number of cells from 0 to {MAX_CELLS_PER_AXIS}, [rows, columns], "
+            f"[top, bottom, left, right], 'valid' or 'same', found {_what(raw)}",
+            place=place,
+        )
     return cells[0] if not isinstance(raw, list) else tuple(cells)
 
 
@@ -327,8 +362,9 @@ def _activation(kind, raw) -> Activation:
         return Activation(kind)
     slope = _vector([raw.get("slope", "0.01")], "field 'slope'")
     if slope.symbolic or not 0 <= slope.floats()[0] < 1:
-        raise StepperError(f"expected a slope from 0 up to (not including) 1, found {raw.get('slope')}",
-                           place="field 'slope'")
+        raise StepperError(
+            f"expected a slope from 0 up to (not including) 1, found {raw.get('slope')}", place="field 'slope'"
+        )
     return Activation(kind, slope.reshape(()))
 
 
@@ -336,13 +372,26 @@ def _flatten(kind, raw) -> Flatten:
     return Flatten()
 
 
-_BUILDERS = {"conv2d": _conv2d, "conv_transpose2d": _conv_transpose2d, "maxpool": _pool, "avgpool": _pool, "globalavgpool": _pool, "conv1x1": _conv1x1,
-             "dense": _dense,
-             "relu": _activation, "leaky_relu": _activation, "sigmoid": _activation, "tanh": _activation,
-             "identity": _activation, "softmax": _activation, "flatten": _flatten}
+_BUILDERS = {
+    "conv2d": _conv2d,
+    "conv_transpose2d": _conv_transpose2d,
+    "maxpool": _pool,
+    "avgpool": _pool,
+    "globalavgpool": _pool,
+    "conv1x1": _conv1x1,
+    "dense": _dense,
+    "relu": _activation,
+    "leaky_relu": _activation,
+    "sigmoid": _activation,
+    "tanh": _activation,
+    "identity": _activation,
+    "softmax": _activation,
+    "flatten": _flatten,
+}
 
 
 # ---- grids and numbers ----
+
 
 def _channels(raw, place: str) -> Values:
     """One grid (one channel) or a list of grids (channels first) as a (C, H, W) array."""
@@ -350,8 +399,10 @@ def _channels(raw, place: str) -> Values:
         grids = [_grid(g, f"{place}, channel {c}") for c, g in enumerate(raw, 1)]
         for c, g in enumerate(grids[1:], 2):
             if g.shape != grids[0].shape:
-                raise StepperError(f"expected {_dims(grids[0].shape)} like channel 1, found {_dims(g.shape)}",
-                                   place=f"{place}, channel {c}")
+                raise StepperError(
+                    f"expected {_dims(grids[0].shape)} like channel 1, found {_dims(g.shape)}",
+                    place=f"{place}, channel {c}",
+                )
         return _exact([g.numbers() for g in grids], (len(grids),) + grids[0].shape, place)
     g = _grid(raw, place)
     return g.reshape(1, *g.shape)
@@ -364,14 +415,21 @@ def _is_grid_text(raw) -> bool:
 
 def _is_grid_rows(raw) -> bool:
     """A list of rows of numbers: one grid written as nested arrays."""
-    return (isinstance(raw, list) and bool(raw) and isinstance(raw[0], list)
-            and not any(isinstance(c, list) or _is_grid_text(c) for c in raw[0]))
+    return (
+        isinstance(raw, list)
+        and bool(raw)
+        and isinstance(raw[0], list)
+        and not any(isinstance(c, list) or _is_grid_text(c) for c in raw[0])
+    )
 
 
 def _is_channel_list(raw) -> bool:
     """A list of grids, one per channel."""
-    return isinstance(raw, list) and bool(raw) and all(
-        _is_grid_text(g) or (isinstance(g, list) and bool(g) and isinstance(g[0], list)) for g in raw)
+    return (
+        isinstance(raw, list)
+        and bool(raw)
+        and all(_is_grid_text(g) or (isinstance(g, list) and bool(g) and isinstance(g[0], list)) for g in raw)
+    )
 
 
 def _grid(raw, place: str) -> Values:
@@ -381,13 +439,17 @@ def _grid(raw, place: str) -> Values:
     elif isinstance(raw, list) and raw and all(isinstance(r, list) for r in raw):
         rows = raw
     else:
-        raise StepperError(f"expected a grid of numbers (rows on lines, or a list of rows), found {_what(raw)}", place=place)
+        raise StepperError(
+            f"expected a grid of numbers (rows on lines, or a list of rows), found {_what(raw)}", place=place
+        )
     if not rows:
         raise StepperError("expected a grid of numbers, found an empty one", place=place)
     cells = []
     for r, row in enumerate(rows, 1):
         if len(row) != len(rows[0]):
-            raise StepperError(f"expected {len(rows[0])} numbers as in row 1, found {len(row)}", place=f"{place}, row {r}")
+            raise StepperError(
+                f"expected {len(rows[0])} numbers as in row 1, found {len(row)}", place=f"{place}, row {r}"
+            )
         cells.append([_number(x, f"{place}, row {r}, column {c}") for c, x in enumerate(row, 1)])
     if not cells[0]:
         raise StepperError("expected a grid of numbers, found an empty row", place=f"{place}, row 1")
@@ -425,7 +487,7 @@ def culprit(flat: list, shape: tuple[int, ...]) -> str:
 
 
 def cell_place(i: int, shape: tuple[int, ...]) -> str:
-    """", row 2, column 3" or ", item 4": where the i-th cell (row by row) of a grid or list is."""
+    """ ", row 2, column 3" or ", item 4": where the i-th cell (row by row) of a grid or list is."""
     if len(shape) == 2:
         return f", row {i // shape[1] + 1}, column {i % shape[1] + 1}"
     if len(shape) == 1:
@@ -460,14 +522,16 @@ def _fraction(text, place: str, raw=None) -> Fraction:
     except TooManyDigits as e:
         raise StepperError(str(e), place=place) from None
     except (ValueError, ZeroDivisionError):
-        raise StepperError(f"expected a number such as 3, -0.5 or 1/2, or a symbol such as w1, found {raw!r}",
-                           place=place) from None
+        raise StepperError(
+            f"expected a number such as 3, -0.5 or 1/2, or a symbol such as w1, found {raw!r}", place=place
+        ) from None
 
 
 def _positive_int(raw, place: str, least: int = 1) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or not least <= raw <= MAX_CELLS_PER_AXIS:
-        raise StepperError(f"expected a whole number from {least} to {MAX_CELLS_PER_AXIS}, found {_what(raw)}",
-                           place=place)
+        raise StepperError(
+            f"expected a whole number from {least} to {MAX_CELLS_PER_AXIS}, found {_what(raw)}", place=place
+        )
     return raw
 
 
@@ -475,8 +539,11 @@ def known_fields(raw: dict, allowed: set[str], where: str) -> None:
     """Every key of `raw` is one of `allowed`; a misspelt one is told the name it is nearest."""
     for key in raw:
         if key not in allowed:
-            raise StepperError(f"unknown field {key!r} in {where}: {suggestion(key, allowed)}"
-                               f"expected one of {', '.join(sorted(allowed))}", place=f"field {key!r}")
+            raise StepperError(
+                f"unknown field {key!r} in {where}: {suggestion(key, allowed)}"
+                f"expected one of {', '.join(sorted(allowed))}",
+                place=f"field {key!r}",
+            )
 
 
 def _dims(shape) -> str:

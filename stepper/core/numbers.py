@@ -10,12 +10,13 @@ decimals again, as a student's written values are. Arrays holding symbols (w1,
 a) are sympy expressions (`scale == SYMBOLIC`): exact, and only for layers that
 add and multiply.
 """
+
 from __future__ import annotations
 
 import math
 import re
-from decimal import ROUND_HALF_UP, Decimal
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import lru_cache
 
@@ -29,6 +30,7 @@ _INT_LIMIT = 2**52
 SYMBOLIC = -1
 # Arrays up to this size are rounded in plain Python.
 _FEW = 16
+
 
 @dataclass(frozen=True, eq=False)
 class Values:
@@ -100,8 +102,10 @@ class TooManyDigits(ValueError):
     """A number that cannot be kept exact within int64 cells over one shared denominator."""
 
     def __init__(self):
-        super().__init__("too many digits to keep exact: use at most 15 decimal places, "
-                         "fractions with small denominators, and whole numbers below 2^52")
+        super().__init__(
+            "too many digits to keep exact: use at most 15 decimal places, "
+            "fractions with small denominators, and whole numbers below 2^52"
+        )
 
 
 _DIGITS_LIMIT = 400  # more digits or a larger power of ten than this cannot be one cell's value
@@ -279,6 +283,7 @@ def carried(v: Values, places: int) -> Values:
 
 
 # ---- writing numbers (LaTeX maths, shared by every output format) ----
+
 
 @lru_cache(maxsize=65536)
 def write_exact(numerator: int, denominator: int, places: int | None = None) -> str:

@@ -3,6 +3,7 @@
 Each layer knows the shape it turns its input into (`out_shape`), and says in
 words what is wrong when it cannot; `load.py` reads a problem file into these.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,22 +49,37 @@ class Settings:
 
     def __post_init__(self):
         if isinstance(self.decimals, bool) or not isinstance(self.decimals, int) or not 0 <= self.decimals <= 12:
-            raise StepperError(f"expected a whole number of places from 0 to 12, found {self.decimals!r}", place="settings, field 'decimals'")
+            raise StepperError(
+                f"expected a whole number of places from 0 to 12, found {self.decimals!r}",
+                place="settings, field 'decimals'",
+            )
         if self.rounding not in ROUNDING:
-            raise StepperError(f"{suggestion(self.rounding, ROUNDING)}expected one of {', '.join(map(repr, ROUNDING))}, "
-                               f"found {self.rounding!r}", place="settings, field 'rounding'")
+            raise StepperError(
+                f"{suggestion(self.rounding, ROUNDING)}expected one of {', '.join(map(repr, ROUNDING))}, "
+                f"found {self.rounding!r}",
+                place="settings, field 'rounding'",
+            )
         if not isinstance(self.simplify, bool):
             raise StepperError(f"expected true or false, found {self.simplify!r}", place="settings, field 'simplify'")
-        for name, allowed in (("terms", TERMS), ("channels", CHANNELS), ("transposed", TRANSPOSED),
-                              ("size_rule", SIZE_RULES)):
+        for name, allowed in (
+            ("terms", TERMS),
+            ("channels", CHANNELS),
+            ("transposed", TRANSPOSED),
+            ("size_rule", SIZE_RULES),
+        ):
             value = getattr(self, name)
             if value not in allowed:
-                raise StepperError(f"{suggestion(value, allowed)}expected one of {', '.join(map(repr, allowed))}, "
-                                   f"found {value!r}", place=f"settings, field '{name}'")
+                raise StepperError(
+                    f"{suggestion(value, allowed)}expected one of {', '.join(map(repr, allowed))}, found {value!r}",
+                    place=f"settings, field '{name}'",
+                )
         d = self.detail
         if not (d in ("all", "answers", "shapes") or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)):
-            raise StepperError(f"{suggestion(d, ('all', 'answers', 'shapes'))}expected 'all', 'answers', 'shapes' "
-                               f"or a number of windows (0 or more), found {d!r}", place="settings, field 'detail'")
+            raise StepperError(
+                f"{suggestion(d, ('all', 'answers', 'shapes'))}expected 'all', 'answers', 'shapes' "
+                f"or a number of windows (0 or more), found {d!r}",
+                place="settings, field 'detail'",
+            )
 
     def worked_in_full(self, count: int) -> int:
         """How many of `count` steps (windows of one map, neurons, elements) are worked in full."""
@@ -88,11 +104,13 @@ class MarkScheme:
 
     def __post_init__(self):
         if self.per not in MARK_PER:
-            raise StepperError(f"expected one of {', '.join(map(repr, MARK_PER))}, found {self.per!r}",
-                               place="[marks] field 'per'")
+            raise StepperError(
+                f"expected one of {', '.join(map(repr, MARK_PER))}, found {self.per!r}", place="[marks] field 'per'"
+            )
         if not isinstance(self.follow_through, bool):
-            raise StepperError(f"expected true or false, found {self.follow_through!r}",
-                               place="[marks] field 'follow_through'")
+            raise StepperError(
+                f"expected true or false, found {self.follow_through!r}", place="[marks] field 'follow_through'"
+            )
 
 
 @dataclass(frozen=True)
@@ -144,8 +162,7 @@ def _windows_fit(kind: str, shape: Shape, kernel: tuple[int, int], pad: Padding)
     height, width = shape[-2] + pad.top + pad.bottom, shape[-1] + pad.left + pad.right
     if kernel[0] > height or kernel[1] > width:
         raise StepperError(
-            f"a {kernel[0]}x{kernel[1]} {kind} does not fit in the {height}x{width} "
-            f"{'padded ' if pad.any else ''}input"
+            f"a {kernel[0]}x{kernel[1]} {kind} does not fit in the {height}x{width} {'padded ' if pad.any else ''}input"
         )
 
 
@@ -179,11 +196,17 @@ class Conv2d:
         _expect_map(shape, c)
         pad = self.padding_for(shape)
         if max(pad.top, pad.bottom) >= kh or max(pad.left, pad.right) >= kw:
-            raise StepperError(f"padding {pad.how} with a filter reaching {kh}x{kw} cells adds windows that hold only "
-                               f"zeros: expected at most {kh - 1} (rows) and {kw - 1} (columns)", place="field 'padding'")
+            raise StepperError(
+                f"padding {pad.how} with a filter reaching {kh}x{kw} cells adds windows that hold only "
+                f"zeros: expected at most {kh - 1} (rows) and {kw - 1} (columns)",
+                place="field 'padding'",
+            )
         _windows_fit("filter", shape, (kh, kw), pad)
-        return (f, output_size(shape[1], kh, self.stride[0], pad.top, pad.bottom),
-                output_size(shape[2], kw, self.stride[1], pad.left, pad.right))
+        return (
+            f,
+            output_size(shape[1], kh, self.stride[0], pad.top, pad.bottom),
+            output_size(shape[2], kw, self.stride[1], pad.left, pad.right),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,19 +238,27 @@ class ConvTranspose2d:
         f, c, kh, kw = self.filters.shape
         _expect_map(shape, c)
         if self.padding[0] >= kh or self.padding[1] >= kw:
-            raise StepperError(f"expected padding below the {kh}x{kw} filter's size, found {self.padding}",
-                               place="field 'padding'")
+            raise StepperError(
+                f"expected padding below the {kh}x{kw} filter's size, found {self.padding}", place="field 'padding'"
+            )
         if self.output_padding[0] >= self.stride[0] or self.output_padding[1] >= self.stride[1]:
-            raise StepperError(f"expected an output padding below the stride {self.stride}, found "
-                               f"{self.output_padding}", place="field 'output_padding'")
+            raise StepperError(
+                f"expected an output padding below the stride {self.stride}, found {self.output_padding}",
+                place="field 'output_padding'",
+            )
         (h, w), _ = self.expansion(shape)
         if h - kh + 1 < 1 or w - kw + 1 < 1:  # the padding trims away every cell the copies cover
-            raise StepperError(f"the output would have {h - kh + 1} rows and {w - kw + 1} columns: "
-                               f"(n - 1)s - 2p + k + a must be at least 1; expected less padding",
-                               place="field 'padding'")
+            raise StepperError(
+                f"the output would have {h - kh + 1} rows and {w - kw + 1} columns: "
+                f"(n - 1)s - 2p + k + a must be at least 1; expected less padding",
+                place="field 'padding'",
+            )
         if shape[0] * h * w > MAX_CELLS:
-            raise StepperError(f"the expanded input would hold {shape[0] * h * w:,} cells: too many to work by hand "
-                               f"or to draw (at most {MAX_CELLS:,})", place="field 'stride'")
+            raise StepperError(
+                f"the expanded input would hold {shape[0] * h * w:,} cells: too many to work by hand "
+                f"or to draw (at most {MAX_CELLS:,})",
+                place="field 'stride'",
+            )
         return (f, h - kh + 1, w - kw + 1)
 
 
@@ -249,11 +280,17 @@ class Pool:
         kh, kw = self.kernel(shape)
         pad = self.padding_for(shape)
         if max(pad.top, pad.bottom) > kh // 2 or max(pad.left, pad.right) > kw // 2:
-            raise StepperError(f"padding {pad.how} is more than half the {kh}x{kw} window: expected at most "
-                               f"{kh // 2} (rows) and {kw // 2} (columns)", place="field 'padding'")
+            raise StepperError(
+                f"padding {pad.how} is more than half the {kh}x{kw} window: expected at most "
+                f"{kh // 2} (rows) and {kw // 2} (columns)",
+                place="field 'padding'",
+            )
         _windows_fit("pooling window", shape, (kh, kw), pad)
-        return (shape[0], output_size(shape[1], kh, self.stride[0], pad.top, pad.bottom),
-                output_size(shape[2], kw, self.stride[1], pad.left, pad.right))
+        return (
+            shape[0],
+            output_size(shape[1], kh, self.stride[0], pad.top, pad.bottom),
+            output_size(shape[2], kw, self.stride[1], pad.left, pad.right),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -318,7 +355,8 @@ class Dense:
             if math.prod(w.shape) != size or not _same_layout(w.shape, shape):
                 raise StepperError(
                     f"expected weights shaped like the input ({_shape_words(shape)}), found {_shape_words(w.shape)}",
-                    place=f"field 'weights', neuron {k}")
+                    place=f"field 'weights', neuron {k}",
+                )
         return (len(self.weights),)
 
 
@@ -359,9 +397,11 @@ class Problem:
                 if self.settings.size_rule == "exact":
                     stride_fits(layer, shapes[-2])
                 if symbolic and not takes_symbols(layer):
-                    raise StepperError("needs numbers, but its input holds symbols: only layers that add and "
-                                       "multiply (conv2d, conv_transpose2d, avgpool, conv1x1, dense, flatten, "
-                                       "identity) take them")
+                    raise StepperError(
+                        "needs numbers, but its input holds symbols: only layers that add and "
+                        "multiply (conv2d, conv_transpose2d, avgpool, conv1x1, dense, flatten, "
+                        "identity) take them"
+                    )
             except StepperError as e:
                 raise e.located(file=self.source, place=f"layer {i} ({layer.kind})") from None
             symbolic = symbolic or any(v is not None and v.symbolic for v in _parameters(layer))
@@ -378,21 +418,27 @@ def stride_fits(layer, shape: Shape) -> None:
     else:
         return  # no windows (or one window, the whole map): nothing is left over
     pad = layer.padding_for(shape)
-    for axis, n, k, s, before, after in (("rows", shape[1], kernel[0], layer.stride[0], pad.top, pad.bottom),
-                                         ("columns", shape[2], kernel[1], layer.stride[1], pad.left, pad.right)):
+    for axis, n, k, s, before, after in (
+        ("rows", shape[1], kernel[0], layer.stride[0], pad.top, pad.bottom),
+        ("columns", shape[2], kernel[1], layer.stride[1], pad.left, pad.right),
+    ):
         spare = (n + before + after - k) % s
         if spare:
             pads = f" + 2*{before}" if before == after else "".join(f" + {p}" for p in (before, after) if p)
             raise StepperError(
                 f"the stride does not fit the {axis}: ({n}{pads if before or after else ''} - {k})/{s} = "
-                f"{n + before + after - k}/{s} is not a whole number, as size_rule = \"exact\" requires "
-                f"(\"floor\" would leave {spare} {axis if spare > 1 else axis[:-1]} unused)")
+                f'{n + before + after - k}/{s} is not a whole number, as size_rule = "exact" requires '
+                f'("floor" would leave {spare} {axis if spare > 1 else axis[:-1]} unused)'
+            )
 
 
 def takes_symbols(layer) -> bool:
     """Layers whose working with symbols stays a sum of products (no maximum, no exponential)."""
-    return isinstance(layer, (Conv2d, ConvTranspose2d, Conv1x1, Dense, Flatten)) or \
-        layer.kind in ("avgpool", "globalavgpool", "identity")
+    return isinstance(layer, (Conv2d, ConvTranspose2d, Conv1x1, Dense, Flatten)) or layer.kind in (
+        "avgpool",
+        "globalavgpool",
+        "identity",
+    )
 
 
 def _parameters(layer) -> list:

@@ -6,6 +6,7 @@ channel (`channel1`, or `map` when there is one), a dense layer's neurons one
 by one (`z1`), and any other vector whole (`values`). A stage is one of those
 parts; it is what gets compared, marked and diagnosed.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -15,10 +16,20 @@ from .spec import Problem
 
 # The worked solution's heading for each kind of layer, as a student would recognise it.
 TITLES = {
-    "conv2d": "convolution", "conv_transpose2d": "transposed convolution", "maxpool": "max pooling",
-    "avgpool": "average pooling", "globalavgpool": "global average pooling", "conv1x1": "1×1 filter",
-    "dense": "dense", "relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh",
-    "identity": "identity", "softmax": "softmax", "flatten": "flatten",
+    "conv2d": "convolution",
+    "conv_transpose2d": "transposed convolution",
+    "maxpool": "max pooling",
+    "avgpool": "average pooling",
+    "globalavgpool": "global average pooling",
+    "conv1x1": "1×1 filter",
+    "dense": "dense",
+    "relu": "ReLU",
+    "leaky_relu": "leaky ReLU",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "identity": "identity",
+    "softmax": "softmax",
+    "flatten": "flatten",
 }
 
 
@@ -51,7 +62,7 @@ def layer_title(problem: Problem, number: int) -> str:
 def _spaced(part: str) -> str:
     """filter1 -> filter 1; z1 stays z1."""
     head = part.rstrip("0123456789")
-    return part if head == "z" else f"{head} {part[len(head):]}"
+    return part if head == "z" else f"{head} {part[len(head) :]}"
 
 
 def stages(problem: Problem) -> tuple[Stage, ...]:

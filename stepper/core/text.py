@@ -5,6 +5,7 @@ so neither may pass from a working file or a file name into a terminal line, a
 report, a CSV cell or a file's mark. Each output format escapes its own markup
 on top of this.
 """
+
 from __future__ import annotations
 
 import unicodedata

@@ -7,11 +7,13 @@ costs, and any one window's working is still there when it is asked for.
 Records never format themselves and hold no arithmetic beyond slicing, the
 products of one window and their sums per channel.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -67,6 +69,7 @@ class GrowStep:
 
 # ---- sizes, parameters and multiply-adds (detail = "shapes"): from shapes alone, no forward pass ----
 
+
 @dataclass(frozen=True)
 class ShapeRow:
     """One layer's line of the shapes table. A count is kept with its factors, so the working shows them."""
@@ -92,6 +95,7 @@ class ShapeTable:
 
 
 # ---- one step each (named tuples: cheap to make, since a document makes thousands) ----
+
 
 class ConvWindow(NamedTuple):
     filter: int  # 0-based, like row and col
@@ -161,6 +165,7 @@ def reading_order(shape: tuple[int, int], limit: int | None) -> Iterator[tuple[i
 
 # ---- one record per layer ----
 
+
 @dataclass(frozen=True, eq=False)
 class ConvTrace:
     number: int  # 1-based position in the network
@@ -191,10 +196,12 @@ class ConvTrace:
     def window(self, f: int, i: int, j: int) -> ConvWindow:
         rows, cols = self.span(i, j)
         dh, dw = self.layer.dilation
-        inputs = self.padded[:, rows[0]:rows[1]:dh, cols[0]:cols[1]:dw]
+        inputs = self.padded[:, rows[0] : rows[1] : dh, cols[0] : cols[1] : dw]
         kernel = self.filters[f]
         bias = self.bias[f] if self.bias is not None else None
-        return ConvWindow(f, i, j, rows, cols, inputs, kernel, _products(inputs, kernel, self.sums), bias, self.sums[f, i, j])
+        return ConvWindow(
+            f, i, j, rows, cols, inputs, kernel, _products(inputs, kernel, self.sums), bias, self.sums[f, i, j]
+        )
 
     def products(self, f: int) -> Values:
         """Every window's products for filter f at once, (oh, ow, C, kh, kw): what a document of
@@ -203,8 +210,9 @@ class ConvTrace:
         kh, kw = self.filters.shape[-2:]
         oh, ow = self.sums.shape[1:]
         (s0, s1), (dh, dw), (sc, sh, sw) = self.layer.stride, self.layer.dilation, self.padded.data.strides
-        windows = as_strided(self.padded.data, (oh, ow, c, kh, kw), (sh * s0, sw * s1, sc, sh * dh, sw * dw),
-                             writeable=False)
+        windows = as_strided(
+            self.padded.data, (oh, ow, c, kh, kw), (sh * s0, sw * s1, sc, sh * dh, sw * dw), writeable=False
+        )
         return _products(Values(windows, self.padded.scale), self.filters[f], self.sums)
 
     def subtotals(self, f: int) -> Values:
@@ -289,7 +297,7 @@ class PoolTrace:
     def window(self, c: int, i: int, j: int) -> PoolWindow:
         (kh, kw), (sh, sw) = self.layer.kernel(self.input.shape), self.layer.stride
         rows, cols = (i * sh, i * sh + kh), (j * sw, j * sw + kw)
-        values = self.padded[c, rows[0]:rows[1], cols[0]:cols[1]]
+        values = self.padded[c, rows[0] : rows[1], cols[0] : cols[1]]
         where = None
         if self.layer.kind == "maxpool":
             where = divmod(int(np.argmax(values.data)), kw)
@@ -343,7 +351,9 @@ class MixTrace:
     def cell(self, i: int, j: int) -> Terms:
         factors = self.input[:, i, j]
         bias = self.bias[0] if self.bias is not None else None
-        return Terms((i, j), factors, self.weights, _products(factors, self.weights, self.sums), bias, self.sums[0, i, j])
+        return Terms(
+            (i, j), factors, self.weights, _products(factors, self.weights, self.sums), bias, self.sums[0, i, j]
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -388,7 +398,9 @@ class FlattenTrace:
     output: Values  # (C * H * W,)
 
 
-LayerTrace = ConvTrace | TransposedTrace | PoolTrace | ElementwiseTrace | MixTrace | DenseTrace | SoftmaxTrace | FlattenTrace
+LayerTrace = (
+    ConvTrace | TransposedTrace | PoolTrace | ElementwiseTrace | MixTrace | DenseTrace | SoftmaxTrace | FlattenTrace
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -407,5 +419,3 @@ class Trace:
     @property
     def output(self) -> Values:
         return self.layers[-1].output if self.layers else self.problem.input
-
-

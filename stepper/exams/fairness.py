@@ -12,6 +12,7 @@
 `judge` returns every constraint a candidate fails, not just the first, so a
 stress test can say how often each one fails.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -73,21 +74,30 @@ def read_constraints(raw: dict, problem: Problem) -> Constraints:
         elif name == "largest":
             if value is False:
                 fields[name] = None
-            elif isinstance(value, (int, Decimal)) and not isinstance(value, bool) and \
-                    (not isinstance(value, Decimal) or value.is_finite()) and value > 0:
+            elif (
+                isinstance(value, (int, Decimal))
+                and not isinstance(value, bool)
+                and (not isinstance(value, Decimal) or value.is_finite())
+                and value > 0
+            ):
                 fields[name] = Fraction(value)
             else:
-                raise StepperError(f"expected a number above 0, or false for no limit, found {shown(value)}",
-                                   place=place)
+                raise StepperError(
+                    f"expected a number above 0, or false for no limit, found {shown(value)}", place=place
+                )
         elif name == "integers":
             known = {s.key for s in stages(problem)} | {f"layer{n}" for n in range(1, len(problem.layers) + 1)}
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise StepperError(f"expected a list of layers or stages, such as [\"layer1\"], found "
-                                   f"{shown(value)}", place=place)
+                raise StepperError(
+                    f'expected a list of layers or stages, such as ["layer1"], found {shown(value)}', place=place
+                )
             unknown = [v for v in value if v not in known]
             if unknown:
-                raise StepperError(f"no layer or stage is called {unknown[0]!r}: expected one such as 'layer1' "
-                                   f"or {stages(problem)[0].key!r}", place=place)
+                raise StepperError(
+                    f"no layer or stage is called {unknown[0]!r}: expected one such as 'layer1' "
+                    f"or {stages(problem)[0].key!r}",
+                    place=place,
+                )
             fields[name] = tuple(value)
         elif name == "tries":
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
@@ -95,8 +105,11 @@ def read_constraints(raw: dict, problem: Problem) -> Constraints:
             fields[name] = value
         else:
             known = ("nonzero", "saturated", "no_ties", "largest", "integers", "distinct", "tries")
-            raise StepperError(f"unknown constraint {name!r}: {suggestion(name, known)}expected one of "
-                               + ", ".join(repr(k) for k in known), place=place)
+            raise StepperError(
+                f"unknown constraint {name!r}: {suggestion(name, known)}expected one of "
+                + ", ".join(repr(k) for k in known),
+                place=place,
+            )
     return Constraints(**fields)
 
 
@@ -111,10 +124,13 @@ def judge(problem: Problem, constraints: Constraints) -> Verdict:
     except StepperError as e:  # values beyond a float: this draw cannot be worked, another may
         return Verdict(problem, None, {"fits": e.message if not e.place else f"{e.place}: {e.message}"}, ())
     failures = {}
-    checks = [("nonzero", constraints.nonzero, _zero_stage), ("saturated", constraints.saturated, _saturated),
-              ("no_ties", constraints.no_ties, _tie),
-              ("largest", constraints.largest is not None, lambda t: _too_large(t, constraints.largest)),
-              ("integers", bool(constraints.integers), lambda t: _not_whole(t, constraints.integers))]
+    checks = [
+        ("nonzero", constraints.nonzero, _zero_stage),
+        ("saturated", constraints.saturated, _saturated),
+        ("no_ties", constraints.no_ties, _tie),
+        ("largest", constraints.largest is not None, lambda t: _too_large(t, constraints.largest)),
+        ("integers", bool(constraints.integers), lambda t: _not_whole(t, constraints.integers)),
+    ]
     for name, on, check in checks:
         where = check(result) if on else None
         if where:
@@ -162,8 +178,10 @@ def _tie(result: Trace) -> str | None:
                 for w in record.windows(c):
                     cells = w.values.data.ravel()
                     if np.count_nonzero(cells == cells.max()) > 1:
-                        return (f"layer{record.number}, channel {c + 1}: the window at row {w.row + 1}, "
-                                f"column {w.col + 1} has a tie for the largest")
+                        return (
+                            f"layer{record.number}, channel {c + 1}: the window at row {w.row + 1}, "
+                            f"column {w.col + 1} has a tie for the largest"
+                        )
     if result.layers and result.problem.layers[-1].kind == "softmax":
         top = winners(result.output, result.settings.decimals)
         if len(top) > 1:
@@ -196,8 +214,11 @@ def _added(record) -> list[tuple[str, Values]]:
     if isinstance(record, TransposedTrace):
         return [("sum", record.sums)]
     if isinstance(record, MixTrace):
-        return [("product", record.cell(i, j).products) for i in range(record.sums.shape[1])
-                for j in range(record.sums.shape[2])] + [("sum", record.sums)]
+        return [
+            ("product", record.cell(i, j).products)
+            for i in range(record.sums.shape[1])
+            for j in range(record.sums.shape[2])
+        ] + [("sum", record.sums)]
     if isinstance(record, DenseTrace):
         return [("product", record.neuron(k).products) for k in range(record.sums.shape[0])] + [("sum", record.sums)]
     if isinstance(record, PoolTrace) and record.layer.kind != "maxpool":

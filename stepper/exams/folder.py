@@ -20,6 +20,7 @@ Limits, stated plainly: the folder above `--out` must be writable (the staging f
 there), `--out` cannot be a mount point (a mount point cannot be renamed), and a shell whose
 current folder is `--out` is left in the replaced folder (`cd .` brings it to the new one).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -41,8 +42,7 @@ from ..writing.output import open_regular, written_by_stepper
 STAGING = ".{}.stepper-new"
 ASIDE = ".{}.stepper-aside"  # the earlier exam, for a moment, where the kernel cannot exchange two folders
 # Files an exam wrote before manifests listed them (a manifest without "files").
-_OLD_EXAM_FILE = re.compile(
-    r"variant-\d+-(question|key)\.(md|tex|pdf)|keys\.(md|tex|pdf)|moodle\.xml|manifest\.json")
+_OLD_EXAM_FILE = re.compile(r"variant-\d+-(question|key)\.(md|tex|pdf)|keys\.(md|tex|pdf)|moodle\.xml|manifest\.json")
 MAX_MANIFEST_BYTES = 256 * 2**20
 
 
@@ -120,8 +120,9 @@ def _real_folder(out: Path) -> Path:
         try:
             path = path.resolve(strict=True)
         except (OSError, RuntimeError) as e:  # a loop of links, or a link to nothing
-            raise StepperError(f"is a link that leads nowhere: {getattr(e, 'strerror', None) or e}",
-                               file=str(out)) from None
+            raise StepperError(
+                f"is a link that leads nowhere: {getattr(e, 'strerror', None) or e}", file=str(out)
+            ) from None
     return path
 
 
@@ -134,8 +135,7 @@ class _HashingFile:
         self.folder, self.name = folder, name
         self.hash = hashlib.sha256()
         try:  # relative to the folder's descriptor: a path swapped for a link cannot redirect the file
-            self.fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644,
-                              dir_fd=folder._lock)
+            self.fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder._lock)
         except OSError as e:
             raise self._error(e) from None
 
@@ -147,7 +147,7 @@ class _HashingFile:
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(self.fd, view):]
+                view = view[os.write(self.fd, view) :]
         except OSError as e:
             raise self._error(e) from None
         return len(data)
@@ -169,6 +169,7 @@ class _HashingFile:
 
 # ---- what is there already ----
 
+
 def survey(out: Path, new: set[str], force: bool, shown: Path | None = None) -> tuple[list[str], list[str]]:
     """What `out` holds: the earlier exam's files, and the user's files to carry over. A user's file (or an
     exam file changed since) that the new exam would replace needs `force`; a subfolder is refused.
@@ -177,8 +178,9 @@ def survey(out: Path, new: set[str], force: bool, shown: Path | None = None) -> 
     if not out.exists():
         return [], []
     if not out.is_dir():
-        raise StepperError("is a file, so an exam cannot be written there: choose another --out folder",
-                           file=str(shown))
+        raise StepperError(
+            "is a file, so an exam cannot be written there: choose another --out folder", file=str(shown)
+        )
     try:
         names = sorted(os.listdir(out))
     except OSError as e:
@@ -188,16 +190,23 @@ def survey(out: Path, new: set[str], force: bool, shown: Path | None = None) -> 
     for name in names:
         path = out / name
         if path.is_dir() and not path.is_symlink():
-            raise StepperError("is a folder: the exam folder is replaced whole, and a folder inside cannot be "
-                               "carried over safely; move it out, or choose another --out folder",
-                               file=str(shown / name))
+            raise StepperError(
+                "is a folder: the exam folder is replaced whole, and a folder inside cannot be "
+                "carried over safely; move it out, or choose another --out folder",
+                file=str(shown / name),
+            )
         if _is_exam_file(path, name, listed):
             exam.append(name)
         elif name in new and not force:
-            why = ("was changed after `stepper exam` wrote it" if listed and name in listed
-                   else "was not written by stepper as part of an exam")
-            raise StepperError(f"{why}, so it is left alone; choose another --out folder, or pass --force to "
-                               "replace it", file=str(shown / name))
+            why = (
+                "was changed after `stepper exam` wrote it"
+                if listed and name in listed
+                else "was not written by stepper as part of an exam"
+            )
+            raise StepperError(
+                f"{why}, so it is left alone; choose another --out folder, or pass --force to replace it",
+                file=str(shown / name),
+            )
         elif name in new:
             exam.append(name)  # --force: replaced
         else:
@@ -210,8 +219,7 @@ def _is_exam_file(path: Path, name: str, listed: dict[str, str | None] | None) -
     listed files, by name and mark)."""
     if listed is not None:
         return name in listed and (listed[name] is None or _sha256(path) == listed[name])
-    return (_OLD_EXAM_FILE.fullmatch(name) is not None and _sha256(path) is not None
-            and written_by_stepper(path))
+    return _OLD_EXAM_FILE.fullmatch(name) is not None and _sha256(path) is not None and written_by_stepper(path)
 
 
 def _listed_files(out: Path) -> dict[str, str | None] | None:
@@ -269,6 +277,7 @@ def verify(out: Path) -> str | None:
 
 # ---- carrying the user's files and the folder's own attributes ----
 
+
 def _carry(source: Path, name: str, folder: int) -> None:
     """A user's file into the new folder: a hard link (the same file, nothing copied), else a copy."""
     try:
@@ -279,8 +288,9 @@ def _carry(source: Path, name: str, folder: int) -> None:
         try:
             shutil.copy2(source, f"/proc/self/fd/{folder}/{name}", follow_symlinks=False)
         except OSError as e:
-            raise StepperError(f"cannot carry it over into the new exam folder: {e.strerror or e}",
-                               file=str(source)) from None
+            raise StepperError(
+                f"cannot carry it over into the new exam folder: {e.strerror or e}", file=str(source)
+            ) from None
 
 
 def _adopt_attributes(out: Path, folder: int) -> None:
@@ -328,6 +338,7 @@ def _clear_earlier(old: Path, new: Path, known: set[str]) -> None:
 
 # ---- the lock and the swap ----
 
+
 def _claim(staging: Path, out: Path) -> int:
     """Make the staging folder and hold its lock; a folder left by a killed run (unlocked) is cleared first."""
     for _ in range(5):
@@ -337,9 +348,11 @@ def _claim(staging: Path, out: Path) -> int:
             _clear_stale(staging, out)  # left by a killed run; raises if a live run holds it
             continue
         except OSError as e:
-            raise StepperError(f"cannot make the staging folder beside it: {e.strerror or e}; stepper exam builds "
-                               "the exam next to --out, so the folder above --out must be writable",
-                               file=str(out)) from None
+            raise StepperError(
+                f"cannot make the staging folder beside it: {e.strerror or e}; stepper exam builds "
+                "the exam next to --out, so the folder above --out must be writable",
+                file=str(out),
+            ) from None
         fd = _lock(staging, out)
         if fd is not None and _same(fd, staging):
             return fd
@@ -355,8 +368,9 @@ def _lock(folder: Path, out: Path) -> int | None:
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise StepperError(f"is in the way of the exam's staging folder: {e.strerror or e}; remove it",
-                           file=str(folder)) from None
+        raise StepperError(
+            f"is in the way of the exam's staging folder: {e.strerror or e}; remove it", file=str(folder)
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -364,8 +378,11 @@ def _lock(folder: Path, out: Path) -> int | None:
         raise _busy(out) from None
     except OSError as e:
         os.close(fd)
-        raise StepperError(f"cannot lock the staging folder ({e.strerror or e}): this file system has no locks; "
-                           "choose an --out folder on a local disk", file=str(folder)) from None
+        raise StepperError(
+            f"cannot lock the staging folder ({e.strerror or e}): this file system has no locks; "
+            "choose an --out folder on a local disk",
+            file=str(folder),
+        ) from None
     return fd
 
 
@@ -392,8 +409,10 @@ def _clear_stale(staging: Path, out: Path) -> None:
 
 
 def _busy(out: Path) -> StepperError:
-    return StepperError("another `stepper exam` is writing into this folder now; wait for it to finish, "
-                        "or choose another --out folder", file=str(out))
+    return StepperError(
+        "another `stepper exam` is writing into this folder now; wait for it to finish, or choose another --out folder",
+        file=str(out),
+    )
 
 
 def _swap(new: Path, old: Path, shown: Path) -> None:
@@ -403,8 +422,11 @@ def _swap(new: Path, old: Path, shown: Path) -> None:
         return
     aside = old.parent / ASIDE.format(old.name)
     if os.path.lexists(aside):
-        raise StepperError("was left by an interrupted run and holds an earlier exam, perhaps with your files: "
-                           "look inside, then remove it", file=str(aside))
+        raise StepperError(
+            "was left by an interrupted run and holds an earlier exam, perhaps with your files: "
+            "look inside, then remove it",
+            file=str(aside),
+        )
     try:
         os.rename(old, aside)
     except OSError as e:
@@ -419,8 +441,9 @@ def _swap(new: Path, old: Path, shown: Path) -> None:
 
 def _cannot_replace(e: OSError, shown: Path) -> StepperError:
     if e.errno == errno.EBUSY:
-        return StepperError("is a mount point, which cannot be replaced: give a folder inside it as --out",
-                            file=str(shown))
+        return StepperError(
+            "is a mount point, which cannot be replaced: give a folder inside it as --out", file=str(shown)
+        )
     return StepperError(f"cannot put the exam in place: {e.strerror or e}", file=str(shown))
 
 

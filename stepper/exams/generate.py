@@ -6,24 +6,25 @@ the seed and its number (and, through `distinct`, on the variants before it).
 A template that cannot be met stops after `tries` candidates with the
 constraint that failed most, instead of looping.
 """
+
 from __future__ import annotations
 
 import json
 import re
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
 
 import numpy as np
 
-from ..interop.dump import dumps
 from ..core.errors import StepperError
+from ..core.spec import Problem
 from ..core.text import plain_text
+from ..core.trace import Trace
+from ..interop.dump import dumps
 from .fairness import DESCRIPTIONS, NAMES, Verdict, answers, judge
 from .fairness import winners as winners_of
-from ..core.spec import Problem
-from ..core.trace import Trace
 from .variants import Template
 
 MAX_VARIANTS = 10_000
@@ -55,8 +56,13 @@ def candidates(template: Template, seed: int, number: int) -> Iterator[tuple[int
 ATTEMPTS_NOTE_FROM = 10_000
 
 
-def generate(template: Template, count: int, seed: int, progress: Callable[[int], None] | None = None,
-             attempts: Callable[[int, int, int], None] | None = None) -> list[Variant]:
+def generate(
+    template: Template,
+    count: int,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+    attempts: Callable[[int, int, int], None] | None = None,
+) -> list[Variant]:
     """`count` fair variants, each distinct in its final answer from those before it (unless turned off).
     `progress(number)` after each variant; `attempts(number, tried, tries)` every so many candidates."""
     if not 1 <= count <= MAX_VARIANTS:
@@ -96,8 +102,11 @@ def unsatisfiable(template: Template, number: int, rejected: Counter, examples: 
     return StepperError(
         f"cannot draw variant {number}: none of {tries:,} candidates met every constraint; most often failed: "
         f"{name!r} ({DESCRIPTIONS[name]}) in {times:,} of {tries:,}, e.g. {examples[name]}"
-        + (f" (also: {others})" if others else "") + "; widen [random] or relax [constraints]",
-        file=template.source, place="[constraints]")
+        + (f" (also: {others})" if others else "")
+        + "; widen [random] or relax [constraints]",
+        file=template.source,
+        place="[constraints]",
+    )
 
 
 def manifest(template: Template, seed: int, variants: list[Variant], files: dict[str, str] | None = None) -> str:
@@ -108,13 +117,18 @@ def manifest(template: Template, seed: int, variants: list[Variant], files: dict
     def one_line(values: list[str]) -> str:
         rows.append(values)
         return f"\0{len(rows) - 1}\0"
+
     data = {
         "format": MANIFEST_FORMAT,
         "template": plain_text(template.base.title),
         "seed": seed,
         "variants": [
-            {"id": v.id, "seed": v.seed, "answers": {k: one_line(a) for k, a in answers(v.trace).items()},
-             "problem": dumps(v.problem)}
+            {
+                "id": v.id,
+                "seed": v.seed,
+                "answers": {k: one_line(a) for k, a in answers(v.trace).items()},
+                "problem": dumps(v.problem),
+            }
             for v in variants
         ],
     }
@@ -161,38 +175,55 @@ def stress(template: Template, count: int, seed: int) -> Stress:
                 winners[top[0] + 1 if len(top) == 1 else 0] += 1  # 0: a tie
     seconds = time.perf_counter() - start
     spreads, repeats = [], []
-    for key in (kept[0] if kept else {}):
+    for key in kept[0] if kept else {}:
         values = np.array([float(x) for a in kept for x in a[key]])  # all cells: shapes may differ by variant
         written = Counter(", ".join(a[key]) for a in kept)
         spreads.append((key, float(values.min()), float(values.max()), float(values.std()), len(written)))
         common, times = written.most_common(1)[0]
         if len(kept) >= 10 and times > REPEAT_SHARE * len(kept):
             repeats.append((key, common, times))
-    return Stress(count, {n: passed[n] for n in NAMES}, len(kept), seconds, spreads, repeats,
-                  dict(sorted(winners.items())))
+    return Stress(
+        count, {n: passed[n] for n in NAMES}, len(kept), seconds, spreads, repeats, dict(sorted(winners.items()))
+    )
 
 
 def stress_report(result: Stress, constraints) -> str:
     """The stress test as a plain-text report."""
     n = result.drawn
     per_variant = f", {1000 * result.seconds / result.accepted:.2f} ms per fair variant" if result.accepted else ""
-    lines = [f"{n:,} candidates drawn in {result.seconds:.2f} s ({1000 * result.seconds / n:.2f} ms each"
-             f"{per_variant}); {result.accepted:,} met every constraint ({100 * result.accepted / n:.1f}%).", "",
-             f"{'Constraint':<64} {'met':>6}  {'rate':>5}"]
+    lines = [
+        f"{n:,} candidates drawn in {result.seconds:.2f} s ({1000 * result.seconds / n:.2f} ms each"
+        f"{per_variant}); {result.accepted:,} met every constraint ({100 * result.accepted / n:.1f}%).",
+        "",
+        f"{'Constraint':<64} {'met':>6}  {'rate':>5}",
+    ]
     for name in NAMES:
-        off = (name in ("nonzero", "saturated", "no_ties", "distinct") and not getattr(constraints, name)) or \
-              (name == "largest" and constraints.largest is None) or (name == "integers" and not constraints.integers)
+        off = (
+            (name in ("nonzero", "saturated", "no_ties", "distinct") and not getattr(constraints, name))
+            or (name == "largest" and constraints.largest is None)
+            or (name == "integers" and not constraints.integers)
+        )
         label = f"{name} ({DESCRIPTIONS[name]})"
-        lines.append(f"{label:<64} " + ("    (off)" if off else f"{result.passed[name]:>6,}  {100 * result.passed[name] / n:5.1f}%"))
+        lines.append(
+            f"{label:<64} "
+            + ("    (off)" if off else f"{result.passed[name]:>6,}  {100 * result.passed[name] / n:5.1f}%")
+        )
     if result.accepted:
         lines += ["", "Answers of the accepted variants  (least .. largest, spread, distinct answers)"]
         for key, low, high, spread, distinct in result.spreads:
             lines.append(f"  {key:<24} {low:>10.4g} .. {high:<10.4g} sd {spread:<8.3g} {distinct:>6,} distinct")
         if result.winners:
-            lines += ["", "Winning class (the largest softmax output): " + ", ".join(
-                f"{c or 'a tie'} in {100 * n / result.accepted:.1f}%" for c, n in result.winners.items())]
-        lines += ["", f"Answers shared by more than {100 * REPEAT_SHARE:.0f}% of the accepted variants "
-                      "(a pattern a student could guess):"]
-        lines += [f"  {key}: {answer}  ({times:,} of {result.accepted:,})" for key, answer, times in result.repeats] \
-            or ["  none"]
+            lines += [
+                "",
+                "Winning class (the largest softmax output): "
+                + ", ".join(f"{c or 'a tie'} in {100 * n / result.accepted:.1f}%" for c, n in result.winners.items()),
+            ]
+        lines += [
+            "",
+            f"Answers shared by more than {100 * REPEAT_SHARE:.0f}% of the accepted variants "
+            "(a pattern a student could guess):",
+        ]
+        lines += [
+            f"  {key}: {answer}  ({times:,} of {result.accepted:,})" for key, answer, times in result.repeats
+        ] or ["  none"]
     return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 `stepper exam` writes manifest.json; `stepper check manifest.json WORKING` reads
 the working file's `variant = "007"` and marks it against that variant's problem.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import StepperError
-from .generate import MANIFEST_FORMAT
 from ..core.load import loads, read_text, read_toml, shown
 from ..core.spec import Problem
+from .generate import MANIFEST_FORMAT
 
 # A manifest holds every variant's problem file and answers: about 2 KB a variant for the tutorial's exam, so
 # 10,000 variants of a larger network still fit. The same bound as an exam folder's own reading of it.
@@ -33,14 +34,18 @@ class Manifest:
         ids = list(self.problems)
         span = f"{ids[0]} to {ids[-1]}" if len(ids) > 1 else ids[0]
         if variant is None:
-            raise StepperError(f"names no variant: add variant = \"{ids[0]}\" (the variant on the question "
-                               f"sheet, {span})", file=file, place="field 'variant'")
+            raise StepperError(
+                f'names no variant: add variant = "{ids[0]}" (the variant on the question sheet, {span})',
+                file=file,
+                place="field 'variant'",
+            )
         if variant not in self.problems and _VARIANT_NUMBER.fullmatch(variant):  # 7 for 007
             variant = next((i for i in ids if _VARIANT_NUMBER.fullmatch(i) and int(i) == int(variant)), variant)
         if variant not in self.problems:
             quoted = repr(variant) if len(variant) <= 30 else repr(variant[:20] + "...")  # one short line
-            raise StepperError(f"no variant {quoted} in {self.source}: expected one of {span}",
-                               file=file, place="field 'variant'")
+            raise StepperError(
+                f"no variant {quoted} in {self.source}: expected one of {span}", file=file, place="field 'variant'"
+            )
         return self.problems[variant]
 
 
@@ -58,7 +63,7 @@ def load_manifest(path: Path) -> Manifest:
     except RecursionError:
         raise StepperError("not valid JSON: arrays or objects are nested too deeply", file=name) from None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise StepperError(f"not a stepper exam manifest: expected \"format\": \"{MANIFEST_FORMAT}\"", file=name)
+        raise StepperError(f'not a stepper exam manifest: expected "format": "{MANIFEST_FORMAT}"', file=name)
     variants = data.get("variants")
     if not isinstance(variants, list) or not variants:
         raise StepperError("expected a list of variants", file=name, place="field 'variants'")
@@ -83,7 +88,10 @@ def working_variant(path: Path) -> str | None:
     variant = data.get("variant")
     if isinstance(variant, int) and not isinstance(variant, bool):
         if not 0 <= variant < 10**9:  # no variant's number, and str() of a huge one would fail
-            raise StepperError(f"expected the variant on the question sheet, such as \"001\", found {shown(variant)}",
-                               file=str(path), place="field 'variant'")
+            raise StepperError(
+                f'expected the variant on the question sheet, such as "001", found {shown(variant)}',
+                file=str(path),
+                place="field 'variant'",
+            )
         return str(variant)
     return variant.strip() if isinstance(variant, str) else None

@@ -24,6 +24,7 @@ the cloze importer (`{1:NUMERICAL:...}`, and the `{#1}` placeholders it leaves) 
 unmatched `{`) reads them. A highlighted cell, `\\colorbox` for KaTeX, is `\\bbox[yellow]` here:
 MathJax 2.7 (Moodle 4.5 and earlier) has no `\\colorbox`, and `\\bbox` works in MathJax 2.7 to 4.
 """
+
 from __future__ import annotations
 
 import html
@@ -38,9 +39,9 @@ from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from ..core.errors import StepperError
-from ..core.text import plain_text
 from ..core.numbers import Values, fixed, write_exact
 from ..core.stages import Stage, stages
+from ..core.text import plain_text
 
 if TYPE_CHECKING:
     from .generate import Variant
@@ -52,8 +53,13 @@ LAYOUTS = ("stages", "whole")
 DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 
 
-def moodle_chunks(title: str, variants: Iterable[Variant], question_of: Callable[[Variant], str],
-                  keys_of: Callable[[Variant], Mapping[int, str]], layout: str = "stages") -> Iterator[str]:
+def moodle_chunks(
+    title: str,
+    variants: Iterable[Variant],
+    question_of: Callable[[Variant], str],
+    keys_of: Callable[[Variant], Mapping[int, str]],
+    layout: str = "stages",
+) -> Iterator[str]:
     """A Moodle XML quiz as text chunks, one question at a time, so that thousands of variants are never
     held at once. The first chunk is the `<?xml ...?>` declaration alone, with no line break (a caller
     may put a comment after it); the others, joined to it by a line break, make the file.
@@ -85,8 +91,13 @@ def moodle_chunks(title: str, variants: Iterable[Variant], question_of: Callable
     yield "</quiz>\n"
 
 
-def moodle_xml(title: str, variants: Sequence[Variant], questions: Mapping[str, str],
-               keys: Mapping[str, Mapping[int, str]], layout: str = "stages") -> str:
+def moodle_xml(
+    title: str,
+    variants: Sequence[Variant],
+    questions: Mapping[str, str],
+    keys: Mapping[str, Mapping[int, str]],
+    layout: str = "stages",
+) -> str:
     """moodle_chunks as one string, from sheets and keys already made (`questions[v.id]`, `keys[v.id][n]`)."""
     chunks = moodle_chunks(title, variants, lambda v: questions[v.id], lambda v: keys[v.id], layout)
     return next(chunks) + "\n" + "".join(chunks)
@@ -132,9 +143,12 @@ def _refuse_coarse(v: Variant, source: str | None = None) -> None:
         if rounded is not None:
             title = s.title(v.problem)
             accepted = _accepted(v.problem.layers[s.layer - 1].kind, *rounded)
-            raise StepperError(f"{title[0].lower()}{title[1:]}: with decimals = {decimals} {accepted}; "
-                               f"use decimals = {MIN_DECIMALS} or more",
-                               file=source, place="settings, field 'decimals'")
+            raise StepperError(
+                f"{title[0].lower()}{title[1:]}: with decimals = {decimals} {accepted}; "
+                f"use decimals = {MIN_DECIMALS} or more",
+                file=source,
+                place="settings, field 'decimals'",
+            )
 
 
 def _accepted(kind: str, value: str, tolerance: str) -> str:
@@ -150,6 +164,7 @@ def _accepted(kind: str, value: str, tolerance: str) -> str:
 
 
 # ---- numbers ----
+
 
 def answer(v: Values, x, decimals: int) -> tuple[str, str]:
     """One cell as Moodle's answer and tolerance, both plain decimals (Moodle's number syntax).
@@ -175,27 +190,34 @@ def answer(v: Values, x, decimals: int) -> tuple[str, str]:
 def _rows(shape: tuple[int, ...], cells: list) -> list[list]:
     """Cells laid out as the worked solution shows them: a map row by row, a vector as one row."""
     columns = max(shape[-1], 1)
-    return [cells[i:i + columns] for i in range(0, len(cells), columns)]
+    return [cells[i : i + columns] for i in range(0, len(cells), columns)]
 
 
 # ---- questions ----
 
+
 def _category(title: str, v: Variant) -> list[str]:
     path = f"$course$/top/{category_name(title)}/Variant {category_name(v.id)}"
     info = f"<p>Variant {_text(v.id)} of {_text(title)} (seed {v.seed}).</p>"
-    return ['  <question type="category">',
-            f"    <category><text>{_xml(_no_maths(path))}</text></category>",
-            f'    <info format="html"><text>{_cdata(info)}</text></info>',
-            "  </question>"]
+    return [
+        '  <question type="category">',
+        f"    <category><text>{_xml(_no_maths(path))}</text></category>",
+        f'    <info format="html"><text>{_cdata(info)}</text></info>',
+        "  </question>",
+    ]
 
 
 def _whole_category(title: str) -> list[str]:
-    info = (f"<p>{_text(title)}: one question per variant. Add a random question from this category to "
-            "a quiz, and each student gets one whole variant.</p>")
-    return ['  <question type="category">',
-            f"    <category><text>{_xml(_no_maths(f'$course$/top/{category_name(title)}'))}</text></category>",
-            f'    <info format="html"><text>{_cdata(info)}</text></info>',
-            "  </question>"]
+    info = (
+        f"<p>{_text(title)}: one question per variant. Add a random question from this category to "
+        "a quiz, and each student gets one whole variant.</p>"
+    )
+    return [
+        '  <question type="category">',
+        f"    <category><text>{_xml(_no_maths(f'$course$/top/{category_name(title)}'))}</text></category>",
+        f'    <info format="html"><text>{_cdata(info)}</text></info>',
+        "  </question>",
+    ]
 
 
 def _whole_question(v: Variant, sheet: str, key: str) -> list[str]:
@@ -205,14 +227,16 @@ def _whole_question(v: Variant, sheet: str, key: str) -> list[str]:
         values, answers = _answers(v, s)
         parts.append(_blanks(s.title(v.problem), values.shape, answers, v.trace.settings.decimals))
     text = sheet + "\n<hr>\n" + "\n".join(parts)  # the sheet's own braces are entities: the blanks are ours
-    return ['  <question type="cloze">',
-            f"    <name><text>{_xml(_no_maths(f'Variant {v.id}'))}</text></name>",
-            f'    <questiontext format="html"><text>{_cdata(text)}</text></questiontext>',
-            f'    <generalfeedback format="html"><text>{_cdata(key)}</text></generalfeedback>',
-            "    <penalty>0</penalty>",
-            "    <hidden>0</hidden>",
-            f"    <idnumber>{_xml(v.id)}</idnumber>",
-            "  </question>"]
+    return [
+        '  <question type="cloze">',
+        f"    <name><text>{_xml(_no_maths(f'Variant {v.id}'))}</text></name>",
+        f'    <questiontext format="html"><text>{_cdata(text)}</text></questiontext>',
+        f'    <generalfeedback format="html"><text>{_cdata(key)}</text></generalfeedback>',
+        "    <penalty>0</penalty>",
+        "    <hidden>0</hidden>",
+        f"    <idnumber>{_xml(v.id)}</idnumber>",
+        "  </question>",
+    ]
 
 
 def _blanks(stage: str, shape: tuple[int, ...], answers: list[tuple[str, str]], decimals: int) -> str:
@@ -223,20 +247,25 @@ def _blanks(stage: str, shape: tuple[int, ...], answers: list[tuple[str, str]], 
     if not shape:
         return f"<p><strong>{_text(stage)}</strong> ({how}): {blanks[0]}</p>"
     rows = "".join("<tr>" + "".join(f"<td>{b}</td>" for b in row) + "</tr>" for row in _rows(shape, blanks))
-    return (f"<p><strong>{_text(stage)}</strong>: enter every value, {how}.</p>"
-            f'<table class="stepper-answer"><tbody>{rows}</tbody></table>')
+    return (
+        f"<p><strong>{_text(stage)}</strong>: enter every value, {how}.</p>"
+        f'<table class="stepper-answer"><tbody>{rows}</tbody></table>'
+    )
 
 
 def category_name(name: str) -> str:
     """One name in a category path, as Moodle's own exporter writes it: `/` doubled so it does not
     start a subcategory, and a space against a slash at either end (Moodle trims it off again)."""
-    name = " ".join(plain_text(name).split()) or "Exam"  # Moodle trims names; a blank one would make a nameless category
+    name = (
+        " ".join(plain_text(name).split()) or "Exam"
+    )  # Moodle trims names; a blank one would make a nameless category
     escaped = name.replace("/", "//")
     return (" " if escaped.startswith("/") else "") + escaped + (" " if escaped.endswith("/") else "")
 
 
-def _question(v: Variant, s: Stage, shape: tuple[int, ...], answers: list[tuple[str, str]],
-              sheet: str, key: str) -> list[str]:
+def _question(
+    v: Variant, s: Stage, shape: tuple[int, ...], answers: list[tuple[str, str]], sheet: str, key: str
+) -> list[str]:
     stage = s.title(v.problem)
     rounded = any(tol != "0" for _, tol in answers)
     how = f"rounded to {v.trace.settings.decimals} decimal places" if rounded else "exactly"
@@ -247,26 +276,32 @@ def _question(v: Variant, s: Stage, shape: tuple[int, ...], answers: list[tuple[
         kind = "numerical"
         ask = f"<p><strong>{_text(stage)}</strong>: enter its value, {how}.</p>"
     text = sheet + "\n<hr>\n" + ask  # the sheet's own braces are entities: the blanks are ours
-    lines = [f'  <question type="{kind}">',
-             f"    <name><text>{_xml(_no_maths(f'Variant {v.id}: {stage}'))}</text></name>",
-             f'    <questiontext format="html"><text>{_cdata(text)}</text></questiontext>',
-             f'    <generalfeedback format="html"><text>{_cdata(key)}</text></generalfeedback>']
+    lines = [
+        f'  <question type="{kind}">',
+        f"    <name><text>{_xml(_no_maths(f'Variant {v.id}: {stage}'))}</text></name>",
+        f'    <questiontext format="html"><text>{_cdata(text)}</text></questiontext>',
+        f'    <generalfeedback format="html"><text>{_cdata(key)}</text></generalfeedback>',
+    ]
     if kind == "numerical":  # a cloze question's grade is the sum of its blanks; Moodle ignores one given
         lines.append("    <defaultgrade>1</defaultgrade>")
-    lines += ["    <penalty>0</penalty>",
-              "    <hidden>0</hidden>",
-              f"    <idnumber>{_xml(f'{v.id}-{s.key}')}</idnumber>"]
+    lines += [
+        "    <penalty>0</penalty>",
+        "    <hidden>0</hidden>",
+        f"    <idnumber>{_xml(f'{v.id}-{s.key}')}</idnumber>",
+    ]
     if kind == "numerical":
-        (value, tolerance), = answers
-        lines += ['    <answer fraction="100" format="moodle_auto_format">',
-                  f"      <text>{value}</text>",
-                  '      <feedback format="html"><text></text></feedback>',
-                  f"      <tolerance>{tolerance}</tolerance>",
-                  "    </answer>",
-                  "    <unitgradingtype>0</unitgradingtype>",
-                  "    <unitpenalty>0</unitpenalty>",
-                  "    <showunits>3</showunits>",  # 3: no units, and no unit field
-                  "    <unitsleft>0</unitsleft>"]
+        ((value, tolerance),) = answers
+        lines += [
+            '    <answer fraction="100" format="moodle_auto_format">',
+            f"      <text>{value}</text>",
+            '      <feedback format="html"><text></text></feedback>',
+            f"      <tolerance>{tolerance}</tolerance>",
+            "    </answer>",
+            "    <unitgradingtype>0</unitgradingtype>",
+            "    <unitpenalty>0</unitpenalty>",
+            "    <showunits>3</showunits>",  # 3: no units, and no unit field
+            "    <unitsleft>0</unitsleft>",
+        ]
     lines.append("  </question>")
     return lines
 

@@ -6,20 +6,22 @@ memory whole: the sink is an `ExamFolder` (files in a staging folder, swapped in
 `InMemory`. PDFs are typeset on several threads (pdflatex runs as a separate process), a bounded
 number at a time, which leaves the bytes unchanged.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 import os
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Protocol
+from typing import IO, Protocol
 
-from .generate import Variant, manifest
-from ..writing.output import marked, typeset
 from ..writing.documents import render, render_keys_chunks, render_layer, render_question
+from ..writing.output import marked, typeset
+from .generate import Variant, manifest
 from .variants import Template
 
 FORMATS = ("md", "tex", "pdf", "moodle")
@@ -49,6 +51,7 @@ class InMemory:
             def __exit__(self, *exc):
                 sink.write(name, self.getvalue())
                 return super().__exit__(*exc)
+
         return _File()
 
     def write(self, name: str, data: bytes) -> None:
@@ -64,16 +67,25 @@ def file_names(count: int, formats: list[str]) -> list[str]:
     width = max(3, len(str(count)))
     names = []
     for n in range(1, count + 1):
-        names += [f"variant-{n:0{width}d}-{part}.{fmt}" for part in ("question", "key")
-                  for fmt in formats if fmt != "moodle"]
+        names += [
+            f"variant-{n:0{width}d}-{part}.{fmt}" for part in ("question", "key") for fmt in formats if fmt != "moodle"
+        ]
     names += [f"keys.{fmt}" for fmt in formats if fmt != "moodle"]
     names += ["moodle.xml"] if "moodle" in formats else []
     return names + ["manifest.json"]
 
 
-def write_exam(sink: Sink, template: Template, variants: list[Variant], seed: int, formats: list[str],
-               templates: Path | None = None, progress: Callable[[int, int], None] | None = None,
-               source: str = "", typesetting: Callable[[int, int], None] | None = None) -> None:
+def write_exam(
+    sink: Sink,
+    template: Template,
+    variants: list[Variant],
+    seed: int,
+    formats: list[str],
+    templates: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    source: str = "",
+    typesetting: Callable[[int, int], None] | None = None,
+) -> None:
     """Write every file of the exam into `sink`, the manifest (listing all the others) last."""
     settings = template.base.settings if template.key == "full" else replace(template.base.settings, detail="answers")
     text_formats = [f for f in ("md", "tex") if f in formats or (f == "tex" and "pdf" in formats)]
@@ -82,8 +94,10 @@ def write_exam(sink: Sink, template: Template, variants: list[Variant], seed: in
         for n, v in enumerate(variants, 1):
             key_trace = replace(v.trace, problem=replace(v.problem, title=f"{v.problem.title}, answer key"))
             for fmt in text_formats:
-                for part, text in (("question", render_question(v.trace, fmt, v.id, templates)),
-                                   ("key", render(key_trace, fmt, settings, templates))):
+                for part, text in (
+                    ("question", render_question(v.trace, fmt, v.id, templates)),
+                    ("key", render(key_trace, fmt, settings, templates)),
+                ):
                     _put(sink, f"variant-{v.id}-{part}.{fmt}", marked(text, f".{fmt}", source), fmt in formats, pdfs)
             if progress:
                 progress(n, len(variants))
@@ -135,10 +149,11 @@ def _write_moodle(sink: Sink, template: Template, variants: list[Variant], setti
 
     def keys_of(v: Variant) -> dict[int, str]:
         return {n: render_layer(v.trace, n, "md", settings, templates) for n in range(1, len(v.trace.layers) + 1)}
+
     chunks = moodle_chunks(template.base.title, variants, question_of, keys_of, template.moodle)
     with sink.open("moodle.xml") as f:
         declaration = next(chunks)  # the mark goes after the XML declaration, which must come first
-        f.write(f"{declaration}\n{marked('', '.xml', source)}".encode("utf-8"))
+        f.write(f"{declaration}\n{marked('', '.xml', source)}".encode())
         for chunk in chunks:
             f.write(chunk.encode("utf-8"))
 

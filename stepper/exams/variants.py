@@ -12,6 +12,7 @@ by one; a stride, size or padding is drawn once. Drawing is seeded: the same
 template and seed give the same problem. Whether a problem is fair to set is
 `fairness.py`'s question; this file reads the template and draws.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,16 +24,19 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import StepperError, suggestion
-from .fairness import Constraints, read_constraints
 from ..core.load import NON_FINITE, TOP_FIELDS, from_data, read_text, read_toml, shown
-from ..core.numbers import Values, from_numbers, fraction
+from ..core.numbers import Values, fraction, from_numbers
 from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Pool, Problem
+from .fairness import Constraints, read_constraints
 
 MAX_CHOICES = 10_000  # a range with more values than this is not one a student works by hand
 # A layer's type may change only to one worked the same way, so the rest of the network still fits.
-SWAPS = {"maxpool": ("maxpool", "avgpool"), "avgpool": ("maxpool", "avgpool"),
-         **{k: ("relu", "sigmoid", "tanh", "identity") for k in ("relu", "sigmoid", "tanh", "identity")},
-         "leaky_relu": ("leaky_relu", "relu")}  # any other layer keeps its own type
+SWAPS = {
+    "maxpool": ("maxpool", "avgpool"),
+    "avgpool": ("maxpool", "avgpool"),
+    **{k: ("relu", "sigmoid", "tanh", "identity") for k in ("relu", "sigmoid", "tanh", "identity")},
+    "leaky_relu": ("leaky_relu", "relu"),
+}  # any other layer keeps its own type
 CELLS = "cells"  # a field whose cells are drawn one by one
 # The fields [random] may name, for each kind of layer: how each is drawn.
 FIELDS = {
@@ -99,8 +103,9 @@ def loads_template(text: str, *, name: str = "<template>") -> Template:
         random = parts.get("random")
         if not isinstance(random, dict) or not random:
             found = "an empty table" if random == {} else shown(random) if random is not None else "none"
-            raise StepperError(f"expected a [random] table naming what varies, such as input = \"0..4\", found "
-                               f"{found}", place="[random]")
+            raise StepperError(
+                f'expected a [random] table naming what varies, such as input = "0..4", found {found}', place="[random]"
+            )
         paths = [path for path, _ in _flat(random)]
         twice = next((p for p in paths if paths.count(p) > 1), None)
         if twice:
@@ -115,16 +120,23 @@ def loads_template(text: str, *, name: str = "<template>") -> Template:
             raise StepperError(f"expected an [exam] table, found {shown(exam)}", place="[exam]")
         unknown = sorted(set(exam) - {"key", "moodle"})
         if unknown:
-            raise StepperError(f"unknown field {unknown[0]!r}: {suggestion(unknown[0], ('key', 'moodle'))}"
-                               "expected 'key' or 'moodle'", place="[exam]")
+            raise StepperError(
+                f"unknown field {unknown[0]!r}: {suggestion(unknown[0], ('key', 'moodle'))}expected 'key' or 'moodle'",
+                place="[exam]",
+            )
         moodle = exam.get("moodle", "stages")
         if moodle not in LAYOUTS:
-            raise StepperError(f"expected 'stages' (a question per stage, each variant a category) or 'whole' "
-                               f"(one question per variant), found {shown(moodle)}", place="[exam] field 'moodle'")
+            raise StepperError(
+                f"expected 'stages' (a question per stage, each variant a category) or 'whole' "
+                f"(one question per variant), found {shown(moodle)}",
+                place="[exam] field 'moodle'",
+            )
         key = exam.get("key", "full")
         if key not in KEYS:
-            raise StepperError(f"expected 'full' (the working) or 'answers' (results only), found {shown(key)}",
-                               place="[exam] field 'key'")
+            raise StepperError(
+                f"expected 'full' (the working) or 'answers' (results only), found {shown(key)}",
+                place="[exam] field 'key'",
+            )
     except StepperError as e:
         raise e.located(file=name) from None
     template = Template(base, choices, constraints, key, name, moodle)
@@ -138,19 +150,27 @@ def _misspelt_parts(data: dict, name: str) -> None:
     for key in data:
         if key not in TOP_FIELDS and key not in TEMPLATE_PARTS and suggestion(key, TEMPLATE_PARTS):
             allowed = sorted(TOP_FIELDS | set(TEMPLATE_PARTS))
-            raise StepperError(f"unknown field {key!r} in an exam template: {suggestion(key, allowed)}expected one "
-                               f"of {', '.join(allowed)}", file=name, place=f"field {key!r}")
+            raise StepperError(
+                f"unknown field {key!r} in an exam template: {suggestion(key, allowed)}expected one "
+                f"of {', '.join(allowed)}",
+                file=name,
+                place=f"field {key!r}",
+            )
 
 
 def _numbers_only(template: Template) -> None:
     """An exam's answers are numbers: every symbol of the problem must be one [random] replaces."""
     drawn = template.draw(0)
-    arrays = [("input", drawn.input)] + [(f"layer {n} ({layer.kind})", v) for n, layer in enumerate(drawn.layers, 1)
-                                         for v in _arrays(layer)]
+    arrays = [("input", drawn.input)] + [
+        (f"layer {n} ({layer.kind})", v) for n, layer in enumerate(drawn.layers, 1) for v in _arrays(layer)
+    ]
     where = next((place for place, v in arrays if v is not None and v.symbolic), None)
     if where:
-        raise StepperError(f"{where} holds symbols: an exam needs numbers, so [random] must draw every "
-                           "field that holds a symbol", file=template.source, place="[random]")
+        raise StepperError(
+            f"{where} holds symbols: an exam needs numbers, so [random] must draw every field that holds a symbol",
+            file=template.source,
+            place="[random]",
+        )
 
 
 def _arrays(layer) -> list:
@@ -180,41 +200,55 @@ def _choice(path: str, spec, base: Problem) -> Choice:
         m = re.fullmatch(f"layer({_COUNT})", pieces[0])
         if not m or len(pieces) < 2:
             names = ["input"] + [f"layer{n}" for n in range(1, len(base.layers) + 1)]
-            raise StepperError(f"names no field of the problem: {suggestion(pieces[0], names)}expected 'input' or "
-                               "'layerN.field', such as 'layer1.filters'", place=place)
+            raise StepperError(
+                f"names no field of the problem: {suggestion(pieces[0], names)}expected 'input' or "
+                "'layerN.field', such as 'layer1.filters'",
+                place=place,
+            )
         layer = int(m[1])
         if not 1 <= layer <= len(base.layers):
-            raise StepperError(f"names no field of the problem: there are layers 1 to {len(base.layers)}",
-                               place=place)
+            raise StepperError(f"names no field of the problem: there are layers 1 to {len(base.layers)}", place=place)
         found = base.layers[layer - 1]
         kind_fields = FIELDS.get(type(found), {})
         rest = pieces[1:]
         if rest[0] not in kind_fields or (rest[0] == "slope" and found.kind != "leaky_relu"):
             fields = [f for f in kind_fields if f != "slope" or found.kind == "leaky_relu"]
             names = ", ".join(map(repr, fields))
-            raise StepperError(f"names no field of the problem: {suggestion(rest[0], fields)}layer {layer} "
-                               f"({found.kind}) may vary {names or 'nothing'}", place=place)
+            raise StepperError(
+                f"names no field of the problem: {suggestion(rest[0], fields)}layer {layer} "
+                f"({found.kind}) may vary {names or 'nothing'}",
+                place=place,
+            )
         count = _parts(found, rest[0])
     field, how = rest[0], kind_fields[rest[0]]
     part = None
     if len(rest) > 2 or (len(rest) == 2 and (how != CELLS or not re.fullmatch(_COUNT, rest[1]))):
-        raise StepperError(f"names no field of the problem: after {field!r} only a part counted from 1 may "
-                           "follow, for a field of cells", place=place)
+        raise StepperError(
+            f"names no field of the problem: after {field!r} only a part counted from 1 may "
+            "follow, for a field of cells",
+            place=place,
+        )
     if len(rest) == 2:
         part = int(rest[1]) - 1
         if not 0 <= part < count:
             raise StepperError(f"names no field of the problem: {field} has parts 1 to {count}", place=place)
     if layer is not None and how == CELLS and _field(base.layers[layer - 1], field) is None:
-        raise StepperError(f"layer {layer} has no {field} to vary: give one in the layer (its values set the "
-                           "shape), then [random] can redraw it", place=place)
+        raise StepperError(
+            f"layer {layer} has no {field} to vary: give one in the layer (its values set the "
+            "shape), then [random] can redraw it",
+            place=place,
+        )
     values = _values(spec, place, how)
     if how == "type":
         kind = base.layers[layer - 1].kind
         allowed = SWAPS.get(kind, (kind,))
         wrong = [v for v in values if v not in allowed]
         if wrong:
-            raise StepperError(f"{suggestion(wrong[0], allowed)}a {kind} layer may become only "
-                               f"{' or '.join(map(repr, allowed))}, not {wrong[0]!r}", place=place)
+            raise StepperError(
+                f"{suggestion(wrong[0], allowed)}a {kind} layer may become only "
+                f"{' or '.join(map(repr, allowed))}, not {wrong[0]!r}",
+                place=place,
+            )
     return Choice(path, layer, field, part, how, values)
 
 
@@ -233,8 +267,9 @@ def _values(spec, place: str, how: str) -> tuple:
     """What one drawn value is chosen from: a list as written, or a range "a..b" or "a..b by step"."""
     if how == "type":
         if not isinstance(spec, list) or not spec or not all(isinstance(v, str) for v in spec):
-            raise StepperError(f"expected a list of layer types, such as [\"maxpool\", \"avgpool\"], found "
-                               f"{shown(spec)}", place=place)
+            raise StepperError(
+                f'expected a list of layer types, such as ["maxpool", "avgpool"], found {shown(spec)}', place=place
+            )
         return tuple(spec)
     if isinstance(spec, list):
         if not spec:
@@ -243,8 +278,10 @@ def _values(spec, place: str, how: str) -> tuple:
     elif isinstance(spec, str):
         values = _range(spec, place)
     else:
-        raise StepperError(f"expected a range such as \"0..4\" or \"0..0.5 by 0.1\", or a list of numbers, "
-                           f"found {shown(spec)}", place=place)
+        raise StepperError(
+            f'expected a range such as "0..4" or "0..0.5 by 0.1", or a list of numbers, found {shown(spec)}',
+            place=place,
+        )
     if how != CELLS:
         least = 0 if how in ("count", "pair0") else 1
         bad = [v for v in values if v.denominator != 1 or v < least or v > 100]
@@ -256,14 +293,15 @@ def _values(spec, place: str, how: str) -> tuple:
 def _range(spec: str, place: str) -> tuple[Fraction, ...]:
     m = re.fullmatch(r"\s*(\S+?)\s*\.\.\s*(\S+?)\s*(?:by\s+(\S+)\s*)?", spec)
     if not m:
-        raise StepperError(f"expected a range such as \"0..4\" or \"0..0.5 by 0.1\", found {spec!r}", place=place)
+        raise StepperError(f'expected a range such as "0..4" or "0..0.5 by 0.1", found {spec!r}', place=place)
     low, high = _number(m[1], place), _number(m[2], place)
     step = _number(m[3], place) if m[3] else Fraction(1)
     if m[3] is None and (low.denominator != 1 or high.denominator != 1):
-        raise StepperError(f"a range of decimals needs a step: \"{m[1]}..{m[2]} by 0.1\"", place=place)
+        raise StepperError(f'a range of decimals needs a step: "{m[1]}..{m[2]} by 0.1"', place=place)
     if high < low:
-        raise StepperError(f"the range {spec!r} is inverted: it runs from {_show(low)} down to {_show(high)}",
-                           place=place)
+        raise StepperError(
+            f"the range {spec!r} is inverted: it runs from {_show(low)} down to {_show(high)}", place=place
+        )
     if step <= 0:
         raise StepperError(f"expected a step above 0, found {_show(step)}", place=place)
     count = int((high - low) / step) + 1
@@ -291,6 +329,7 @@ def _show(x: Fraction) -> str:
 
 # ---- drawing: each choice replaces one field of the problem ----
 
+
 def _apply(problem: Problem, choice: Choice, rng: np.random.Generator) -> Problem:
     if choice.layer is None:
         return replace(problem, input=_redraw(problem.input, choice, rng))
@@ -317,10 +356,12 @@ def _apply(problem: Problem, choice: Choice, rng: np.random.Generator) -> Proble
 def _redraw(v: Values, choice: Choice, rng: np.random.Generator) -> Values:
     """`v` with its cells (or its part's cells) drawn anew."""
     if v is None:
-        raise StepperError(f"the problem has no {choice.field} to vary: give one in the layer, which sets "
-                           "its shape", place=f"[random] {choice.path!r}")
+        raise StepperError(
+            f"the problem has no {choice.field} to vary: give one in the layer, which sets its shape",
+            place=f"[random] {choice.path!r}",
+        )
     cells = _fractions(v)
-    target = cells if choice.part is None else cells[choice.part:choice.part + 1]  # a view, even of a vector
+    target = cells if choice.part is None else cells[choice.part : choice.part + 1]  # a view, even of a vector
     target[...] = np.array(choice.draw(rng, target.size) + [None], dtype=object)[:-1].reshape(target.shape)
     return from_numbers(cells.tolist(), v.shape)
 

@@ -1,4 +1,5 @@
 """Write a Problem back as a problem file (TOML), the way a person would type it."""
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -6,23 +7,40 @@ from fractions import Fraction
 import sympy
 
 from ..core.numbers import Values
-from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, MarkScheme, Pool, Problem, Settings
+from ..core.spec import (
+    Activation,
+    Conv1x1,
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    Flatten,
+    MarkScheme,
+    Pool,
+    Problem,
+    Settings,
+)
 
 
 def dumps(problem: Problem) -> str:
     lines = [f"title = {_string(problem.title)}", "", f"input = {_channels(problem.input)}", ""]
     settings = problem.settings
-    changed = [(k, getattr(settings, k)) for k in ("decimals", "rounding", "detail", "terms", "simplify",
-                                                            "channels", "transposed", "size_rule")
-               if getattr(settings, k) != getattr(Settings(), k)]
+    changed = [
+        (k, getattr(settings, k))
+        for k in ("decimals", "rounding", "detail", "terms", "simplify", "channels", "transposed", "size_rule")
+        if getattr(settings, k) != getattr(Settings(), k)
+    ]
     if changed:
         lines += ["[settings]"] + [f"{k} = {_value(v)}" for k, v in changed] + [""]
     for layer in problem.layers:
         lines += ["[[layers]]", f"type = {_string(layer.kind)}"] + _fields(layer) + [""]
     marks = problem.marks
     if marks != MarkScheme():
-        lines += ["[marks]", f"per = {_string(marks.per)}", f"default = {_string(str(marks.default))}",
-                  f"follow_through = {_value(marks.follow_through)}"]
+        lines += [
+            "[marks]",
+            f"per = {_string(marks.per)}",
+            f"default = {_string(str(marks.default))}",
+            f"follow_through = {_value(marks.follow_through)}",
+        ]
         lines += [f"{_string(k) if '.' in k else k} = {_string(str(v))}" for k, v in marks.points] + [""]
     return "\n".join(lines)
 
@@ -61,7 +79,8 @@ def _fields(layer) -> list[str]:
         return out
     if isinstance(layer, Conv1x1):
         return [f"weights = {_vector(layer.weights)}"] + (
-            [f"bias = {_number(layer.bias.numbers()[0])}"] if layer.bias is not None else [])
+            [f"bias = {_number(layer.bias.numbers()[0])}"] if layer.bias is not None else []
+        )
     if isinstance(layer, Dense):
         out = [f"weights = [{', '.join(_vector(w.reshape(-1)) for w in layer.weights)}]"]
         return out + ([f"bias = {_vector(layer.bias)}"] if layer.bias is not None else [])

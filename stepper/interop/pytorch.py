@@ -7,6 +7,7 @@ torch is an optional dependency (`pip install "stepper[torch]"`); it is imported
 Weights come in as the shortest decimals that float32 rounds to the same value (0.1, not
 0.100000001490116), which is what a lecturer would have typed.
 """
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -17,8 +18,22 @@ from ..core.errors import StepperError
 from ..core.numbers import Values, from_numbers
 from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings
 
-SUPPORTED = ("Conv2d (groups=1)", "ConvTranspose2d", "ZeroPad2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d(1)", "Flatten", "Linear",
-             "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "Identity")
+SUPPORTED = (
+    "Conv2d (groups=1)",
+    "ConvTranspose2d",
+    "ZeroPad2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d(1)",
+    "Flatten",
+    "Linear",
+    "ReLU",
+    "LeakyReLU",
+    "Tanh",
+    "Sigmoid",
+    "Softmax",
+    "Identity",
+)
 
 
 def _torch():
@@ -31,6 +46,7 @@ def _torch():
 
 # ---- in: PyTorch -> Problem ----
 
+
 def from_torch(model, x, title: str = "A PyTorch model, worked by hand", settings: Settings | None = None) -> Problem:
     """The Problem for `model` (an nn.Sequential of supported modules) applied to one input `x`
     of shape (C, H, W) or (1, C, H, W)."""
@@ -42,8 +58,9 @@ def from_torch(model, x, title: str = "A PyTorch model, worked by hand", setting
     if image.dim() == 4 and image.shape[0] == 1:
         image = image[0]
     if image.dim() != 3:
-        raise StepperError(f"expected one input of shape (C, H, W) or (1, C, H, W), found {tuple(x.shape)}",
-                           place="input")
+        raise StepperError(
+            f"expected one input of shape (C, H, W) or (1, C, H, W), found {tuple(x.shape)}", place="input"
+        )
     layers, shape, pad = [], tuple(image.shape), None
     for number, module in enumerate(modules, 1):
         name = type(module).__name__
@@ -87,26 +104,44 @@ def _layer(module, name: str, shape, pad, torch):
         elif isinstance(padding, tuple):
             padding = padding[0] if padding[0] == padding[1] else padding
         bias = _values(module.bias) if module.bias is not None else None
-        return Conv2d(filters=_values(module.weight), stride=tuple(module.stride), padding=padding, bias=bias,
-                      dilation=tuple(module.dilation))
+        return Conv2d(
+            filters=_values(module.weight),
+            stride=tuple(module.stride),
+            padding=padding,
+            bias=bias,
+            dilation=tuple(module.dilation),
+        )
     if name == "ConvTranspose2d":
         if module.groups != 1 or tuple(module.dilation) != (1, 1) or module.padding_mode != "zeros":
             raise StepperError("only groups=1, dilation=1 and zero padding are supported")
         weights = _values(module.weight)  # (C_in, C_out, kh, kw): as filters, (C_out, C_in, kh, kw)
         filters = Values(np.swapaxes(weights.data, 0, 1).copy(), weights.scale, weights.places)
         bias = _values(module.bias) if module.bias is not None else None
-        return ConvTranspose2d(filters=filters, stride=tuple(module.stride), padding=tuple(module.padding),
-                               output_padding=tuple(module.output_padding), bias=bias)
+        return ConvTranspose2d(
+            filters=filters,
+            stride=tuple(module.stride),
+            padding=tuple(module.padding),
+            output_padding=tuple(module.output_padding),
+            bias=bias,
+        )
     if name in ("MaxPool2d", "AvgPool2d"):
         pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
-        if module.ceil_mode or (name == "MaxPool2d" and pair(module.dilation) != (1, 1)) or \
-                (name == "AvgPool2d" and (not module.count_include_pad or module.divisor_override)):
-            raise StepperError("only pooling without dilation or ceil_mode (and averages that count the padding) "
-                               "is supported")
+        if (
+            module.ceil_mode
+            or (name == "MaxPool2d" and pair(module.dilation) != (1, 1))
+            or (name == "AvgPool2d" and (not module.count_include_pad or module.divisor_override))
+        ):
+            raise StepperError(
+                "only pooling without dilation or ceil_mode (and averages that count the padding) is supported"
+            )
         kind = "maxpool" if name == "MaxPool2d" else "avgpool"
         padding = pair(module.padding)
-        return Pool(kind, pair(module.kernel_size), pair(module.stride or module.kernel_size),
-                    padding[0] if padding[0] == padding[1] else padding)
+        return Pool(
+            kind,
+            pair(module.kernel_size),
+            pair(module.stride or module.kernel_size),
+            padding[0] if padding[0] == padding[1] else padding,
+        )
     if name == "AdaptiveAvgPool2d":
         if module.output_size not in (1, (1, 1)):
             raise StepperError(f"only AdaptiveAvgPool2d(1) is supported, found output size {module.output_size}")
@@ -121,8 +156,9 @@ def _layer(module, name: str, shape, pad, torch):
         return Dense(tuple(weights[k] for k in range(weights.shape[0])), bias)
     if name == "LeakyReLU":
         if not 0 <= module.negative_slope < 1:
-            raise StepperError(f"expected a negative_slope from 0 up to (not including) 1, found "
-                               f"{module.negative_slope}")
+            raise StepperError(
+                f"expected a negative_slope from 0 up to (not including) 1, found {module.negative_slope}"
+            )
         return Activation("leaky_relu", _values(torch.tensor(module.negative_slope)))
     if name == "Softmax":
         if len(shape) != 1 or module.dim not in (0, 1, -1):
@@ -148,6 +184,7 @@ def _values(tensor, what: str = "a parameter") -> Values:
 
 # ---- out: Problem -> PyTorch ----
 
+
 def torch_layers(problem: Problem) -> list:
     """One torch module per layer of the problem (float64), in order."""
     torch = _torch()
@@ -165,8 +202,15 @@ def torch_layers(problem: Problem) -> list:
             module = nn.Sequential(nn.ZeroPad2d((pad.left, pad.right, pad.top, pad.bottom)), conv)
         elif isinstance(layer, ConvTranspose2d):
             f, c, kh, kw = layer.filters.shape
-            module = nn.ConvTranspose2d(c, f, (kh, kw), stride=layer.stride, padding=layer.padding,
-                                        output_padding=layer.output_padding, bias=layer.bias is not None)
+            module = nn.ConvTranspose2d(
+                c,
+                f,
+                (kh, kw),
+                stride=layer.stride,
+                padding=layer.padding,
+                output_padding=layer.output_padding,
+                bias=layer.bias is not None,
+            )
             module.weight.data = _tensor(layer.filters, torch).transpose(0, 1).contiguous()
             if layer.bias is not None:
                 module.bias.data = _tensor(layer.bias, torch)

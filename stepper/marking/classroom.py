@@ -5,6 +5,7 @@ is a folder entry that looks like one but cannot be marked (a broken link, a
 folder named x.toml, win.toml.txt); the rest are marked. The class summary is a CSV (one row per student: marks per
 stage, total, diagnoses) and a short Markdown page of the most common mistakes.
 """
+
 from __future__ import annotations
 
 import csv
@@ -12,17 +13,18 @@ import io
 import re
 import sys
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple
+from typing import NamedTuple
 
-from .marker import EMPTY, Feedback, Marker
 from ..core.errors import StepperError
 from ..core.load import read_text
-from ..writing.output import CSV_MARK
-from ..writing.documents import escape_md, points
 from ..core.spec import Problem
 from ..core.text import plain_text
+from ..writing.documents import escape_md, points
+from ..writing.output import CSV_MARK
+from .marker import EMPTY, Feedback, Marker
 from .working import loads_working
 
 # Folders with at least this many files show a progress bar (on a terminal, or when asked).
@@ -80,8 +82,9 @@ def _not_working(path: Path) -> str | None:
     return ""
 
 
-def mark_all(source, paths: list[Path], progress: Callable[[int, int], None] | None = None,
-             warn: Callable[[str], None] = print) -> tuple[list[tuple[Path, Feedback]], list[Skipped]]:
+def mark_all(
+    source, paths: list[Path], progress: Callable[[int, int], None] | None = None, warn: Callable[[str], None] = print
+) -> tuple[list[tuple[Path, Feedback]], list[Skipped]]:
     """Each working file marked against `source` (a Problem, or an exam Manifest whose variant each working
     file names); those that cannot be read are reported through `warn` and skipped."""
     marker = Markers(source)
@@ -114,6 +117,7 @@ class Markers:
             problem = self.source
         else:
             from ..exams.manifest import working_variant
+
             problem = self.source.problem_for(working_variant(path), str(path))
         marker = self._markers.get(id(problem))
         if marker is None:
@@ -137,9 +141,11 @@ def summary_csv(problem_stages: Iterable, marked: list[tuple[Path, Feedback]]) -
     writer.writerow(header)
     for path, fb in marked:
         marks = {r.stage.key: points(r.marks) for r in fb.stages}
-        writer.writerow([_cell(fb.working.student), _cell(path.name), _cell(fb.working.variant or "")]
-                        + [marks[k] for k in keys]
-                        + [points(fb.marks), points(fb.out_of), _cell("; ".join(dict.fromkeys(fb.diagnoses)))])
+        writer.writerow(
+            [_cell(fb.working.student), _cell(path.name), _cell(fb.working.variant or "")]
+            + [marks[k] for k in keys]
+            + [points(fb.marks), points(fb.out_of), _cell("; ".join(dict.fromkeys(fb.diagnoses)))]
+        )
     return out.getvalue()
 
 
@@ -156,16 +162,20 @@ def common_mistakes(marked: list[tuple[Path, Feedback]]) -> list[tuple[str, int]
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
-def summary_md(problem: Problem, marked: list[tuple[Path, Feedback]], skipped: list[Skipped],
-               no_pdf: list[Skipped] = ()) -> str:
+def summary_md(
+    problem: Problem, marked: list[tuple[Path, Feedback]], skipped: list[Skipped], no_pdf: list[Skipped] = ()
+) -> str:
     """The class at a glance: marks, what was skipped and why, and the most common mistakes."""
     lines = [f"# Class summary: {escape_md(problem.title)}", ""]
     if marked:
         totals = [fb.marks for _, fb in marked]
         out_of = marked[0][1].out_of
         mean = sum(totals) / len(totals)
-        lines += [f"{len(marked)} working files marked; mean mark {points(mean)} out of {points(out_of)}, "
-                  f"lowest {points(min(totals))}, highest {points(max(totals))}.", ""]
+        lines += [
+            f"{len(marked)} working files marked; mean mark {points(mean)} out of {points(out_of)}, "
+            f"lowest {points(min(totals))}, highest {points(max(totals))}.",
+            "",
+        ]
     if skipped:
         lines += [f"Skipped, not marked: {_listed(skipped)}.", ""]
     if no_pdf:
@@ -177,8 +187,11 @@ def summary_md(problem: Problem, marked: list[tuple[Path, Feedback]], skipped: l
     else:
         lines.append("No known mistake was found.")
     lines += ["", "## Marks", "", "| Student | File | Mark |", "|---|---|---|"]
-    lines += [f"| {escape_md(fb.working.student)} | {escape_md(path.name)} | {points(fb.marks)} / {points(fb.out_of)}"
-              f"{' (' + EMPTY + ')' if fb.empty else ''} |" for path, fb in marked]
+    lines += [
+        f"| {escape_md(fb.working.student)} | {escape_md(path.name)} | {points(fb.marks)} / {points(fb.out_of)}"
+        f"{' (' + EMPTY + ')' if fb.empty else ''} |"
+        for path, fb in marked
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -204,7 +217,9 @@ class ProgressBar:
     def __call__(self, done: int, total: int) -> None:
         self.drawn = done < total
         filled = self.width * done // total
-        self.stream.write(f"\r{self.label} {done:>{len(str(total))}}/{total} [{'#' * filled}{' ' * (self.width - filled)}]")
+        self.stream.write(
+            f"\r{self.label} {done:>{len(str(total))}}/{total} [{'#' * filled}{' ' * (self.width - filled)}]"
+        )
         if done == total:
             self.stream.write("\n")
         self.stream.flush()

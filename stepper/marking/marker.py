@@ -17,6 +17,7 @@ For each stage the student gave, in the order the network runs:
 Written sums are checked term by term (`written.py`). Everything here is plain
 data for the report templates: no formatting.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -27,11 +28,11 @@ import numpy as np
 
 from ..core.errors import StepperError
 from ..core.evaluate import trace
-from .mistakes import Mistake, catalogue, outputs, run
 from ..core.numbers import Values, from_numbers
 from ..core.spec import MarkScheme, Problem
 from ..core.stages import Stage, layer_title, stages
 from ..core.trace import ConvTrace, DenseTrace, ElementwiseTrace, MixTrace, PoolTrace, Trace
+from .mistakes import Mistake, catalogue, outputs, run
 from .working import Answer, Working, WrittenSum
 from .written import Expected, SumCheck, check_sum, explain_total
 
@@ -112,7 +113,7 @@ class Marker:
         self.settings = settings = problem.settings
         self.trace = trace(problem, settings)
         self.full = trace(problem, replace(settings, rounding="full")) if settings.rounding == "carry" else self.trace
-        self.tolerance = 0.5 * 10.0 ** -settings.decimals + 1e-9
+        self.tolerance = 0.5 * 10.0**-settings.decimals + 1e-9
         self.stages = stages(problem)
         self.points = _points(problem.marks, self.stages)
         self.mistakes = catalogue(problem, settings)
@@ -137,21 +138,34 @@ class Marker:
             implied = implied_full = None
             if own and basis is not None:
                 implied = _try(number, self.problem.layers[number - 1], basis, self.settings)
-                implied_full = _try(number, self.problem.layers[number - 1], basis,
-                                    replace(self.settings, rounding="full")) if implied is not None else None
+                implied_full = (
+                    _try(number, self.problem.layers[number - 1], basis, replace(self.settings, rounding="full"))
+                    if implied is not None
+                    else None
+                )
             # A student docked once for rounding too early may go on at their own precision.
             rounded = any(r.diagnosis is not None and r.diagnosis.name.startswith("rounded to") for r in results)
             parts, changed = [], False
             for s in layer_stages:
                 seen = {x.diagnosis.name for x in results if x.diagnosis is not None}
-                r = self._stage(s, record, working.answer(s), implied, implied_full, basis if own else None, source,
-                                seen, taint, rounded)
+                r = self._stage(
+                    s,
+                    record,
+                    working.answer(s),
+                    implied,
+                    implied_full,
+                    basis if own else None,
+                    source,
+                    seen,
+                    taint,
+                    rounded,
+                )
                 results.append(r)
                 parts.append(_carried(s, r, record, implied))
                 changed = changed or (r.answer is not None and r.verdict != "correct")
                 if r.degenerate and not taint:
                     taint = f"your layer {number} values are not an answer to follow from ({r.degenerate})"
-            if all(r.verdict == "correct" for r in results[-len(layer_stages):]):
+            if all(r.verdict == "correct" for r in results[-len(layer_stages) :]):
                 taint, basis, own = no_follow, record.output, False  # back on the worked solution's values
             elif changed or own:
                 basis, own = _assemble(parts, layer_stages), True
@@ -165,14 +179,26 @@ class Marker:
 
     # ---- one stage ----
 
-    def _stage(self, s: Stage, record, answer: Answer | None, implied, implied_full, basis, source,
-               seen: set[str], taint: str = "", rounded: bool = False) -> StageResult:
+    def _stage(
+        self,
+        s: Stage,
+        record,
+        answer: Answer | None,
+        implied,
+        implied_full,
+        basis,
+        source,
+        seen: set[str],
+        taint: str = "",
+        rounded: bool = False,
+    ) -> StageResult:
         right = s.of(record.output)
         out_of = self.points[s.key]
         title = s.title(self.problem)
         if answer is None:
-            return StageResult(s, title, None, right, "missing", "", None, (), 0, int(np.prod(s.shape)),
-                               Fraction(0), out_of, (), None)
+            return StageResult(
+                s, title, None, right, "missing", "", None, (), 0, int(np.prod(s.shape)), Fraction(0), out_of, (), None
+            )
         written = answer.values.floats()
         cells = written.size
         ok_right = self._close(written, right) | self._close(written, s.of(self.full.layers[s.layer - 1].output))
@@ -187,11 +213,13 @@ class Marker:
             wrong = tuple(idx for idx in _cells_of(written) if not (same and ok_right[idx]))
             right_cells = int(ok_right.sum()) if same else 0
             marks = self._marks(out_of, right_cells, cells) if same else Fraction(0)
-            return StageResult(s, title, answer, right, "wrong", "", None, wrong, right_cells, cells, marks, out_of,
-                               (), None, taint)
+            return StageResult(
+                s, title, answer, right, "wrong", "", None, wrong, right_cells, cells, marks, out_of, (), None, taint
+            )
         if ok.all():  # `implied` had the student's shape and reproduces every cell: nothing degenerate about it
-            return StageResult(s, title, answer, right, "follow-through", "", None, (), cells, cells, out_of, out_of,
-                               (), source)
+            return StageResult(
+                s, title, answer, right, "follow-through", "", None, (), cells, cells, out_of, out_of, (), source
+            )
         if taint:
             ok = ok_right  # no credit for following from values that earn none
         diagnosis = self._diagnose(s, written, basis, int(ok.sum()), seen, answer)
@@ -199,12 +227,30 @@ class Marker:
         degenerate = "" if method else self._degenerate(written, s, implied)
         wrong = tuple(tuple(int(i) for i in np.unravel_index(k, written.shape)) for k in np.flatnonzero(~ok.ravel()))
         # Right cells earn their share, unless a mistake of method (or a trivial answer) explains the whole stage.
-        marks = Fraction(0) if method or degenerate or written.shape != s.shape else self._marks(out_of, int(ok.sum()), cells)
+        marks = (
+            Fraction(0)
+            if method or degenerate or written.shape != s.shape
+            else self._marks(out_of, int(ok.sum()), cells)
+        )
         notes = ()
         if not method and written.shape == s.shape:
             notes = tuple(self._note(s, record, answer, i) for i in wrong[:NOTES_PER_STAGE])
-        return StageResult(s, title, answer, right, "wrong", degenerate, diagnosis, wrong, int(ok.sum()), cells,
-                           marks, out_of, notes, None)
+        return StageResult(
+            s,
+            title,
+            answer,
+            right,
+            "wrong",
+            degenerate,
+            diagnosis,
+            wrong,
+            int(ok.sum()),
+            cells,
+            marks,
+            out_of,
+            notes,
+            None,
+        )
 
     def _close(self, written: np.ndarray, values: Values | None, tolerance=None) -> np.ndarray:
         if values is None or values.shape != written.shape or values.symbolic:
@@ -220,8 +266,10 @@ class Marker:
     def _degenerate(self, written: np.ndarray, s: Stage, implied: Values | None = None) -> str:
         """Why a wrong answer no mistake explains is too trivial to follow through from, or "" if it is not."""
         if written.shape != s.shape and not self._shape_explained(written.shape, s, implied):
-            return (f"{_a(_dims(written.shape))} answer where the stage is {_dims(s.shape)}, and no known mistake "
-                    "gives that shape")
+            return (
+                f"{_a(_dims(written.shape))} answer where the stage is {_dims(s.shape)}, and no known mistake "
+                "gives that shape"
+            )
         if written.size > 1 and not written.any():
             return "every value is 0"
         image = self.problem.input.floats()
@@ -245,11 +293,18 @@ class Marker:
         truth = s.of(self.trace.layers[s.layer - 1].output).floats()
         if truth.shape != written.shape or np.allclose(truth, np.round(truth, p), atol=self.tolerance):
             return None  # the right values need no more places than the student gave
-        matched = int(np.sum(np.abs(written - _round_half_away(truth, p)) <= 0.5 * 10.0 ** -p * 1e-6 + 1e-9))
+        matched = int(np.sum(np.abs(written - _round_half_away(truth, p)) <= 0.5 * 10.0**-p * 1e-6 + 1e-9))
         return matched, True, 0, f"rounded to {p} decimal place{'s' * (p != 1)} instead of {d}", s.layer
 
-    def _diagnose(self, s: Stage, written: np.ndarray, basis: Values | None, right: int,
-                  seen: set[str], answer: Answer | None = None) -> Diagnosis | None:
+    def _diagnose(
+        self,
+        s: Stage,
+        written: np.ndarray,
+        basis: Values | None,
+        right: int,
+        seen: set[str],
+        answer: Answer | None = None,
+    ) -> Diagnosis | None:
         """The known mistake that reproduces most of the stage, if it explains more than the right values
         do and at least half of the cells; among equals, one the student already made in an earlier stage."""
         found = []  # (matched, own, closeness, name, layer)
@@ -266,8 +321,15 @@ class Marker:
         if written.ndim == 2 and written.shape[0] == written.shape[1] and truth.data.ndim == 2:
             turned = Values(truth.data.T, truth.scale, truth.places)
             if not np.array_equal(turned.data, truth.data):
-                found.append((int(self._close(written, turned).sum()), True, 0,
-                              "rows and columns swapped: the map written down its columns", s.layer))
+                found.append(
+                    (
+                        int(self._close(written, turned).sum()),
+                        True,
+                        0,
+                        "rows and columns swapped: the map written down its columns",
+                        s.layer,
+                    )
+                )
         if answer is not None:
             found.append(self._rounded(s, written, answer))
         found = [f for f in found if f is not None and f[0] > right and 2 * f[0] >= written.size]
@@ -307,8 +369,9 @@ class Marker:
         else:
             index = (w.map, w.row, w.col) if isinstance(record, ConvTrace) else (0, w.row, w.col)
             step, expected = _step(record, index)
-            where = (f"filter {w.map + 1}, " if isinstance(record, ConvTrace) else "") + \
-                f"row {w.row + 1}, column {w.col + 1}"
+            where = (
+                f"filter {w.map + 1}, " if isinstance(record, ConvTrace) else ""
+            ) + f"row {w.row + 1}, column {w.col + 1}"
         title = f"{layer_title(self.problem, w.layer)}, {where}"
         try:
             checked = check_sum(w.text, w.place, expected, step.total, self.tolerance)
@@ -327,9 +390,16 @@ def _step(record, index: tuple[int, ...]):
     if isinstance(record, ConvTrace):
         w = record.window(*index)
         c, kh, kw = w.kernel.shape
-        expected = [Expected(k, _where(k, c, kh, kw), w.inputs[np.unravel_index(k, (c, kh, kw))],
-                             w.kernel[np.unravel_index(k, (c, kh, kw))], w.products[np.unravel_index(k, (c, kh, kw))])
-                    for k in range(c * kh * kw)]
+        expected = [
+            Expected(
+                k,
+                _where(k, c, kh, kw),
+                w.inputs[np.unravel_index(k, (c, kh, kw))],
+                w.kernel[np.unravel_index(k, (c, kh, kw))],
+                w.products[np.unravel_index(k, (c, kh, kw))],
+            )
+            for k in range(c * kh * kw)
+        ]
         if w.bias is not None:
             expected.append(Expected(-1, "the bias", None, None, w.bias))
         return w, expected
@@ -409,7 +479,7 @@ def _points(scheme: MarkScheme, all_stages: tuple[Stage, ...]) -> dict[str, Frac
 def _own_precision(answer: Answer, tolerance: float) -> np.ndarray:
     """Half a unit in the last place each cell was written to (never less than the usual tolerance)."""
     places = np.array([_places(t) for t in answer.written], dtype=float).reshape(answer.values.shape)
-    return np.maximum(0.5 * 10.0 ** -places + 1e-9, tolerance)
+    return np.maximum(0.5 * 10.0**-places + 1e-9, tolerance)
 
 
 def _places(text: str) -> int:
@@ -419,7 +489,7 @@ def _places(text: str) -> int:
 
 
 def _round_half_away(x: np.ndarray, places: int) -> np.ndarray:
-    unit = 10.0 ** places
+    unit = 10.0**places
     return np.sign(x) * np.floor(np.abs(x) * unit + 0.5 + 1e-9) / unit
 
 
@@ -428,7 +498,7 @@ def _cells_of(written: np.ndarray) -> list[tuple[int, ...]]:
 
 
 def _a(words: str) -> str:
-    """"a" or "an" before a size as it is read aloud: an 8×8, a 4×4, an 11×2."""
+    """ "a" or "an" before a size as it is read aloud: an 8×8, a 4×4, an 11×2."""
     return ("an " if words[:1] == "8" or words.startswith(("11", "18")) else "a ") + words
 
 

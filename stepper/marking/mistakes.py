@@ -9,10 +9,11 @@ exponential) are small `Formula` layers that exist only here.
 Limits: one mistake at a time; "rows and columns swapped" is a way of writing
 a map down, so the checker tries it on the answer itself, not here.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 
@@ -46,16 +47,22 @@ def catalogue(problem: Problem, settings: Settings) -> list[Mistake]:
     for j, layer in enumerate(layers, 1):
         for name, changed in _variants(layer, shapes[j - 1], layers[j] if j < len(layers) else None):
             if isinstance(changed, tuple):  # two layers swapped: (this one's stand-in, the next one's)
-                new = layers[:j - 1] + changed + layers[j + 1:]
+                new = layers[: j - 1] + changed + layers[j + 1 :]
             else:
-                new = layers[:j - 1] + (changed,) + layers[j:]
+                new = layers[: j - 1] + (changed,) + layers[j:]
             found.append(Mistake(name, j, new, settings))
     rounded = [j for j, layer in enumerate(layers, 1) if layer.kind in ("sigmoid", "tanh", "softmax", "leaky_relu")]
     if rounded and settings.rounding == "carry":
         for places in range(max(settings.decimals - 3, 0), settings.decimals):
-            found.append(Mistake(f"rounded to {places} decimal place{'s' * (places != 1)} instead of "
-                                 f"{settings.decimals}: rounding too early", rounded[0], layers,
-                                 replace(settings, decimals=places)))
+            found.append(
+                Mistake(
+                    f"rounded to {places} decimal place{'s' * (places != 1)} instead of "
+                    f"{settings.decimals}: rounding too early",
+                    rounded[0],
+                    layers,
+                    replace(settings, decimals=places),
+                )
+            )
     return found
 
 
@@ -63,7 +70,7 @@ def outputs(layers: tuple, x: Values, settings: Settings, first: int = 1) -> lis
     """Each layer's output from layer `first` on, starting from its input `x`; None from the first
     layer that cannot take what it is given (a map of the wrong size)."""
     out: list[Values | None] = []
-    for number, layer in enumerate(layers[first - 1:], first):
+    for number, layer in enumerate(layers[first - 1 :], first):
         try:
             x = run(number, layer, x, settings)
         except (StepperError, ValueError, IndexError):
@@ -85,6 +92,7 @@ def run(number: int, layer, x: Values, settings: Settings) -> Values:
 
 # ---- the mistakes each kind of layer invites ----
 
+
 def _variants(layer, shape: tuple, following) -> list[tuple[str, object]]:
     kind = layer.kind
     if kind == "conv2d":
@@ -98,26 +106,43 @@ def _variants(layer, shape: tuple, following) -> list[tuple[str, object]]:
         return [("plain ReLU instead of leaky ReLU (negative values set to 0)", Activation("relu"))]
     if kind in ("maxpool", "avgpool"):
         other = "avgpool" if kind == "maxpool" else "maxpool"
-        found = [(f"{_pool_name(replace(layer, kind=other))} instead of {_pool_name(layer)}", replace(layer, kind=other))]
+        found = [
+            (f"{_pool_name(replace(layer, kind=other))} instead of {_pool_name(layer)}", replace(layer, kind=other))
+        ]
         if layer.stride != (1, 1) and layer.size != (1, 1):
-            found.append((f"{_pool_name(layer)} windows moved with stride 1 instead of {_pair(layer.stride)}",
-                          replace(layer, stride=(1, 1))))
+            found.append(
+                (
+                    f"{_pool_name(layer)} windows moved with stride 1 instead of {_pair(layer.stride)}",
+                    replace(layer, stride=(1, 1)),
+                )
+            )
         return found
     if kind == "conv1x1":
         c = layer.weights.shape[0]
         if c > 1 and np.all(layer.weights.floats() == 1 / c):
             ones = from_numbers([1] * c)
-            return [("channels added but not averaged (not divided by the number of channels)", Conv1x1(ones, layer.bias))]
+            return [
+                ("channels added but not averaged (not divided by the number of channels)", Conv1x1(ones, layer.bias))
+            ]
         return []
     if kind == "sigmoid":
-        return [("sigmoid written 1/(1 + e^z): the minus sign of e^-z dropped", Formula("sigmoid", lambda z: 1 / (1 + np.exp(z)))),
-                ("sigmoid written e^z instead of 1/(1 + e^-z)", Formula("sigmoid", np.exp)),
-                ("tanh instead of sigmoid", Activation("tanh"))]
+        return [
+            (
+                "sigmoid written 1/(1 + e^z): the minus sign of e^-z dropped",
+                Formula("sigmoid", lambda z: 1 / (1 + np.exp(z))),
+            ),
+            ("sigmoid written e^z instead of 1/(1 + e^-z)", Formula("sigmoid", np.exp)),
+            ("tanh instead of sigmoid", Activation("tanh")),
+        ]
     if kind == "softmax":
-        return [("softmax without the exponential: z divided by the sum of z",
-                 Formula("softmax", lambda z: z / z.sum() if z.sum() else np.full_like(z, np.nan))),
-                ("exponentials not divided by their sum", Formula("softmax", np.exp)),
-                ("sigmoid of each z instead of softmax", Formula("softmax", lambda z: 1 / (1 + np.exp(-z))))]
+        return [
+            (
+                "softmax without the exponential: z divided by the sum of z",
+                Formula("softmax", lambda z: z / z.sum() if z.sum() else np.full_like(z, np.nan)),
+            ),
+            ("exponentials not divided by their sum", Formula("softmax", np.exp)),
+            ("sigmoid of each z instead of softmax", Formula("softmax", lambda z: 1 / (1 + np.exp(-z)))),
+        ]
     if kind == "dense":
         return _dense(layer, shape)
     return []
@@ -129,21 +154,33 @@ def _conv2d(layer: Conv2d, shape: tuple) -> list[tuple[str, object]]:
     kh, kw = layer.reach
     sides = (pad.top, pad.bottom, pad.left, pad.right)
     # The padding asked, in words: "1", or each side's when they differ ("1 above, 0 below, 1 left, 1 right").
-    asked = str(pad.top) if len(set(sides)) == 1 else \
-        f"{pad.top} above, {pad.bottom} below, {pad.left} left, {pad.right} right"
+    asked = (
+        str(pad.top)
+        if len(set(sides)) == 1
+        else f"{pad.top} above, {pad.bottom} below, {pad.left} left, {pad.right} right"
+    )
     if pad.any:
         found.append((f"no padding (padding {asked} was asked)", replace(layer, padding=0)))
     for p in range(1, max(kh, kw)):
         if sides != (p,) * 4:
-            found.append((f"padding {p} instead of {asked}" if pad.any else
-                          f"padding {p} added where none was asked", replace(layer, padding=p)))
+            found.append(
+                (
+                    f"padding {p} instead of {asked}" if pad.any else f"padding {p} added where none was asked",
+                    replace(layer, padding=p),
+                )
+            )
     if layer.stride != (1, 1):
         found.append((f"stride 1 instead of {_pair(layer.stride)}", replace(layer, stride=(1, 1))))
     flipped = layer.filters.data[..., ::-1, ::-1]
     if not np.array_equal(flipped, layer.filters.data):
-        found.append(("kernel not flipped: cross-correlation instead of a true convolution" if layer.flip else
-                      "kernel flipped: a true convolution instead of cross-correlation",
-                      replace(layer, flip=not layer.flip)))
+        found.append(
+            (
+                "kernel not flipped: cross-correlation instead of a true convolution"
+                if layer.flip
+                else "kernel flipped: a true convolution instead of cross-correlation",
+                replace(layer, flip=not layer.flip),
+            )
+        )
     f, c, h, w = layer.filters.shape
     if h == w and not np.array_equal(layer.filters.data.transpose(0, 1, 3, 2), layer.filters.data):
         transposed = Values(np.ascontiguousarray(layer.filters.data.transpose(0, 1, 3, 2)), layer.filters.scale)
@@ -151,8 +188,12 @@ def _conv2d(layer: Conv2d, shape: tuple) -> list[tuple[str, object]]:
     if layer.bias is not None and np.any(layer.bias.data != 0):
         found.append(("bias left out", replace(layer, bias=None)))
     if layer.dilation != (1, 1):
-        found.append((f"dilation {_pair(layer.dilation)} ignored: the filter read adjacent cells",
-                      replace(layer, dilation=(1, 1))))
+        found.append(
+            (
+                f"dilation {_pair(layer.dilation)} ignored: the filter read adjacent cells",
+                replace(layer, dilation=(1, 1)),
+            )
+        )
     return found
 
 
@@ -162,12 +203,18 @@ def _dense(layer: Dense, shape: tuple) -> list[tuple[str, object]]:
     if len(shape) == 3 and shape[1] == shape[2] > 1:
         turned = tuple(Values(np.ascontiguousarray(g.data.transpose(0, 2, 1)), g.scale) for g in grids)
         if any(not np.array_equal(t.data, g.data) for t, g in zip(turned, grids)):
-            found.append(("dense weights applied transposed: each neuron's grid read down its columns",
-                          Dense(turned, layer.bias)))
+            found.append(
+                (
+                    "dense weights applied transposed: each neuron's grid read down its columns",
+                    Dense(turned, layer.bias),
+                )
+            )
     matrix = layer.matrix
     if matrix.shape[0] == matrix.shape[1] and not np.array_equal(matrix.data, matrix.data.T):
         rows = tuple(Values(np.ascontiguousarray(matrix.data.T[k]), matrix.scale) for k in range(matrix.shape[0]))
-        found.append(("dense weights applied transposed: the weight matrix's columns used as rows", Dense(rows, layer.bias)))
+        found.append(
+            ("dense weights applied transposed: the weight matrix's columns used as rows", Dense(rows, layer.bias))
+        )
     if len(layer.weights) > 1:
         swapped = layer.weights[1:] + layer.weights[:1]
         found.append(("each neuron given the next neuron's weights", Dense(swapped, layer.bias)))

@@ -24,6 +24,7 @@ A `[[window]]` entry holds one written sum:
 Values keep the text the student wrote, so a report quotes them as written.
 Nothing here judges the working; that is `check`'s job.
 """
+
 from __future__ import annotations
 
 import json
@@ -107,30 +108,39 @@ def _working(data: dict, problem: Problem, name: str, default_student: str) -> W
             continue
         if key not in tables:
             names = list(tables) + sorted(TOP_FIELDS)
-            raise StepperError(f"unknown stage {key!r}: {suggestion(key, names)}expected {_choices(names)}",
-                               place=f"[{key}]" if isinstance(raw, dict) else f"field {key!r}")
+            raise StepperError(
+                f"unknown stage {key!r}: {suggestion(key, names)}expected {_choices(names)}",
+                place=f"[{key}]" if isinstance(raw, dict) else f"field {key!r}",
+            )
         number = tables[key]
         if number in seen:
             raise StepperError(f"layer {number} is given twice, as [{seen[number]}] and [{key}]", place=f"[{key}]")
         seen[number] = key
         if not isinstance(raw, dict):
-            raise StepperError(f"expected a table of values, such as [{key}] with "
-                               f"{by_layer[number][0].part} = ..., found {_what(raw)}", place=f"field {key!r}")
+            raise StepperError(
+                f"expected a table of values, such as [{key}] with "
+                f"{by_layer[number][0].part} = ..., found {_what(raw)}",
+                place=f"field {key!r}",
+            )
         answers += _layer_answers(key, raw, by_layer[number])
     student = _text(data.get("student", default_student), "field 'student'")
     note = _text(data.get("note", ""), "field 'note'")
     variant = data.get("variant")
     if isinstance(variant, int) and not isinstance(variant, bool):
         if not 0 <= variant < 10**9:
-            raise StepperError(f"expected the variant on the question sheet, such as \"007\", found "
-                               f"{shown(variant)}", place="field 'variant'")
+            raise StepperError(
+                f'expected the variant on the question sheet, such as "007", found {shown(variant)}',
+                place="field 'variant'",
+            )
         variant = str(variant)  # variant = 7, as a student types it: the sheet says 007
     if variant is not None:
         variant = _text(variant, "field 'variant'").strip()
     windows = data.get("window", [])
     if isinstance(windows, dict):  # [window] where [[window]] was meant: one table, not a list of them
-        raise StepperError("expected a list of written sums, found one table: write [[window]] (two brackets) "
-                           "before each sum", place="field 'window'")
+        raise StepperError(
+            "expected a list of written sums, found one table: write [[window]] (two brackets) before each sum",
+            place="field 'window'",
+        )
     if not isinstance(windows, list) or not all(isinstance(w, dict) for w in windows):
         raise StepperError("expected [[window]] tables", place="field 'window'")
     sums = tuple(_written_sum(n, w, problem) for n, w in enumerate(windows, 1))
@@ -145,8 +155,9 @@ def _layer_answers(key: str, raw: dict, layer_stages: list[Stage]) -> list[Answe
     for part, value in raw.items():
         if part not in parts:
             names = [s.part for s in layer_stages]
-            raise StepperError(f"unknown part {part!r}: {suggestion(part, names)}expected {_choices(names)}",
-                               place=f"[{key}]")
+            raise StepperError(
+                f"unknown part {part!r}: {suggestion(part, names)}expected {_choices(names)}", place=f"[{key}]"
+            )
         stage = parts[part]
         if any(a.stage == stage for a in answers):
             raise StepperError(f"{part!r} gives {stage.part} a second time", place=f"[{key}] {part}")
@@ -167,10 +178,12 @@ def _cells(raw, place: str, ndim: int) -> tuple[list, tuple[int, ...]]:
     if isinstance(raw, str):
         comma = re.search(r"\d,\d", raw)
         if comma:  # 0,9526: a decimal comma, which would otherwise split one number into two cells
-            line = raw[:comma.start()].count("\n") - raw[:len(raw) - len(raw.lstrip())].count("\n") + 1
-            raise StepperError(f"'{raw[max(comma.start() - 3, 0):comma.end() + 3].strip()}' looks like a decimal "
-                               "comma: write decimals with a point (0.9526) and separate numbers with spaces",
-                               place=f"{place}, row {line}")
+            line = raw[: comma.start()].count("\n") - raw[: len(raw) - len(raw.lstrip())].count("\n") + 1
+            raise StepperError(
+                f"'{raw[max(comma.start() - 3, 0) : comma.end() + 3].strip()}' looks like a decimal "
+                "comma: write decimals with a point (0.9526) and separate numbers with spaces",
+                place=f"{place}, row {line}",
+            )
         rows = [line.replace(",", " ").split() for line in raw.strip().splitlines()]
         rows = [r for r in rows if r]
         if not rows:
@@ -185,8 +198,10 @@ def _cells(raw, place: str, ndim: int) -> tuple[list, tuple[int, ...]]:
         raise StepperError(f"expected a number or a grid of numbers, found {_what(raw)}", place=place)
     for r, row in enumerate(rows, 1):
         if len(row) != len(rows[0]):
-            raise StepperError(f"row {r} has {len(row)} numbers but row 1 has {len(rows[0])}: "
-                               "expected a rectangular grid", place=f"{place}, row {r}")
+            raise StepperError(
+                f"row {r} has {len(row)} numbers but row 1 has {len(rows[0])}: expected a rectangular grid",
+                place=f"{place}, row {r}",
+            )
     if not rows[0]:
         raise StepperError("expected numbers, found an empty row", place=f"{place}, row 1")
     flat = [c for row in rows for c in row]
@@ -225,19 +240,25 @@ def _written_sum(n: int, raw: dict, problem: Problem) -> WrittenSum:
     place = f"[[window]] {n}"
     unknown = sorted(set(raw) - WINDOW_FIELDS)
     if unknown:
-        raise StepperError(f"unknown field {unknown[0]!r}: {suggestion(unknown[0], WINDOW_FIELDS)}"
-                           f"expected {_choices(sorted(WINDOW_FIELDS))}", place=place)
+        raise StepperError(
+            f"unknown field {unknown[0]!r}: {suggestion(unknown[0], WINDOW_FIELDS)}"
+            f"expected {_choices(sorted(WINDOW_FIELDS))}",
+            place=place,
+        )
     for needed in ("layer", "sum"):
         if needed not in raw:
             raise StepperError(f"missing {needed!r}", place=place)
     layer = _whole(raw["layer"], f"{place}, layer", 1, len(problem.layers))
     kind = problem.layers[layer - 1].kind
     if kind not in SUM_LAYERS:
-        raise StepperError(f"layer {layer} ({kind}) has no sums to write: a sum belongs to a conv2d window, "
-                           "a conv1x1 cell or a dense neuron", place=f"{place}, layer")
+        raise StepperError(
+            f"layer {layer} ({kind}) has no sums to write: a sum belongs to a conv2d window, "
+            "a conv1x1 cell or a dense neuron",
+            place=f"{place}, layer",
+        )
     text = raw["sum"]
     if not isinstance(text, str) or not text.strip():
-        raise StepperError(f"expected the sum as text, such as \"0 + 2 - 1\", found {_what(text)}", place=f"{place}, sum")
+        raise StepperError(f'expected the sum as text, such as "0 + 2 - 1", found {_what(text)}', place=f"{place}, sum")
     shape = problem.shapes()[layer]
     if kind == "dense":
         _absent(raw, ("filter", "row", "column"), place, "a neuron is picked by 'neuron'")
@@ -292,8 +313,15 @@ def _what(x) -> str:
 
 # ---- writing a working file (a model answer, or a planted mistake for tests and examples) ----
 
-def dumps_working(outputs: list[Values], problem: Problem, student: str, decimals: int,
-                  comment: str = "", sums: tuple[tuple[dict, str], ...] = ()) -> str:
+
+def dumps_working(
+    outputs: list[Values],
+    problem: Problem,
+    student: str,
+    decimals: int,
+    comment: str = "",
+    sums: tuple[tuple[dict, str], ...] = (),
+) -> str:
     """A working file holding `outputs` (each layer's output, as a student would write them).
     A layer whose output does not have its stage's shape is written as it is, in the stage's parts."""
     lines = [f"# {line}".rstrip() for line in comment.strip().splitlines()] if comment else []
@@ -320,7 +348,7 @@ def _toml_values(v: Values, decimals: int) -> str:
     if v.data.ndim == 1:
         return _toml_string(" ".join(text))
     width = max(map(len, text))
-    rows = [" ".join(t.rjust(width) for t in text[r * v.shape[1]:(r + 1) * v.shape[1]]) for r in range(v.shape[0])]
+    rows = [" ".join(t.rjust(width) for t in text[r * v.shape[1] : (r + 1) * v.shape[1]]) for r in range(v.shape[0])]
     return '"""\n' + "\n".join(rows) + '\n"""'
 
 

@@ -17,6 +17,7 @@ a term of the window (input x weight, or the bias) and given a verdict:
 and the addition itself is checked: the terms' total against the total written
 after `=`, and against the right total.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,9 +29,22 @@ from ..core.errors import StepperError
 from ..core.numbers import Values, fraction
 
 # What a student may type for "times", and other marks a pasted formula brings with it.
-_REPLACE = [("\u2212", "-"), ("\u00d7", "*"), ("\u00b7", "*"), ("\u22c5", "*"), ("\\cdot", "*"),
-            ("\\times", "*"), ("\\left", ""), ("\\right", ""), ("$", ""), ("{", "("), ("}", ")"), ("[", "("),
-            ("]", ")"), ("**", "^")]
+_REPLACE = [
+    ("\u2212", "-"),
+    ("\u00d7", "*"),
+    ("\u00b7", "*"),
+    ("\u22c5", "*"),
+    ("\\cdot", "*"),
+    ("\\times", "*"),
+    ("\\left", ""),
+    ("\\right", ""),
+    ("$", ""),
+    ("{", "("),
+    ("}", ")"),
+    ("[", "("),
+    ("]", ")"),
+    ("**", "^"),
+]
 # A number may be written in scientific notation, 1e-3 or 2.5E4: digits, then e or E, an optional sign and
 # digits, with no space anywhere and no letter, digit or _ right after. Anything else keeps e a name, as a
 # student writes a symbol e: "2e" and "2 e" are 2 times e, "2e + 3", "2e - 3" and "2*e-3" add 3 to 2e or take 3
@@ -201,7 +215,7 @@ class _Parser:
             if base == 0 and exponent < 0:
                 self._fail("division by zero")
             self.powers += 1
-            base = base ** exponent
+            base = base**exponent
         self.group = group and ([-g for g in group] if negative else group)
         return -base if negative else base
 
@@ -264,30 +278,46 @@ def _distributed(t: Written) -> list[Written]:
     """0.8808 (0.2 + 0.1) as the two products it stands for, so each is matched to its own term."""
     for i, group in enumerate(t.groups):
         if group:
-            return [Written(f"{t.text} (its term {k + 1} of {len(group)})", sympy.Mul(*factors), factors)
-                    for k, part in enumerate(group) for factors in [t.factors[:i] + (part,) + t.factors[i + 1:]]]
+            return [
+                Written(f"{t.text} (its term {k + 1} of {len(group)})", sympy.Mul(*factors), factors)
+                for k, part in enumerate(group)
+                for factors in [t.factors[:i] + (part,) + t.factors[i + 1 :]]
+            ]
     return [t]
 
 
 def _renamed(written: list[Written], expected: list[Expected]) -> list[Written]:
     """w_1 read as the window's w1 (and the reverse): the names as the student wrote them may differ
     from the problem's only by an underscore."""
-    symbols = {s for e in expected for v in (e.x, e.w, e.p) if v is not None and v.symbolic
-               for s in sympy.sympify(v.data.ravel()[0]).free_symbols}
+    symbols = {
+        s
+        for e in expected
+        for v in (e.x, e.w, e.p)
+        if v is not None and v.symbolic
+        for s in sympy.sympify(v.data.ravel()[0]).free_symbols
+    }
     known = {s.name.replace("_", ""): s for s in symbols}
     out = []
     for t in written:
-        names = {s: known[s.name.replace("_", "")] for s in t.value.free_symbols | set().union(
-            *(sympy.sympify(f).free_symbols for f in t.factors)) if s.name.replace("_", "") in known}
+        names = {
+            s: known[s.name.replace("_", "")]
+            for s in t.value.free_symbols | set().union(*(sympy.sympify(f).free_symbols for f in t.factors))
+            if s.name.replace("_", "") in known
+        }
         if names:
-            t = Written(t.text, t.value.subs(names), tuple(sympy.sympify(f).subs(names) for f in t.factors),
-                        tuple(g and [sympy.sympify(x).subs(names) for x in g] for g in t.groups))
+            t = Written(
+                t.text,
+                t.value.subs(names),
+                tuple(sympy.sympify(f).subs(names) for f in t.factors),
+                tuple(g and [sympy.sympify(x).subs(names) for x in g] for g in t.groups),
+            )
         out.append(t)
     return out
 
 
-def _match(t: Written, open_: list[Expected], expected: list[Expected], same: "_Same", cursor: int):
+def _match(t: Written, open_: list[Expected], expected: list[Expected], same: _Same, cursor: int):
     """The verdict on one written term, the window's term it stands for, and (for a wrong cell) the cell used."""
+
     def in_order(candidates):
         ahead = [e for e in candidates if e.position >= cursor]
         return (ahead or candidates)[0] if candidates else None
@@ -324,11 +354,12 @@ def _match(t: Written, open_: list[Expected], expected: list[Expected], same: "_
     return "product", None, None
 
 
-def _pair(a, b, e: Expected, same: "_Same") -> bool:
+def _pair(a, b, e: Expected, same: _Same) -> bool:
     """Whether {a, b} are the term's input and weight, up to their signs."""
     x, w = _sym(e.x), _sym(e.w)
-    return ((same.equal(abs_(a), abs_(x)) and same.equal(abs_(b), abs_(w)))
-            or (same.equal(abs_(a), abs_(w)) and same.equal(abs_(b), abs_(x))))
+    return (same.equal(abs_(a), abs_(x)) and same.equal(abs_(b), abs_(w))) or (
+        same.equal(abs_(a), abs_(w)) and same.equal(abs_(b), abs_(x))
+    )
 
 
 def abs_(v):
@@ -370,7 +401,10 @@ class _Same:
 
 # ---- a wrong total with no written sum: which single slip explains it ----
 
-def explain_total(expected: list[Expected], value: float, right: float, tolerance: float) -> tuple[str, Expected | None]:
+
+def explain_total(
+    expected: list[Expected], value: float, right: float, tolerance: float
+) -> tuple[str, Expected | None]:
     """The single slip that turns the right total into the student's value, if one does:
     a term left out, a term's sign, the bias left out."""
     for e in expected:

@@ -9,25 +9,39 @@ built-in file of the same name (`DIR/md/document.md`, `DIR/conv2d.j2`, or
 Both formats use LaTeX-safe delimiters, `\\VAR{...}`, `\\BLOCK{...}` and
 `\\#{...}`, and StrictUndefined, so a missing field fails loudly.
 """
+
 from __future__ import annotations
 
 import re
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import jinja2
 
 from ..core.errors import StepperError
-from .maths import Maths
-from .output import wrap_tex, wrap_tex_chunks
 from ..core.spec import Settings
 from ..core.text import plain_text
-from ..core.trace import (ConvTrace, ConvWindow, DenseTrace, Element, ElementwiseTrace, FlattenTrace, MixTrace, PoolTrace,
-                    PoolWindow, SoftmaxTrace, Terms, Trace, TransposedTrace)
+from ..core.trace import (
+    ConvTrace,
+    ConvWindow,
+    DenseTrace,
+    Element,
+    ElementwiseTrace,
+    FlattenTrace,
+    MixTrace,
+    PoolTrace,
+    PoolWindow,
+    SoftmaxTrace,
+    Terms,
+    Trace,
+    TransposedTrace,
+)
+from .maths import Maths
+from .output import wrap_tex, wrap_tex_chunks
 
 PACKAGE = Path(__file__).resolve().parent.parent  # the stepper package folder
 
@@ -59,14 +73,31 @@ def escape_tex(text: str) -> str:
 
 # Dashes, quotes and the minus sign as the LaTeX that draws the same character in either engine (pdftotext gives
 # back the character itself), so that a title holding them still typesets with pdflatex, the faster engine.
-_TEX_TYPOGRAPHY = {"\u2212": "$-$", "\u2013": "--", "\u2014": "---", "\u2018": "`", "\u2019": "'",
-                   "\u201c": "``", "\u201d": "''"}
+_TEX_TYPOGRAPHY = {
+    "\u2212": "$-$",
+    "\u2013": "--",
+    "\u2014": "---",
+    "\u2018": "`",
+    "\u2019": "'",
+    "\u201c": "``",
+    "\u201d": "''",
+}
 
 _TEX_SPECIALS = {
     "\u00d7": r"$\times$",
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"{\char36}", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"{\char36}",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
 }
 
 
@@ -159,8 +190,10 @@ class Format:
         else:
             spec = "l" * (len(header) - 1) + "p{0.5\\linewidth}"
         body = " \\\\\n".join(" & ".join(r) for r in rows)
-        return (f"\\begin{{tabular}}{{{spec}}}\n\\hline\n{' & '.join(self.bold(h) for h in header)} \\\\\n\\hline\n"
-                f"{body} \\\\\n\\hline\n\\end{{tabular}}")
+        return (
+            f"\\begin{{tabular}}{{{spec}}}\n\\hline\n{' & '.join(self.bold(h) for h in header)} \\\\\n\\hline\n"
+            f"{body} \\\\\n\\hline\n\\end{{tabular}}"
+        )
 
     def display(self, maths: str, stacked: bool = False) -> str:
         """A displayed formula; `stacked` lines (joined by \\\\) are centred one under another."""
@@ -177,20 +210,53 @@ class Format:
 
 
 FORMATS = {
-    "md": Format("md", escape_md, r"\colorbox{yellow}{$%s$}", ("## %s", "### %s", "#### %s"), "**%s**",
-                 "$$\n%s\n$$", "%d. %s", "×", "–", "`%s`", rewrite=portable_maths),
+    "md": Format(
+        "md",
+        escape_md,
+        r"\colorbox{yellow}{$%s$}",
+        ("## %s", "### %s", "#### %s"),
+        "**%s**",
+        "$$\n%s\n$$",
+        "%d. %s",
+        "×",
+        "–",
+        "`%s`",
+        rewrite=portable_maths,
+    ),
     # \steplabel is defined in templates/tex/pages.tex
-    "tex": Format("tex", escape_tex, r"\hl{%s}", (r"\section*{%s}", r"\subsection*{%s}", r"\subsubsection*{%s}"),
-                  r"\textbf{%s}", "\\[\n%s\n\\]", r"\noindent %d.\ %s", r"$\times$", "--", r"\texttt{%s}",
-                  label_format=r"\steplabel{%s}"),
+    "tex": Format(
+        "tex",
+        escape_tex,
+        r"\hl{%s}",
+        (r"\section*{%s}", r"\subsection*{%s}", r"\subsubsection*{%s}"),
+        r"\textbf{%s}",
+        "\\[\n%s\n\\]",
+        r"\noindent %d.\ %s",
+        r"$\times$",
+        "--",
+        r"\texttt{%s}",
+        label_format=r"\steplabel{%s}",
+    ),
 }
 
 # One partial template per kind of layer record (the renderer dispatches on the record's type).
-PARTIALS = {ConvTrace: "conv2d", TransposedTrace: "conv_transpose2d", PoolTrace: "pool", MixTrace: "conv1x1", DenseTrace: "dense",
-            SoftmaxTrace: "softmax", FlattenTrace: "flatten"}
+PARTIALS = {
+    ConvTrace: "conv2d",
+    TransposedTrace: "conv_transpose2d",
+    PoolTrace: "pool",
+    MixTrace: "conv1x1",
+    DenseTrace: "dense",
+    SoftmaxTrace: "softmax",
+    FlattenTrace: "flatten",
+}
 # Activations share a partial by their shape: piecewise linear, or a smooth curve worked cell by cell.
-ACTIVATION_PARTIALS = {"relu": "relu", "leaky_relu": "relu", "sigmoid": "sigmoid", "tanh": "sigmoid",
-                       "identity": "identity"}
+ACTIVATION_PARTIALS = {
+    "relu": "relu",
+    "leaky_relu": "relu",
+    "sigmoid": "sigmoid",
+    "tanh": "sigmoid",
+    "identity": "identity",
+}
 
 
 def partial(record) -> str:
@@ -209,15 +275,20 @@ def describe(layer, maths: Maths, times: str, shape: tuple[int, ...] | None = No
         if layer.padding == "same" and shape is not None:
             sides = layer.padding_for(shape)
             sides = (sides.top, sides.bottom, sides.left, sides.right)
-            padding += (f" ({sides[0]} cell{'s' * (sides[0] != 1)} on each side)" if len(set(sides)) == 1
-                        else f" ({_sides(sides)})")
+            padding += (
+                f" ({sides[0]} cell{'s' * (sides[0] != 1)} on each side)"
+                if len(set(sides)) == 1
+                else f" ({_sides(sides)})"
+            )
         how = "True convolution (filters flipped)" if layer.flip else "Convolution"
         dilation = "" if layer.dilation == (1, 1) else f", dilation {_per_axis(layer.dilation)}"
         return f"{how}: {_filters(layer, times)}, {_stride(layer.stride)}, {padding}{dilation}{_bias(layer)}."
     if kind == "conv_transpose2d":
         extra = f", output padding {_per_axis(layer.output_padding)}" if layer.output_padding != (0, 0) else ""
-        return (f"Transposed convolution: {_filters(layer, times)}, {_stride(layer.stride)}, "
-                f"padding {_per_axis(layer.padding)}{extra}{_bias(layer)}.")
+        return (
+            f"Transposed convolution: {_filters(layer, times)}, {_stride(layer.stride)}, "
+            f"padding {_per_axis(layer.padding)}{extra}{_bias(layer)}."
+        )
     if kind == "globalavgpool":
         return "Global average pooling: the mean of each whole map."
     if kind in ("maxpool", "avgpool"):
@@ -233,8 +304,14 @@ def describe(layer, maths: Maths, times: str, shape: tuple[int, ...] | None = No
         return f"Dense: {n} neuron{'s' * (n != 1)}{_bias(layer)}."
     if kind == "leaky_relu":
         return f"Leaky ReLU, slope ${maths.number(layer.slope)}$ for negative values."
-    return {"relu": "ReLU.", "sigmoid": "Sigmoid.", "tanh": "Tanh.", "identity": "Identity (no change).",
-            "softmax": "Softmax.", "flatten": "Flatten the maps into one vector."}[kind]
+    return {
+        "relu": "ReLU.",
+        "sigmoid": "Sigmoid.",
+        "tanh": "Tanh.",
+        "identity": "Identity (no change).",
+        "softmax": "Softmax.",
+        "flatten": "Flatten the maps into one vector.",
+    }[kind]
 
 
 def _filters(layer, times: str) -> str:
@@ -276,18 +353,25 @@ def environment(fmt: str, settings: Settings, templates: Path | None = None) -> 
     search += [str(builtin / fmt), str(builtin / "layers")]
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(search),
-        block_start_string=r"\BLOCK{", block_end_string="}",
-        variable_start_string=r"\VAR{", variable_end_string="}",
-        comment_start_string=r"\#{", comment_end_string="}",
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined, autoescape=False,
+        block_start_string=r"\BLOCK{",
+        block_end_string="}",
+        variable_start_string=r"\VAR{",
+        variable_end_string="}",
+        comment_start_string=r"\#{",
+        comment_end_string="}",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
     )
     if fmt == "tex":
         env.template_class = _WrappedTex  # before any template is loaded: each is made of this class
     maths = Maths(settings, spec.highlight)
     # `\BLOCK{filter display}...\BLOCK{endfilter}`: the closing tag eats its newline, so the filter puts it back.
-    env.filters.update(escape=spec.escape, partial=partial,
-                       display=lambda maths, stacked=False: spec.display(maths, stacked) + "\n")
+    env.filters.update(
+        escape=spec.escape, partial=partial, display=lambda maths, stacked=False: spec.display(maths, stacked) + "\n"
+    )
     env.filters.update(points=points)
     env.globals.update(step_kind=step_kind, cell_name=cell_name, size_words=size_words)
     env.globals.update(m=maths, mk=spec, describe=lambda layer, shape=None: describe(layer, maths, spec.times, shape))
@@ -339,8 +423,11 @@ def points(value) -> str:
 def render(trace: Trace, fmt: str, settings: Settings | None = None, templates: Path | None = None) -> str:
     """The worked solution of `trace` as a document in format `fmt` (by default with the settings it was traced
     with; `detail` and `terms` may differ, `rounding` and `decimals` are the trace's own)."""
-    settings = trace.settings if settings is None else replace(
-        settings, rounding=trace.settings.rounding, decimals=trace.settings.decimals)
+    settings = (
+        trace.settings
+        if settings is None
+        else replace(settings, rounding=trace.settings.rounding, decimals=trace.settings.decimals)
+    )
     env = environment(fmt, settings, templates)
     return _render(env, f"document.{fmt}", trace=trace, problem=trace.problem, settings=settings)
 
@@ -361,8 +448,16 @@ def _render_stream(env: jinja2.Environment, name: str, **context):
         _template_error(e)
 
 
-_TEMPLATE_ERRORS = (jinja2.TemplateSyntaxError, jinja2.TemplateNotFound, jinja2.UndefinedError,
-                    ArithmeticError, LookupError, TypeError, ValueError, RecursionError)
+_TEMPLATE_ERRORS = (
+    jinja2.TemplateSyntaxError,
+    jinja2.TemplateNotFound,
+    jinja2.UndefinedError,
+    ArithmeticError,
+    LookupError,
+    TypeError,
+    ValueError,
+    RecursionError,
+)
 
 
 def _template_error(e: Exception):
@@ -375,8 +470,9 @@ def _template_error(e: Exception):
         raise StepperError(f"not UTF-8 text: {e.reason} at byte {e.start}", file=_loading(e)) from None
     file, line = _template_frame(e)
     if isinstance(e, RecursionError):  # a user's template that includes itself, directly or through others
-        raise StepperError("a template includes itself, directly or through others", file=file,
-                           place=f"line {line}") from None
+        raise StepperError(
+            "a template includes itself, directly or through others", file=file, place=f"line {line}"
+        ) from None
     if isinstance(e, jinja2.UndefinedError):
         raise StepperError(f"template uses an unknown name: {e.message}", file=file, place=f"line {line}") from None
     # A mistake in a template (a user's own, from --templates) stops there, with its place.
@@ -388,26 +484,45 @@ def _template_error(e: Exception):
 def render_feedback(feedback, fmt: str, templates: Path | None = None) -> str:
     """A student's feedback report, through the same environment as the worked solution."""
     env = environment(fmt, feedback.trace.settings, templates)
-    return _render(env, f"feedback.{fmt}", feedback=feedback, problem=feedback.problem, trace=feedback.trace,
-                   settings=feedback.trace.settings)
+    return _render(
+        env,
+        f"feedback.{fmt}",
+        feedback=feedback,
+        problem=feedback.problem,
+        trace=feedback.trace,
+        settings=feedback.trace.settings,
+    )
 
 
 def render_question(trace: Trace, fmt: str, variant: str, templates: Path | None = None) -> str:
     """An exam variant's question sheet: its problem, and each stage to write down, with no answers."""
     from ..core.stages import stages
+
     env = environment(fmt, trace.settings, templates)
-    return _render(env, f"question.{fmt}", trace=trace, problem=trace.problem, settings=trace.settings,
-                   variant=variant, asked=stages(trace.problem))
+    return _render(
+        env,
+        f"question.{fmt}",
+        trace=trace,
+        problem=trace.problem,
+        settings=trace.settings,
+        variant=variant,
+        asked=stages(trace.problem),
+    )
 
 
-def render_layer(trace: Trace, number: int, fmt: str, settings: Settings | None = None,
-                 templates: Path | None = None) -> str:
+def render_layer(
+    trace: Trace, number: int, fmt: str, settings: Settings | None = None, templates: Path | None = None
+) -> str:
     """Layer `number`'s working alone (1-based), as in the worked solution."""
-    settings = trace.settings if settings is None else replace(
-        settings, rounding=trace.settings.rounding, decimals=trace.settings.decimals)
+    settings = (
+        trace.settings
+        if settings is None
+        else replace(settings, rounding=trace.settings.rounding, decimals=trace.settings.decimals)
+    )
     env = environment(fmt, settings, templates)
-    return _render(env, "layer.j2", trace=trace, problem=trace.problem, settings=settings,
-                   record=trace.layers[number - 1])
+    return _render(
+        env, "layer.j2", trace=trace, problem=trace.problem, settings=settings, record=trace.layers[number - 1]
+    )
 
 
 def render_keys(title: str, variants, fmt: str, settings: Settings, templates: Path | None = None) -> str:
@@ -436,6 +551,9 @@ def _loading(error: Exception) -> str:
 
 def _template_frame(error: Exception) -> tuple[str, int]:
     """The template file and line where a rendering error arose (Jinja puts them in the traceback)."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if not f.filename.endswith(".py") and not f.filename.startswith("<")]  # not <frozen codecs>
+    frames = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if not f.filename.endswith(".py") and not f.filename.startswith("<")
+    ]  # not <frozen codecs>
     return (frames[-1].filename, frames[-1].lineno) if frames else ("templates", 0)

@@ -5,6 +5,7 @@ document is the Markdown solution with live maths. Word has no highlight that te
 highlighted cells are boxed instead. The same Markdown always gives the same bytes: pandoc (2.17 and later)
 takes its zip timestamps and document dates from SOURCE_DATE_EPOCH, fixed here as for pdflatex.
 """
+
 from __future__ import annotations
 
 import io
@@ -43,11 +44,13 @@ def to_docx(markdown: str, name: str) -> bytes:
     # Markdown stepper writes escapes every title and name, so it links no image or file for pandoc to read)
     command = [pandoc, "-f", "markdown", "-t", "docx", "--metadata", f"subject={MARK}", "-o", "-"]
     try:
-        run = subprocess.run(command, input=word_maths(markdown).encode("utf-8"), capture_output=True, env=env,
-                             timeout=PANDOC_TIMEOUT)
+        run = subprocess.run(
+            command, input=word_maths(markdown).encode("utf-8"), capture_output=True, env=env, timeout=PANDOC_TIMEOUT
+        )
     except subprocess.TimeoutExpired:
-        raise StepperError(f"pandoc did not finish within {PANDOC_TIMEOUT} seconds, so it was stopped",
-                           file=name) from None
+        raise StepperError(
+            f"pandoc did not finish within {PANDOC_TIMEOUT} seconds, so it was stopped", file=name
+        ) from None
     except OSError as e:
         raise StepperError(f"pandoc could not be run: {e.strerror or e}", file=name) from None
     if run.returncode != 0 or not run.stdout.startswith(b"PK"):

@@ -10,6 +10,7 @@ millisecond for LeNet; benchmarks/run.py measures it). The constants are measure
 `stepper solve` prints the estimate of a large document, and refuses one beyond the limits below before any
 work, unless forced.
 """
+
 from __future__ import annotations
 
 import math
@@ -212,12 +213,12 @@ def _conv(context: _Context, layer: Conv2d, before, after, numbers: _Numbers) ->
 
 def _transposed(context: _Context, layer: ConvTranspose2d, before, after, numbers: _Numbers) -> _Numbers:
     (height, width), _ = layer.expansion(before)
-    return _windows(context, layer.filters, layer.bias, layer.filters.shape[1:], (height, width), after,
-                    numbers, True)
+    return _windows(context, layer.filters, layer.bias, layer.filters.shape[1:], (height, width), after, numbers, True)
 
 
-def _windows(context: _Context, filters: Values, bias, kernel, padded, after, numbers: _Numbers,
-             show_padded: bool) -> _Numbers:
+def _windows(
+    context: _Context, filters: Values, bias, kernel, padded, after, numbers: _Numbers, show_padded: bool
+) -> _Numbers:
     """A convolution's working: the padded input, the filters, each filter's windows and feature map."""
     tally = context.tally
     count, oh, ow = after
@@ -248,8 +249,9 @@ def _pool(context: _Context, layer: Pool, before, after, numbers: _Numbers) -> _
         out = numbers
     else:  # a mean: divided by the window's size
         extra = _decimal_places(kh * kw)
-        out = context.exact(None if extra is None else _places(numbers, _Numbers(extra)), numbers.size,
-                            numbers.negative)
+        out = context.exact(
+            None if extra is None else _places(numbers, _Numbers(extra)), numbers.size, numbers.negative
+        )
     shown = context.worked(oh * ow)
     for _ in range(channels):
         if layer.kind == "globalavgpool":
@@ -285,8 +287,9 @@ def _dense(context: _Context, layer: Dense, before, after, numbers: _Numbers) ->
         tally.matrix(neurons, inputs, weights.chars)
     if layer.bias is not None:
         tally.matrix(1, neurons, written(layer.bias).chars)
-    tally.sums(context.worked(neurons), inputs + (layer.bias is not None),
-               _term_chars(context, numbers, weights, product))
+    tally.sums(
+        context.worked(neurons), inputs + (layer.bias is not None), _term_chars(context, numbers, weights, product)
+    )
     tally.matrix(1, neurons, out.chars)
     return out
 
@@ -319,5 +322,12 @@ def _flatten(context: _Context, layer: Flatten, before, after, numbers: _Numbers
     return numbers
 
 
-_LAYERS = {Conv2d: _conv, ConvTranspose2d: _transposed, Pool: _pool, Conv1x1: _mix, Dense: _dense,
-           Activation: _activation, Flatten: _flatten}
+_LAYERS = {
+    Conv2d: _conv,
+    ConvTranspose2d: _transposed,
+    Pool: _pool,
+    Conv1x1: _mix,
+    Dense: _dense,
+    Activation: _activation,
+    Flatten: _flatten,
+}

@@ -5,14 +5,16 @@ how a window's cells are highlighted, which the renderer passes in. Each
 distinct number is written once per array (`cells`), because formatting, not
 arithmetic, is what a large document spends its time on.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from itertools import chain
-from fractions import Fraction
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import sympy
@@ -57,8 +59,31 @@ def symbolic(expr) -> str:
     return sympy.latex(expr, symbol_names={s: symbol_name(s.name) for s in expr.free_symbols})
 
 
-GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu",
-         "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega"}
+GREEK = {
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "chi",
+    "psi",
+    "omega",
+}
 
 
 def symbol_name(name: str) -> str:
@@ -104,7 +129,7 @@ def _lines(pieces: list[str], per_line: int, joiner) -> list[str]:
     that a sum of long decimals continues on the next line rather than running off the page."""
     lines = []
     for i in range(0, max(len(pieces), 1), per_line):
-        chunk = pieces[i:i + per_line]
+        chunk = pieces[i : i + per_line]
         line = joiner(chunk)
         # the usual case: a line of few characters (a whole document of windows spends its time here)
         if len(line) * _CHAR_TYPICAL <= SUM_WIDTH or sum(map(_cell_width, chunk)) + _OPERATOR * len(chunk) <= SUM_WIDTH:
@@ -143,8 +168,9 @@ class Maths:
         """A 2-D array as a bracketed matrix; cells inside `window` (rows, cols) are highlighted."""
         return self._grid(cells(v, self.settings.decimals), v.shape[-1] if v.data.ndim else 1, window)
 
-    def _grid(self, text: list[str], width: int, window=None, part=None, step: tuple[int, int] = (1, 1),
-              fits: bool = False) -> str:
+    def _grid(
+        self, text: list[str], width: int, window=None, part=None, step: tuple[int, int] = (1, 1), fits: bool = False
+    ) -> str:
         """A matrix from written cells (row-major, `width` to a row): every step-th row and column of
         `part` if given, or the whole, with every step-th cell of `window` highlighted. A matrix too wide for
         the line is written in column blocks, unless the caller knows it `fits`."""
@@ -161,15 +187,19 @@ class Maths:
                     text[r * width + c] = self.highlight % text[r * width + c]
         # each row one slice of the written cells (every step-th of them with dilation)
         c0, c1, sc = cols.start, cols.stop, cols.step
-        table = [text[r * width + c0:r * width + c1:sc] for r in rows]
+        table = [text[r * width + c0 : r * width + c1 : sc] for r in rows]
         columns = len(cols)
         blocks = [slice(0, columns)] if fits else _column_blocks(table, columns)
         if len(blocks) == 1:
             return _matrix(table, len(cols), "[", "]")
         # too wide for the line: the columns in blocks one under another, the brackets open between them
         last = len(blocks) - 1
-        lines = [_matrix([row[b] for row in table], len(range(columns)[b]), "[" if k == 0 else ".",
-                         "]" if k == last else ".") for k, b in enumerate(blocks)]
+        lines = [
+            _matrix(
+                [row[b] for row in table], len(range(columns)[b]), "[" if k == 0 else ".", "]" if k == last else "."
+            )
+            for k, b in enumerate(blocks)
+        ]
         lines = [f"&{line} \\quad \\text{{{_columns(b)}}}" for line, b in zip(lines, blocks)]
         return "\\begin{aligned} " + " \\\\ ".join(lines) + " \\end{aligned}"
 
@@ -180,8 +210,9 @@ class Maths:
             return tex_width(self._grid(text, width, fits=True)) + _BOX * -(-(span[1][1] - span[1][0]) // step[1])
         return tex_width(self._grid(text, width, window=span, part=span, step=step, fits=True))
 
-    def fit(self, items: list[str], gap: str = "\\qquad", widths: list[float] | None = None,
-            gathered: bool = True) -> str:
+    def fit(
+        self, items: list[str], gap: str = "\\qquad", widths: list[float] | None = None, gathered: bool = True
+    ) -> str:
         """Items side by side, `gap` between them, as many to a line as fit: one line as it is, or several
         lines of a gathered block (or joined by \\\\ alone, for a caller's own block: `gathered=False`).
         `widths`, when the caller knows them, saves estimating them."""
@@ -235,8 +266,10 @@ class Maths:
         if max(map(len, text), default=0) <= WIDE_CELL:
             return f"{name} = {self._grid(text, v.shape[-1] if v.data.ndim else 1)}"
         width = v.shape[-1] if v.data.ndim > 1 else len(text)
-        rows = [f"{name}({k // width + 1},{k % width + 1}) &= {t}" if v.data.ndim > 1 else f"{name}({k + 1}) &= {t}"
-                for k, t in enumerate(text)]
+        rows = [
+            f"{name}({k // width + 1},{k % width + 1}) &= {t}" if v.data.ndim > 1 else f"{name}({k + 1}) &= {t}"
+            for k, t in enumerate(text)
+        ]
         return "\\begin{aligned} " + " \\\\ ".join(rows) + " \\end{aligned}"
 
     def sub(self, name: str, *index: int) -> str:
@@ -318,49 +351,75 @@ class Maths:
         size, ow = channels * kh * kw, record.sums.shape[2]
         per_line = kw if self.settings.terms == "all" else TERMS_PER_LINE
         # whether a channel's grid and the filter fit side by side: measured once, highlights allowed for
-        sizes = [[self._grid_width(text, width, whole, record.span(0, 0), (dh, dw)), tex_width(k)]
-                 for text, k in zip(inputs, kernel)]
+        sizes = [
+            [self._grid_width(text, width, whole, record.span(0, 0), (dh, dw)), tex_width(k)]
+            for text, k in zip(inputs, kernel)
+        ]
         side_by_side = [grid + _cell_width("\\quad") + k <= LINE_WIDTH for grid, k in sizes]
         for i, j in reading_order(record.sums.shape[1:], limit):
             n = (i * ow + j) * size
             (r0, r1), (c0, c1) = record.span(i, j)
-            values = product_values[n:n + size]
+            values = product_values[n : n + size]
             # the window's inputs are written out only when its products are written as a . w: every product
             # (terms = "all"), symbols, or a lone nonzero product (1 . 2 = 2, never just 2)
-            factors = [t[r * width + c] for t in inputs for r in range(r0, r1, dh) for c in range(c0, c1, dw)] \
-                if self.settings.terms == "all" or symbolic or _one_nonzero(values) else product_cells[n:n + size]
+            factors = (
+                [t[r * width + c] for t in inputs for r in range(r0, r1, dh) for c in range(c0, c1, dw)]
+                if self.settings.terms == "all" or symbolic or _one_nonzero(values)
+                else product_cells[n : n + size]
+            )
             span = ((r0, r1), (c0, c1))
             pictures = []
             for text, kernel_text, measured, together in zip(inputs, kernel, sizes, side_by_side):
                 fits = measured[0] <= GRID_WIDTH
-                grid = self._grid(text, width, window=span, step=(dh, dw), fits=fits) if whole \
+                grid = (
+                    self._grid(text, width, window=span, step=(dh, dw), fits=fits)
+                    if whole
                     else self._grid(text, width, part=span, step=(dh, dw), fits=fits)
-                pictures.append(f"{grid} \\quad {kernel_text}" if together
-                                else self.fit([grid, kernel_text], "\\quad", measured, gathered=False))
+                )
+                pictures.append(
+                    f"{grid} \\quad {kernel_text}"
+                    if together
+                    else self.fit([grid, kernel_text], "\\quad", measured, gathered=False)
+                )
             grids = " \\\\ ".join(pictures)
             first, second = (kernel_cells, factors) if symbolic else (factors, kernel_cells)
-            steps = self._sum_steps(first, second, product_cells[n:n + size], values,
-                                    bias if bias_counts else [], per_line, False, symbolic, groups,
-                                    subtotals and subtotals[(i * ow + j) * channels:(i * ow + j + 1) * channels])
+            steps = self._sum_steps(
+                first,
+                second,
+                product_cells[n : n + size],
+                values,
+                bias if bias_counts else [],
+                per_line,
+                False,
+                symbolic,
+                groups,
+                subtotals and subtotals[(i * ow + j) * channels : (i * ow + j + 1) * channels],
+            )
             if symbolic:  # the sum of the products, in the order written, is the answer
                 collected = self._collected(record.sums[f, i, j], record.filters[f])
                 steps, total, relation, approx = steps[:-1], self._continued_lines(steps[-1]) + collected, "=", ""
             else:
                 total = totals[i * ow + j]
-                relation = "=" if record.sums.exact else (
-                    self.relation(record.sums[f, i, j]) if products.exact else "\\approx")
+                relation = (
+                    "="
+                    if record.sums.exact
+                    else (self.relation(record.sums[f, i, j]) if products.exact else "\\approx")
+                )
                 approx = "" if carried is None else self._approx(record.sums[f, i, j], carried[i, j])
             yield WindowText(
                 mk.bold(f"Output row {i + 1}, column {j + 1}"),
                 f"{where}{span_words('row', r0 + 1, r1, mk.dash)}, {span_words('column', c0 + 1, c1, mk.dash)}{every}",
                 mk.display(grids, True),
-                mk.display(self._equation(sub("z", i, j), steps, total, relation, approx)))
+                mk.display(self._equation(sub("z", i, j), steps, total, relation, approx)),
+            )
 
     def kernel_grids(self, filters: Values, f: int, name: str = "K") -> list[str]:
         """`K_f = [...]` (or `K_{f,c}` per channel) for filter f, written once for all its windows."""
         channels = filters.shape[1]
-        return [f"{sub(name, f) if channels == 1 else sub(name, f, c)} = {self.grid(filters[f, c])}"
-                for c in range(channels)]
+        return [
+            f"{sub(name, f) if channels == 1 else sub(name, f, c)} = {self.grid(filters[f, c])}"
+            for c in range(channels)
+        ]
 
     def filter_bank(self, filters: Values, bias: Values | None, name: str = "K") -> str:
         """Every filter (and bias) of a layer, named K_f (K_{f,c} per channel), rows joined for a gathered block.
@@ -377,7 +436,7 @@ class Maths:
             rows.append(items)
         if channels == 1 and bias is None:
             flat = [item for row in rows for item in row]
-            rows = [flat[i:i + 3] for i in range(0, len(flat), 3)]
+            rows = [flat[i : i + 3] for i in range(0, len(flat), 3)]
         return " \\\\ ".join(self.fit(row, gathered=False) for row in rows)
 
     # ---- activations ----
@@ -407,8 +466,10 @@ class Maths:
             working = f"\\frac{{1}}{{1 + e^{{{minus_z}}}}}"
         else:
             working = f"\\frac{{e^{{{z}}} - e^{{{minus_z}}}}}{{e^{{{z}}} + e^{{{minus_z}}}}}"
-        return (f"{lhs} = {self._NAMES[layer.kind]}({z}) = {working} "
-                f"{self.curve_relation(layer.kind, e.x, e.y)} {self.number(e.y)}")
+        return (
+            f"{lhs} = {self._NAMES[layer.kind]}({z}) = {working} "
+            f"{self.curve_relation(layer.kind, e.x, e.y)} {self.number(e.y)}"
+        )
 
     # ---- e^x, sigmoid, tanh and softmax: exact only where the maths says so, never from a float ----
     def curve_relation(self, kind: str, x: Values, shown: Values) -> str:
@@ -424,8 +485,11 @@ class Maths:
         if not (x.scale > 0 and not x.data.any()):  # any nonzero (or inexact) argument: a rounded value
             return "\\approx"
         flat = shown.reshape(-1)
-        return "=" if all(self.curve_relation(layer.kind, x.reshape(-1)[k], flat[k]) == "="
-                          for k in range(flat.data.size)) else "\\approx"
+        return (
+            "="
+            if all(self.curve_relation(layer.kind, x.reshape(-1)[k], flat[k]) == "=" for k in range(flat.data.size))
+            else "\\approx"
+        )
 
     def exp_relation(self, record, k: int) -> str:
         """`=` before e^{z_k} (or e^{z_k - m}) only when its exponent is exactly 0: e^0 = 1."""
@@ -455,8 +519,11 @@ class Maths:
         if full is shown and full.exact:
             return "="
         flat_full, flat_shown = full.reshape(-1), shown.reshape(-1)
-        return "=" if all(self.relation(flat_full[k], flat_shown[k]) == "=" for k in range(flat_full.data.size)) \
+        return (
+            "="
+            if all(self.relation(flat_full[k], flat_shown[k]) == "=" for k in range(flat_full.data.size))
             else "\\approx"
+        )
 
     def mix_formula(self, weights: Values, bias: Values | None) -> str:
         """`y = w_1 x_1 + w_2 x_2 (+ b)` with the 1x1 filter's own weights."""
@@ -489,29 +556,58 @@ class Maths:
         """(n - 1)s - 2p + k + a = out, for rows and columns, as an aligned block."""
         kh, kw = layer.filters.shape[-2:]
         rows = []
-        for axis, n, s, p, k, a in (("rows", shape[1], layer.stride[0], layer.padding[0], kh, layer.output_padding[0]),
-                                    ("columns", shape[2], layer.stride[1], layer.padding[1], kw, layer.output_padding[1])):
+        for axis, n, s, p, k, a in (
+            ("rows", shape[1], layer.stride[0], layer.padding[0], kh, layer.output_padding[0]),
+            ("columns", shape[2], layer.stride[1], layer.padding[1], kw, layer.output_padding[1]),
+        ):
             out = (n - 1) * s - 2 * p + k + a
             rows.append(f"\\text{{{axis}}} &= ({n} - 1) \\cdot {s} - 2 \\cdot {p} + {k} + {a} = {out}")
         return "\\begin{aligned} " + " \\\\ ".join(rows) + " \\end{aligned}"
 
     # ---- sums ----
-    def sum_lines(self, factors: Values, weights: Values, products: Values, bias: Values | None,
-                  per_line: int = TERMS_PER_LINE, show_factors: bool = False) -> list[list[str]]:
+    def sum_lines(
+        self,
+        factors: Values,
+        weights: Values,
+        products: Values,
+        bias: Values | None,
+        per_line: int = TERMS_PER_LINE,
+        show_factors: bool = False,
+    ) -> list[list[str]]:
         """The right-hand sides of a sum's working, each a list of lines; the caller adds the total. Products
         of a window over several channels, (C, kh, kw), are grouped by channel (channels = "grouped")."""
         d = self.settings.decimals
         bias_text = [] if bias is None or (self.settings.terms != "all" and bias.data == 0) else [number(bias, d)]
         groups = products.shape[0] if products.data.ndim == 3 and self.settings.channels == "grouped" else 1
-        subtotals = cells(channel_totals(products), d) if groups > 1 and products.exact and not products.symbolic \
-            else None
-        return self._sum_steps(cells(factors, d), cells(weights, d), cells(products, d),
-                               products.data.ravel().tolist(), bias_text, per_line, show_factors, products.symbolic,
-                               groups, subtotals)
+        subtotals = (
+            cells(channel_totals(products), d) if groups > 1 and products.exact and not products.symbolic else None
+        )
+        return self._sum_steps(
+            cells(factors, d),
+            cells(weights, d),
+            cells(products, d),
+            products.data.ravel().tolist(),
+            bias_text,
+            per_line,
+            show_factors,
+            products.symbolic,
+            groups,
+            subtotals,
+        )
 
-    def _sum_steps(self, factors: list[str], weights: list[str], products: list[str], values: list,
-                   bias: list[str], per_line: int, show_factors: bool, symbolic: bool = False, groups: int = 1,
-                   subtotals: list[str] | None = None) -> list[list[str]]:
+    def _sum_steps(
+        self,
+        factors: list[str],
+        weights: list[str],
+        products: list[str],
+        values: list,
+        bias: list[str],
+        per_line: int,
+        show_factors: bool,
+        symbolic: bool = False,
+        groups: int = 1,
+        subtotals: list[str] | None = None,
+    ) -> list[list[str]]:
         """sum_lines from written cells (and the products' values, to leave out zeros).
 
         terms = "all": every product as `a \\cdot w`, then every product's value.
@@ -527,8 +623,17 @@ class Maths:
             size = len(values) // groups
             by_group = [[k for k in kept if k // size == g] for g in range(groups)]
             if sum(map(bool, by_group)) > 1:  # one channel alone needs no brackets
-                return self._grouped_steps(factors, weights, products, by_group, bias, per_line,
-                                           every or show_factors or symbolic, symbolic, subtotals)
+                return self._grouped_steps(
+                    factors,
+                    weights,
+                    products,
+                    by_group,
+                    bias,
+                    per_line,
+                    every or show_factors or symbolic,
+                    symbolic,
+                    subtotals,
+                )
         if not every:  # a product of 0 is left out
             factors, weights, products = ([t[k] for k in kept] for t in (factors, weights, products))
         steps = []
@@ -544,9 +649,18 @@ class Maths:
         steps.append(_lines(products + bias, per_line, signed_join))
         return steps
 
-    def _grouped_steps(self, factors: list[str], weights: list[str], products: list[str], by_group: list[list[int]],
-                       bias: list[str], per_line: int, show_factors: bool, symbolic: bool,
-                       subtotals: list[str] | None) -> list[list[str]]:
+    def _grouped_steps(
+        self,
+        factors: list[str],
+        weights: list[str],
+        products: list[str],
+        by_group: list[list[int]],
+        bias: list[str],
+        per_line: int,
+        show_factors: bool,
+        symbolic: bool,
+        subtotals: list[str] | None,
+    ) -> list[list[str]]:
         """A sum over several channels as d2l writes it: each channel's terms in brackets, then one subtotal
         per channel added up: `(1 \\cdot 1 + 2 \\cdot 2) + (0 \\cdot 0 + 1 \\cdot 1) = 5 + 1`. Channels whose
         products are all left out (terms = "nonzero") are left out too. Symbols get square brackets, since each
@@ -560,21 +674,32 @@ class Maths:
             steps.append(_bracketed(pieces, per_line, " + ".join, brackets))
         kept = [[products[k] for k in by_group[g]] for g in used]
         # a symbolic sum's last step is its answer: written whole, as one sum
-        steps.append(_lines(sum(kept, []), per_line, signed_join) if symbolic
-                     else _bracketed(kept, per_line, signed_join, brackets))
+        steps.append(
+            _lines(sum(kept, []), per_line, signed_join)
+            if symbolic
+            else _bracketed(kept, per_line, signed_join, brackets)
+        )
         if subtotals is not None and any(len(by_group[g]) > 1 for g in used):
             steps.append(_lines([subtotals[g] for g in used], TERMS_PER_LINE, signed_join))
         for step in steps:  # the bias is added once, after the channels
             step[-1] = signed_join([step[-1]] + bias)
         return steps
 
-    def equation(self, lhs: str, steps: list[list[str]], total: Values, carried: Values | None = None,
-                 exact_terms: bool = True, by: Values | None = None) -> str:
+    def equation(
+        self,
+        lhs: str,
+        steps: list[list[str]],
+        total: Values,
+        carried: Values | None = None,
+        exact_terms: bool = True,
+        by: Values | None = None,
+    ) -> str:
         """`lhs = step = step = total (≈ carried)` as an aligned block, long steps continuing on new lines.
         `=` before the total only when it is written exactly and so are the terms added to make it."""
         if total.symbolic:  # the sum of the products, in the order written, is the answer
-            return self._equation(lhs, steps[:-1], self._continued_lines(steps[-1]) + self._collected(total, by),
-                                  "=", "")
+            return self._equation(
+                lhs, steps[:-1], self._continued_lines(steps[-1]) + self._collected(total, by), "=", ""
+            )
         relation = self.relation(total) if exact_terms else "\\approx"
         return self._equation(lhs, steps, self.number(total), relation, self._approx(total, carried))
 
@@ -584,8 +709,10 @@ class Maths:
         if not self.settings.simplify:
             return ""
         expr = total.data.item() if isinstance(total.data, np.ndarray) else total.data
-        weights = sorted(set().union(*(x.free_symbols for x in by.data.ravel())) if by is not None and by.symbolic
-                         else set(), key=str)
+        weights = sorted(
+            set().union(*(x.free_symbols for x in by.data.ravel())) if by is not None and by.symbolic else set(),
+            key=str,
+        )
         collected = sympy.collect(sympy.expand(expr), weights) if weights else sympy.simplify(expr)
         if symbolic(collected) == symbolic(expr) or sympy.srepr(collected) == sympy.srepr(expr):
             return ""
@@ -600,8 +727,11 @@ class Maths:
         # A step that already reads as the total adds nothing: `= -7 = -7` becomes `= -7`.
         steps = [s for s in steps if s != [total]]
         total += approx
-        if all(len(step) == 1 for step in steps) and sum(len(step[0]) for step in steps) <= ONE_LINE \
-                and "\\\\" not in total:
+        if (
+            all(len(step) == 1 for step in steps)
+            and sum(len(step[0]) for step in steps) <= ONE_LINE
+            and "\\\\" not in total
+        ):
             return " = ".join([lhs] + [step[0] for step in steps]) + f" {relation} {total}"
         rows = []
         for step in steps:
@@ -653,11 +783,16 @@ class Maths:
         width = record.padded.shape[2]
         values = [text[r * width + col] for r in range(*w.rows) for col in range(*w.cols)]
         carried = record.output[w.channel, w.row, w.col]
-        return self.fit([self.pool_map(record, w.channel, (w.rows, w.cols)),
-                         self.pool_equation(sub('p', w.row, w.col), w, carried, values)])
+        return self.fit(
+            [
+                self.pool_map(record, w.channel, (w.rows, w.cols)),
+                self.pool_equation(sub("p", w.row, w.col), w, carried, values),
+            ]
+        )
 
-    def pool_equation(self, lhs: str, w: PoolWindow, carried: Values | None = None,
-                      values: list[str] | None = None) -> str:
+    def pool_equation(
+        self, lhs: str, w: PoolWindow, carried: Values | None = None, values: list[str] | None = None
+    ) -> str:
         values = values or cells(w.values, self.settings.decimals)
         # an average of rounded values adds up to the written mean only approximately, and the largest of
         # values kept in full (σ(40), a float 1.0) is no more exact than they are
@@ -673,8 +808,10 @@ class Maths:
         lines = _lines(values, TERMS_PER_LINE, signed_join)
         rows = self._continued_lines(lines, "\\qquad")
         total = f"&{total}\\\\ " if total else ""
-        return (f"\\begin{{aligned}} {lhs} &= \\tfrac{{1}}{{{len(values)}}} \\bigl({rows}\\bigr) \\\\ "
-                f"{total}&{relation} {result} \\end{{aligned}}")
+        return (
+            f"\\begin{{aligned}} {lhs} &= \\tfrac{{1}}{{{len(values)}}} \\bigl({rows}\\bigr) \\\\ "
+            f"{total}&{relation} {result} \\end{{aligned}}"
+        )
 
     def _window_total(self, w: PoolWindow, count: int) -> str:
         """An average's total over its count, `\\frac{15}{4}`, written before it is divided out, as a student
@@ -696,8 +833,9 @@ class Maths:
         for k, t in enumerate(copy):
             text[(r0 + k // (c1 - c0)) * width + c0 + k % (c1 - c0)] = t
         x = _parenthesised(self.number(record.input[c, i, j]))
-        return (f"{sub('x', *index)} \\cdot {kernel} = {x} \\cdot {kernel} \\;\\longrightarrow\\; "
-                f"{self._grid(text, width)}")
+        return (
+            f"{sub('x', *index)} \\cdot {kernel} = {x} \\cdot {kernel} \\;\\longrightarrow\\; {self._grid(text, width)}"
+        )
 
     def scatter_sum(self, record, f: int) -> str:
         """The copies added up on the canvas, the cells the padding keeps marked, then those cells (plus the bias):
@@ -706,7 +844,7 @@ class Maths:
         (ph, pw), (oh, ow) = record.layer.padding, record.sums.shape[1:]
         text = f"\\textstyle\\sum \\text{{copies}} = {self.grid(canvas, ((ph, ph + oh), (pw, pw + ow)) if ph or pw else None)}"
         if ph or pw:
-            text += f" \\;\\longrightarrow\\; {self.grid(canvas[ph:ph + oh, pw:pw + ow])}"
+            text += f" \\;\\longrightarrow\\; {self.grid(canvas[ph : ph + oh, pw : pw + ow])}"
         if record.layer.bias is not None:
             text += f" + {_parenthesised(self.number(record.layer.bias[f]))} = {self.grid(record.sums[f])}"
         return text
@@ -775,8 +913,7 @@ def _size_inline(step) -> str:
     """One axis's size on one line: \\lfloor (28 + 2 \\cdot 2 - 5)/1 \\rfloor + 1 = 28 for windows (a SizeStep),
     (2 - 1) \\cdot 2 - 2 \\cdot 1 + 3 + 1 = 4 for a transposed convolution (a GrowStep)."""
     if isinstance(step, GrowStep):
-        return (f"({step.n} - 1) \\cdot {step.stride} - 2 \\cdot {step.padding} + {step.k} + {step.extra} "
-                f"= {step.out}")
+        return f"({step.n} - 1) \\cdot {step.stride} - 2 \\cdot {step.padding} + {step.k} + {step.extra} = {step.out}"
     if step.before == step.after:
         pads = f" + 2 \\cdot {step.before}" if step.before else ""
     else:
@@ -799,8 +936,10 @@ def _product(x: str, w: str, symbolic: bool) -> str:
 def _bracketed(groups: list[list[str]], per_line: int, joiner, brackets: tuple[str, str]) -> list[str]:
     """The terms of each group joined and bracketed (a group of one term needs none), the groups added: on one
     line when all the terms fit in one, else each group starting a line of its own."""
+
     def bracket(text: str, first: bool, last: bool, many: bool) -> str:
         return (brackets[0] if first and many else "") + text + (brackets[1] if last and many else "")
+
     if sum(map(len, groups)) <= per_line:
         return [signed_join([bracket(joiner(g), True, True, len(g) > 1) for g in groups])]
     lines = []
@@ -894,14 +1033,60 @@ LINE_WIDTH = 430.0
 # Widths in points at 11 pt (Computer Modern) of what stepper's maths is made of, spacing around operators included.
 _EM = 10.95
 _GLYPH = {"digit": 5.48, "lower": 5.8, "upper": 8.4, "text": 5.2, "other": 6.0}
-_SYMBOL = {"=": 14.6, "+": 13.4, "<": 14.6, ">": 14.6, ".": 3.04, ",": 4.9, ";": 4.9, ":": 6.1, "(": 4.26,
-           ")": 4.26, "[": 3.04, "]": 3.04, "|": 3.04, "'": 3.0, "/": 5.48, "!": 3.04, "*": 5.48, " ": 0.0,
-           "$": 0.0, "~": 0.0}
-_COMMAND = {"qquad": 2 * _EM, "quad": _EM, " ": 3.65, ",": 1.83, ":": 2.43, ";": 3.04, "!": -1.83,
-            "cdot": 7.9, "times": 13.4, "approx": 14.6, "longrightarrow": 23.4, "rightarrow": 17.0,
-            "infty": 10.95, "lfloor": 4.9, "rfloor": 4.9, "lbrace": 5.48, "rbrace": 5.48, "max": 18.0,
-            "tanh": 20.0, "ldots": 14.6, "cdots": 14.6, "sum": 11.0, "textstyle": 0.0, "displaystyle": 0.0,
-            "left": 0.0, "right": 0.0, "bigl": 0.0, "bigr": 0.0, "lbrack": 3.04, "rbrack": 3.04}
+_SYMBOL = {
+    "=": 14.6,
+    "+": 13.4,
+    "<": 14.6,
+    ">": 14.6,
+    ".": 3.04,
+    ",": 4.9,
+    ";": 4.9,
+    ":": 6.1,
+    "(": 4.26,
+    ")": 4.26,
+    "[": 3.04,
+    "]": 3.04,
+    "|": 3.04,
+    "'": 3.0,
+    "/": 5.48,
+    "!": 3.04,
+    "*": 5.48,
+    " ": 0.0,
+    "$": 0.0,
+    "~": 0.0,
+}
+_COMMAND = {
+    "qquad": 2 * _EM,
+    "quad": _EM,
+    " ": 3.65,
+    ",": 1.83,
+    ":": 2.43,
+    ";": 3.04,
+    "!": -1.83,
+    "cdot": 7.9,
+    "times": 13.4,
+    "approx": 14.6,
+    "longrightarrow": 23.4,
+    "rightarrow": 17.0,
+    "infty": 10.95,
+    "lfloor": 4.9,
+    "rfloor": 4.9,
+    "lbrace": 5.48,
+    "rbrace": 5.48,
+    "max": 18.0,
+    "tanh": 20.0,
+    "ldots": 14.6,
+    "cdots": 14.6,
+    "sum": 11.0,
+    "textstyle": 0.0,
+    "displaystyle": 0.0,
+    "left": 0.0,
+    "right": 0.0,
+    "bigl": 0.0,
+    "bigr": 0.0,
+    "lbrack": 3.04,
+    "rbrack": 3.04,
+}
 _DELIMITER = 4.9  # an extensible bracket of \left[ ... \right] (and 1.2 pt for the empty one, \left.)
 _CELL_SEP = 10.0  # \arraycolsep on each side of an array's column
 _BOX = 4.0  # the padding a highlight box adds around a cell
@@ -940,7 +1125,7 @@ def _text(tokens: list[str], i: int) -> tuple[str, int]:
         i += 1
         if depth == 0:
             break
-    return "".join(tokens[start + 1:i - 1]), i
+    return "".join(tokens[start + 1 : i - 1]), i
 
 
 def _atom(tokens: list[str], i: int, scale: float) -> tuple[float, int]:

@@ -15,13 +15,14 @@ against 1.6 s, LeNet at --detail 2 1.5 s against 12 s, a 3x224x224 layer 6 s
 against 50 s), which matters most for an exam's hundreds of small PDFs. A
 document that does not typeset raises `TypesetError`, which carries the LaTeX log.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import shutil
-import stat
 import signal
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -44,13 +45,19 @@ PDF_MARK = b"/Creator (stepper)"
 # A class summary is a plain CSV for spreadsheets, so its header is its mark: exactly stepper's columns (the
 # stage keys between), so a user's sheet that merely starts alike is never taken for stepper's.
 CSV_MARK = "student,file,variant,"
-CSV_HEADER = re.compile(r"student,file,variant"
-                        r"(?:,layer[1-9][0-9]*\.(?:(?:filter|channel|z)[1-9][0-9]*|map|values))+"
-                        r",total,out_of,diagnoses")
-TEX_INSTALL = ("install TeX Live (Debian: apt-get install texlive-latex-base texlive-latex-recommended) "
-               "or leave pdf out of --format")
-LUATEX_INSTALL = ("install LuaLaTeX and its fonts (Debian: apt-get install texlive-luatex fonts-noto-cjk "
-                  "fonts-symbola) or leave pdf out of --format")
+CSV_HEADER = re.compile(
+    r"student,file,variant"
+    r"(?:,layer[1-9][0-9]*\.(?:(?:filter|channel|z)[1-9][0-9]*|map|values))+"
+    r",total,out_of,diagnoses"
+)
+TEX_INSTALL = (
+    "install TeX Live (Debian: apt-get install texlive-latex-base texlive-latex-recommended) "
+    "or leave pdf out of --format"
+)
+LUATEX_INSTALL = (
+    "install LuaLaTeX and its fonts (Debian: apt-get install texlive-luatex fonts-noto-cjk "
+    "fonts-symbola) or leave pdf out of --format"
+)
 TEX_TIMEOUT = "STEPPER_TEX_TIMEOUT"  # seconds LaTeX may take for one document
 TEX_TIMEOUT_DEFAULT = 300
 # The longest line written into a .tex file. TeX reads a line whole into a buffer of 200,000 characters here (a
@@ -106,6 +113,7 @@ def written_by_stepper(path: Path) -> bool:
             return _holds(f, PDF_MARK)
         if path.suffix == ".docx":
             from .docx import marked as docx_marked
+
             return docx_marked(f.read(MAX_MARKED_BYTES))
         if path.suffix not in MARKS and path.suffix not in (".csv", ".json"):
             return False
@@ -131,7 +139,7 @@ def _holds(f, mark: bytes) -> bool:
     while read < MAX_MARKED_BYTES and (block := f.read(1 << 20)):
         if mark in tail + block:
             return True
-        tail, read = block[-len(mark):], read + len(block)
+        tail, read = block[-len(mark) :], read + len(block)
     return False
 
 
@@ -145,13 +153,16 @@ def check_writable(path: Path, force: bool) -> None:
 def _check_writable(path: Path, force: bool) -> None:
     for folder in path.parents:  # a file anywhere on the way would stop the folder being made
         if folder.exists() and not folder.is_dir():
-            raise StepperError("is a file, so documents cannot be written into it: choose another --out folder",
-                               file=str(folder))
+            raise StepperError(
+                "is a file, so documents cannot be written into it: choose another --out folder", file=str(folder)
+            )
     if path.is_dir():
         raise StepperError("is a folder, so the document cannot be written there", file=str(path))
     if path.exists() and not force and not written_by_stepper(path):
-        raise StepperError("not written by stepper, so it is left alone; "
-                           "choose another --out folder, or pass --force to replace it", file=str(path))
+        raise StepperError(
+            "not written by stepper, so it is left alone; choose another --out folder, or pass --force to replace it",
+            file=str(path),
+        )
 
 
 def write_file(path: Path, data: bytes, force: bool = False) -> None:
@@ -206,7 +217,7 @@ def _temporary_copy(path: Path, data: bytes) -> Path:
         os.fchmod(fd, 0o666 & ~_umask())
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -295,6 +306,7 @@ def _break_at(line: str, start: int, end: int) -> int | None:
     """A space of line[start:end] to break at: the last one within TEX_LINE characters, else the first after.
     Only a single space between two other characters will do: a line of spaces alone would be a blank line,
     which TeX reads as a paragraph break, and a backslash before the space makes it a command (`\\ `)."""
+
     def fit(cut: int) -> bool:
         if line[cut - 1] == " " or line[cut + 1] == " ":
             return False
@@ -302,6 +314,7 @@ def _break_at(line: str, start: int, end: int) -> int | None:
         while first > start and line[first - 1] == "\\":
             first -= 1
         return (cut - first) % 2 == 0
+
     cut = line.rfind(" ", start + 1, min(start + TEX_LINE + 1, end - 1))
     while cut > start and not fit(cut):
         cut = line.rfind(" ", start + 1, cut)
@@ -314,14 +327,14 @@ def _break_at(line: str, start: int, end: int) -> int | None:
 
 
 def tex_engine(tex: str) -> str:
-    """"pdflatex" when its standard fonts print every character of the document (comments aside), else
+    """ "pdflatex" when its standard fonts print every character of the document (comments aside), else
     "lualatex"."""
     if tex.isascii():
         return "pdflatex"
     for line in tex.split("\n"):
         if not line.isascii():
             comment = _COMMENT.search(line)
-            text = line[:comment.end() - 1] if comment else line
+            text = line[: comment.end() - 1] if comment else line
             if any(ch not in PDFLATEX_LETTERS for ch in text if ord(ch) > 0x7F):
                 return "lualatex"
     return "pdflatex"
@@ -337,8 +350,10 @@ def tex_timeout() -> float:
     except ValueError:
         seconds = float("nan")
     if not 0 < seconds <= 86_400:  # also refuses nan and inf
-        raise StepperError(f"expected a number of seconds above 0 and at most 86400, found {text!r}",
-                           place=f"environment variable {TEX_TIMEOUT}")
+        raise StepperError(
+            f"expected a number of seconds above 0 and at most 86400, found {text!r}",
+            place=f"environment variable {TEX_TIMEOUT}",
+        )
     return seconds
 
 
@@ -356,8 +371,9 @@ def typeset(tex: str, name: str) -> bytes:
         code = _run_tex(engine, work, timeout, name)
         pdf, log = Path(work, "doc.pdf"), Path(work, "doc.log")
         if code != 0 or not pdf.exists():
-            raise TypesetError(f"{engine} failed: {_first_error(log, code)}", file=name,
-                               log=log.read_bytes() if log.exists() else b"")
+            raise TypesetError(
+                f"{engine} failed: {_first_error(log, code)}", file=name, log=log.read_bytes() if log.exists() else b""
+            )
         return pdf.read_bytes()
 
 
@@ -372,13 +388,21 @@ def _run_tex(engine: str, work: str, timeout: float, name: str) -> int:
         no_shell = "--no-shell-escape"
     run = subprocess.Popen(
         [engine, no_shell, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-        cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         return run.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise StepperError(f"{engine} did not finish within {timeout:g} seconds, so it was stopped "
-                           f"(the limit is set by the environment variable {TEX_TIMEOUT})", file=name) from None
+        raise StepperError(
+            f"{engine} did not finish within {timeout:g} seconds, so it was stopped "
+            f"(the limit is set by the environment variable {TEX_TIMEOUT})",
+            file=name,
+        ) from None
     finally:
         if run.returncode is None:
             _kill_group(run)
@@ -404,8 +428,8 @@ def _first_error(log: Path, code: int) -> str:
         if line.startswith("! "):
             # TeX breaks a message longer than a line of its log (79 characters) onto the next; the source line
             # it stopped at starts with "l.".
-            rest = [l for l in lines[i + 1:i + 2] if len(line) >= _LOG_LINE and not l.startswith("l.")]
-            where = next((l for l in lines[i + 1:i + 6] if l.startswith("l.")), "")
+            rest = [l for l in lines[i + 1 : i + 2] if len(line) >= _LOG_LINE and not l.startswith("l.")]
+            where = next((l for l in lines[i + 1 : i + 6] if l.startswith("l.")), "")
             return " ".join(" ".join([line[2:]] + rest + [where]).split())
     # The log is in a scratch folder that is gone by now: say what it shows instead of pointing to it.
     last = next((l.strip() for l in reversed(lines) if l.strip()), "")

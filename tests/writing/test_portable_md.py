@@ -21,9 +21,9 @@ from markdown_it import MarkdownIt
 
 from stepper import loads, render, trace
 from stepper.core.errors import StepperError
-from tests.katex import markdown_formulas, node_katex_available, render_errors
+from tests.helpers import ROOT
+from tests.helpers.katex import markdown_formulas, node_katex_available, render_errors
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 from regenerate_output import EXAM, EXAMPLES, FEEDBACK  # noqa: E402
 

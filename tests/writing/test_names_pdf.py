@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from stepper.writing.output import tex_engine, typeset
-from tests.one_line import run_stepper
+from tests.helpers.one_line import run_stepper
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "examples" / "tutorial.toml"
 NAME = "Łukasz 王小明 Ærø «x» ðþ 🙂"
 MORE = "Ελληνικά Кириллица Ünïcödé"

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 
 from stepper import StepperError, loads, trace
 from stepper.interop.dump import dumps
-from tests.conftest import ROOT
-from tests.test_reference import problems, to_toml
+from tests.helpers import ROOT
+from tests.helpers.problems import problems, to_toml
 
 pytestmark = pytest.mark.torch  # the optional torch group: pytest -m torch
 torch = pytest.importorskip("torch")

@@ -5,7 +5,7 @@ import sympy
 
 from stepper import load, loads, render, trace
 from stepper.interop.dump import dumps
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 w1, w2, w3, w4, a, b, e, f = sympy.symbols("w1 w2 w3 w4 a b e f")
 

@@ -22,12 +22,11 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # so plain `pytest` finds the package too, not only `python -m pytest`
-    sys.path.insert(0, str(REPO))
+from stepper.core.errors import StepperError
+from stepper.core.load import load, loads
+from tests.helpers import ROOT
 
-from stepper.core.errors import StepperError  # noqa: E402
-from stepper.core.load import load, loads  # noqa: E402
+REPO = ROOT
 
 TUTORIAL_PATH = REPO / "examples" / "tutorial.toml"
 TUTORIAL = TUTORIAL_PATH.read_text(encoding="utf-8")

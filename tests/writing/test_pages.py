@@ -19,8 +19,8 @@ import pytest
 from stepper import loads, render, trace
 from stepper.writing import output as stepper_output
 from stepper.writing.documents import render_question
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "output"
 TEMPLATES = ROOT / "templates"
 

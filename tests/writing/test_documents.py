@@ -10,10 +10,10 @@ import pytest
 
 from stepper import loads, render, trace
 from stepper.writing.output import typeset
-from tests.katex import markdown_formulas, render_errors
-from tests.test_reference import problems, to_toml
+from tests.helpers.katex import markdown_formulas, render_errors
+from tests.helpers.problems import problems, to_toml
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.toml") if "-working-" not in p.name and "-exam" not in p.name)  # problem files only
 HOSTILE_TITLE = ("Week 3 & <script>alert(1)</script> $x$ 100% #1 _a_ {b} ~c^ \\end{document} `code` [link](x) ü"
                  " \x7f\x85 日本")

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from stepper import StepperError, load, loads, render, trace
-from tests import reference
-from tests.conftest import ROOT
-from tests.one_line import run_stepper
+from tests.helpers import reference
+from tests.helpers import ROOT
+from tests.helpers.one_line import run_stepper
 
 LENET = ROOT / "examples" / "lenet.toml"
 # d2l prints each layer's output shape of LeNet on a 1x28x28 image (section 7.6.1), and 61,706 parameters.
@@ -365,7 +365,7 @@ def test_canvas_and_cells_match_the_scatter_reference(seed):
              "filters": [[rng.integers(-3, 4, (kh, kw)).tolist() for _ in range(c)] for _ in range(f)],
              "bias": rng.integers(-2, 3, f).tolist()}
     data = {"input": [rng.integers(-3, 5, (h, w)).tolist() for _ in range(c)], "layers": [layer]}
-    from tests.test_reference import to_toml
+    from tests.helpers.problems import to_toml
     record = trace(loads(to_toml({"input": data["input"], "settings": {}, "layers": [layer]}))).layers[0]
     expected = reference.conv_transpose2d(reference.channels(data["input"]), layer)
     kernels = reference.filter_grids(layer)

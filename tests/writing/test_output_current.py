@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-from regenerate_output import EXAM, EXAMPLES, FEEDBACK, PICTURE, ROOT, WORKINGS, check_args, exam_args  # noqa: E402
+from tests.helpers import ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+from regenerate_output import EXAM, EXAMPLES, FEEDBACK, PICTURE, WORKINGS, check_args, exam_args  # noqa: E402
 
 STALE = "output/ is stale: run `python tools/regenerate_output.py` and commit the result"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from tests.one_line import run_stepper
+from tests.helpers.one_line import run_stepper
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "examples" / "tutorial.toml"
 EXAM = ROOT / "examples" / "tutorial-exam.toml"
 WORKING = ROOT / "examples" / "tutorial-working-slips.toml"

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.one_line import Case, assert_one_error, check_needles, run_stepper
+from tests.helpers.one_line import Case, assert_one_error, check_needles, run_stepper
+from tests.helpers import ROOT
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = ROOT
 TUTORIAL_PATH = REPO / "examples" / "tutorial.toml"
 TUTORIAL = TUTORIAL_PATH.read_text(encoding="utf-8")
 MARK = "<!-- Written by stepper"

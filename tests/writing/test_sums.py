@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 
 from stepper import loads, render, trace
 from stepper.core.trace import ConvTrace, DenseTrace, MixTrace, PoolTrace, SoftmaxTrace
-from tests.test_reference import problems, to_toml
+from tests.helpers.problems import problems, to_toml
 
 
 def fractions(v) -> list:

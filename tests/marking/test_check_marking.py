@@ -14,8 +14,8 @@ from stepper.core.errors import StepperError
 from stepper.core.load import load, loads
 from stepper.writing.documents import render_feedback
 from stepper.marking.working import loads_working
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = load(ROOT / "examples" / "tutorial.toml")
 MARKER = Marker(TUTORIAL)
 NO_PADDING = (ROOT / "examples" / "tutorial-working-no-padding.toml").read_text(encoding="utf-8")

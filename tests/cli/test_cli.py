@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def stepper(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:

@@ -27,9 +27,10 @@ from pathlib import Path
 import pytest
 
 from stepper.cli import main
-from tests.one_line import Case, assert_one_error, assert_one_line, check_needles, run_stepper
+from tests.helpers.one_line import Case, assert_one_error, assert_one_line, check_needles, run_stepper
+from tests.helpers import ROOT
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = ROOT
 TEMPLATE_PATH = REPO / "examples" / "tutorial-exam.toml"
 TEMPLATE = TEMPLATE_PATH.read_text(encoding="utf-8")
 VARIANTS = ("--variants", "3")

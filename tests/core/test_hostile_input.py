@@ -24,9 +24,10 @@ import sympy
 from stepper.core.errors import StepperError
 from stepper.core.load import MAX_FILE_BYTES, MAX_LAYERS, loads
 from stepper.marking.written import parse_sum
-from tests.one_line import assert_one_error, assert_one_line, check_needles, run_stepper
+from tests.helpers.one_line import assert_one_error, assert_one_line, check_needles, run_stepper
+from tests.helpers import ROOT
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = ROOT
 TUTORIAL = REPO / "examples" / "tutorial.toml"
 RIGHT = REPO / "examples" / "tutorial-working-right.toml"
 TEMPLATE = REPO / "examples" / "tutorial-exam.toml"

@@ -16,7 +16,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECK_SCRIPT = Path(__file__).resolve().parent / "katex_check.mjs"
 KATEX_DIR = REPO_ROOT / "node_modules" / "katex"
 

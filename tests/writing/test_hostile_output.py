@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from stepper.writing.output import typeset, written_by_stepper
-from tests.one_line import assert_one_error, assert_one_line, run_stepper
+from tests.helpers.one_line import assert_one_error, assert_one_line, run_stepper
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "examples" / "tutorial.toml"
 # A problem that solves and typesets in a moment; one with a sigmoid layer, for a template that breaks only it.
 TINY = 'title = "Tiny"\ninput = """\n1 -2\n3 4\n"""\n\n[[layers]]\ntype = "relu"\n'

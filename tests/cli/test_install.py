@@ -6,7 +6,7 @@ import subprocess
 import sys
 import zipfile
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_wheel_installs_and_renders_the_tutorial(tmp_path):

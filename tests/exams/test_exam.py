@@ -22,8 +22,8 @@ from stepper.exams.generate import generate, stress, stress_report, variant_seed
 from stepper.exams.fairness import judge
 from stepper.interop.dump import dumps
 from stepper.exams.variants import load_template, loads_template
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "examples" / "tutorial-exam.toml"
 TUTORIAL = (ROOT / "examples" / "tutorial.toml").read_text(encoding="utf-8")
 COUNT = 200

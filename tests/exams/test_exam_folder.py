@@ -18,9 +18,9 @@ from stepper.exams.generate import generate
 from stepper.exams.folder import STAGING, verify
 from stepper.exams.sheets import InMemory, write_exam
 from stepper.exams.variants import load_template
-from tests.one_line import assert_one_error, assert_one_line, run_stepper
+from tests.helpers.one_line import assert_one_error, assert_one_line, run_stepper
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "examples" / "tutorial-exam.toml"
 
 
