@@ -213,7 +213,7 @@ def _marks(raw, problem: Problem) -> MarkScheme:
 
 def _distinct_symbols(problem: Problem) -> None:
     """Two symbols that would print alike (x1 and x_1) would make the working read wrong."""
-    from ..writing.maths import symbol_name
+    from .symbols import symbol_name
 
     arrays = [problem.input] + [v for layer in problem.layers for v in _arrays(layer)]
     names = {s.name for v in arrays if v.symbolic for x in v.data.ravel() for s in sympy.sympify(x).free_symbols}

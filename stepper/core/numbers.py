@@ -326,3 +326,13 @@ def fixed(x: float, places: int) -> str:
     """A finite float to `places` decimals, halves away from zero as everywhere else (Python's own
     formatting rounds an exact tie such as 0.5 to even, which would print σ(0) to 0 places as 0)."""
     return format(Decimal(x).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP), "f")
+
+
+def plain_number(v: Values, x, decimals: int) -> str:
+    """A number as a student writes it: exact when it ends, else to `decimals` places."""
+    if v.scale > 0:
+        text = write_exact(int(x), v.scale, v.places)
+        if "frac" not in text:
+            return text
+        x = int(x) / v.scale
+    return write_float(float(x), v.places if v.places is not None else decimals)

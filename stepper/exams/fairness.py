@@ -25,11 +25,10 @@ import numpy as np
 from ..core.errors import StepperError, suggestion
 from ..core.evaluate import trace
 from ..core.load import shown
-from ..core.numbers import Values
+from ..core.numbers import Values, plain_number
 from ..core.spec import Problem
 from ..core.stages import stages
 from ..core.trace import ConvTrace, DenseTrace, MixTrace, PoolTrace, SoftmaxTrace, Trace, TransposedTrace
-from ..marking.working import plain
 
 # The constraints, in the order reports list them; "fits" (every layer's windows fit) is always on.
 NAMES = ("fits", "nonzero", "saturated", "no_ties", "largest", "integers", "distinct")
@@ -143,13 +142,13 @@ def answers(result: Trace) -> dict[str, list[str]]:
     found = {}
     for s in stages(result.problem):
         v = s.of(result.layers[s.layer - 1].output)
-        found[s.key] = [plain(v, x, result.settings.decimals) for x in v.data.ravel().tolist()]
+        found[s.key] = [plain_number(v, x, result.settings.decimals) for x in v.data.ravel().tolist()]
     return found
 
 
 def final_answer(result: Trace) -> tuple[str, ...]:
     v = result.output
-    return tuple(plain(v, x, result.settings.decimals) for x in v.data.ravel().tolist())
+    return tuple(plain_number(v, x, result.settings.decimals) for x in v.data.ravel().tolist())
 
 
 def _zero_stage(result: Trace) -> str | None:
@@ -165,7 +164,7 @@ def _saturated(result: Trace) -> str | None:
     for s in stages(result.problem):
         if result.problem.layers[s.layer - 1].kind in ("sigmoid", "tanh", "softmax"):
             v = s.of(result.layers[s.layer - 1].output)
-            written = [abs(float(plain(v, x, result.settings.decimals))) for x in v.data.ravel().tolist()]
+            written = [abs(float(plain_number(v, x, result.settings.decimals))) for x in v.data.ravel().tolist()]
             if all(w in (0.0, 1.0) for w in written):
                 return f"{s.key} is all 0 or 1 to {result.settings.decimals} places"
     return None
@@ -192,7 +191,7 @@ def _tie(result: Trace) -> str | None:
 def winners(v: Values, decimals: int) -> list[int]:
     """The cells holding the largest value as written (rounded as the key writes it): the predicted class,
     or several when they tie."""
-    written = [float(plain(v, x, decimals)) for x in v.data.ravel().tolist()]
+    written = [float(plain_number(v, x, decimals)) for x in v.data.ravel().tolist()]
     return [k for k, w in enumerate(written) if w == max(written)]
 
 

@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 from ..core.errors import StepperError, suggestion
 from ..core.load import NON_FINITE, cell_place, culprit, read_text, read_toml, shown
-from ..core.numbers import TooManyDigits, Values, fraction, from_numbers, write_exact, write_float
+from ..core.numbers import TooManyDigits, Values, fraction, from_numbers, plain_number
 from ..core.spec import Problem
 from ..core.stages import Stage, stages, table_names
 
@@ -342,7 +342,7 @@ def dumps_working(
 
 
 def _toml_values(v: Values, decimals: int) -> str:
-    text = [plain(v, x, decimals) for x in v.data.ravel().tolist()]
+    text = [plain_number(v, x, decimals) for x in v.data.ravel().tolist()]
     if v.data.ndim == 0:
         return text[0]
     if v.data.ndim == 1:
@@ -350,16 +350,6 @@ def _toml_values(v: Values, decimals: int) -> str:
     width = max(map(len, text))
     rows = [" ".join(t.rjust(width) for t in text[r * v.shape[1] : (r + 1) * v.shape[1]]) for r in range(v.shape[0])]
     return '"""\n' + "\n".join(rows) + '\n"""'
-
-
-def plain(v: Values, x, decimals: int) -> str:
-    """A number as a student writes it: exact when it ends, else to `decimals` places."""
-    if v.scale > 0:
-        text = write_exact(int(x), v.scale, v.places)
-        if "frac" not in text:
-            return text
-        x = int(x) / v.scale
-    return write_float(float(x), v.places if v.places is not None else decimals)
 
 
 def _toml_string(text: str) -> str:

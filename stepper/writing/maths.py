@@ -22,6 +22,7 @@ import sympy
 from ..core.numbers import Values, write_exact, write_float
 from ..core.spec import Settings
 from ..core.stages import TITLES
+from ..core.symbols import symbol_name
 from ..core.trace import ConvWindow, GrowStep, PoolWindow, SizeStep, Terms, channel_totals, reading_order
 
 # The name of a filter turned 180 degrees, for a true convolution.
@@ -57,46 +58,6 @@ def symbolic(expr) -> str:
     """A sympy expression in LaTeX, w4 written w_4 as a lecturer writes it."""
     expr = sympy.sympify(expr)
     return sympy.latex(expr, symbol_names={s: symbol_name(s.name) for s in expr.free_symbols})
-
-
-GREEK = {
-    "alpha",
-    "beta",
-    "gamma",
-    "delta",
-    "epsilon",
-    "zeta",
-    "eta",
-    "theta",
-    "iota",
-    "kappa",
-    "lambda",
-    "mu",
-    "nu",
-    "xi",
-    "pi",
-    "rho",
-    "sigma",
-    "tau",
-    "upsilon",
-    "phi",
-    "chi",
-    "psi",
-    "omega",
-}
-
-
-def symbol_name(name: str) -> str:
-    """w4 -> w_4, w12 -> w_{12}, x_2 -> x_{2}, a -> a, alpha -> \\alpha, ab -> \\mathit{ab} (not a times b)."""
-    m = re.fullmatch(r"([A-Za-z]+)_?(\d*)", name)
-    if not m:
-        escaped = name.replace("_", "\\_")
-        return f"\\mathit{{{escaped}}}"
-    letters, digits = m.groups()
-    stem = f"\\{letters}" if letters in GREEK else (letters if len(letters) == 1 else f"\\mathit{{{letters}}}")
-    if not digits:
-        return stem
-    return f"{stem}_{digits}" if len(digits) == 1 else f"{stem}_{{{digits}}}"
 
 
 def _one(v: Values, x, decimals: int) -> str:
