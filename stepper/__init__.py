@@ -1,28 +1,60 @@
 """stepper: a neural network's forward pass, worked step by step as a lecturer writes it.
 
-problem file -> load() -> Problem -> trace() -> Trace -> render() -> Markdown / LaTeX / PDF
-problem + working file -> load_working() -> Working -> check_working() -> Feedback -> render_feedback()
+    problem file -> load() -> Problem -> trace() -> Trace -> render() -> Markdown / LaTeX / PDF
+    problem + working file -> load_working() -> Working -> check_working() -> Feedback -> render_feedback()
+
+The subpackages, each importing only those above it in this list:
+    core      the problem, its numbers, the tracing evaluator and its records
+    interop   PyTorch in and out, a problem written back as TOML
+    writing   the maths of every layer kind, the Jinja environments, files and typesetting
+    exams     randomised variants, their fairness, keys, question sheets and Moodle export
+    marking   a student's working checked step by step, with follow-through; a whole class
+    cli       the command line, one module per command
+
+The public names below are imported when first used, so that `import stepper` stays quick and a script that only
+traces never loads the writers, sympy or torch.
 """
 
-from .core.errors import StepperError
-from .core.evaluate import trace
-from .core.load import load, loads
-from .interop.pytorch import from_torch, to_torch  # torch itself is imported only when these are called
-from .marking.marker import check_working
-from .marking.working import load_working
-from .writing.documents import render, render_feedback
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = [
-    "StepperError",
-    "load",
-    "loads",
-    "trace",
-    "render",
-    "from_torch",
-    "to_torch",
-    "load_working",
-    "check_working",
-    "render_feedback",
-    "__version__",
-]
+
+# Each public name and the module that defines it.
+_PUBLIC = {
+    "StepperError": "stepper.core.errors",
+    "load": "stepper.core.load",
+    "loads": "stepper.core.load",
+    "trace": "stepper.core.evaluate",
+    "render": "stepper.writing.documents",
+    "render_feedback": "stepper.writing.documents",
+    "from_torch": "stepper.interop.pytorch",
+    "to_torch": "stepper.interop.pytorch",
+    "load_working": "stepper.marking.working",
+    "check_working": "stepper.marking.marker",
+}
+
+__all__ = [*_PUBLIC, "__version__"]
+
+if TYPE_CHECKING:
+    from .core.errors import StepperError
+    from .core.evaluate import trace
+    from .core.load import load, loads
+    from .interop.pytorch import from_torch, to_torch
+    from .marking.marker import check_working
+    from .marking.working import load_working
+    from .writing.documents import render, render_feedback
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'stepper' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value  # found once; later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -8,20 +8,17 @@ takes its zip timestamps and document dates from SOURCE_DATE_EPOCH, fixed here a
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
 import subprocess
-import zipfile
 
 from ..core.errors import StepperError
 from .documents import FORMATS
+from .output import DOCX_MARK as MARK
+from .output import docx_marked as marked  # noqa: F401 (read here by callers that handle Word files)
 
 PANDOC_INSTALL = "install pandoc (Debian: apt-get install pandoc) or leave docx out of --format"
-# stepper's mark on a .docx it wrote: the document's subject (docProps/core.xml), which Word shows among the
-# file's properties and never in its text; `marked` reads it back, so that such a file may be replaced.
-MARK = "Written by stepper"
 PANDOC_TIMEOUT = 300  # seconds; the tutorial (111 formulas) converts in half a second, about 5 ms a formula
 # Markdown's highlighted cell, `\colorbox{yellow}{$x$}`, as a pattern, and what Word can show instead.
 _HIGHLIGHT = re.compile(re.escape(FORMATS["md"].highlight).replace(re.escape("%s"), "(.*?)"))
@@ -56,16 +53,6 @@ def to_docx(markdown: str, name: str) -> bytes:
     if run.returncode != 0 or not run.stdout.startswith(b"PK"):
         raise StepperError(f"pandoc failed: {_first_error(run.stderr, run.returncode)}", file=name)
     return run.stdout
-
-
-def marked(data: bytes) -> bool:
-    """Whether .docx bytes carry stepper's mark (a file that is no zip, or has no properties, does not)."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as docx:
-            core = docx.read("docProps/core.xml").decode("utf-8", "replace")
-    except (zipfile.BadZipFile, KeyError, OSError):
-        return False
-    return f"<dc:subject>{MARK}</dc:subject>" in core
 
 
 def word_maths(markdown: str) -> str:

@@ -18,6 +18,7 @@ document that does not typeset raises `TypesetError`, which carries the LaTeX lo
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import zipfile
 from pathlib import Path
 
 from ..core.errors import StepperError
@@ -102,6 +104,21 @@ def open_regular(path: Path) -> int | None:
     return fd
 
 
+# stepper's mark on a .docx it wrote: the document's subject (docProps/core.xml), which Word shows among the
+# file's properties and never in its text; `docx_marked` reads it back, so that such a file may be replaced.
+DOCX_MARK = "Written by stepper"
+
+
+def docx_marked(data: bytes) -> bool:
+    """Whether .docx bytes carry stepper's mark (a file that is no zip, or has no properties, does not)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as docx:
+            core = docx.read("docProps/core.xml").decode("utf-8", "replace")
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return False
+    return f"<dc:subject>{DOCX_MARK}</dc:subject>" in core
+
+
 def written_by_stepper(path: Path) -> bool:
     """The file at `path` carries stepper's mark. Only a regular file is read (see `open_regular`), and only
     as much as the mark needs."""
@@ -112,8 +129,6 @@ def written_by_stepper(path: Path) -> bool:
         if path.suffix == ".pdf":
             return _holds(f, PDF_MARK)
         if path.suffix == ".docx":
-            from .docx import marked as docx_marked
-
             return docx_marked(f.read(MAX_MARKED_BYTES))
         if path.suffix not in MARKS and path.suffix not in (".csv", ".json"):
             return False
@@ -428,9 +443,9 @@ def _first_error(log: Path, code: int) -> str:
         if line.startswith("! "):
             # TeX breaks a message longer than a line of its log (79 characters) onto the next; the source line
             # it stopped at starts with "l.".
-            rest = [l for l in lines[i + 1 : i + 2] if len(line) >= _LOG_LINE and not l.startswith("l.")]
-            where = next((l for l in lines[i + 1 : i + 6] if l.startswith("l.")), "")
+            rest = [after for after in lines[i + 1 : i + 2] if len(line) >= _LOG_LINE and not after.startswith("l.")]
+            where = next((after for after in lines[i + 1 : i + 6] if after.startswith("l.")), "")
             return " ".join(" ".join([line[2:]] + rest + [where]).split())
     # The log is in a scratch folder that is gone by now: say what it shows instead of pointing to it.
-    last = next((l.strip() for l in reversed(lines) if l.strip()), "")
+    last = next((text.strip() for text in reversed(lines) if text.strip()), "")
     return f"it stopped with exit status {code}, and its log names no error" + (f"; it ends: {last}" if last else "")
