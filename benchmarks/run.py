@@ -499,6 +499,9 @@ def main() -> None:
     # 7. large documents
     scale(rng)
 
+    # 8. start-up
+    startup()
+
     met = sum(ok for _, ok in results)
     missed = [name for name, ok in results if not ok]
     print(
@@ -550,6 +553,48 @@ def scale(rng) -> None:
     line("tracemalloc peak of stepper, md and tex (info)", fmt_bytes(peak))
     line("largest LaTeX run, max RSS (info)", fmt_bytes(tex_peak))
     line("PDF pages (info)", pages)
+
+
+def startup(repeats: int = 11) -> None:
+    """`import stepper` in a new interpreter, and the tutorial's whole command against pdflatex alone on its .tex.
+
+    Each is a new process, as a user's command is: the two sides of the ratio run alternately, and the medians
+    are compared."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    print("\n8. start-up: new processes, medians of", repeats)
+    code = "import time; t = time.perf_counter(); import stepper; print(time.perf_counter() - t)"
+    seconds = [
+        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+        for _ in range(repeats)
+    ]
+    t_import = statistics.median(seconds)
+    line("import stepper", f"{t_import * 1e3:.0f} ms", "< 150 ms", t_import < 0.15)
+    if shutil.which("pdflatex") is None:
+        print("  (no pdflatex: the whole command is not timed)")
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        out, alone = Path(folder, "out"), Path(folder, "alone")
+        alone.mkdir()
+        solve = [sys.executable, "-m", "stepper", "solve", "--out", str(out), "--force"]
+        subprocess.run(solve, capture_output=True, check=True)
+        shutil.copy(out / "tutorial.tex", alone / "tutorial.tex")
+        pdflatex = ["pdflatex", "-interaction=batchmode", "-no-shell-escape", "tutorial.tex"]
+        ours, theirs = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            subprocess.run(solve, capture_output=True, check=True)
+            ours.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            subprocess.run(pdflatex, cwd=alone, capture_output=True, check=True)
+            theirs.append(time.perf_counter() - start)
+    t_ours, t_theirs = statistics.median(ours), statistics.median(theirs)
+    line("stepper solve: md, tex and pdf", f"{t_ours * 1e3:.0f} ms")
+    line("pdflatex alone on the same .tex", f"{t_theirs * 1e3:.0f} ms")
+    r = t_ours / t_theirs
+    line("whole command / pdflatex alone", f"{r:.2f}x", "<= 1.5x", r <= 1.5)
 
 
 def _quietly(fn, *args):
