@@ -237,7 +237,9 @@ def check_equal(problem: Problem, trace, forward, exact: bool = True, atol: floa
 
 
 def lenet(rng) -> Problem:
-    ints = lambda *shape, lo=-2, hi=2: Values(rng.integers(lo, hi + 1, shape).astype(np.int64))
+    def ints(*shape, lo=-2, hi=2):
+        return Values(rng.integers(lo, hi + 1, shape).astype(np.int64))
+
     layers = (
         Conv2d(ints(6, 1, 5, 5), padding=2),
         Activation("relu"),
@@ -328,7 +330,8 @@ def plain_render(trace) -> str:
             out.append(
                 f"\n**Output row {i + 1}, column {j + 1}** (rows {i + 1}–{i + kh}, columns {j + 1}–{j + kw}):\n\n"
                 f"$$\n\\begin{{gathered}} {plain_grid(window)} \\quad {kernel_text} \\end{{gathered}}\n$$\n\n"
-                f"$$\n\\begin{{aligned}} z_{{{i + 1},{j + 1}}} &= {lines[0]}{rest} \\\\ &= {total} \\end{{aligned}}\n$$\n"
+                f"$$\n\\begin{{aligned}} z_{{{i + 1},{j + 1}}} &= {lines[0]}{rest} "
+                f"\\\\ &= {total} \\end{{aligned}}\n$$\n"
             )
     out.append(f"\n$$\nF_{{1}} = {plain_grid(sums)}\n$$\n")
     return "".join(out)
@@ -360,7 +363,8 @@ def main() -> None:
         f"jinja2 {jinja2.__version__}, {os.cpu_count()} cpus, {platform.machine()} {platform.system()}"
     )
     print(
-        f"timings: medians of {REPEATS}+ samples of >= {SAMPLE_SECONDS * 1000:.0f} ms each, after {WARMUP}+ warm-up calls;"
+        f"timings: medians of {REPEATS}+ samples of >= {SAMPLE_SECONDS * 1000:.0f} ms each, "
+        f"after {WARMUP}+ warm-up calls;"
         " the two sides of a ratio are sampled alternately"
     )
     rng = np.random.default_rng(20240611)
@@ -614,7 +618,7 @@ def _pages(pdf: Path) -> str:
         info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return "?"
-    return next((l.split()[1] for l in info.splitlines() if l.startswith("Pages:")), "?")
+    return next((row.split()[1] for row in info.splitlines() if row.startswith("Pages:")), "?")
 
 
 def _children_peak() -> int:
