@@ -9,13 +9,11 @@ from pathlib import Path
 
 from . import __version__
 from .core.errors import StepperError
-from .core.evaluate import trace
 from .core.load import load
-from .core.spec import ROUNDING, TERMS, Settings
+from .core.spec import ROUNDING, TERMS
 from .core.text import plain_text
 from .marking.classroom import PROGRESS_FROM
-from .writing.documents import builtin_templates, escape_tex, render
-from .writing.estimate import ANNOUNCE_FROM, PDF_LIMIT, TEXT_LIMIT, byte_size, estimate
+from .writing.documents import builtin_templates
 from .writing.output import (
     TEX_INSTALL,
     TypesetError,
@@ -23,11 +21,11 @@ from .writing.output import (
     marked,
     pdflatex_available,
     remove_stale_log,
-    tex_engine,
     tex_timeout,
     typeset,
     write_files,
 )
+from .writing.solution import SolveOptions, check_sizes, log_file, plan, what_was_written, write_solutions
 
 FORMATS = ("md", "tex", "pdf")
 SOLVE_FORMATS = FORMATS + ("docx",)  # Word, through pandoc from the Markdown
@@ -361,129 +359,24 @@ def solve(args: argparse.Namespace) -> int:
         loaded = [(path, load(path, name=name)) for path, name in zip(sources, names)]
     if "pdf" in formats:
         tex_timeout()  # a bad STEPPER_TEX_TIMEOUT is found before any work
-    jobs = _solve_jobs(loaded, formats, args)
-    # before any work: a document too large is refused, and one that takes a while announced
-    for line in [_check_size(problem, settings, formats, args.force) for _, problem, settings, _ in jobs]:
-        if line:
-            print(line, file=sys.stderr, flush=True)
-    # Every document is rendered and typeset first, then all are written together: an error reading, tracing or
-    # rendering any problem means nothing is written. A document LaTeX cannot typeset is no reason to lose the
-    # others, nor its own Markdown and LaTeX: they are written, with the LaTeX log, and the exit status is 2.
-    files, failures = {}, []
+    overrides = {
+        n: getattr(args, n) for n in ("detail", "terms", "rounding", "decimals") if getattr(args, n) is not None
+    }
+    options = SolveOptions(tuple(formats), args.out, args.templates, args.force, overrides)
+    jobs = plan(loaded, options)
+    for line in check_sizes(jobs, options):  # before any work: too large refused, a long wait announced
+        print(line, file=sys.stderr, flush=True)
+    extra = {}
     if args.torch:
         from .interop.dump import dumps
 
-        files[args.out / path.name] = marked(dumps(loaded[0][1]), ".toml", args.torch).encode("utf-8")
-    for path, problem, settings, targets in jobs:
-        made, failure = _solve_documents(path, problem, settings, targets, formats, args.templates)
-        files.update(made)
-        if failure is not None:
-            failures.append(
-                (
-                    failure,
-                    [t for f, t in targets.items() if f != "pdf"],
-                    _log_file(failure, targets["pdf"], path.name, args.force, files),
-                )
-            )
-    write_files(files, args.force)
-    for path, _, _, targets in jobs:
-        if "pdf" in targets and targets["pdf"] in files:
-            remove_stale_log(targets["pdf"].with_suffix(".log"))
-    for target in files:
+        extra[args.out / path.name] = marked(dumps(loaded[0][1]), ".toml", args.torch).encode("utf-8")
+    written, failures = write_solutions(jobs, options, extra)
+    for target in written:
         print(plain_text(target))
-    for failure, written, log in failures:
-        print(plain_text(f"stepper: error: {failure}; {_what_was_written(written, log)}"), file=sys.stderr)
+    for failure in failures:
+        print(plain_text(f"stepper: error: {failure}"), file=sys.stderr)
     return 2 if failures else 0
-
-
-def _check_size(problem, settings: Settings, formats: list[str], force: bool) -> str | None:
-    """Refuse, in one line that names the figure and the ways out, a document beyond stepper's limits (unless
-    forced); the line that announces one that takes a while, so that a long wait is not silent."""
-    size = estimate(problem, settings)
-    text = [f for f in formats if f in ("md", "tex")]
-    engine = tex_engine(escape_tex(problem.title))  # the only text of a solution that is not stepper's own
-    why = None
-    if size.bytes > TEXT_LIMIT and text:
-        why = (
-            f"its worked solution would be {size.describe()} of {' and '.join(text)}, more than the "
-            f"{byte_size(TEXT_LIMIT)} stepper writes: work fewer windows with --detail N (N of each map) or "
-            "give a table of sizes with --detail shapes; or pass --force to write it anyway"
-        )
-    elif size.bytes > PDF_LIMIT[engine] and "pdf" in formats:
-        needs = " with LuaLaTeX, which its title needs" if engine == "lualatex" else ""
-        why = (
-            f"its worked solution would be {size.describe()} of LaTeX, more than the "
-            f"{byte_size(PDF_LIMIT[engine])} stepper typesets{needs}: work fewer windows with --detail N "
-            "(N of each map), give a table of sizes with --detail shapes, or leave the PDF out with "
-            "--format md; or pass --force to make it anyway"
-        )
-    if why and not force:
-        raise StepperError(why, file=problem.source)
-    if why or size.bytes >= ANNOUNCE_FROM:
-        return plain_text(f"stepper: {problem.source}: {size.describe()}")
-    return None
-
-
-def _log_file(failure: TypesetError, pdf: Path, source: str, force: bool, files: dict) -> Path | str | None:
-    """The LaTeX log of a document that did not typeset, added to `files` beside the PDF it was for (NAME.log);
-    why it is not, when a file of that name is there that stepper did not write (the user's own LaTeX run's);
-    None when there is no log."""
-    log = pdf.with_suffix(".log")
-    if not failure.log:
-        return None
-    try:
-        check_writable(log, force)
-    except StepperError:
-        return f"its LaTeX log is not written, as {log} is there and not stepper's"
-    files[log] = marked(failure.log.decode("utf-8", "replace"), ".log", source).encode("utf-8")
-    return log
-
-
-def _what_was_written(written: list[Path], log: Path | str | None) -> str:
-    names = [str(p) for p in written] + ([f"the LaTeX log {log}"] if isinstance(log, Path) else [])
-    said = "written: " + ", ".join(names) if names else "no other file was asked for"
-    return said + (f"; {log}" if isinstance(log, str) else "")
-
-
-def _solve_jobs(loaded, formats: list[str], args: argparse.Namespace) -> list:
-    """Each problem with its settings and the files it writes, every file checked before anything is written."""
-    jobs, claimed = [], {}
-    for path, problem in loaded:
-        name = problem.source
-        targets = {f: args.out / f"{path.stem}.{f}" for f in formats}
-        for target in targets.values():
-            if target in claimed:
-                raise StepperError(
-                    f"both {claimed[target]} and {name} would write it; solve them into different --out folders",
-                    file=str(target),
-                )
-            claimed[target] = name
-            check_writable(target, args.force)
-        jobs.append((path, problem, _settings(problem.settings, args), targets))
-    return jobs
-
-
-def _solve_documents(
-    path: Path, problem, settings: Settings, targets: dict, formats: list[str], templates: Path | None
-) -> tuple[dict[Path, bytes], TypesetError | None]:
-    """One problem's documents, by the file each goes to, and the failure to typeset its PDF, if it failed
-    (the other documents are there all the same)."""
-    result = trace(problem, settings)
-    documents = {}
-    for fmt in ("md", "tex"):
-        if fmt in formats or (fmt == "tex" and "pdf" in formats) or (fmt == "md" and "docx" in formats):
-            documents[fmt] = marked(render(result, fmt, settings, templates), f".{fmt}", path.name).encode("utf-8")
-    if "docx" in formats:
-        from .writing.docx import to_docx
-
-        documents["docx"] = to_docx(documents["md"].decode("utf-8"), str(targets["docx"]))
-    failure = None
-    if "pdf" in formats:
-        try:
-            documents["pdf"] = typeset(documents["tex"].decode("utf-8"), str(targets["pdf"]))
-        except TypesetError as e:
-            failure = e
-    return {targets[fmt]: documents[fmt] for fmt in formats if fmt in documents}, failure
 
 
 def _from_torch(spec: str):
@@ -516,18 +409,6 @@ def _from_torch(spec: str):
     except StepperError as e:
         raise e.located(place=f"--torch {spec}") from None
     return replace(problem, source=spec), Path(f"{attribute}.toml")
-
-
-def _settings(settings: Settings, args: argparse.Namespace) -> Settings:
-    """The problem's settings with the command line's overrides, each checked as its flag."""
-    for name in ("detail", "terms", "rounding", "decimals"):
-        value = getattr(args, name)
-        if value is not None:
-            try:
-                settings = replace(settings, **{name: value})
-            except StepperError as e:
-                raise StepperError(e.message, place=f"--{name}") from None
-    return settings
 
 
 def check(args: argparse.Namespace) -> int:
@@ -636,7 +517,7 @@ def _write_reports(results, targets: dict, args: argparse.Namespace, folder: boo
                 if not (folder or isinstance(e, TypesetError)):
                     raise  # one student's report that cannot be made for want of time: a fault, nothing written
                 failure = e
-                log = _log_file(e, pdf, path.name, args.force, files) if isinstance(e, TypesetError) else None
+                log = log_file(e, pdf, path.name, args.force, files) if isinstance(e, TypesetError) else None
                 no_pdf.append(Skipped(path, why(e)))
         try:
             write_files(files, args.force)
@@ -654,7 +535,7 @@ def _write_reports(results, targets: dict, args: argparse.Namespace, folder: boo
             warn(
                 f"stepper: skipped: {failure}{also}"
                 if folder
-                else f"stepper: error: {failure}; {_what_was_written([t for t in files if t != log], log)}"
+                else f"stepper: error: {failure}; {what_was_written([t for t in files if t != log], log)}"
             )
     return no_pdf, unwritten
 

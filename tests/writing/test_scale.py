@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import stepper.cli
+import stepper.writing.solution
 from stepper import load, render, trace
 from stepper.core.errors import StepperError
 from stepper.writing.estimate import PDF_LIMIT, TEXT_LIMIT, estimate
@@ -133,7 +133,7 @@ def untraced(monkeypatch):
     """Tracing, the first work, fails loudly: a refusal must come before it."""
     def trace_called(*args, **kwargs):
         raise StepperError("TRACED")
-    monkeypatch.setattr(stepper.cli, "trace", trace_called)
+    monkeypatch.setattr(stepper.writing.solution, "trace", trace_called)
 
 
 def test_a_document_too_large_to_typeset_is_refused_in_one_line(capsys, monkeypatch, tmp_path):
@@ -166,7 +166,7 @@ def test_a_title_that_needs_luatex_lowers_the_limit(capsys, monkeypatch, tmp_pat
 
 
 def test_a_document_too_large_to_write_is_refused_even_as_markdown(capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr(stepper.cli, "TEXT_LIMIT", 20_000)
+    monkeypatch.setattr(stepper.writing.solution, "TEXT_LIMIT", 20_000)
     untraced(monkeypatch)
     code, _, err = run_stepper(capsys, "solve", TUTORIAL, "--format", "md", "--out", tmp_path / "out")
     message = assert_one_error(code, err, TUTORIAL,
@@ -177,7 +177,7 @@ def test_a_document_too_large_to_write_is_refused_even_as_markdown(capsys, monke
 
 
 def test_force_makes_it_anyway(capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr(stepper.cli, "PDF_LIMIT", {"pdflatex": 1000, "lualatex": 1000})
+    monkeypatch.setattr(stepper.writing.solution, "PDF_LIMIT", {"pdflatex": 1000, "lualatex": 1000})
     out = tmp_path / "out"
     code, _, err = run_stepper(capsys, "solve", TUTORIAL, "--format", "md,tex", "--out", out)
     assert code == 0, err  # no PDF asked for: the PDF limit does not apply
