@@ -16,16 +16,12 @@ from .marking.classroom import PROGRESS_FROM
 from .writing.documents import builtin_templates
 from .writing.output import (
     TEX_INSTALL,
-    TypesetError,
     check_writable,
     marked,
     pdflatex_available,
-    remove_stale_log,
     tex_timeout,
-    typeset,
-    write_files,
 )
-from .writing.solution import SolveOptions, check_sizes, log_file, plan, what_was_written, write_solutions
+from .writing.solution import SolveOptions, check_sizes, plan, write_solutions
 
 FORMATS = ("md", "tex", "pdf")
 SOLVE_FORMATS = FORMATS + ("docx",)  # Word, through pandoc from the Markdown
@@ -412,8 +408,8 @@ def _from_torch(spec: str):
 
 
 def check(args: argparse.Namespace) -> int:
-    from .exams.manifest import is_manifest, load_manifest
-    from .marking.classroom import Markers, ProgressBar, mark_all
+    from .marking.classroom import ProgressBar, common_mistakes
+    from .marking.reports import ReportOptions, mark_paths, marking_source, working_paths, write_summary
 
     if "pdf" in args.format:
         if not pdflatex_available():
@@ -421,25 +417,9 @@ def check(args: argparse.Namespace) -> int:
         tex_timeout()  # a bad STEPPER_TEX_TIMEOUT is found before any work
     if args.templates is not None and not args.templates.is_dir():
         raise StepperError("no such folder", file=str(args.templates), place="--templates")
-    if is_manifest(args.problem):  # an exam's variants: each working file names its own
-        source = load_manifest(args.problem)
-        problem = replace(next(iter(source.problems.values())), title=source.title)  # for the class summary
-    else:
-        source = problem = load(args.problem)
-    paths, odd = _working_paths(args)
+    source, problem = marking_source(args.problem)
+    paths, odd = working_paths(args.working, args.problem)
     folder = len(paths) > 1 or any(given.is_dir() for given in args.working)  # a class
-    names = [p.stem for p in paths]
-    twice = next((n for n in names if names.count(n) > 1), None)
-    if twice:
-        raise StepperError(
-            f"two working files are called {twice}.toml, so their reports would collide: "
-            "mark them into different --out folders",
-            place="WORKING",
-        )
-    targets = {p: {f: args.out / f"{p.stem}-feedback.{f}" for f in args.format} for p in paths}
-    extra = [args.out / "class-summary.csv", args.out / "class-summary.md"] if folder else []
-    for target in [t for ts in targets.values() for t in ts.values()] + extra:
-        check_writable(target, args.force)
     bar = ProgressBar() if folder and (args.progress or (len(paths) >= PROGRESS_FROM and sys.stderr.isatty())) else None
 
     def warn(line: str) -> None:
@@ -447,18 +427,16 @@ def check(args: argparse.Namespace) -> int:
             bar.interrupt()
         print(plain_text(line), file=sys.stderr)
 
-    for entry in odd:
-        warn(f"stepper: skipped: {entry.path}: {entry.why}")
-    if not folder:  # one file: a bad one is simply an error
-        results, skipped = [(paths[0], Markers(source).check(paths[0]))], []
-    else:
-        results, skipped = mark_all(source, paths, bar, warn)
-    no_pdf, unwritten = _write_reports(results, targets, args, folder, warn)
-    skipped = skipped + unwritten
-    if not folder and no_pdf:
+    options = ReportOptions(tuple(args.format), args.out, args.templates, args.force)
+    outcome = mark_paths(source, paths, odd, options, folder=folder, progress=bar, tell=print, warn=warn)
+    if not folder and outcome.no_pdf:
         return 2  # its one line is said
     if folder:
-        _write_summary(problem, results, sorted(odd + skipped), no_pdf, extra, args)
+        write_summary(problem, outcome, options, args.problem.name)
+        print(plain_text(f"{len(outcome.results)} marked; reports and the class summary are in {args.out}"))
+        for name, n in common_mistakes(outcome.results)[:5]:
+            print(f"  {n} x {name}")
+    skipped, no_pdf = outcome.skipped, outcome.no_pdf
     if skipped or odd or no_pdf:
         counts = [f"{len(skipped)} of {len(paths)} working files skipped"] if skipped else []
         counts += [f"{len(odd)} folder entr{'y' if len(odd) == 1 else 'ies'} skipped"] if odd else []
@@ -466,112 +444,6 @@ def check(args: argparse.Namespace) -> int:
         print(f"stepper: {'; '.join(counts)} (see above)", file=sys.stderr)
         return 2
     return 0
-
-
-def _working_paths(args: argparse.Namespace) -> tuple[list[Path], list]:
-    """The working files given or found in the folders given, and the folder entries that look like working
-    files but cannot be marked."""
-    from .marking.classroom import scan_folder
-
-    paths, odd = [], []
-    for given in args.working:
-        if given.is_dir():
-            found, passed = scan_folder(given, args.problem)
-            if not found:
-                also = "; ".join(f"{s.path.name} ({s.why})" for s in passed)
-                raise StepperError(
-                    "holds no working files (*.toml)" + (f"; skipped: {also}" if also else ""), file=str(given)
-                )
-            paths += found
-            odd += passed
-        elif given.exists():
-            paths.append(given)
-        else:
-            raise StepperError("no such file or folder", file=str(given))
-    return list(dict.fromkeys(paths)), odd
-
-
-def _write_reports(results, targets: dict, args: argparse.Namespace, folder: bool, warn) -> list:
-    """Each student's reports, written together, and their line on the terminal. A report that LaTeX cannot
-    typeset is reported in one line and passed over: its other formats are written, with the LaTeX log beside
-    them. In a class, a report that cannot be written (a name too long for the disk, a full disk) is reported in
-    one line and the others are still written. The students whose PDF was not made, and those whose reports
-    were not written, are returned."""
-    from .marking.classroom import Skipped, why
-    from .writing.documents import render_feedback
-
-    no_pdf, unwritten = [], []
-    for path, fb in results:
-        texts = {
-            fmt: marked(render_feedback(fb, fmt, args.templates), f".{fmt}", path.name)
-            for fmt in ("md", "tex")
-            if fmt in args.format or (fmt == "tex" and "pdf" in args.format)
-        }
-        files = {targets[path][fmt]: texts[fmt].encode("utf-8") for fmt in args.format if fmt != "pdf"}
-        failure = log = None
-        if "pdf" in args.format:
-            pdf = targets[path]["pdf"]
-            try:
-                files[pdf] = typeset(texts["tex"], str(pdf))
-            except StepperError as e:
-                if not (folder or isinstance(e, TypesetError)):
-                    raise  # one student's report that cannot be made for want of time: a fault, nothing written
-                failure = e
-                log = log_file(e, pdf, path.name, args.force, files) if isinstance(e, TypesetError) else None
-                no_pdf.append(Skipped(path, why(e)))
-        try:
-            write_files(files, args.force)
-        except StepperError as e:
-            if not folder:
-                raise
-            warn(f"stepper: skipped: {e}")
-            unwritten.append(Skipped(path, f"marked, but its report could not be written: {why(e)}"))
-            continue
-        if failure is None and "pdf" in args.format:
-            remove_stale_log(targets[path]["pdf"].with_suffix(".log"))
-        print(plain_text(f"{path.name}: {_summary(fb)}"))
-        if failure is not None:
-            also = f"; its LaTeX log is {log}" if isinstance(log, Path) else f"; {log}" if log else ""
-            warn(
-                f"stepper: skipped: {failure}{also}"
-                if folder
-                else f"stepper: error: {failure}; {what_was_written([t for t in files if t != log], log)}"
-            )
-    return no_pdf, unwritten
-
-
-def _write_summary(problem, results, skipped: list, no_pdf: list, extra: list[Path], args: argparse.Namespace) -> None:
-    from .core.stages import stages
-    from .marking.classroom import common_mistakes, summary_csv, summary_md
-
-    write_files(
-        {
-            extra[0]: summary_csv(stages(problem), results).encode("utf-8"),
-            extra[1]: marked(summary_md(problem, results, skipped, no_pdf), ".md", args.problem.name).encode("utf-8"),
-        },
-        args.force,
-    )
-    print(plain_text(f"{len(results)} marked; reports and the class summary are in {args.out}"))
-    for name, n in common_mistakes(results)[:5]:
-        print(f"  {n} x {name}")
-
-
-def _summary(fb) -> str:
-    """One line: the mark, and what went wrong where."""
-    from .marking.marker import EMPTY
-    from .writing.documents import points
-
-    wrong = [
-        f"{r.stage.key} ({r.diagnosis.name if r.diagnosis else 'no follow-through' if r.refused else 'wrong'})"
-        for r in fb.stages
-        if r.verdict == "wrong"
-    ]
-    sums = sum(1 for s in fb.sums if not s.check.correct)
-    answered = any(r.verdict != "missing" for r in fb.stages)
-    tail = "; ".join(wrong) if wrong else "no wrong stage" if answered else EMPTY if fb.empty else "no stage answered"
-    if sums:
-        tail += f"; {sums} written sum{'s' * (sums != 1)} wrong"
-    return f"{fb.working.student}: {points(fb.marks)} / {points(fb.out_of)}: {tail}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,216 @@
+"""Working files marked and reported: the problem (or an exam's manifest) they are marked against, the working
+files found in the folders given, one feedback report per student in each format, and the class summary.
+
+A report LaTeX cannot typeset keeps its other formats, with the LaTeX log beside them. In a class, a report that
+cannot be written is passed over and the others are still written. Lines for the terminal go out through `tell`
+(the results) and `warn` (what was skipped)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..core.errors import StepperError
+from ..core.load import load
+from ..core.spec import Problem
+from ..core.stages import stages
+from ..core.text import plain_text
+from ..writing.documents import points, render_feedback
+from ..writing.output import TypesetError, check_writable, marked, remove_stale_log, typeset, write_files
+from ..writing.solution import log_file, what_was_written
+from .classroom import Markers, Skipped, mark_all, scan_folder, summary_csv, summary_md, why
+from .marker import EMPTY, Feedback
+
+if TYPE_CHECKING:
+    from ..exams.manifest import Manifest
+
+SUMMARY = ("class-summary.csv", "class-summary.md")  # written beside the reports when a class is marked
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """Where the reports go and in which formats; user templates; whether to replace others' files."""
+
+    formats: tuple[str, ...]
+    out: Path
+    templates: Path | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Marked:
+    """What marking came to: each working file with its feedback, those skipped (unreadable, or whose reports
+    could not be written), the folder entries passed over, and the students whose PDF report was not made."""
+
+    results: list[tuple[Path, Feedback]]
+    skipped: list[Skipped]
+    odd: list[Skipped]
+    no_pdf: list[Skipped]
+
+
+def marking_source(path: Path) -> tuple[Problem | Manifest, Problem]:
+    """What working files are marked against (a problem, or an exam's variants, each working file naming its
+    own) and the problem the class summary is titled by."""
+    from ..exams.manifest import is_manifest, load_manifest
+
+    if is_manifest(path):
+        source = load_manifest(path)
+        return source, replace(next(iter(source.problems.values())), title=source.title)
+    problem = load(path)
+    return problem, problem
+
+
+def working_paths(given: list[Path], problem_path: Path) -> tuple[list[Path], list[Skipped]]:
+    """The working files given or found in the folders given, and the folder entries that look like working
+    files but cannot be marked."""
+    paths: list[Path] = []
+    odd: list[Skipped] = []
+    for entry in given:
+        if entry.is_dir():
+            found, passed = scan_folder(entry, problem_path)
+            if not found:
+                also = "; ".join(f"{s.path.name} ({s.why})" for s in passed)
+                raise StepperError(
+                    "holds no working files (*.toml)" + (f"; skipped: {also}" if also else ""), file=str(entry)
+                )
+            paths += found
+            odd += passed
+        elif entry.exists():
+            paths.append(entry)
+        else:
+            raise StepperError("no such file or folder", file=str(entry))
+    return list(dict.fromkeys(paths)), odd
+
+
+def mark_paths(
+    source: Problem | Manifest,
+    paths: list[Path],
+    odd: list[Skipped],
+    options: ReportOptions,
+    *,
+    folder: bool,
+    progress: Callable[[int, int], None] | None = None,
+    tell: Say = print,
+    warn: Say = print,
+) -> Marked:
+    """Each working file marked and its reports written, every report's file checked before any is marked. One
+    file alone (`folder` false) that cannot be read or written is an error; in a class it is skipped."""
+    targets = _report_targets(paths, options, folder)
+    for entry in odd:
+        warn(f"stepper: skipped: {entry.path}: {entry.why}")
+    skipped: list[Skipped] = []
+    if not folder:  # one file: a bad one is simply an error
+        results = [(paths[0], Markers(source).check(paths[0]))]
+    else:
+        results, skipped = mark_all(source, paths, progress, warn)
+    no_pdf, unwritten = _write_reports(results, targets, options, folder, tell, warn)
+    return Marked(results, skipped + unwritten, odd, no_pdf)
+
+
+def _report_targets(paths: list[Path], options: ReportOptions, folder: bool) -> dict[Path, dict[str, Path]]:
+    """The report of each working file in each format, each checked, with the class summary's files."""
+    names = [p.stem for p in paths]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice:
+        raise StepperError(
+            f"two working files are called {twice}.toml, so their reports would collide: "
+            "mark them into different --out folders",
+            place="WORKING",
+        )
+    targets = {p: {f: options.out / f"{p.stem}-feedback.{f}" for f in options.formats} for p in paths}
+    extra = [options.out / name for name in SUMMARY] if folder else []
+    for target in [t for ts in targets.values() for t in ts.values()] + extra:
+        check_writable(target, options.force)
+    return targets
+
+
+def _write_reports(
+    results: list[tuple[Path, Feedback]],
+    targets: dict[Path, dict[str, Path]],
+    options: ReportOptions,
+    folder: bool,
+    tell: Say,
+    warn: Say,
+) -> tuple[list[Skipped], list[Skipped]]:
+    """Each student's reports, written together, and their line through `tell`. The students whose PDF was not
+    made, and those whose reports were not written, are returned."""
+    no_pdf: list[Skipped] = []
+    unwritten: list[Skipped] = []
+    for path, fb in results:
+        files, failure, log = _report_files(path, fb, targets[path], options, folder)
+        if failure is not None:
+            no_pdf.append(Skipped(path, why(failure)))
+        try:
+            write_files(files, options.force)
+        except StepperError as e:
+            if not folder:
+                raise
+            warn(f"stepper: skipped: {e}")
+            unwritten.append(Skipped(path, f"marked, but its report could not be written: {why(e)}"))
+            continue
+        if failure is None and "pdf" in options.formats:
+            remove_stale_log(targets[path]["pdf"].with_suffix(".log"))
+        tell(plain_text(f"{path.name}: {summary_line(fb)}"))
+        if failure is not None:
+            also = f"; its LaTeX log is {log}" if isinstance(log, Path) else f"; {log}" if log else ""
+            warn(
+                f"stepper: skipped: {failure}{also}"
+                if folder
+                else f"stepper: error: {failure}; {what_was_written([t for t in files if t != log], log)}"
+            )
+    return no_pdf, unwritten
+
+
+def _report_files(
+    path: Path, fb: Feedback, targets: dict[str, Path], options: ReportOptions, folder: bool
+) -> tuple[dict[Path, bytes], StepperError | None, Path | str | None]:
+    """One student's reports by the file each goes to; the failure to typeset the PDF, if it failed, with its
+    LaTeX log (added to the files) or why the log is not written. One student's PDF that cannot be made for want
+    of time is an error; in a class it is passed over."""
+    formats = options.formats
+    texts: dict[str, str] = {
+        fmt: marked(render_feedback(fb, fmt, options.templates), f".{fmt}", path.name)
+        for fmt in ("md", "tex")
+        if fmt in formats or (fmt == "tex" and "pdf" in formats)
+    }
+    files = {targets[fmt]: texts[fmt].encode("utf-8") for fmt in formats if fmt != "pdf"}
+    failure: StepperError | None = None
+    log: Path | str | None = None
+    if "pdf" in formats:
+        pdf = targets["pdf"]
+        try:
+            files[pdf] = typeset(texts["tex"], str(pdf))
+        except StepperError as e:
+            if not (folder or isinstance(e, TypesetError)):
+                raise  # one student's report that cannot be made for want of time: a fault, nothing written
+            failure = e
+            log = log_file(e, pdf, path.name, options.force, files) if isinstance(e, TypesetError) else None
+    return files, failure, log
+
+
+def write_summary(problem: Problem, outcome: Marked, options: ReportOptions, source: str) -> None:
+    """The class summary, as CSV and Markdown, beside the reports; `source` is the problem file's name."""
+    csv_path, md_path = (options.out / name for name in SUMMARY)
+    skipped = sorted(outcome.odd + outcome.skipped)
+    csv = summary_csv(stages(problem), outcome.results)
+    md = marked(summary_md(problem, outcome.results, skipped, outcome.no_pdf), ".md", source)
+    write_files({csv_path: csv.encode("utf-8"), md_path: md.encode("utf-8")}, options.force)
+
+
+def summary_line(fb: Feedback) -> str:
+    """One line: the mark, and what went wrong where."""
+    wrong = [
+        f"{r.stage.key} ({r.diagnosis.name if r.diagnosis else 'no follow-through' if r.refused else 'wrong'})"
+        for r in fb.stages
+        if r.verdict == "wrong"
+    ]
+    sums = sum(1 for s in fb.sums if not s.check.correct)
+    answered = any(r.verdict != "missing" for r in fb.stages)
+    tail = "; ".join(wrong) if wrong else "no wrong stage" if answered else EMPTY if fb.empty else "no stage answered"
+    if sums:
+        tail += f"; {sums} written sum{'s' * (sums != 1)} wrong"
+    return f"{fb.working.student}: {points(fb.marks)} / {points(fb.out_of)}: {tail}"
