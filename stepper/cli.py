@@ -241,74 +241,55 @@ def _seed(text: str) -> int:
 
 
 def exam(args: argparse.Namespace) -> int:
-    from .exams.folder import ExamFolder
-    from .exams.generate import generate, stress, stress_report
-    from .exams.sheets import file_names, write_exam
+    from .exams.command import ExamOptions, ExamProgress, make_exam
     from .exams.variants import load_template
     from .marking.classroom import ProgressBar
 
     template = load_template(args.template)
     if args.stress is not None:
-        result = stress(template, args.stress, args.seed)  # checks the count first
-        ignored = [
-            flag
-            for flag, value in (("--variants", args.variants), ("--format", args.format), ("--out", args.out))
-            if value is not None
-        ]
-        if ignored:
-            print(
-                f"stepper: note: --stress writes nothing, so {', '.join(ignored)} "
-                f"{'is' if len(ignored) == 1 else 'are'} ignored",
-                file=sys.stderr,
-            )
-        print(stress_report(result, template.constraints), end="")
-        return 0
-    args.variants = 10 if args.variants is None else args.variants
-    args.format = ["md", "tex"] if args.format is None else args.format
-    args.out = Path("exam") if args.out is None else args.out
-    if "pdf" in args.format and not pdflatex_available():
-        raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
-    if args.templates is not None and not args.templates.is_dir():
-        raise StepperError("no such folder", file=str(args.templates), place="--templates")
-    if not 1 <= args.variants <= 10_000:
-        raise StepperError(f"expected from 1 to 10,000 variants, found {args.variants}", place="--variants")
-    show = args.progress or (args.variants >= PROGRESS_FROM and sys.stderr.isatty())
-    with ExamFolder(
-        args.out, file_names(args.variants, args.format), args.force
-    ) as folder:  # the earlier exam stays whole until the new one is
-        drawing = ProgressBar(label="drawing") if show else None
-        variants = generate(
-            template,
-            args.variants,
-            args.seed,
-            (lambda n: drawing(n, args.variants)) if show else None,
-            _attempts_note(args.progress or sys.stderr.isatty()),
-        )
-        if "moodle" in args.format:
-            from .exams.moodle import check_tolerances
-
-            check_tolerances(variants, template.source)
-        writing = ProgressBar(label="writing") if show else None
-        typesetting = ProgressBar(label="typesetting") if show and "pdf" in args.format else None
-        write_exam(
-            folder,
-            template,
-            variants,
-            args.seed,
-            args.format,
-            args.templates,
-            writing,
-            source=args.template.name,
-            typesetting=typesetting,
-        )
-        files = len(folder.hashes)  # the manifest included
-        gone = folder.commit()
+        return _stress(template, args)
+    options = ExamOptions(
+        variants=10 if args.variants is None else args.variants,
+        seed=args.seed,
+        formats=("md", "tex") if args.format is None else tuple(args.format),
+        out=Path("exam") if args.out is None else args.out,
+        templates=args.templates,
+        force=args.force,
+    )
+    show = args.progress or (options.variants >= PROGRESS_FROM and sys.stderr.isatty())
+    progress = ExamProgress(
+        drawing=ProgressBar(label="drawing") if show else None,
+        writing=ProgressBar(label="writing") if show else None,
+        typesetting=ProgressBar(label="typesetting") if show and "pdf" in options.formats else None,
+        attempts=_attempts_note(args.progress or sys.stderr.isatty()),
+    )
+    made = make_exam(template, options, args.template.name, progress)
     print(
         plain_text(
-            f"{len(variants)} variants of {args.template.name} (seed {args.seed}): {files} files in "
-            f"{args.out}" + (f"; removed {len(gone)} files of an earlier exam there" if gone else "")
+            f"{made.variants} variants of {args.template.name} (seed {options.seed}): {made.files} files in "
+            f"{options.out}" + (f"; removed {len(made.removed)} files of an earlier exam there" if made.removed else "")
         )
     )
+    return 0
+
+
+def _stress(template, args: argparse.Namespace) -> int:
+    """`--stress N`: the template tested, nothing written."""
+    from .exams.generate import stress, stress_report
+
+    result = stress(template, args.stress, args.seed)  # checks the count first
+    ignored = [
+        flag
+        for flag, value in (("--variants", args.variants), ("--format", args.format), ("--out", args.out))
+        if value is not None
+    ]
+    if ignored:
+        print(
+            f"stepper: note: --stress writes nothing, so {', '.join(ignored)} "
+            f"{'is' if len(ignored) == 1 else 'are'} ignored",
+            file=sys.stderr,
+        )
+    print(stress_report(result, template.constraints), end="")
     return 0
 
 
