@@ -1,0 +1,39 @@
+"""The command line: `stepper solve [PROBLEM ...]`, `stepper check PROBLEM WORKING` and `stepper exam TEMPLATE`.
+
+`main(argv)` parses (arguments.py), runs the one command chosen (solve.py, check.py, exam.py, each imported only
+when chosen) and turns every error into one line on stderr, in this one place. May import any part of stepper;
+only stepper/__main__.py imports it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from .arguments import parser
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `stepper ARGV`: 0 when all went well, 2 on bad input (in one line), 130 when interrupted."""
+    args = parser().parse_args(argv)
+    # Imported once the arguments are parsed: --help, --version and a mistyped flag load nothing more.
+    from ..core.errors import StepperError
+    from ..core.text import plain_text
+
+    try:
+        return importlib.import_module(f"{__name__}.{args.command}").run(args)
+    except StepperError as e:
+        print(plain_text(f"stepper: error: {e}"), file=sys.stderr)
+        return 2
+    except OSError as e:  # a fault no check foresaw (a folder that cannot be read): one line, not a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(plain_text(f"stepper: error: {where}{e.strerror or e}"), file=sys.stderr)
+        return 2
+    except (RecursionError, MemoryError) as e:  # input that no limit foresaw: one line, not a traceback
+        what = "input nested too deeply" if isinstance(e, RecursionError) else "out of memory"
+        print(f"stepper: error: {what}: make the problem smaller", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
