@@ -1,19 +1,10 @@
-"""Write rendered documents safely, and typeset LaTeX into PDF.
+"""Write rendered documents safely.
 
 Each file stepper writes carries a mark saying so; a file of the same name
 without the mark belongs to the user and is never overwritten (unless forced).
 Files are written whole to temporary files made exclusively beside them, and
 renamed into place only when every one is written, so an error leaves neither
-half a document nor half a run behind.
-
-LaTeX runs without shell escape, in a temporary folder, with a fixed date so the
-same input gives the same PDF, and within a time limit (STEPPER_TEX_TIMEOUT
-seconds, 300 by default). The engine is chosen by the document: pdflatex when its
-standard fonts print every character, LuaLaTeX with fallback fonts for any other
-script. pdflatex is the faster by far (measured on 2 cores: the tutorial 0.25 s
-against 1.6 s, LeNet at --detail 2 1.5 s against 12 s, a 3x224x224 layer 6 s
-against 50 s), which matters most for an exam's hundreds of small PDFs. A
-document that does not typeset raises `TypesetError`, which carries the LaTeX log.
+half a document nor half a run behind. Typesetting is in `latex.py`.
 """
 
 from __future__ import annotations
@@ -21,10 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
-import signal
 import stat
-import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
@@ -52,28 +40,6 @@ CSV_HEADER = re.compile(
     r"(?:,layer[1-9][0-9]*\.(?:(?:filter|channel|z)[1-9][0-9]*|map|values))+"
     r",total,out_of,diagnoses"
 )
-TEX_INSTALL = (
-    "install TeX Live (Debian: apt-get install texlive-latex-base texlive-latex-recommended) "
-    "or leave pdf out of --format"
-)
-LUATEX_INSTALL = (
-    "install LuaLaTeX and its fonts (Debian: apt-get install texlive-luatex fonts-noto-cjk "
-    "fonts-symbola) or leave pdf out of --format"
-)
-TEX_TIMEOUT = "STEPPER_TEX_TIMEOUT"  # seconds LaTeX may take for one document
-TEX_TIMEOUT_DEFAULT = 300
-# The longest line written into a .tex file. TeX reads a line whole into a buffer of 200,000 characters here (a
-# 224x224 matrix on one line overflows it); short lines also keep the file readable and diffable.
-TEX_LINE = 200
-# Characters beyond ASCII that pdflatex prints with stepper's preamble (utf8 input, standard OT1 fonts) and that
-# pdftotext gives back as the same text (an accent as a combining mark: the same after Unicode normalisation),
-# measured one by one: the Latin-1 letters but eth, thorn and the small i's with an accent (drawn on a dotless i).
-# A document with any other character is typeset with LuaLaTeX.
-PDFLATEX_LETTERS = frozenset("ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝßàáâãäåæçèéêëñòóôõöøùúûüýÿ")
-# pdflatex's main memory is fixed at 5,000,000 words here, which LeNet's solution at --detail 2 exhausts. The extra
-# memory, in words at each end (set through the environment, as texmf.cnf allows), costs nothing until it is used:
-# with it LeNet's full solution (15.7 MB of LaTeX, 5,355 pages) typesets in 23 s and 430 MB.
-PDFLATEX_EXTRA_MEMORY = "50000000"
 
 
 def marked(text: str, suffix: str, source: str) -> str:
@@ -261,191 +227,31 @@ def _remove(temps, folders: list[Path]) -> None:
             pass  # not empty after all, or already gone: left as it is
 
 
-def pdflatex_available() -> bool:
-    return shutil.which("pdflatex") is not None
+# Typesetting moved to latex.py; these names are read from here by older callers.
+from .latex import (  # noqa: E402
+    LUATEX_INSTALL,
+    TEX_INSTALL,
+    TEX_LINE,
+    TEX_TIMEOUT,
+    TypesetError,
+    pdflatex_available,
+    tex_engine,
+    tex_timeout,
+    typeset,
+    wrap_tex,
+    wrap_tex_chunks,
+)
 
-
-class TypesetError(StepperError):
-    """LaTeX did not make a PDF of a document (whose Markdown and LaTeX are fine to write): the message quotes
-    the first error of the log, and `log` is the log itself (empty when there is none)."""
-
-    def __init__(self, message: str, *, file: str | None = None, log: bytes = b""):
-        super().__init__(message, file=file)
-        self.log = log
-
-
-def wrap_tex(text: str) -> str:
-    """LaTeX with every line longer than TEX_LINE broken into shorter ones where TeX reads a line break as the
-    space that was there, so the document means the same. A comment (after an unescaped %) is never broken:
-    the next line would no longer be comment."""
-    lines = text.split("\n")
-    if max(map(len, lines)) <= TEX_LINE:
-        return text
-    return "\n".join(_wrap_line(line) if len(line) > TEX_LINE else line for line in lines)
-
-
-def wrap_tex_chunks(chunks):
-    """`wrap_tex` over a document made piece by piece: whole lines are wrapped as they are complete."""
-    pending: list[str] = []
-    for chunk in chunks:
-        end = chunk.rfind("\n") + 1
-        if not end:
-            pending.append(chunk)
-            continue
-        yield wrap_tex("".join(pending) + chunk[:end])
-        pending = [chunk[end:]]
-    rest = "".join(pending)
-    if rest:
-        yield wrap_tex(rest)
-
-
-# The first % that starts a comment: one after an even number (none included) of backslashes.
-_COMMENT = re.compile(r"(?<!\\)(?:\\\\)*%")
-
-
-def _wrap_line(line: str) -> str:
-    comment = _COMMENT.search(line)
-    end = comment.end() - 1 if comment else len(line)
-    pieces, start = [], 0
-    while end - start > TEX_LINE:
-        cut = _break_at(line, start, end)
-        if cut is None:
-            break  # no space to break at: the line stays as long as it is
-        pieces.append(line[start:cut])
-        start = cut + 1
-    pieces.append(line[start:])
-    return "\n".join(pieces)
-
-
-def _break_at(line: str, start: int, end: int) -> int | None:
-    """A space of line[start:end] to break at: the last one within TEX_LINE characters, else the first after.
-    Only a single space between two other characters will do: a line of spaces alone would be a blank line,
-    which TeX reads as a paragraph break, and a backslash before the space makes it a command (`\\ `)."""
-
-    def fit(cut: int) -> bool:
-        if line[cut - 1] == " " or line[cut + 1] == " ":
-            return False
-        first = cut
-        while first > start and line[first - 1] == "\\":
-            first -= 1
-        return (cut - first) % 2 == 0
-
-    cut = line.rfind(" ", start + 1, min(start + TEX_LINE + 1, end - 1))
-    while cut > start and not fit(cut):
-        cut = line.rfind(" ", start + 1, cut)
-    if cut > start:
-        return cut
-    cut = line.find(" ", start + TEX_LINE + 1, end - 1)
-    while cut != -1 and not fit(cut):
-        cut = line.find(" ", cut + 1, end - 1)
-    return None if cut == -1 else cut
-
-
-def tex_engine(tex: str) -> str:
-    """ "pdflatex" when its standard fonts print every character of the document (comments aside), else
-    "lualatex"."""
-    if tex.isascii():
-        return "pdflatex"
-    for line in tex.split("\n"):
-        if not line.isascii():
-            comment = _COMMENT.search(line)
-            text = line[: comment.end() - 1] if comment else line
-            if any(ch not in PDFLATEX_LETTERS for ch in text if ord(ch) > 0x7F):
-                return "lualatex"
-    return "pdflatex"
-
-
-def tex_timeout() -> float:
-    """The seconds LaTeX may take for one document: STEPPER_TEX_TIMEOUT, or 300."""
-    text = os.environ.get(TEX_TIMEOUT, "").strip()
-    if not text:
-        return TEX_TIMEOUT_DEFAULT
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 < seconds <= 86_400:  # also refuses nan and inf
-        raise StepperError(
-            f"expected a number of seconds above 0 and at most 86400, found {text!r}",
-            place=f"environment variable {TEX_TIMEOUT}",
-        )
-    return seconds
-
-
-def typeset(tex: str, name: str) -> bytes:
-    """The PDF of a LaTeX document, compiled by `tex_engine`'s choice in a scratch folder. Raises TypesetError,
-    with the log, when LaTeX makes no PDF."""
-    engine = tex_engine(tex)
-    if shutil.which(engine) is None:
-        if engine == "pdflatex":
-            raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}", file=name)
-        raise TypesetError(f"its text needs LuaLaTeX, which is not installed: {LUATEX_INSTALL}", file=name)
-    timeout = tex_timeout()
-    with tempfile.TemporaryDirectory(prefix="stepper-") as work:
-        Path(work, "doc.tex").write_text(tex, encoding="utf-8")
-        code = _run_tex(engine, work, timeout, name)
-        pdf, log = Path(work, "doc.pdf"), Path(work, "doc.log")
-        if code != 0 or not pdf.exists():
-            raise TypesetError(
-                f"{engine} failed: {_first_error(log, code)}", file=name, log=log.read_bytes() if log.exists() else b""
-            )
-        return pdf.read_bytes()
-
-
-def _run_tex(engine: str, work: str, timeout: float, name: str) -> int:
-    """The engine's exit status. It runs in a session of its own, so that on a timeout (or Ctrl-C) the whole
-    group, with anything it started, is killed rather than left running."""
-    env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
-    if engine == "pdflatex":
-        env.update(extra_mem_top=PDFLATEX_EXTRA_MEMORY, extra_mem_bot=PDFLATEX_EXTRA_MEMORY)
-        no_shell = "-no-shell-escape"
-    else:
-        no_shell = "--no-shell-escape"
-    run = subprocess.Popen(
-        [engine, no_shell, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-        cwd=work,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        return run.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise StepperError(
-            f"{engine} did not finish within {timeout:g} seconds, so it was stopped "
-            f"(the limit is set by the environment variable {TEX_TIMEOUT})",
-            file=name,
-        ) from None
-    finally:
-        if run.returncode is None:
-            _kill_group(run)
-
-
-def _kill_group(run: subprocess.Popen) -> None:
-    try:
-        os.killpg(run.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # it ended meanwhile
-    run.wait()
-
-
-_LOG_LINE = 79  # TeX's max_print_line
-
-
-def _first_error(log: Path, code: int) -> str:
-    try:
-        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return f"it stopped with exit status {code} and wrote no log"
-    for i, line in enumerate(lines):
-        if line.startswith("! "):
-            # TeX breaks a message longer than a line of its log (79 characters) onto the next; the source line
-            # it stopped at starts with "l.".
-            rest = [after for after in lines[i + 1 : i + 2] if len(line) >= _LOG_LINE and not after.startswith("l.")]
-            where = next((after for after in lines[i + 1 : i + 6] if after.startswith("l.")), "")
-            return " ".join(" ".join([line[2:]] + rest + [where]).split())
-    # The log is in a scratch folder that is gone by now: say what it shows instead of pointing to it.
-    last = next((text.strip() for text in reversed(lines) if text.strip()), "")
-    return f"it stopped with exit status {code}, and its log names no error" + (f"; it ends: {last}" if last else "")
+__all__ = [
+    "LUATEX_INSTALL",
+    "TEX_INSTALL",
+    "TEX_LINE",
+    "TEX_TIMEOUT",
+    "TypesetError",
+    "pdflatex_available",
+    "tex_engine",
+    "tex_timeout",
+    "typeset",
+    "wrap_tex",
+    "wrap_tex_chunks",
+]

@@ -1,0 +1,69 @@
+"""pdflatex started before its document exists (EarlyTypeset) gives the same PDF as typesetting the finished file,
+and fails, falls back and cleans up as that does."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+
+import pytest
+
+from stepper import load, render, trace
+from stepper.writing.latex import EarlyTypeset, TypesetError, typeset
+from tests.helpers import ROOT
+
+needs_tex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+
+
+@pytest.fixture(scope="module")
+def tex() -> str:
+    return render(trace(load(ROOT / "examples" / "tutorial.toml")), "tex")
+
+
+@needs_tex
+def test_the_early_run_gives_the_same_pdf_byte_for_byte(tex):
+    with EarlyTypeset("tutorial.tex") as early:
+        assert early.run is not None, "pdflatex should have been started early"
+        pdf = early.typeset(tex)
+    assert pdf == typeset(tex, "tutorial.tex")
+    assert not os.path.exists(early.work)
+
+
+@needs_tex
+def test_an_error_in_the_document_is_a_typeset_error_with_its_log(tex):
+    broken = tex.replace("\\end{document}", "\\nosuchcommand\n\\end{document}")
+    with EarlyTypeset("tutorial.tex") as early, pytest.raises(TypesetError) as caught:
+        early.typeset(broken)
+    assert "Undefined control sequence" in str(caught.value)
+    assert b"nosuchcommand" in caught.value.log
+
+
+@needs_tex
+def test_leaving_without_a_document_stops_pdflatex_and_removes_its_folder():
+    with EarlyTypeset("tutorial.tex") as early:
+        run = early.run
+    assert run is not None and run.returncode is not None
+    assert not os.path.exists(early.work)
+
+
+@needs_tex
+def test_a_document_that_needs_another_engine_is_typeset_as_usual(tex, monkeypatch):
+    chosen = []
+    monkeypatch.setattr("stepper.writing.latex.typeset", lambda text, name: chosen.append(name) or b"%PDF-usual")
+    with EarlyTypeset("tutorial.tex") as early:
+        run = early.run
+        assert early.typeset(tex.replace("CNN tutorial", "CNN tutorial 王")) == b"%PDF-usual"
+    assert chosen == ["tutorial.tex"]
+    assert run is not None and run.returncode is not None  # the early pdflatex was stopped
+
+
+def test_a_pdflatex_that_ends_before_reading_its_pipe_is_reported_not_waited_for(tmp_path, monkeypatch, tex):
+    fake = tmp_path / "pdflatex"
+    fake.write_text("#!/bin/sh\nexit 3\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("STEPPER_TEX_TIMEOUT", "20")
+    with EarlyTypeset("tutorial.tex") as early, pytest.raises(TypesetError) as caught:
+        early.typeset(tex)
+    assert "exit status 3" in str(caught.value)
