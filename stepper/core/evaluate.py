@@ -11,9 +11,10 @@ floats beyond that.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-import sympy
 from numpy.lib.stride_tricks import as_strided
 
 from .errors import StepperError
@@ -29,6 +30,7 @@ from .numbers import (
     result,
     round_half_away,
     symbols,
+    sympy_module,
     times,
 )
 from .spec import (
@@ -38,6 +40,8 @@ from .spec import (
     ConvTranspose2d,
     Dense,
     Flatten,
+    Layer,
+    Padding,
     Pool,
     Problem,
     Settings,
@@ -50,6 +54,7 @@ from .trace import (
     ElementwiseTrace,
     FlattenTrace,
     GrowStep,
+    LayerTrace,
     MixTrace,
     PoolTrace,
     ShapeRow,
@@ -74,7 +79,7 @@ def trace(problem: Problem, settings: Settings | None = None) -> Trace:
     return Trace(problem, settings, table, lambda: records)
 
 
-def _forward(problem: Problem, settings: Settings) -> tuple:
+def _forward(problem: Problem, settings: Settings) -> tuple[LayerTrace, ...]:
     x = problem.input
     records = []
     for number, layer in enumerate(problem.layers, 1):
@@ -96,7 +101,7 @@ def shape_table(problem: Problem) -> ShapeTable:
     return ShapeTable(shapes[0], rows, sum(r.parameters for r in rows), sum(r.macs for r in rows))
 
 
-def _shape_row(number: int, layer, before: Shape, after: Shape) -> ShapeRow:
+def _shape_row(number: int, layer: Layer, before: Shape, after: Shape) -> ShapeRow:
     weights, biases, (cells, per_cell) = _counts(layer, before, after)
     return ShapeRow(
         number,
@@ -112,10 +117,13 @@ def _shape_row(number: int, layer, before: Shape, after: Shape) -> ShapeRow:
     )
 
 
-def _counts(layer, before: Shape, after: Shape) -> tuple[tuple[int, ...], int, tuple[tuple[int, ...], tuple[int, ...]]]:
+def _counts(
+    layer: Layer, before: Shape, after: Shape
+) -> tuple[tuple[int, ...], int, tuple[tuple[int, ...], tuple[int, ...]]]:
     """(factors of the weight count, biases, (cells that multiply-add, products per cell)). Layers without
     weights compare, add or apply a function: they have no multiply-adds, as the textbooks count."""
-    biases = 0 if getattr(layer, "bias", None) is None else layer.bias.data.size
+    bias = getattr(layer, "bias", None)
+    biases = 0 if bias is None else bias.data.size
     if isinstance(layer, Conv2d):  # each output cell: one product per filter cell, over every channel
         f, c, kh, kw = layer.filters.shape
         return (f, c, kh, kw), biases, ((f,) + after[1:], (c, kh, kw))
@@ -130,25 +138,25 @@ def _counts(layer, before: Shape, after: Shape) -> tuple[tuple[int, ...], int, t
     return (), 0, ((), ())
 
 
-def _size_steps(layer, shape: Shape):
+def _size_steps(layer: Layer, shape: Shape) -> tuple[SizeStep, SizeStep] | tuple[GrowStep, GrowStep] | None:
     """The size formula along each axis, for a layer whose windows (or copies) set its output's size."""
     if isinstance(layer, Conv2d):
         return _sizes(shape[1], shape[2], layer.reach, layer.stride, layer.padding_for(shape))
     if isinstance(layer, Pool) and layer.size is not None:
         return _sizes(shape[1], shape[2], layer.size, layer.stride, layer.padding_for(shape))
     if isinstance(layer, ConvTranspose2d):
-        kh, kw = layer.filters.shape[-2:]
-        return tuple(
-            GrowStep(axis, n, s, p, k, a, (n - 1) * s - 2 * p + k + a)
-            for axis, n, s, p, k, a in (
-                ("rows", shape[1], layer.stride[0], layer.padding[0], kh, layer.output_padding[0]),
-                ("columns", shape[2], layer.stride[1], layer.padding[1], kw, layer.output_padding[1]),
-            )
-        )
+        return _grow(layer, shape, 0, "rows"), _grow(layer, shape, 1, "columns")
     return None
 
 
-def _finite(v: Values, number: int, layer, problem: Problem) -> None:
+def _grow(layer: ConvTranspose2d, shape: Shape, axis: int, name: str) -> GrowStep:
+    """(n - 1) s - 2p + k + a along one axis (0: rows, 1: columns) of a transposed convolution."""
+    n, k = shape[1 + axis], layer.filters.shape[2 + axis]
+    s, p, a = layer.stride[axis], layer.padding[axis], layer.output_padding[axis]
+    return GrowStep(name, n, s, p, k, a, (n - 1) * s - 2 * p + k + a)
+
+
+def _finite(v: Values, number: int, layer: Layer, problem: Problem) -> None:
     """Stop at the layer whose values overflow a float (inf, or nan from inf - inf): every later step
     would be worked on them and printed as infinity."""
     if v.data.dtype.kind == "f" and not np.isfinite(v.data).all():
@@ -160,7 +168,7 @@ def _finite(v: Values, number: int, layer, problem: Problem) -> None:
         )
 
 
-def step(number: int, layer, x: Values, settings: Settings):
+def step(number: int, layer: Layer, x: Values, settings: Settings) -> LayerTrace:
     """One layer's record, from any input of the right shape (the checker runs a student's own values
     through the next layer this way)."""
     return _STEPS[type(layer)](number, layer, x, settings)
@@ -181,7 +189,7 @@ def _plus_bias(sums: Values, bias: Values | None, shape: tuple[int, ...]) -> Val
 
 
 def _sizes(
-    n_rows: int, n_cols: int, kernel: tuple[int, int], stride: tuple[int, int], pad
+    n_rows: int, n_cols: int, kernel: tuple[int, int], stride: tuple[int, int], pad: Padding
 ) -> tuple[SizeStep, SizeStep]:
     return (
         SizeStep(
@@ -205,11 +213,11 @@ def _sizes(
     )
 
 
-def _padded(data: np.ndarray, pad, fill=0) -> np.ndarray:
+def _padded(data: np.ndarray, pad: Padding, fill: Any = 0) -> np.ndarray:
     """`fill` (zeros) around each channel (np.pad costs ten times this on small maps)."""
     c, h, w = data.shape
     if data.dtype == object and fill == 0:
-        fill = sympy.Integer(0)  # a symbolic map is padded with sympy's 0, which prints and adds like the rest
+        fill = sympy_module().Integer(0)  # a symbolic map is padded with sympy's 0, which prints and adds like the rest
     out = np.full((c, h + pad.top + pad.bottom, w + pad.left + pad.right), fill, dtype=data.dtype)
     out[:, pad.top : pad.top + h, pad.left : pad.left + w] = data
     return out
@@ -245,7 +253,7 @@ def _conv_transpose2d(number: int, layer: ConvTranspose2d, x: Values, settings: 
     """The input's cells spread stride apart, zeros around, then a stride-1 convolution with flipped filters;
     and, for the scattered view, the copies of the filters added up on the canvas."""
     (h, w), at = layer.expansion(x.shape)
-    spread = np.full((x.shape[0], h, w), sympy.Integer(0) if x.symbolic else 0, dtype=x.data.dtype)
+    spread = np.full((x.shape[0], h, w), sympy_module().Integer(0) if x.symbolic else 0, dtype=x.data.dtype)
     sh, sw = layer.stride
     spread[:, at.top : h - at.bottom : sh, at.left : w - at.right : sw] = x.data
     conv = _conv2d(number, layer.as_convolution(), Values(spread, x.scale, x.places), settings)
@@ -261,7 +269,7 @@ def _canvas(layer: ConvTranspose2d, x: Values) -> Values:
     (sh, sw), (ah, aw) = layer.stride, layer.output_padding
     fx, fk, scale = multiplicands(x, layer.filters, c * kh * kw)
     copies = np.einsum("fcuv,chw->fuvhw", fk, fx)
-    zero = sympy.Integer(0) if scale == SYMBOLIC else 0
+    zero = sympy_module().Integer(0) if scale == SYMBOLIC else 0
     canvas = np.full((f, (h - 1) * sh + kh + ah, (w - 1) * sw + kw + aw), zero, dtype=copies.dtype)
     for u in range(kh):
         for v in range(kw):
@@ -275,7 +283,9 @@ def _pool(number: int, layer: Pool, x: Values, settings: Settings) -> PoolTrace:
     # Padding for a maximum must never win: anything below the whole map does, since no window
     # (padding at most half of it) is padding alone. For an average, padding counts as 0.
     fill = (
-        (x.data.min() - 1 if x.data.size else 0) if layer.kind == "maxpool" else (sympy.Integer(0) if x.symbolic else 0)
+        (x.data.min() - 1 if x.data.size else 0)
+        if layer.kind == "maxpool"
+        else (sympy_module().Integer(0) if x.symbolic else 0)
     )
     padded = Values(_padded(x.data, pad, fill), x.scale, x.places) if pad.any else x
     windows = _windows(padded.data, kh, kw, s)
@@ -284,7 +294,7 @@ def _pool(number: int, layer: Pool, x: Values, settings: Settings) -> PoolTrace:
         sums = Values(windows.max(axis=(3, 4)), x.scale, x.places)
     elif x.symbolic:
         totals = symbols(windows.sum(axis=(3, 4)))
-        sums = symbols(totals.data * sympy.Rational(1, kh * kw))
+        sums = symbols(totals.data * sympy_module().Rational(1, kh * kw))
     elif x.exact:  # each window's total, as written before dividing (x.places: rounded values added up keep theirs)
         totals = Values(windows.sum(axis=(3, 4)), x.scale, x.places)
         sums = exact(totals.data, x.scale * kh * kw)
@@ -309,7 +319,7 @@ def _dense(number: int, layer: Dense, x: Values, settings: Settings) -> DenseTra
     return DenseTrace(number, layer, x, weights, layer.bias, sums, _carry(sums, settings))
 
 
-def _activation(number: int, layer: Activation, x: Values, settings: Settings):
+def _activation(number: int, layer: Activation, x: Values, settings: Settings) -> ElementwiseTrace | SoftmaxTrace:
     if layer.kind == "softmax":
         return _softmax(number, layer, x, settings)
     if layer.kind in ("sigmoid", "tanh"):  # known only approximately: rounded like a student, or in full
@@ -318,6 +328,7 @@ def _activation(number: int, layer: Activation, x: Values, settings: Settings):
     if layer.kind == "relu":
         y = Values(np.maximum(x.data, 0), x.scale, x.places)
     elif layer.kind == "leaky_relu":
+        assert layer.slope is not None, "a leaky_relu is made with its slope (load, from_torch)"
         y = _carry(_leaky(x, layer.slope), settings)
     else:  # identity
         y = x
@@ -366,7 +377,8 @@ def _rounded(v: Values, settings: Settings) -> Values:
     return v
 
 
-_STEPS = {
+# Each step takes the kind of layer its key names.
+_STEPS: dict[type, Callable[[int, Any, Values, Settings], LayerTrace]] = {
     Conv2d: _conv2d,
     ConvTranspose2d: _conv_transpose2d,
     Pool: _pool,

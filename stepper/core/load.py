@@ -17,16 +17,28 @@ import os
 import re
 import stat
 import tomllib
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-
-import sympy
+from typing import Any
 
 from .errors import StepperError, suggestion, visible
-from .numbers import TooManyDigits, Values, fraction, from_numbers
-from .spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, MarkScheme, Pool, Problem, Settings
+from .numbers import TooManyDigits, Values, fraction, from_numbers, is_sympy, sympy_module
+from .spec import (
+    Activation,
+    Conv1x1,
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    Flatten,
+    Layer,
+    MarkScheme,
+    Pool,
+    Problem,
+    Settings,
+)
 
 # A symbol in a grid: a letter, then letters, digits or _ (w1, a, x_2), perhaps with a minus sign.
 SYMBOL = re.compile(r"(-?)([A-Za-z][A-Za-z0-9_]*)")
@@ -202,7 +214,7 @@ def _marks(raw, problem: Problem) -> MarkScheme:
                 place=place,
             )
         amount = _number(value, place)
-        if isinstance(amount, sympy.Basic) or amount < 0 or amount > 1000:
+        if is_sympy(amount) or amount < 0 or amount > 1000:
             raise StepperError(f"expected points from 0 to 1000, found {value!r}", place=place)
         if key == "default":
             settings["default"] = amount
@@ -216,7 +228,11 @@ def _distinct_symbols(problem: Problem) -> None:
     from .symbols import symbol_name
 
     arrays = [problem.input] + [v for layer in problem.layers for v in _arrays(layer)]
-    names = {s.name for v in arrays if v.symbolic for x in v.data.ravel() for s in sympy.sympify(x).free_symbols}
+    symbolic = [v for v in arrays if v.symbolic]
+    if not symbolic:  # plain numbers: sympy is not even imported
+        return
+    sympify = sympy_module().sympify
+    names = {s.name for v in symbolic for x in v.data.ravel() for s in sympify(x).free_symbols}
     printed: dict[str, str] = {}
     for name in sorted(names):
         other = printed.setdefault(symbol_name(name), name)
@@ -224,7 +240,7 @@ def _distinct_symbols(problem: Problem) -> None:
             raise StepperError(f"symbols {other!r} and {name!r} would be written alike: rename one")
 
 
-def _arrays(layer) -> list:
+def _arrays(layer: Layer) -> list[Values]:
     found = [getattr(layer, n, None) for n in ("filters", "bias", "slope")]
     weights = getattr(layer, "weights", None)
     found += list(weights) if isinstance(weights, tuple) else [weights]
@@ -238,7 +254,7 @@ def _settings(raw) -> Settings:
     return Settings(**raw)
 
 
-def _layer(index: int, raw: dict):
+def _layer(index: int, raw: dict) -> Layer:
     kind = raw.get("type")
     known = isinstance(kind, str) and kind in LAYER_FIELDS
     # The type as written names the layer, escaped (a newline in it must not break the line) and only when short.
@@ -372,7 +388,7 @@ def _flatten(kind, raw) -> Flatten:
     return Flatten()
 
 
-_BUILDERS = {
+_BUILDERS: dict[str, Callable[[str, dict], Layer]] = {
     "conv2d": _conv2d,
     "conv_transpose2d": _conv_transpose2d,
     "maxpool": _pool,
@@ -495,7 +511,7 @@ def cell_place(i: int, shape: tuple[int, ...]) -> str:
     return ""
 
 
-def _number(raw, place: str) -> Fraction:
+def _number(raw, place: str) -> Fraction | Any:  # Any: a sympy Symbol, for w1
     if isinstance(raw, bool):
         raise StepperError(f"expected a number, found {_what(raw)}", place=place)
     if isinstance(raw, int):
@@ -510,7 +526,7 @@ def _number(raw, place: str) -> Fraction:
             raise StepperError(f"expected a finite number, found {raw!r}", place=place)
         symbol = SYMBOL.fullmatch(text)
         if symbol:  # w1, a, -b: a symbol, worked symbolically
-            value = sympy.Symbol(symbol[2])
+            value = sympy_module().Symbol(symbol[2])
             return -value if symbol[1] else value
         return _fraction(text, place, raw)
     raise StepperError(f"expected a number, found {_what(raw)}", place=place)

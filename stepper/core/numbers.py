@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
-import sympy
 
 # Beyond this denominator (or numerator) int64 arithmetic could overflow, so values fall back to floats.
 _EXACT_LIMIT = 10**15
@@ -30,6 +31,26 @@ _INT_LIMIT = 2**52
 SYMBOLIC = -1
 # Arrays up to this size are rounded in plain Python.
 _FEW = 16
+
+
+def sympy_module():
+    """sympy, imported when first needed: only a problem with symbols needs it, and importing it takes
+    longer than the rest of stepper together."""
+    import sympy
+
+    return sympy
+
+
+def sympy_types() -> tuple[Any, ...]:  # Any: sympy has no type information
+    """sympy's base class, for isinstance, or () while sympy is not imported: no sympy object exists
+    before then, so asking never imports it."""
+    sympy = sys.modules.get("sympy")
+    return (sympy.Basic,) if sympy is not None else ()
+
+
+def is_sympy(x: object) -> bool:
+    """Whether `x` is a sympy number or expression."""
+    return isinstance(x, sympy_types())
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,12 +139,14 @@ def fraction(raw: str | Decimal) -> Fraction:
     become a hundred-million-digit integer. Raises ValueError for text that is not a number.
     """
     text = raw if isinstance(raw, Decimal) else str(raw).strip()
-    if isinstance(raw, Decimal) or re.search(r"[eE]", text):
+    if isinstance(text, Decimal) or re.search(r"[eE]", text):
         try:
             d = Decimal(text)
         except ArithmeticError:
             raise ValueError(f"not a number: {raw!r}") from None
-        if d.is_finite() and (abs(d.as_tuple().exponent) > _DIGITS_LIMIT or len(d.as_tuple().digits) > _DIGITS_LIMIT):
+        _, digits, exponent = d.as_tuple()
+        # nan and infinity have a letter for an exponent: no digits to bound.
+        if isinstance(exponent, int) and (abs(exponent) > _DIGITS_LIMIT or len(digits) > _DIGITS_LIMIT):
             raise TooManyDigits()
     return Fraction(text)
 
@@ -136,11 +159,13 @@ def from_numbers(cells, shape: tuple[int, ...] | None = None) -> Values:
     flat = list(_flatten(cells))
     if shape is None:
         shape = np.shape(np.empty(0) if not flat else np.array(cells, dtype=object))
-    if any(isinstance(x, sympy.Basic) and not x.is_Number for x in flat):
-        return symbols(np.array([sympy.sympify(x) for x in flat], dtype=object).reshape(shape))
+    basic = sympy_types()
+    if any(isinstance(x, basic) and not x.is_Number for x in flat):
+        sympify = sympy_module().sympify
+        return symbols(np.array([sympify(x) for x in flat], dtype=object).reshape(shape))
     if any(isinstance(x, float) for x in flat):
         return floats(np.array([float(x) for x in flat], dtype=np.float64).reshape(shape))
-    fracs = [Fraction(x) if not isinstance(x, sympy.Basic) else Fraction(str(x)) for x in flat]
+    fracs = [Fraction(str(x)) if isinstance(x, basic) else Fraction(x) for x in flat]
     scale = math.lcm(*(f.denominator for f in fracs)) if fracs else 1
     numerators = [f.numerator * (scale // f.denominator) for f in fracs]
     if scale > _EXACT_LIMIT or any(abs(n) > _INT_LIMIT for n in numerators):
@@ -156,6 +181,7 @@ def as_symbols(v: Values) -> np.ndarray:
     """The values as an object array of sympy numbers and expressions."""
     if v.symbolic:
         return v.data
+    sympy = sympy_module()
     if v.exact:
         return np.vectorize(lambda n: sympy.Rational(int(n), v.scale), otypes=[object])(v.data)
     return np.vectorize(sympy.Float, otypes=[object])(v.data)

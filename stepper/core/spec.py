@@ -47,7 +47,7 @@ class Settings:
     transposed: str = "scatter"  # transposed convolution: scaled copies of the filter, or the "convolution" view
     size_rule: str = "floor"  # a stride that leaves cells over: "floor" drops them, "exact" refuses the problem
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if isinstance(self.decimals, bool) or not isinstance(self.decimals, int) or not 0 <= self.decimals <= 12:
             raise StepperError(
                 f"expected a whole number of places from 0 to 12, found {self.decimals!r}",
@@ -83,11 +83,9 @@ class Settings:
 
     def worked_in_full(self, count: int) -> int:
         """How many of `count` steps (windows of one map, neurons, elements) are worked in full."""
-        if self.detail == "all":
-            return count
-        if self.detail in ("answers", "shapes"):
-            return 0
-        return min(self.detail, count)
+        if isinstance(self.detail, int):
+            return min(self.detail, count)
+        return count if self.detail == "all" else 0  # "answers" or "shapes"
 
 
 MARK_PER = ("cell", "stage")
@@ -102,7 +100,7 @@ class MarkScheme:
     points: tuple[tuple[str, Fraction], ...] = ()  # (layer1, 4) shares 4 among layer 1's stages; (layer6.z1, 2)
     follow_through: bool = True  # credit a stage that follows correctly from the student's own wrong values
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.per not in MARK_PER:
             raise StepperError(
                 f"expected one of {', '.join(map(repr, MARK_PER))}, found {self.per!r}", place="[marks] field 'per'"
@@ -131,23 +129,21 @@ def output_size(n: int, k: int, s: int, before: int, after: int) -> int:
     return (n + before + after - k) // s + 1
 
 
-def resolve_padding(padding, shape: Pair, kernel: Pair, stride: Pair) -> Padding:
+def resolve_padding(padding: int | str | tuple[int, ...], shape: Shape, kernel: Pair, stride: Pair) -> Padding:
     """Cells of padding on each side: from a number (every side), a pair (rows, columns), four numbers
     (top, bottom, left, right), "valid" (none) or "same"."""
     if padding == "valid":
         return Padding(0, 0, 0, 0, "valid")
-    if padding == "same":
+    if isinstance(padding, str):  # "same" (load reads no other word)
         # As TensorFlow and Keras: ceil(n / s) outputs, any odd cell of padding goes after.
-        sides = []
-        for n, k, s in zip(shape, kernel, stride):
-            total = max((math.ceil(n / s) - 1) * s + k - n, 0)
-            sides += [total // 2, total - total // 2]
-        return Padding(*sides, "same")
+        rows, cols = (max((math.ceil(n / s) - 1) * s + k - n, 0) for n, k, s in zip(shape, kernel, stride))
+        return Padding(rows // 2, rows - rows // 2, cols // 2, cols - cols // 2, "same")
     if isinstance(padding, int):
         return Padding(padding, padding, padding, padding, str(padding))
     if len(padding) == 2:
         return Padding(padding[0], padding[0], padding[1], padding[1], f"({padding[0]}, {padding[1]})")
-    return Padding(*padding, f"({', '.join(map(str, padding))})")
+    top, bottom, left, right = padding
+    return Padding(top, bottom, left, right, f"({', '.join(map(str, padding))})")
 
 
 def _expect_map(shape: Shape, channels: int | None = None) -> None:
@@ -362,8 +358,11 @@ class Dense:
 
 def _same_layout(w: Shape, x: Shape) -> bool:
     """A neuron's weights may be a flat list, or laid out as the input, with or without its channel axis of 1."""
-    squeeze = lambda s: tuple(d for d in s if d != 1) or (1,)
-    return len(w) == 1 or squeeze(w) == squeeze(x)
+    return len(w) == 1 or _squeezed(w) == _squeezed(x)
+
+
+def _squeezed(shape: Shape) -> Shape:
+    return tuple(d for d in shape if d != 1) or (1,)
 
 
 def _shape_words(shape: Shape) -> str:
@@ -408,7 +407,7 @@ class Problem:
         return shapes
 
 
-def stride_fits(layer, shape: Shape) -> None:
+def stride_fits(layer: Layer, shape: Shape) -> None:
     """size_rule = "exact": along each axis (n + 2p - k) must be a multiple of the stride, as CS231n's notes
     require, rather than the floor dropping the cells no window reaches."""
     if isinstance(layer, Conv2d):
@@ -432,7 +431,7 @@ def stride_fits(layer, shape: Shape) -> None:
             )
 
 
-def takes_symbols(layer) -> bool:
+def takes_symbols(layer: Layer) -> bool:
     """Layers whose working with symbols stays a sum of products (no maximum, no exponential)."""
     return isinstance(layer, (Conv2d, ConvTranspose2d, Conv1x1, Dense, Flatten)) or layer.kind in (
         "avgpool",
@@ -441,7 +440,7 @@ def takes_symbols(layer) -> bool:
     )
 
 
-def _parameters(layer) -> list:
+def _parameters(layer: Layer) -> list[Values | None]:
     if isinstance(layer, Dense):
         return list(layer.weights) + [layer.bias]
     return [getattr(layer, name, None) for name in ("filters", "weights", "bias", "slope")]

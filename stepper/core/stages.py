@@ -36,7 +36,9 @@ TITLES = {
 class Stage(NamedTuple):
     layer: int  # 1-based, as "Layer 1" in the worked solution
     part: str  # filter1, channel1, map, z1, values
-    index: tuple  # where the part sits in the layer's output: (c,) for a map, (k,) for a neuron, () for all
+    # Where the part sits in the layer's output: (c,) for a map, (k,) for a neuron, () for all. Templates and
+    # the marker read it by this name, which hides tuple.index from the type checker.
+    index: tuple[int, ...]  # type: ignore[assignment]
     shape: tuple[int, ...]  # the part's own shape
 
     @property

@@ -19,7 +19,20 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .numbers import Values, floats, symbols, times
-from .spec import Layer, Padding, Problem, Settings, Shape
+from .spec import (
+    Activation,
+    Conv1x1,
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    Flatten,
+    Layer,
+    Padding,
+    Pool,
+    Problem,
+    Settings,
+    Shape,
+)
 
 
 @dataclass(frozen=True)
@@ -126,7 +139,7 @@ class PoolWindow(NamedTuple):
 class Terms(NamedTuple):
     """A weighted sum: sum(factors * weights) + bias = total, for a 1x1 filter cell or a neuron."""
 
-    index: tuple[int, ...]
+    index: tuple[int, ...]  # type: ignore[assignment]  # templates read step.index: it hides tuple.index
     factors: Values  # the inputs, flat
     weights: Values  # flat
     products: Values
@@ -135,7 +148,7 @@ class Terms(NamedTuple):
 
 
 class Element(NamedTuple):
-    index: tuple[int, ...]
+    index: tuple[int, ...]  # type: ignore[assignment]  # templates read step.index: it hides tuple.index
     x: Values  # scalar
     full: Values  # scalar: the value before rounding
     y: Values  # scalar: as carried forward
@@ -157,7 +170,7 @@ def channel_totals(products: Values) -> Values:
     return Values(data, products.scale) if products.exact else floats(data)
 
 
-def reading_order(shape: tuple[int, int], limit: int | None) -> Iterator[tuple[int, int]]:
+def reading_order(shape: Shape, limit: int | None) -> Iterator[tuple[int, int]]:
     """(row, column) of a map's cells, row by row, the first `limit` of them if given."""
     count = shape[0] * shape[1]
     return (divmod(n, shape[1]) for n in range(count if limit is None else min(limit, count)))
@@ -169,7 +182,7 @@ def reading_order(shape: tuple[int, int], limit: int | None) -> Iterator[tuple[i
 @dataclass(frozen=True, eq=False)
 class ConvTrace:
     number: int  # 1-based position in the network
-    layer: Layer
+    layer: Conv2d
     input: Values  # (C, H, W)
     padding: Padding
     padded: Values  # (C, H + pads, W + pads)
@@ -231,7 +244,7 @@ class TransposedTrace:
     over the expanded input (`conv`), whose sums are the output."""
 
     number: int
-    layer: Layer
+    layer: ConvTranspose2d
     input: Values  # (C, H, W)
     conv: ConvTrace  # over the expanded input: zeros between the cells and around them
     canvas: Values  # (F, (H - 1) s + k + a, ...): the copies added up, before trimming and bias
@@ -280,7 +293,7 @@ class TransposedTrace:
 @dataclass(frozen=True, eq=False)
 class PoolTrace:
     number: int
-    layer: Layer
+    layer: Pool
     input: Values
     padding: Padding
     padded: Values  # the input with its padding (for max pooling, a value below every cell: it never wins)
@@ -314,7 +327,7 @@ class ElementwiseTrace:
     """An activation applied cell by cell (relu, leaky_relu, sigmoid, tanh, identity)."""
 
     number: int
-    layer: Layer
+    layer: Activation
     input: Values
     sums: Values  # the values before rounding
     output: Values
@@ -334,7 +347,7 @@ class MixTrace:
     """The 1x1 filter: each output cell is a weighted sum of the input's channels at that cell."""
 
     number: int
-    layer: Layer
+    layer: Conv1x1
     input: Values  # (C, H, W)
     sums: Values  # (1, H, W)
     output: Values
@@ -359,7 +372,7 @@ class MixTrace:
 @dataclass(frozen=True, eq=False)
 class DenseTrace:
     number: int
-    layer: Layer
+    layer: Dense
     input: Values  # as it came in, (C, H, W) or (D,)
     weights: Values  # (N, D): each row a neuron's weights, flat in the input's order
     bias: Values | None  # (N,)
@@ -380,7 +393,7 @@ class DenseTrace:
 @dataclass(frozen=True, eq=False)
 class SoftmaxTrace:
     number: int
-    layer: Layer
+    layer: Activation
     input: Values  # z, flat
     shift: Values | None  # max z, subtracted before exponentials when they would overflow
     full_exps: Values  # e^(z - shift) in full
@@ -393,7 +406,7 @@ class SoftmaxTrace:
 @dataclass(frozen=True, eq=False)
 class FlattenTrace:
     number: int
-    layer: Layer
+    layer: Flatten
     input: Values  # (C, H, W)
     output: Values  # (C * H * W,)
 
