@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
-import sympy
-
-from ..core.numbers import Values
+from ..core.numbers import Values, is_sympy
 from ..core.spec import (
     Activation,
     Conv1x1,
@@ -14,6 +14,7 @@ from ..core.spec import (
     ConvTranspose2d,
     Dense,
     Flatten,
+    Layer,
     MarkScheme,
     Pool,
     Problem,
@@ -45,49 +46,84 @@ def dumps(problem: Problem) -> str:
     return "\n".join(lines)
 
 
-def _fields(layer) -> list[str]:
-    if isinstance(layer, Conv2d):
-        out = [f"filters = [{', '.join(_channels(layer.filters[f]) for f in range(layer.filters.shape[0]))}]"]
-        if layer.stride != (1, 1):
-            out.append(f"stride = {_pair(layer.stride)}")
-        if layer.padding not in (0, (0, 0), (0, 0, 0, 0)):
-            out.append(f"padding = {_value(layer.padding)}")
-        if layer.flip:
-            out.append("flip = true")
-        if layer.dilation != (1, 1):
-            out.append(f"dilation = {_pair(layer.dilation)}")
-        if layer.bias is not None:
-            out.append(f"bias = {_vector(layer.bias)}")
-        return out
-    if isinstance(layer, ConvTranspose2d):
-        out = [f"filters = [{', '.join(_channels(layer.filters[f]) for f in range(layer.filters.shape[0]))}]"]
-        for name in ("stride", "padding", "output_padding"):
-            value, plain = getattr(layer, name), ((1, 1) if name == "stride" else (0, 0))
-            if value != plain:
-                out.append(f"{name} = {_pair(value)}")
-        if layer.bias is not None:
-            out.append(f"bias = {_vector(layer.bias)}")
-        return out
-    if isinstance(layer, Pool):
-        if layer.size is None:
-            return []
-        out = [f"size = {_pair(layer.size)}"]
-        if layer.stride != layer.size:
-            out.append(f"stride = {_pair(layer.stride)}")
-        if layer.padding not in (0, (0, 0), (0, 0, 0, 0)):
-            out.append(f"padding = {_value(layer.padding)}")
-        return out
-    if isinstance(layer, Conv1x1):
-        return [f"weights = {_vector(layer.weights)}"] + (
-            [f"bias = {_number(layer.bias.numbers()[0])}"] if layer.bias is not None else []
-        )
-    if isinstance(layer, Dense):
-        out = [f"weights = [{', '.join(_vector(w.reshape(-1)) for w in layer.weights)}]"]
-        return out + ([f"bias = {_vector(layer.bias)}"] if layer.bias is not None else [])
-    if isinstance(layer, Activation) and layer.kind == "leaky_relu":
-        return [f"slope = {_number(layer.slope.numbers())}"]
-    assert isinstance(layer, (Activation, Flatten)), layer
+def _fields(layer: Layer) -> list[str]:
+    """The layer's fields as a person types them, leaving out any that has its default."""
+    return _FIELDS[type(layer)](layer)
+
+
+def _conv2d(layer: Conv2d) -> list[str]:
+    out = [_filters(layer.filters)]
+    if layer.stride != (1, 1):
+        out.append(f"stride = {_pair(layer.stride)}")
+    if layer.padding not in (0, (0, 0), (0, 0, 0, 0)):
+        out.append(f"padding = {_value(layer.padding)}")
+    if layer.flip:
+        out.append("flip = true")
+    if layer.dilation != (1, 1):
+        out.append(f"dilation = {_pair(layer.dilation)}")
+    return out + _bias(layer.bias)
+
+
+def _conv_transpose2d(layer: ConvTranspose2d) -> list[str]:
+    out = [_filters(layer.filters)]
+    for name, value, plain in (
+        ("stride", layer.stride, (1, 1)),
+        ("padding", layer.padding, (0, 0)),
+        ("output_padding", layer.output_padding, (0, 0)),
+    ):
+        if value != plain:
+            out.append(f"{name} = {_pair(value)}")
+    return out + _bias(layer.bias)
+
+
+def _pool(layer: Pool) -> list[str]:
+    if layer.size is None:
+        return []
+    out = [f"size = {_pair(layer.size)}"]
+    if layer.stride != layer.size:
+        out.append(f"stride = {_pair(layer.stride)}")
+    if layer.padding not in (0, (0, 0), (0, 0, 0, 0)):
+        out.append(f"padding = {_value(layer.padding)}")
+    return out
+
+
+def _conv1x1(layer: Conv1x1) -> list[str]:
+    bias = [f"bias = {_number(layer.bias.numbers()[0])}"] if layer.bias is not None else []  # one number
+    return [f"weights = {_vector(layer.weights)}"] + bias
+
+
+def _dense(layer: Dense) -> list[str]:
+    return [f"weights = [{', '.join(_vector(w.reshape(-1)) for w in layer.weights)}]"] + _bias(layer.bias)
+
+
+def _activation(layer: Activation) -> list[str]:
+    if layer.kind != "leaky_relu" or layer.slope is None:  # a relu drawn from a leaky_relu keeps a slope unused
+        return []
+    return [f"slope = {_number(layer.slope.numbers())}"]
+
+
+def _flatten(layer: Flatten) -> list[str]:
     return []
+
+
+# Each function takes the kind of layer its key names.
+_FIELDS: dict[type, Callable[[Any], list[str]]] = {
+    Conv2d: _conv2d,
+    ConvTranspose2d: _conv_transpose2d,
+    Pool: _pool,
+    Conv1x1: _conv1x1,
+    Dense: _dense,
+    Activation: _activation,
+    Flatten: _flatten,
+}
+
+
+def _filters(filters: Values) -> str:
+    return f"filters = [{', '.join(_channels(filters[f]) for f in range(filters.shape[0]))}]"
+
+
+def _bias(bias: Values | None) -> list[str]:
+    return [f"bias = {_vector(bias)}"] if bias is not None else []
 
 
 def _channels(v: Values) -> str:
@@ -121,7 +157,7 @@ def _text(x) -> str:
     """An exact number as its shortest exact writing: 3, -0.25, 1/3 (a float as its repr)."""
     if isinstance(x, float):
         return repr(x)
-    if isinstance(x, sympy.Basic):
+    if is_sympy(x):
         if not x.is_Rational:
             return str(x)  # a symbol: w1, -a
         x = Fraction(int(x.p), int(x.q))
