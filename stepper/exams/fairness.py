@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,7 +28,16 @@ from ..core.load import shown
 from ..core.numbers import Values, plain_number
 from ..core.spec import Problem
 from ..core.stages import stages
-from ..core.trace import ConvTrace, DenseTrace, MixTrace, PoolTrace, SoftmaxTrace, Trace, TransposedTrace
+from ..core.trace import (
+    ConvTrace,
+    DenseTrace,
+    LayerTrace,
+    MixTrace,
+    PoolTrace,
+    SoftmaxTrace,
+    Trace,
+    TransposedTrace,
+)
 
 # The constraints, in the order reports list them; "fits" (every layer's windows fit) is always on.
 NAMES = ("fits", "nonzero", "saturated", "no_ties", "largest", "integers", "distinct")
@@ -63,7 +72,7 @@ class Verdict(NamedTuple):
 
 def read_constraints(raw: dict, problem: Problem) -> Constraints:
     """[constraints] as written, checked against the problem's layers and stages."""
-    fields = {}
+    fields: dict[str, Any] = {}  # Constraints' fields, each of its own type
     for name, value in raw.items():
         place = f"[constraints] field {name!r}"
         if name in ("nonzero", "saturated", "no_ties", "distinct"):
@@ -103,10 +112,10 @@ def read_constraints(raw: dict, problem: Problem) -> Constraints:
                 raise StepperError(f"expected a whole number from 1 to 1000000, found {shown(value)}", place=place)
             fields[name] = value
         else:
-            known = ("nonzero", "saturated", "no_ties", "largest", "integers", "distinct", "tries")
+            names = ("nonzero", "saturated", "no_ties", "largest", "integers", "distinct", "tries")
             raise StepperError(
-                f"unknown constraint {name!r}: {suggestion(name, known)}expected one of "
-                + ", ".join(repr(k) for k in known),
+                f"unknown constraint {name!r}: {suggestion(name, names)}expected one of "
+                + ", ".join(repr(k) for k in names),
                 place=place,
             )
     return Constraints(**fields)
@@ -195,7 +204,9 @@ def winners(v: Values, decimals: int) -> list[int]:
     return [k for k, w in enumerate(written) if w == max(written)]
 
 
-def _too_large(result: Trace, limit: Fraction) -> str | None:
+def _too_large(result: Trace, limit: Fraction | None) -> str | None:
+    if limit is None:  # no limit: `largest = false`
+        return None
     for record in result.layers:
         for what, v in _added(record):
             if v.symbolic:
@@ -206,7 +217,7 @@ def _too_large(result: Trace, limit: Fraction) -> str | None:
     return None
 
 
-def _added(record) -> list[tuple[str, Values]]:
+def _added(record: LayerTrace) -> list[tuple[str, Values]]:
     """The numbers a student adds up in a layer: its products and its sums."""
     if isinstance(record, ConvTrace):
         return [("product", record.products(f)) for f in range(record.sums.shape[0])] + [("sum", record.sums)]

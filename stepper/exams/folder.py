@@ -34,7 +34,6 @@ import re
 import shutil
 import stat
 from pathlib import Path
-from typing import IO
 
 from ..core.errors import StepperError
 from ..writing.output import open_regular, written_by_stepper
@@ -77,7 +76,7 @@ class ExamFolder:
             os.close(self._lock)
             self._lock = None
 
-    def open(self, name: str) -> IO[bytes]:
+    def open(self, name: str) -> _HashingFile:
         """A new file of the exam, to write in pieces; its hash is taken as it is written."""
         return _HashingFile(self, name)
 
@@ -87,7 +86,7 @@ class ExamFolder:
 
     def read_text(self, name: str) -> str:
         """A file this run wrote, read back (a long LaTeX document, for pdflatex)."""
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self._lock)
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self._staging_fd())
         with os.fdopen(fd, encoding="utf-8") as f:
             return f.read()
 
@@ -95,10 +94,11 @@ class ExamFolder:
         """Swap the finished exam in; returns the names of the earlier exam's files it no longer has."""
         # Listed again now: files the user added while the exam was being built are theirs to keep too.
         replaced, kept = survey(self.out, self.names, self.force, self.shown)
+        staging = self._staging_fd()
         for name in kept:
-            _carry(self.out / name, name, self._lock)
-        _adopt_attributes(self.out, self._lock)
-        _sync(self._lock)
+            _carry(self.out / name, name, staging)
+        _adopt_attributes(self.out, staging)
+        _sync(staging)
         if self.out.exists():
             _swap(self.staging, self.out, self.shown)  # the staging name now holds the earlier exam
             _clear_earlier(self.staging, self.out, set(replaced) | set(kept))
@@ -108,9 +108,16 @@ class ExamFolder:
             except OSError as e:
                 raise StepperError(f"cannot put the exam in place: {e.strerror or e}", file=str(self.shown)) from None
         _sync_folder(self.out.parent)
-        os.close(self._lock)
+        os.close(staging)
         self._lock = None
         return sorted(set(replaced) - set(self.hashes))
+
+    def _staging_fd(self) -> int:
+        """The locked staging folder, open: files are made relative to it, so only between `with` and
+        `commit()`."""
+        if self._lock is None:
+            raise ValueError("the exam folder is not open: use it in a with block, before commit()")
+        return self._lock
 
 
 def _real_folder(out: Path) -> Path:
@@ -135,7 +142,9 @@ class _HashingFile:
         self.folder, self.name = folder, name
         self.hash = hashlib.sha256()
         try:  # relative to the folder's descriptor: a path swapped for a link cannot redirect the file
-            self.fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder._lock)
+            self.fd = os.open(
+                name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder._staging_fd()
+            )
         except OSError as e:
             raise self._error(e) from None
 

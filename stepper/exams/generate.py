@@ -23,7 +23,7 @@ from ..core.spec import Problem
 from ..core.text import plain_text
 from ..core.trace import Trace
 from ..interop.dump import dumps
-from .fairness import DESCRIPTIONS, NAMES, Verdict, answers, judge
+from .fairness import DESCRIPTIONS, NAMES, Constraints, Verdict, answers, judge
 from .fairness import winners as winners_of
 from .variants import Template
 
@@ -71,28 +71,40 @@ def generate(
     seen: set[tuple[str, ...]] = set()
     made = []
     for number in range(1, count + 1):
-        rejected: Counter = Counter()
-        examples: dict[str, str] = {}
-        for tried, (s, verdict) in enumerate(candidates(template, seed, number), 1):
-            if attempts and tried % max(ATTEMPTS_NOTE_FROM, template.constraints.tries // 10) == 0:
-                attempts(number, tried, template.constraints.tries)
-            failures = dict(verdict.failures)
-            if not failures and template.constraints.distinct and verdict.answer in seen:
-                failures["distinct"] = f"the final answer {', '.join(verdict.answer)} is another variant's"
-            if not failures:
-                break
-            rejected.update(failures.keys())
-            for name, where in failures.items():
-                examples.setdefault(name, where)
-        else:
-            raise unsatisfiable(template, number, rejected, examples)
+        s, verdict, result = _first_fair(template, seed, number, seen, attempts)
         seen.add(verdict.answer)
         title = f"{template.base.title}: variant {number:0{width}d}"
         problem = replace(verdict.problem, title=title)
-        made.append(Variant(number, f"{number:0{width}d}", s, problem, replace(verdict.trace, problem=problem)))
+        made.append(Variant(number, f"{number:0{width}d}", s, problem, replace(result, problem=problem)))
         if progress:
             progress(number)
     return made
+
+
+def _first_fair(
+    template: Template,
+    seed: int,
+    number: int,
+    seen: set[tuple[str, ...]],
+    attempts: Callable[[int, int, int], None] | None,
+) -> tuple[int, Verdict, Trace]:
+    """Variant `number`'s first candidate that meets every constraint (`seen`: the answers of the variants
+    before it): its seed, verdict and trace."""
+    rejected: Counter = Counter()
+    examples: dict[str, str] = {}
+    for tried, (s, verdict) in enumerate(candidates(template, seed, number), 1):
+        if attempts and tried % max(ATTEMPTS_NOTE_FROM, template.constraints.tries // 10) == 0:
+            attempts(number, tried, template.constraints.tries)
+        failures = dict(verdict.failures)
+        if not failures and template.constraints.distinct and verdict.answer in seen:
+            failures["distinct"] = f"the final answer {', '.join(verdict.answer)} is another variant's"
+        if not failures:
+            assert verdict.trace is not None, "a candidate that fits is traced"
+            return s, verdict, verdict.trace
+        rejected.update(failures.keys())
+        for name, where in failures.items():
+            examples.setdefault(name, where)
+    raise unsatisfiable(template, number, rejected, examples)
 
 
 def unsatisfiable(template: Template, number: int, rejected: Counter, examples: dict[str, str]) -> StepperError:
@@ -158,8 +170,10 @@ def stress(template: Template, count: int, seed: int) -> Stress:
     """Draw `count` candidates (one per variant number, no redraws) and judge each against every constraint."""
     if not 1 <= count <= 1_000_000:
         raise StepperError(f"expected from 1 to 1,000,000 candidates, found {count}", place="--stress")
-    passed, winners = Counter(), Counter()
-    kept, seen = [], set()
+    passed: Counter[str] = Counter()
+    winners: Counter[int] = Counter()
+    kept: list[dict[str, list[str]]] = []
+    seen: set[tuple[str, ...]] = set()
     start = time.perf_counter()
     for number in range(1, count + 1):
         verdict = judge(template.draw(variant_seed(seed, number, 0)), template.constraints)
@@ -168,6 +182,7 @@ def stress(template: Template, count: int, seed: int) -> Stress:
             failures.add("distinct")
         passed.update(n for n in NAMES if n not in failures)
         if not failures:
+            assert verdict.trace is not None, "a candidate that fits is traced"
             kept.append(answers(verdict.trace))
             seen.add(verdict.answer)
             if verdict.problem.layers and verdict.problem.layers[-1].kind == "softmax":
@@ -187,7 +202,7 @@ def stress(template: Template, count: int, seed: int) -> Stress:
     )
 
 
-def stress_report(result: Stress, constraints) -> str:
+def stress_report(result: Stress, constraints: Constraints) -> str:
     """The stress test as a plain-text report."""
     n = result.drawn
     per_variant = f", {1000 * result.seconds / result.accepted:.2f} ms per fair variant" if result.accepted else ""

@@ -33,10 +33,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from functools import cache
 from typing import TYPE_CHECKING
-
-from markdown_it import MarkdownIt
-from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from ..core.errors import StepperError
 from ..core.numbers import Values, fixed, write_exact
@@ -44,6 +42,8 @@ from ..core.stages import Stage, stages
 from ..core.text import plain_text
 
 if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
     from .generate import Variant
 
 # Characters XML 1.0 does not allow even in CDATA: an untrusted sheet or title must not break the file.
@@ -122,7 +122,11 @@ def _answers(v: Variant, s: Stage) -> tuple[Values, list[tuple[str, str]]]:
 # that scale, so 2 decimals (±0.01) is the least that still tells a worked answer from a guess.
 MIN_DECIMALS = 2
 # The values a stage of these layers can take, to say how much of them a tolerance accepts.
-_RANGES = {"sigmoid": (0, 1, "a sigmoid"), "softmax": (0, 1, "a softmax output"), "tanh": (-1, 1, "a tanh")}
+_RANGES = {
+    "sigmoid": (Decimal(0), Decimal(1), "a sigmoid"),
+    "softmax": (Decimal(0), Decimal(1), "a softmax output"),
+    "tanh": (Decimal(-1), Decimal(1), "a tanh"),
+}
 
 
 def check_tolerances(variants: Iterable[Variant], source: str | None = None) -> None:
@@ -381,16 +385,23 @@ def _closing_brace(tex: str, start: int) -> int | None:
     return None
 
 
-# Raw HTML in a sheet is shown as text, not passed on: the sheets may carry text a student or author typed.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
-dollarmath_plugin(_MARKDOWN, double_inline=True, renderer=_maths)
+@cache
+def _markdown() -> MarkdownIt:
+    """The Markdown reader, made when a quiz is first written: markdown-it is imported only then."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+    # Raw HTML in a sheet is shown as text, not passed on: the sheets may carry text a student or author typed.
+    markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    dollarmath_plugin(markdown, double_inline=True, renderer=_maths)
+    return markdown
 
 
 def to_html(markdown: str) -> str:
     """A Markdown sheet (maths in `$...$` and `$$...$$`) as HTML for Moodle: the maths for MathJax,
     everything else inert."""
     markdown = markdown.replace(_MATHS_OPEN, "").replace(_MATHS_CLOSE, "")
-    parts = _MATHS.split(_MARKDOWN.render(markdown).strip())
+    parts = _MATHS.split(_markdown().render(markdown).strip())
     return "".join(part if k % 2 else _inert(part) for k, part in enumerate(parts))
 
 

@@ -17,20 +17,34 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from types import TracebackType
 from typing import IO, Protocol
 
 from ..writing.documents import render, render_keys_chunks, render_layer, render_question
 from ..writing.output import marked, typeset
 from .generate import Variant, manifest
+from .moodle import moodle_chunks
 from .variants import Template
 
 FORMATS = ("md", "tex", "pdf", "moodle")
 
 
+class File(Protocol):
+    """A file of the exam being written, in a `with` block: a plain binary file, or the exam folder's own."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def __enter__(self) -> File: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None, /
+    ) -> object: ...
+
+
 class Sink(Protocol):
     hashes: dict[str, str]
 
-    def open(self, name: str) -> IO[bytes]: ...
+    def open(self, name: str) -> File: ...
 
     def write(self, name: str, data: bytes) -> None: ...
 
@@ -142,8 +156,6 @@ def _marked_chunks(chunks: Iterator[str], fmt: str, source: str) -> Iterator[str
 
 
 def _write_moodle(sink: Sink, template: Template, variants: list[Variant], settings, templates, source) -> None:
-    from .moodle import moodle_chunks
-
     def question_of(v: Variant) -> str:
         return render_question(v.trace, "md", v.id, templates)
 

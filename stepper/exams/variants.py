@@ -20,14 +20,16 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..core.errors import StepperError, suggestion
 from ..core.load import NON_FINITE, TOP_FIELDS, from_data, read_text, read_toml, shown
 from ..core.numbers import Values, fraction, from_numbers
-from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Pool, Problem
+from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Layer, Pool, Problem
 from .fairness import Constraints, read_constraints
+from .moodle import LAYOUTS
 
 MAX_CHOICES = 10_000  # a range with more values than this is not one a student works by hand
 # A layer's type may change only to one worked the same way, so the rest of the network still fits.
@@ -49,7 +51,6 @@ FIELDS = {
 }
 TEMPLATE_PARTS = ("random", "constraints", "exam")
 KEYS = ("full", "answers")
-LAYOUTS = ("stages", "whole")  # as moodle.LAYOUTS; moodle.py imports markdown-it, so it is loaded only when used
 # A layer's number or a part's in a [random] path: ASCII digits only (str.isdigit also takes '²'), and few
 # enough for int() (which refuses more than 4,300).
 _COUNT = r"[0-9]{1,6}"
@@ -173,7 +174,7 @@ def _numbers_only(template: Template) -> None:
         )
 
 
-def _arrays(layer) -> list:
+def _arrays(layer: Layer) -> list[Values | None]:
     if isinstance(layer, Dense):
         return list(layer.weights) + [layer.bias]
     return [getattr(layer, name, None) for name in ("filters", "weights", "bias", "slope")]
@@ -193,70 +194,92 @@ def _flat(table: dict, prefix: str = "", depth: int = 1):
 def _choice(path: str, spec, base: Problem) -> Choice:
     place = f"[random] {path!r}"
     pieces = path.split(".")
+    found: Layer | None = None
     if pieces[0] == "input":
         layer, kind_fields, rest = None, {"input": CELLS}, pieces
         count = base.input.shape[0]
     else:
-        m = re.fullmatch(f"layer({_COUNT})", pieces[0])
-        if not m or len(pieces) < 2:
-            names = ["input"] + [f"layer{n}" for n in range(1, len(base.layers) + 1)]
-            raise StepperError(
-                f"names no field of the problem: {suggestion(pieces[0], names)}expected 'input' or "
-                "'layerN.field', such as 'layer1.filters'",
-                place=place,
-            )
-        layer = int(m[1])
-        if not 1 <= layer <= len(base.layers):
-            raise StepperError(f"names no field of the problem: there are layers 1 to {len(base.layers)}", place=place)
+        layer, rest = _layer_path(pieces, base, place)
         found = base.layers[layer - 1]
-        kind_fields = FIELDS.get(type(found), {})
-        rest = pieces[1:]
-        if rest[0] not in kind_fields or (rest[0] == "slope" and found.kind != "leaky_relu"):
-            fields = [f for f in kind_fields if f != "slope" or found.kind == "leaky_relu"]
-            names = ", ".join(map(repr, fields))
-            raise StepperError(
-                f"names no field of the problem: {suggestion(rest[0], fields)}layer {layer} "
-                f"({found.kind}) may vary {names or 'nothing'}",
-                place=place,
-            )
+        kind_fields = _fields_of(found, layer, rest[0], place)
         count = _parts(found, rest[0])
     field, how = rest[0], kind_fields[rest[0]]
-    part = None
-    if len(rest) > 2 or (len(rest) == 2 and (how != CELLS or not re.fullmatch(_COUNT, rest[1]))):
-        raise StepperError(
-            f"names no field of the problem: after {field!r} only a part counted from 1 may "
-            "follow, for a field of cells",
-            place=place,
-        )
-    if len(rest) == 2:
-        part = int(rest[1]) - 1
-        if not 0 <= part < count:
-            raise StepperError(f"names no field of the problem: {field} has parts 1 to {count}", place=place)
-    if layer is not None and how == CELLS and _field(base.layers[layer - 1], field) is None:
+    part = _part(rest, how, count, place)
+    if found is not None and how == CELLS and _field(found, field) is None:
         raise StepperError(
             f"layer {layer} has no {field} to vary: give one in the layer (its values set the "
             "shape), then [random] can redraw it",
             place=place,
         )
     values = _values(spec, place, how)
-    if how == "type":
-        kind = base.layers[layer - 1].kind
-        allowed = SWAPS.get(kind, (kind,))
-        wrong = [v for v in values if v not in allowed]
-        if wrong:
-            raise StepperError(
-                f"{suggestion(wrong[0], allowed)}a {kind} layer may become only "
-                f"{' or '.join(map(repr, allowed))}, not {wrong[0]!r}",
-                place=place,
-            )
+    if found is not None and how == "type":
+        _swappable(found.kind, values, place)
     return Choice(path, layer, field, part, how, values)
 
 
-def _field(layer, field: str):
+def _layer_path(pieces: list[str], base: Problem, place: str) -> tuple[int, list[str]]:
+    """A path that names a layer (layerN.field...): the layer's number, and the pieces after it."""
+    m = re.fullmatch(f"layer({_COUNT})", pieces[0])
+    if not m or len(pieces) < 2:
+        names = ["input"] + [f"layer{n}" for n in range(1, len(base.layers) + 1)]
+        raise StepperError(
+            f"names no field of the problem: {suggestion(pieces[0], names)}expected 'input' or "
+            "'layerN.field', such as 'layer1.filters'",
+            place=place,
+        )
+    layer = int(m[1])
+    if not 1 <= layer <= len(base.layers):
+        raise StepperError(f"names no field of the problem: there are layers 1 to {len(base.layers)}", place=place)
+    return layer, pieces[1:]
+
+
+def _fields_of(found: Layer, layer: int, name: str, place: str) -> dict[str, str]:
+    """The fields [random] may vary in this layer (how each is drawn), which must include `name`."""
+    kind_fields = FIELDS.get(type(found), {})
+    if name not in kind_fields or (name == "slope" and found.kind != "leaky_relu"):
+        fields = [f for f in kind_fields if f != "slope" or found.kind == "leaky_relu"]
+        raise StepperError(
+            f"names no field of the problem: {suggestion(name, fields)}layer {layer} "
+            f"({found.kind}) may vary {', '.join(map(repr, fields)) or 'nothing'}",
+            place=place,
+        )
+    return kind_fields
+
+
+def _part(rest: list[str], how: str, count: int, place: str) -> int | None:
+    """The 0-based part (filter, channel or neuron) a path ends in, if any, of a field of `count` parts."""
+    field = rest[0]
+    if len(rest) > 2 or (len(rest) == 2 and (how != CELLS or not re.fullmatch(_COUNT, rest[1]))):
+        raise StepperError(
+            f"names no field of the problem: after {field!r} only a part counted from 1 may "
+            "follow, for a field of cells",
+            place=place,
+        )
+    if len(rest) < 2:
+        return None
+    part = int(rest[1]) - 1
+    if not 0 <= part < count:
+        raise StepperError(f"names no field of the problem: {field} has parts 1 to {count}", place=place)
+    return part
+
+
+def _swappable(kind: str, values: tuple, place: str) -> None:
+    """A layer's type may be drawn only from those worked the same way as its own (SWAPS)."""
+    allowed = SWAPS.get(kind, (kind,))
+    wrong = [v for v in values if v not in allowed]
+    if wrong:
+        raise StepperError(
+            f"{suggestion(wrong[0], allowed)}a {kind} layer may become only "
+            f"{' or '.join(map(repr, allowed))}, not {wrong[0]!r}",
+            place=place,
+        )
+
+
+def _field(layer: Layer, field: str) -> Any:
     return getattr(layer, field, None)
 
 
-def _parts(layer, field: str) -> int:
+def _parts(layer: Layer, field: str) -> int:
     if field in ("filters", "weights") and isinstance(layer, Dense):
         return len(layer.weights)
     value = getattr(layer, field, None)
@@ -337,23 +360,30 @@ def _apply(problem: Problem, choice: Choice, rng: np.random.Generator) -> Proble
     layer = layers[choice.layer - 1]
     if choice.how == "type":
         layer = replace(layer, kind=choice.draw(rng, 1)[0])
-    elif choice.how in ("pair", "pair0"):
-        n = int(choice.draw(rng, 1)[0])
-        layer = replace(layer, **{choice.field: (n, n)})
-    elif choice.how == "count":
-        layer = replace(layer, **{choice.field: int(choice.draw(rng, 1)[0])})
     elif isinstance(layer, Dense) and choice.field == "weights":
         weights = list(layer.weights)
         for k in range(len(weights)) if choice.part is None else [choice.part]:
             weights[k] = _redraw(weights[k], replace(choice, part=None), rng)
         layer = replace(layer, weights=tuple(weights))
     else:
-        layer = replace(layer, **{choice.field: _redraw(getattr(layer, choice.field), choice, rng)})
+        # FIELDS gave the field for this kind of layer; the type checker cannot follow a field chosen by name.
+        drawn: dict[str, Any] = {choice.field: _drawn(layer, choice, rng)}
+        layer = replace(layer, **drawn)
     layers[choice.layer - 1] = layer
     return replace(problem, layers=tuple(layers))
 
 
-def _redraw(v: Values, choice: Choice, rng: np.random.Generator) -> Values:
+def _drawn(layer: Layer, choice: Choice, rng: np.random.Generator) -> tuple[int, int] | int | Values:
+    """A new value for one field of the layer: a pair, a count, or its cells drawn anew."""
+    if choice.how in ("pair", "pair0"):
+        n = int(choice.draw(rng, 1)[0])
+        return (n, n)
+    if choice.how == "count":
+        return int(choice.draw(rng, 1)[0])
+    return _redraw(getattr(layer, choice.field), choice, rng)
+
+
+def _redraw(v: Values | None, choice: Choice, rng: np.random.Generator) -> Values:
     """`v` with its cells (or its part's cells) drawn anew."""
     if v is None:
         raise StepperError(
