@@ -17,26 +17,28 @@ traces never loads the writers, sympy or torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .core.lazy import exports
 
 __version__ = "0.1.0"
 
 # Each public name and the module that defines it.
 _PUBLIC = {
-    "StepperError": "stepper.core.errors",
-    "load": "stepper.core.load",
-    "loads": "stepper.core.load",
-    "trace": "stepper.core.evaluate",
-    "render": "stepper.writing.documents",
-    "render_feedback": "stepper.writing.documents",
-    "from_torch": "stepper.interop.pytorch",
-    "to_torch": "stepper.interop.pytorch",
-    "load_working": "stepper.marking.working",
-    "check_working": "stepper.marking.marker",
+    "StepperError": ".core.errors",
+    "load": ".core.load",
+    "loads": ".core.load",
+    "trace": ".core.evaluate",
+    "render": ".writing.documents",
+    "render_feedback": ".writing.documents",
+    "from_torch": ".interop.pytorch",
+    "to_torch": ".interop.pytorch",
+    "load_working": ".marking.working",
+    "check_working": ".marking.marker",
 }
 
 __all__ = [*_PUBLIC, "__version__"]
+__getattr__, __dir__ = exports(__name__, _PUBLIC)
 
 if TYPE_CHECKING:
     from .core.errors import StepperError
@@ -46,15 +48,3 @@ if TYPE_CHECKING:
     from .marking.marker import check_working
     from .marking.working import load_working
     from .writing.documents import render, render_feedback
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'stepper' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    globals()[name] = value  # found once; later lookups are plain attribute reads
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

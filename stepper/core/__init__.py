@@ -2,50 +2,57 @@
 the tracing evaluator (evaluate) and its records of every step (trace), and the stages a student writes down.
 
 May import no other stepper code. numpy is its one heavy import: sympy is imported only for a problem with symbols.
+The names below load their modules on first use (see lazy.py). The functions that trace and load a problem are
+`stepper.trace` and `stepper.load`: here they would take the names of the modules trace.py and load.py.
 """
 
-# The functions `trace` and `load` take the names of the modules trace.py and load.py as attributes of
-# stepper.core; `from stepper.core.trace import ConvTrace` still reads the module.
-from .errors import StepperError
-from .evaluate import step, trace
-from .load import load, loads
-from .numbers import Values
-from .spec import (
-    Activation,
-    Conv1x1,
-    Conv2d,
-    ConvTranspose2d,
-    Dense,
-    Flatten,
-    Layer,
-    MarkScheme,
-    Pool,
-    Problem,
-    Settings,
-)
-from .stages import Stage, stages
-from .trace import LayerTrace, Trace
+from __future__ import annotations
 
-__all__ = [
-    "Activation",
-    "Conv1x1",
-    "Conv2d",
-    "ConvTranspose2d",
-    "Dense",
-    "Flatten",
-    "Layer",
-    "LayerTrace",
-    "MarkScheme",
-    "Pool",
-    "Problem",
-    "Settings",
-    "Stage",
-    "StepperError",
-    "Trace",
-    "Values",
-    "load",
-    "loads",
-    "stages",
-    "step",
-    "trace",
-]
+from typing import TYPE_CHECKING
+
+from .lazy import exports
+
+_PUBLIC = {
+    "StepperError": ".errors",
+    "step": ".evaluate",
+    "loads": ".load",
+    "Values": ".numbers",
+    "Activation": ".spec",
+    "Conv1x1": ".spec",
+    "Conv2d": ".spec",
+    "ConvTranspose2d": ".spec",
+    "Dense": ".spec",
+    "Flatten": ".spec",
+    "Layer": ".spec",
+    "MarkScheme": ".spec",
+    "Pool": ".spec",
+    "Problem": ".spec",
+    "Settings": ".spec",
+    "Stage": ".stages",
+    "stages": ".stages",
+    "LayerTrace": ".trace",
+    "Trace": ".trace",
+}
+__all__ = list(_PUBLIC)
+__getattr__, __dir__ = exports(__name__, _PUBLIC)
+
+if TYPE_CHECKING:
+    from .errors import StepperError
+    from .evaluate import step
+    from .load import loads
+    from .numbers import Values
+    from .spec import (
+        Activation,
+        Conv1x1,
+        Conv2d,
+        ConvTranspose2d,
+        Dense,
+        Flatten,
+        Layer,
+        MarkScheme,
+        Pool,
+        Problem,
+        Settings,
+    )
+    from .stages import Stage, stages
+    from .trace import LayerTrace, Trace

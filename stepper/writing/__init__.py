@@ -1,24 +1,36 @@
 """The writers: a trace written as a worked solution, in Markdown, LaTeX, PDF and Word.
 
 `maths` writes every layer kind's working as LaTeX (one module per family, mirroring templates/layers/),
-`documents` holds one Jinja environment per format with its filters and renders the templates, `output` writes
-files all or nothing and typesets LaTeX, `estimate` sizes a document before any work, `docx` converts through pandoc.
+`documents` renders the templates through one Jinja environment per format (`formats`, `filters`, `describe`),
+`output` writes files all or nothing, `latex` typesets, `estimate` sizes a document before any work, `solution`
+makes and writes a problem's documents, `docx` converts through pandoc.
 
-May import stepper.core and stepper.interop; never exams, marking or cli.
+May import stepper.core and stepper.interop; never exams, marking or cli. The names below load their modules on
+first use (see stepper/core/lazy.py), so typesetting can start before Jinja and numpy are loaded.
 """
 
-from .documents import FORMATS, escape_md, escape_tex, render, render_feedback
-from .estimate import estimate
-from .output import TypesetError, typeset, write_files
+from __future__ import annotations
 
-__all__ = [
-    "FORMATS",
-    "TypesetError",
-    "escape_md",
-    "escape_tex",
-    "estimate",
-    "render",
-    "render_feedback",
-    "typeset",
-    "write_files",
-]
+from typing import TYPE_CHECKING
+
+from ..core.lazy import exports
+
+_PUBLIC = {
+    "FORMATS": ".formats",
+    "escape_md": ".formats",
+    "escape_tex": ".formats",
+    "render": ".documents",
+    "render_feedback": ".documents",
+    "TypesetError": ".latex",
+    "EarlyTypeset": ".latex",
+    "typeset": ".latex",
+    "write_files": ".output",
+}
+__all__ = list(_PUBLIC)
+__getattr__, __dir__ = exports(__name__, _PUBLIC)
+
+if TYPE_CHECKING:
+    from .documents import render, render_feedback
+    from .formats import FORMATS, escape_md, escape_tex
+    from .latex import EarlyTypeset, TypesetError, typeset
+    from .output import write_files
