@@ -31,6 +31,7 @@ from .filters import cell_name, points, size_words, step_kind
 from .formats import FORMATS, Format, escape_md, escape_tex, portable_maths
 from .latex import wrap_tex, wrap_tex_chunks
 from .maths import Maths
+from .template_cache import template_cache
 
 if TYPE_CHECKING:
     from ..core.spec import Shape
@@ -117,6 +118,7 @@ def environment(fmt: str, settings: Settings, templates: Path | None = None) -> 
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
         autoescape=False,
+        bytecode_cache=template_cache(),
     )
     if fmt == "tex":
         env.template_class = _WrappedTex  # before any template is loaded: each is made of this class
