@@ -90,7 +90,8 @@ def test_every_import_runs_downward():
         for target, line, _ in imports(module, path, known):
             there = subpackage(target)
             if there != here and RANK[there] > RANK[here]:
-                upward.append(f"{path.relative_to(ROOT)}:{line} imports {target} ({there} is above {here or 'stepper'})")
+                where = f"{path.relative_to(ROOT)}:{line}"
+                upward.append(f"{where} imports {target} ({there} is above {here or 'stepper'})")
     assert not upward, "imports that run back up:\n" + "\n".join(upward)
 
 
