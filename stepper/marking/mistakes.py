@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from ..core.errors import StepperError
 from ..core.evaluate import step
 from ..core.numbers import Values, floats, from_numbers, round_half_away
-from ..core.spec import Activation, Conv1x1, Conv2d, Dense, Pool, Problem, Settings
+from ..core.spec import Activation, Conv1x1, Conv2d, Dense, Layer, Pool, Problem, Settings, Shape
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,17 +36,22 @@ class Formula:
 class Mistake:
     name: str  # as the report says it: "no padding (padding 1 was asked)"
     layer: int  # the 1-based layer where it is made
-    layers: tuple  # the whole network with the mistake in it
+    layers: tuple[Layer | Formula, ...]  # the whole network with the mistake in it
     settings: Settings
+
+
+# A mistake one layer invites: its name, and what the layer becomes (a changed layer, a formula written down
+# wrong, or the layer and the one after it done the other way round: the next one's stand-in, then this one).
+Variant = tuple[str, Layer | Formula | tuple[Layer, Layer]]
 
 
 def catalogue(problem: Problem, settings: Settings) -> list[Mistake]:
     """Every known mistake that changes something in this problem's network."""
     shapes = problem.shapes()
     found: list[Mistake] = []
-    layers = problem.layers
-    for j, layer in enumerate(layers, 1):
-        for name, changed in _variants(layer, shapes[j - 1], layers[j] if j < len(layers) else None):
+    layers: tuple[Layer | Formula, ...] = problem.layers  # a mistake may put a Formula in
+    for j, layer in enumerate(problem.layers, 1):
+        for name, changed in _variants(layer, shapes[j - 1], problem.layers[j] if j < len(layers) else None):
             if isinstance(changed, tuple):  # two layers swapped: (this one's stand-in, the next one's)
                 new = layers[: j - 1] + changed + layers[j + 1 :]
             else:
@@ -66,7 +72,7 @@ def catalogue(problem: Problem, settings: Settings) -> list[Mistake]:
     return found
 
 
-def outputs(layers: tuple, x: Values, settings: Settings, first: int = 1) -> list[Values | None]:
+def outputs(layers: tuple[Layer | Formula, ...], x: Values, settings: Settings, first: int = 1) -> list[Values | None]:
     """Each layer's output from layer `first` on, starting from its input `x`; None from the first
     layer that cannot take what it is given (a map of the wrong size)."""
     out: list[Values | None] = []
@@ -79,7 +85,7 @@ def outputs(layers: tuple, x: Values, settings: Settings, first: int = 1) -> lis
     return out
 
 
-def run(number: int, layer, x: Values, settings: Settings) -> Values:
+def run(number: int, layer: Layer | Formula, x: Values, settings: Settings) -> Values:
     """One layer's output (a Formula's too), from any input it can take."""
     if isinstance(layer, Formula):
         z = x.floats().reshape(-1) if layer.kind == "softmax" else x.floats()
@@ -90,66 +96,79 @@ def run(number: int, layer, x: Values, settings: Settings) -> Values:
     return step(number, layer, x, settings).output
 
 
+def run_or_none(number: int, layer: Layer | Formula, x: Values, settings: Settings) -> Values | None:
+    """`run`, or None when the layer cannot take `x`: a student's values it cannot take simply imply nothing."""
+    try:
+        return run(number, layer, x, settings)
+    except Exception:  # noqa: BLE001 - whatever the reason, nothing follows from them
+        return None
+
+
 # ---- the mistakes each kind of layer invites ----
 
 
-def _variants(layer, shape: tuple, following) -> list[tuple[str, object]]:
-    kind = layer.kind
-    if kind == "conv2d":
-        return _conv2d(layer, shape)
-    if kind == "relu":
-        found = [("ReLU forgotten", Activation("identity"))]
-        if isinstance(following, Pool):  # the next layer done first, then ReLU
-            found.append((f"ReLU applied after {_pool_name(following)} instead of before it", (following, layer)))
-        return found
-    if kind == "leaky_relu":
-        return [("plain ReLU instead of leaky ReLU (negative values set to 0)", Activation("relu"))]
-    if kind in ("maxpool", "avgpool"):
-        other = "avgpool" if kind == "maxpool" else "maxpool"
-        found = [
-            (f"{_pool_name(replace(layer, kind=other))} instead of {_pool_name(layer)}", replace(layer, kind=other))
-        ]
-        if layer.stride != (1, 1) and layer.size != (1, 1):
-            found.append(
-                (
-                    f"{_pool_name(layer)} windows moved with stride 1 instead of {_pair(layer.stride)}",
-                    replace(layer, stride=(1, 1)),
-                )
+def _variants(layer: Layer, shape: Shape, following: Layer | None) -> list[Variant]:
+    """The mistakes a layer invites, found by its kind in `_VARIANTS` (none for a kind not there)."""
+    variants = _VARIANTS.get(layer.kind)
+    return variants(layer, shape, following) if variants else []
+
+
+def _relu(layer: Activation, shape: Shape, following: Layer | None) -> list[Variant]:
+    found: list[Variant] = [("ReLU forgotten", Activation("identity"))]
+    if isinstance(following, Pool):  # the next layer done first, then ReLU
+        found.append((f"ReLU applied after {_pool_name(following)} instead of before it", (following, layer)))
+    return found
+
+
+def _leaky_relu(layer: Activation, shape: Shape, following: Layer | None) -> list[Variant]:
+    return [("plain ReLU instead of leaky ReLU (negative values set to 0)", Activation("relu"))]
+
+
+def _pool(layer: Pool, shape: Shape, following: Layer | None) -> list[Variant]:
+    other = replace(layer, kind="avgpool" if layer.kind == "maxpool" else "maxpool")
+    found: list[Variant] = [(f"{_pool_name(other)} instead of {_pool_name(layer)}", other)]
+    if layer.stride != (1, 1) and layer.size != (1, 1):
+        found.append(
+            (
+                f"{_pool_name(layer)} windows moved with stride 1 instead of {_pair(layer.stride)}",
+                replace(layer, stride=(1, 1)),
             )
-        return found
-    if kind == "conv1x1":
-        c = layer.weights.shape[0]
-        if c > 1 and np.all(layer.weights.floats() == 1 / c):
-            ones = from_numbers([1] * c)
-            return [
-                ("channels added but not averaged (not divided by the number of channels)", Conv1x1(ones, layer.bias))
-            ]
-        return []
-    if kind == "sigmoid":
-        return [
-            (
-                "sigmoid written 1/(1 + e^z): the minus sign of e^-z dropped",
-                Formula("sigmoid", lambda z: 1 / (1 + np.exp(z))),
-            ),
-            ("sigmoid written e^z instead of 1/(1 + e^-z)", Formula("sigmoid", np.exp)),
-            ("tanh instead of sigmoid", Activation("tanh")),
-        ]
-    if kind == "softmax":
-        return [
-            (
-                "softmax without the exponential: z divided by the sum of z",
-                Formula("softmax", lambda z: z / z.sum() if z.sum() else np.full_like(z, np.nan)),
-            ),
-            ("exponentials not divided by their sum", Formula("softmax", np.exp)),
-            ("sigmoid of each z instead of softmax", Formula("softmax", lambda z: 1 / (1 + np.exp(-z)))),
-        ]
-    if kind == "dense":
-        return _dense(layer, shape)
+        )
+    return found
+
+
+def _conv1x1(layer: Conv1x1, shape: Shape, following: Layer | None) -> list[Variant]:
+    c = layer.weights.shape[0]
+    if c > 1 and np.all(layer.weights.floats() == 1 / c):
+        ones = from_numbers([1] * c)
+        return [("channels added but not averaged (not divided by the number of channels)", Conv1x1(ones, layer.bias))]
     return []
 
 
-def _conv2d(layer: Conv2d, shape: tuple) -> list[tuple[str, object]]:
-    found = []
+def _sigmoid(layer: Activation, shape: Shape, following: Layer | None) -> list[Variant]:
+    return [
+        (
+            "sigmoid written 1/(1 + e^z): the minus sign of e^-z dropped",
+            Formula("sigmoid", lambda z: 1 / (1 + np.exp(z))),
+        ),
+        ("sigmoid written e^z instead of 1/(1 + e^-z)", Formula("sigmoid", np.exp)),
+        ("tanh instead of sigmoid", Activation("tanh")),
+    ]
+
+
+def _softmax(layer: Activation, shape: Shape, following: Layer | None) -> list[Variant]:
+    return [
+        (
+            "softmax without the exponential: z divided by the sum of z",
+            Formula("softmax", lambda z: z / z.sum() if z.sum() else np.full_like(z, np.nan)),
+        ),
+        ("exponentials not divided by their sum", Formula("softmax", np.exp)),
+        ("sigmoid of each z instead of softmax", Formula("softmax", lambda z: 1 / (1 + np.exp(-z)))),
+    ]
+
+
+def _conv2d(layer: Conv2d, shape: Shape, following: Layer | None) -> list[Variant]:
+    found: list[Variant] = []
     pad = layer.padding_for(shape)
     kh, kw = layer.reach
     sides = (pad.top, pad.bottom, pad.left, pad.right)
@@ -197,8 +216,8 @@ def _conv2d(layer: Conv2d, shape: tuple) -> list[tuple[str, object]]:
     return found
 
 
-def _dense(layer: Dense, shape: tuple) -> list[tuple[str, object]]:
-    found = []
+def _dense(layer: Dense, shape: Shape, following: Layer | None) -> list[Variant]:
+    found: list[Variant] = []
     grids = [w.reshape(shape) if w.data.size == np.prod(shape) else w for w in layer.weights]
     if len(shape) == 3 and shape[1] == shape[2] > 1:
         turned = tuple(Values(np.ascontiguousarray(g.data.transpose(0, 2, 1)), g.scale) for g in grids)
@@ -221,6 +240,20 @@ def _dense(layer: Dense, shape: tuple) -> list[tuple[str, object]]:
     if layer.bias is not None and np.any(layer.bias.data != 0):
         found.append(("bias left out", Dense(layer.weights, None)))
     return found
+
+
+# The mistakes each kind of layer invites, by its kind; a kind not here invites none.
+_VARIANTS: dict[str, Callable[[Any, Shape, Layer | None], list[Variant]]] = {
+    "conv2d": _conv2d,
+    "relu": _relu,
+    "leaky_relu": _leaky_relu,
+    "maxpool": _pool,
+    "avgpool": _pool,
+    "conv1x1": _conv1x1,
+    "sigmoid": _sigmoid,
+    "softmax": _softmax,
+    "dense": _dense,
+}
 
 
 def _pool_name(layer: Pool) -> str:
