@@ -21,12 +21,16 @@ after `=`, and against the right total.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
-
-import sympy
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple, NoReturn, TypeVar
 
 from ..core.errors import StepperError
 from ..core.numbers import Values, fraction
+
+if TYPE_CHECKING:
+    import sympy  # imported where it is used: it is slow to import, and most problems have no written sums
+
+T = TypeVar("T")
 
 # What a student may type for "times", and other marks a pasted formula brings with it.
 _REPLACE = [
@@ -118,7 +122,7 @@ class _Parser:
             if not m or m.end() == pos:
                 break
             number, name, other = m.groups()
-            start = m.start(m.lastindex)
+            start = m.start(m.lastindex or 0)  # where the token itself starts, after any spaces
             if number:
                 self.tokens.append(("num", number, start))
             elif name:
@@ -135,22 +139,38 @@ class _Parser:
         self.powers = 0  # powers read so far: a power of a power could be a number too large to hold
         self.group: list | None = None  # the terms of the parenthesised sum just read, if it was one
 
-    def whole(self, rule):
+    def whole(self, rule: Callable[[_Parser], T]) -> T:
         """`rule` over all of the text: anything left over is a mistake."""
         if not self.tokens:
             self._fail("expected a sum, found nothing")
         found = rule(self)
-        if self._peek() is not None:
-            self._fail(f"unexpected {self._peek()[1]!r}")
+        left = self._next()
+        if left is not None:
+            self._fail(f"unexpected {left!r}")
         return found
 
-    def _fail(self, why: str):
+    def _fail(self, why: str) -> NoReturn:
         raise StepperError(f"in the sum {self.text!r}: {why}", place=self.place)
 
     def _peek(self) -> tuple[str, str, int] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
 
-    def _take(self, op: str | None = None):
+    def _next(self) -> str | None:
+        """The next token's text; None at the end."""
+        token = self._peek()
+        return token[1] if token is not None else None
+
+    def _start(self) -> int:
+        """Where the next token starts in the text; its length at the end."""
+        token = self._peek()
+        return token[2] if token is not None else len(self.text)
+
+    def _op(self, ops: str) -> bool:
+        """Whether the next token is one of the operators `ops`."""
+        token = self._peek()
+        return token is not None and token[0] == "op" and token[1] in ops
+
+    def _take(self, op: str | None = None) -> tuple[str, str, int]:
         token = self._peek()
         if token is None or (op is not None and token[1] != op):
             self._fail(f"expected {op!r}" if op else "it ends too soon")
@@ -158,34 +178,39 @@ class _Parser:
         return token
 
     def terms(self) -> list[Written]:
+        import sympy
+
         found = []
         while True:
-            start = self._peek()[2] if self._peek() else len(self.text)
+            start = self._start()
             sign = 1
-            while self._peek() and self._peek()[1] in "+-" and self._peek()[0] == "op":
+            while self._op("+-"):
                 sign = -sign if self._take()[1] == "-" else sign
             factors, groups = self._product()
-            end = self._peek()[2] if self._peek() else len(self.text)
+            end = self._start()
             if sign < 0:
                 factors[0] = -factors[0]
                 groups[0] = groups[0] and [-g for g in groups[0]]
             found.append(Written(self.text[start:end].strip(), sympy.Mul(*factors), tuple(factors), tuple(groups)))
-            if self._peek() is None or self._peek()[1] == ")":
+            following = self._next()
+            if following is None or following == ")":
                 return found  # the end, or the end of a parenthesis (whose caller takes the ')')
-            if self._peek()[1] not in "+-":
+            if following not in "+-":
                 before = self.tokens[self.i - 1] if self.i else None
                 hint = ": write * or × for times (x is read as a name)" if before and before[1] in ("x", "X") else ""
-                self._fail(f"unexpected {self._peek()[1]!r}{hint}")
+                self._fail(f"unexpected {following!r}{hint}")
 
     def value(self) -> sympy.Expr:
+        import sympy
+
         total = sympy.Add(*(t.value for t in self.terms()))
         return total
 
     def _product(self) -> tuple[list[sympy.Expr], list]:
         """The factors of one term, and for each the terms of its parenthesised sum (or None)."""
         factors, groups = [self._power()], [self.group]
-        while self._peek() and (self._peek()[1] in "*/" or self._peek()[0] == "name" or self._peek()[1] == "("):
-            op = self._take()[1] if self._peek()[1] in "*/" else "*"  # (2)(3) and 2w1 multiply too
+        while (token := self._peek()) is not None and (token[1] in "*/" or token[0] == "name" or token[1] == "("):
+            op = self._take()[1] if token[1] in "*/" else "*"  # (2)(3) and 2w1 multiply too
             f = self._power()
             if op == "/":
                 if f == 0:
@@ -198,13 +223,13 @@ class _Parser:
 
     def _power(self) -> sympy.Expr:
         negative = False
-        while self._peek() and self._peek()[0] == "op" and self._peek()[1] in "+-":
+        while self._op("+-"):
             negative ^= self._take()[1] == "-"  # a loop, not recursion: "- - - 3" may be long
         powers = self.powers
         self.group = None
         base = self._atom()  # sets self.group for a parenthesised sum
         group = self.group
-        if self._peek() and self._peek()[1] == "^":
+        if self._next() == "^":
             group = None  # a power of a sum is not a sum of terms
             if self.powers > powers:
                 self._fail("a power of a power is not read: write the number it stands for")
@@ -220,12 +245,16 @@ class _Parser:
         return -base if negative else base
 
     def _number(self, text: str) -> sympy.Expr:
+        import sympy
+
         try:
             return sympy.Rational(fraction(text))  # fraction() bounds an exponent: 1e99999999 has no room
         except ValueError:
             self._fail(f"{text!r} has too many digits")
 
     def _atom(self) -> sympy.Expr:
+        import sympy
+
         kind, text, _ = self._take()
         if kind == "num":
             return self._number(text)
@@ -245,6 +274,8 @@ class _Parser:
 
 def check_sum(text: str, place: str, expected: list[Expected], right: Values, tolerance: float) -> SumCheck:
     """Match each written term to a term of the window and judge it, then the addition."""
+    import sympy
+
     written, stated = parse_sum(text, place)
     written = [part for t in _renamed(written, expected) for part in _distributed(t)]
     same = _Same(tolerance)
@@ -276,6 +307,8 @@ def check_sum(text: str, place: str, expected: list[Expected], right: Values, to
 
 def _distributed(t: Written) -> list[Written]:
     """0.8808 (0.2 + 0.1) as the two products it stands for, so each is matched to its own term."""
+    import sympy
+
     for i, group in enumerate(t.groups):
         if group:
             return [
@@ -289,6 +322,8 @@ def _distributed(t: Written) -> list[Written]:
 def _renamed(written: list[Written], expected: list[Expected]) -> list[Written]:
     """w_1 read as the window's w1 (and the reverse): the names as the student wrote them may differ
     from the problem's only by an underscore."""
+    import sympy
+
     symbols = {
         s
         for e in expected
@@ -356,6 +391,8 @@ def _match(t: Written, open_: list[Expected], expected: list[Expected], same: _S
 
 def _pair(a, b, e: Expected, same: _Same) -> bool:
     """Whether {a, b} are the term's input and weight, up to their signs."""
+    if e.x is None or e.w is None:
+        return False  # the bias: no input and weight to pair with
     x, w = _sym(e.x), _sym(e.w)
     return (same.equal(abs_(a), abs_(x)) and same.equal(abs_(b), abs_(w))) or (
         same.equal(abs_(a), abs_(w)) and same.equal(abs_(b), abs_(x))
@@ -363,15 +400,21 @@ def _pair(a, b, e: Expected, same: _Same) -> bool:
 
 
 def abs_(v):
-    return abs(v) if _is_number(v) else (-v if sympy.Mul(v).could_extract_minus_sign() else v)
+    if _is_number(v):
+        return abs(v)
+    import sympy
+
+    return -v if sympy.Mul(v).could_extract_minus_sign() else v
 
 
 def _is_number(v) -> bool:
     return bool(getattr(v, "is_number", False))
 
 
-def _sym(v: Values | None) -> sympy.Expr:
+def _sym(v: Values) -> sympy.Expr:
     """One cell of a Values as a sympy value."""
+    import sympy
+
     x = v.data.item() if v.data.ndim == 0 else v.data.ravel()[0]
     if v.symbolic:
         return sympy.sympify(x)
@@ -389,6 +432,8 @@ class _Same:
     def equal(self, a, b) -> bool:
         if getattr(a, "is_number", True) and getattr(b, "is_number", True):
             return abs(float(a) - float(b)) <= self.tolerance
+        import sympy
+
         diff = sympy.expand(sympy.sympify(a) - sympy.sympify(b))
         if diff.is_number:
             return abs(float(diff)) <= self.tolerance
