@@ -13,10 +13,10 @@ import io
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from ..core.errors import StepperError
 from ..core.load import read_text
@@ -26,6 +26,10 @@ from ..writing.documents import escape_md, points
 from ..writing.output import CSV_MARK
 from .marker import EMPTY, Feedback, Marker
 from .working import loads_working
+
+if TYPE_CHECKING:
+    from ..core.stages import Stage
+    from ..exams.manifest import Manifest
 
 # Folders with at least this many files show a progress bar (on a terminal, or when asked).
 PROGRESS_FROM = 20
@@ -83,7 +87,10 @@ def _not_working(path: Path) -> str | None:
 
 
 def mark_all(
-    source, paths: list[Path], progress: Callable[[int, int], None] | None = None, warn: Callable[[str], None] = print
+    source: Problem | Manifest,
+    paths: list[Path],
+    progress: Callable[[int, int], None] | None = None,
+    warn: Callable[[str], None] = print,
 ) -> tuple[list[tuple[Path, Feedback]], list[Skipped]]:
     """Each working file marked against `source` (a Problem, or an exam Manifest whose variant each working
     file names); those that cannot be read are reported through `warn` and skipped."""
@@ -108,7 +115,7 @@ def why(error: StepperError) -> str:
 class Markers:
     """One Marker per problem: the problem itself, or each variant of an exam as working files name them."""
 
-    def __init__(self, source):
+    def __init__(self, source: Problem | Manifest):
         self.source = source
         self._markers: dict[int, Marker] = {}
 
@@ -132,7 +139,7 @@ def is_empty(text: str) -> bool:
     return all(not line.strip() or line.strip().startswith("#") for line in text.splitlines())
 
 
-def summary_csv(problem_stages: Iterable, marked: list[tuple[Path, Feedback]]) -> str:
+def summary_csv(problem_stages: Iterable[Stage], marked: list[tuple[Path, Feedback]]) -> str:
     """One row per student; spreadsheet formulas in names are defused."""
     keys = [s.key for s in problem_stages]
     out = io.StringIO()
@@ -163,7 +170,10 @@ def common_mistakes(marked: list[tuple[Path, Feedback]]) -> list[tuple[str, int]
 
 
 def summary_md(
-    problem: Problem, marked: list[tuple[Path, Feedback]], skipped: list[Skipped], no_pdf: list[Skipped] = ()
+    problem: Problem,
+    marked: list[tuple[Path, Feedback]],
+    skipped: Sequence[Skipped],
+    no_pdf: Sequence[Skipped] = (),
 ) -> str:
     """The class at a glance: marks, what was skipped and why, and the most common mistakes."""
     lines = [f"# Class summary: {escape_md(problem.title)}", ""]
@@ -195,14 +205,14 @@ def summary_md(
     return "\n".join(lines) + "\n"
 
 
-def _listed(entries: list[Skipped]) -> str:
+def _listed(entries: Sequence[Skipped]) -> str:
     return "; ".join(f"{escape_md(s.path.name)} ({escape_md(s.why)})" for s in entries)
 
 
 class ProgressBar:
     """`marking  12/30 [########          ]` on one line of stderr, redrawn in place."""
 
-    def __init__(self, stream=None, width: int = 30, label: str = "marking"):
+    def __init__(self, stream: TextIO | None = None, width: int = 30, label: str = "marking"):
         self.stream = stream or sys.stderr
         self.width = width
         self.label = label

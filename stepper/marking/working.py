@@ -22,7 +22,7 @@ A `[[window]]` entry holds one written sum:
     sum = "0 + 2 - 1 - 5 - 2"
 
 Values keep the text the student wrote, so a report quotes them as written.
-Nothing here judges the working; that is `check`'s job.
+Nothing here judges the working; that is `marker`'s job.
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def _working(data: dict, problem: Problem, name: str, default_student: str) -> W
     by_layer: dict[int, list[Stage]] = {}
     for s in stages(problem):
         by_layer.setdefault(s.layer, []).append(s)
-    answers, seen = [], {}
+    answers: list[Answer] = []
+    seen: dict[int, str] = {}  # layer number -> the table that gave it
     for key, raw in data.items():
         if key in TOP_FIELDS:
             continue
@@ -151,7 +152,7 @@ def _layer_answers(key: str, raw: dict, layer_stages: list[Stage]) -> list[Answe
     parts = {s.part: s for s in layer_stages}
     if "map" in parts:
         parts["channel1"] = parts["map"]  # a one-channel map may be called either
-    answers = []
+    answers: list[Answer] = []
     for part, value in raw.items():
         if part not in parts:
             names = [s.part for s in layer_stages]
@@ -175,6 +176,7 @@ def _layer_answers(key: str, raw: dict, layer_stages: list[Stage]) -> list[Answe
 def _cells(raw, place: str, ndim: int) -> tuple[list, tuple[int, ...]]:
     """A grid (text or rows), a vector (text or list) or one number, flat, with its shape; `ndim` is the
     stage's own (0 for one number, 1 for a vector, 2 for a map), which says how a single row is meant."""
+    rows: list[list]
     if isinstance(raw, str):
         comma = re.search(r"\d,\d", raw)
         if comma:  # 0,9526: a decimal comma, which would otherwise split one number into two cells
@@ -308,7 +310,8 @@ def _what(x) -> str:
         return "true/false"
     if isinstance(x, (int, Decimal)):
         return shown(x)
-    return {list: "a list", dict: "a table"}.get(type(x), type(x).__name__)
+    names: dict[type, str] = {list: "a list", dict: "a table"}
+    return names.get(type(x), type(x).__name__)
 
 
 # ---- writing a working file (a model answer, or a planted mistake for tests and examples) ----
