@@ -7,15 +7,15 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.errors import StepperError
-from ..core.load import load
-from ..core.spec import Problem
 from ..core.text import plain_text
-from ..writing.documents import builtin_templates
-from ..writing.output import TEX_INSTALL, check_writable, marked, pdflatex_available, tex_timeout
-from ..writing.solution import SolveOptions, check_sizes, plan, write_solutions
+from ..writing.latex import TEX_INSTALL, EarlyTypeset, pdflatex_available, tex_timeout
 from .arguments import DEFAULT_FORMATS, format_list
+
+if TYPE_CHECKING:
+    from ..core.spec import Problem
 
 SETTINGS = ("detail", "terms", "rounding", "decimals")  # the flags that override a problem file's [settings]
 
@@ -26,15 +26,24 @@ def run(args: argparse.Namespace) -> int:
         raise StepperError("no such folder", file=str(args.templates), place="--templates")
     if args.torch and args.problems:
         raise StepperError("give problem files or --torch, not both", place="--torch")
-    loaded = _from_torch(args.torch, args.out, args.force) if args.torch else _problems(args.problems)
     if "pdf" in formats:
         tex_timeout()  # a bad STEPPER_TEX_TIMEOUT is found before any work
+    # pdflatex loads its format while the problem is read, traced and written (stepper.writing.latex); numpy,
+    # Jinja and the rest are imported after it has started.
+    with EarlyTypeset(start="pdf" in formats) as early:
+        return _solve(args, formats, early)
+
+
+def _solve(args: argparse.Namespace, formats: list[str], early: EarlyTypeset) -> int:
+    from ..writing.solution import SolveOptions, check_sizes, plan, write_solutions
+
+    loaded = _from_torch(args.torch, args.out, args.force) if args.torch else _problems(args.problems)
     overrides = {name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None}
     options = SolveOptions(tuple(formats), args.out, args.templates, args.force, overrides)
     jobs = plan(loaded, options)
     for line in check_sizes(jobs, options):  # before any work: a document too large refused, a long one announced
         print(line, file=sys.stderr, flush=True)
-    written, failures = write_solutions(jobs, options, _problem_file(loaded, args) if args.torch else None)
+    written, failures = write_solutions(jobs, options, _problem_file(loaded, args) if args.torch else None, early)
     for target in written:
         print(plain_text(target))
     for failure in failures:
@@ -62,6 +71,8 @@ def _formats(given: list[str] | None) -> list[str]:
 
 def _problems(given: list[Path]) -> list[tuple[Path, Problem]]:
     """Each problem file given, loaded; with none, the built-in tutorial."""
+    from ..core.load import load
+
     sources = given or [tutorial_path()]
     names = [str(p) for p in given] or ["the built-in tutorial"]
     return [(path, load(path, name=name)) for path, name in zip(sources, names)]
@@ -69,6 +80,8 @@ def _problems(given: list[Path]) -> list[tuple[Path, Problem]]:
 
 def tutorial_path() -> Path:
     """The built-in tutorial: inside the installed package, or in the source tree's examples/."""
+    from ..writing.documents import builtin_templates
+
     package = builtin_templates().parent
     for candidate in (package / "examples" / "tutorial.toml", package.parent / "examples" / "tutorial.toml"):
         if candidate.is_file():
@@ -79,6 +92,7 @@ def tutorial_path() -> Path:
 def _problem_file(loaded: list[tuple[Path, Problem]], args: argparse.Namespace) -> dict[Path, bytes]:
     """The problem file of a PyTorch model, written beside its documents."""
     from ..interop.dump import dumps
+    from ..writing.output import marked
 
     path, problem = loaded[0]
     return {args.out / path.name: marked(dumps(problem), ".toml", args.torch).encode("utf-8")}
@@ -114,6 +128,8 @@ def _from_torch(spec: str, out: Path, force: bool) -> list[tuple[Path, Problem]]
         problem = from_torch(*pair, title=f"{attribute} from {module_name}")
     except StepperError as e:
         raise e.located(place=f"--torch {spec}") from None
+    from ..writing.output import check_writable
+
     path = Path(f"{attribute}.toml")
     check_writable(out / path.name, force)
     return [(path, replace(problem, source=spec))]

@@ -176,42 +176,68 @@ def typeset(tex: str, name: str) -> bytes:
 class EarlyTypeset:
     """pdflatex started before its document is written, reading it from a named pipe once it is.
 
-    Use as a context manager around the work that makes the document; `typeset(tex)` then gives its PDF, the same
-    bytes as `typeset` gives. When the document turns out to need another engine, the early run is stopped and
-    the document typeset as usual; leaving the block without typesetting stops it too."""
+    Use as a context manager around the work that makes the document: `send(tex)` hands the document over as soon
+    as it is made (other work can go on while pdflatex reads it), and `pdf(name)` then waits for its PDF, the same
+    bytes as `typeset` gives; `typeset(tex, name)` does both. When the document turns out to need another engine,
+    the early run is stopped and the document typeset as usual; leaving the block without a document stops it too.
+    One early run serves one document."""
 
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, start: bool = True) -> None:
         self.run: subprocess.Popen | None = None
-        self.work = tempfile.mkdtemp(prefix="stepper-")  # private to this user (0700), made exclusively
-        self.pipe = os.path.join(self.work, "doc.tex")
-        if shutil.which("pdflatex") is not None and hasattr(os, "mkfifo"):
+        self.tex: str | None = None
+        self.feeder: threading.Thread | None = None
+        self.work = self.pipe = ""
+        if start and shutil.which("pdflatex") is not None and hasattr(os, "mkfifo"):
+            self.work = tempfile.mkdtemp(prefix="stepper-")  # private to this user (0700), made exclusively
+            self.pipe = os.path.join(self.work, "doc.tex")
             os.mkfifo(self.pipe, 0o600)
             self.run = _start_tex("pdflatex", self.work)
+
+    @classmethod
+    def later(cls) -> EarlyTypeset:
+        """One that starts nothing early: `pdf` typesets the document sent, as `typeset` does."""
+        return cls(start=False)
 
     def __enter__(self) -> EarlyTypeset:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def typeset(self, tex: str) -> bytes:
-        if self.run is None or tex_engine(tex) != "pdflatex":
-            self.close()
-            return typeset(tex, self.name)
-        timeout = tex_timeout()
-        feeder = threading.Thread(target=_feed, args=(self.pipe, tex.encode("utf-8")), daemon=True)
-        feeder.start()
+    @property
+    def free(self) -> bool:
+        """Whether no document has been sent yet."""
+        return self.tex is None
+
+    def send(self, tex: str) -> None:
+        self.tex = tex
+        if self.run is not None and tex_engine(tex) == "pdflatex":
+            self.feeder = threading.Thread(target=_feed, args=(self.pipe, tex.encode("utf-8")), daemon=True)
+            self.feeder.start()
+        else:
+            self.close()  # it needs LuaLaTeX (or there is no pdflatex): typeset as usual in pdf()
+
+    def pdf(self, name: str) -> bytes:
+        if self.tex is None:
+            raise ValueError("no document was sent")
+        if self.feeder is None or self.run is None:
+            return typeset(self.tex, name)
         try:
-            return _finish_tex(self.run, "pdflatex", self.work, timeout, self.name)
+            return _finish_tex(self.run, "pdflatex", self.work, tex_timeout(), name)
         finally:
-            _release(self.pipe, feeder)
             self.close()
+
+    def typeset(self, tex: str, name: str) -> bytes:
+        self.send(tex)
+        return self.pdf(name)
 
     def close(self) -> None:
         if self.run is not None and self.run.returncode is None:
             _kill_group(self.run)
-        shutil.rmtree(self.work, ignore_errors=True)
+        if self.feeder is not None:
+            _release(self.pipe, self.feeder)
+        if self.work:
+            shutil.rmtree(self.work, ignore_errors=True)
 
 
 def _feed(pipe: str, data: bytes) -> None:

@@ -15,7 +15,8 @@ from ..core.spec import Problem, Settings
 from ..core.text import plain_text
 from .documents import escape_tex, render
 from .estimate import ANNOUNCE_FROM, PDF_LIMIT, TEXT_LIMIT, byte_size, estimate
-from .output import TypesetError, check_writable, marked, remove_stale_log, tex_engine, typeset, write_files
+from .latex import EarlyTypeset, TypesetError, tex_engine
+from .output import check_writable, marked, remove_stale_log, write_files
 
 
 @dataclass(frozen=True)
@@ -106,15 +107,19 @@ def check_size(problem: Problem, settings: Settings, formats: tuple[str, ...], f
 
 
 def write_solutions(
-    jobs: list[Job], options: SolveOptions, extra: Mapping[Path, bytes] | None = None
+    jobs: list[Job],
+    options: SolveOptions,
+    extra: Mapping[Path, bytes] | None = None,
+    early: EarlyTypeset | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Every document rendered and typeset first, then all written together with `extra` (written first): an
     error tracing or rendering any problem means nothing is written. Returns the files written and, for each
-    document LaTeX could not typeset, why and what was written of it."""
+    document LaTeX could not typeset, why and what was written of it. `early`, a pdflatex started before the
+    work, typesets the first PDF."""
     files: dict[Path, bytes] = dict(extra or {})
     failures: list[str] = []
     for job in jobs:
-        made, failure = documents(job, options)
+        made, failure = documents(job, options, early)
         files.update(made)
         if failure is not None:
             log = log_file(failure, job.targets["pdf"], job.path.name, options.force, files)
@@ -127,24 +132,32 @@ def write_solutions(
     return list(files), failures
 
 
-def documents(job: Job, options: SolveOptions) -> tuple[dict[Path, bytes], TypesetError | None]:
+def documents(
+    job: Job, options: SolveOptions, early: EarlyTypeset | None = None
+) -> tuple[dict[Path, bytes], TypesetError | None]:
     """One problem's documents, by the file each goes to, and the failure to typeset its PDF, if it failed
-    (the other documents are there all the same)."""
+    (the other documents are there all the same). The LaTeX is made first, so that pdflatex reads it while the
+    Markdown is made."""
     formats, settings, targets = options.formats, job.settings, job.targets
     result = trace(job.problem, settings)
     made: dict[str, bytes] = {}
-    for fmt in ("md", "tex"):
+    typesetter = None
+    if "pdf" in formats:
+        typesetter = early if early is not None and early.free else EarlyTypeset.later()
+    for fmt in ("tex", "md"):
         if fmt in formats or (fmt == "tex" and "pdf" in formats) or (fmt == "md" and "docx" in formats):
-            text = render(result, fmt, settings, options.templates)
-            made[fmt] = marked(text, f".{fmt}", job.path.name).encode("utf-8")
+            text = marked(render(result, fmt, settings, options.templates), f".{fmt}", job.path.name)
+            made[fmt] = text.encode("utf-8")
+            if fmt == "tex" and typesetter is not None:
+                typesetter.send(text)
     if "docx" in formats:
         from .docx import to_docx
 
         made["docx"] = to_docx(made["md"].decode("utf-8"), str(targets["docx"]))
     failure = None
-    if "pdf" in formats:
+    if typesetter is not None:
         try:
-            made["pdf"] = typeset(made["tex"].decode("utf-8"), str(targets["pdf"]))
+            made["pdf"] = typesetter.pdf(str(targets["pdf"]))
         except TypesetError as e:
             failure = e
     return {targets[fmt]: made[fmt] for fmt in formats if fmt in made}, failure

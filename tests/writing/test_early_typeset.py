@@ -23,9 +23,9 @@ def tex() -> str:
 
 @needs_tex
 def test_the_early_run_gives_the_same_pdf_byte_for_byte(tex):
-    with EarlyTypeset("tutorial.tex") as early:
+    with EarlyTypeset() as early:
         assert early.run is not None, "pdflatex should have been started early"
-        pdf = early.typeset(tex)
+        pdf = early.typeset(tex, "tutorial.tex")
     assert pdf == typeset(tex, "tutorial.tex")
     assert not os.path.exists(early.work)
 
@@ -33,15 +33,15 @@ def test_the_early_run_gives_the_same_pdf_byte_for_byte(tex):
 @needs_tex
 def test_an_error_in_the_document_is_a_typeset_error_with_its_log(tex):
     broken = tex.replace("\\end{document}", "\\nosuchcommand\n\\end{document}")
-    with EarlyTypeset("tutorial.tex") as early, pytest.raises(TypesetError) as caught:
-        early.typeset(broken)
+    with EarlyTypeset() as early, pytest.raises(TypesetError) as caught:
+        early.typeset(broken, "tutorial.tex")
     assert "Undefined control sequence" in str(caught.value)
     assert b"nosuchcommand" in caught.value.log
 
 
 @needs_tex
 def test_leaving_without_a_document_stops_pdflatex_and_removes_its_folder():
-    with EarlyTypeset("tutorial.tex") as early:
+    with EarlyTypeset() as early:
         run = early.run
     assert run is not None and run.returncode is not None
     assert not os.path.exists(early.work)
@@ -51,9 +51,9 @@ def test_leaving_without_a_document_stops_pdflatex_and_removes_its_folder():
 def test_a_document_that_needs_another_engine_is_typeset_as_usual(tex, monkeypatch):
     chosen = []
     monkeypatch.setattr("stepper.writing.latex.typeset", lambda text, name: chosen.append(name) or b"%PDF-usual")
-    with EarlyTypeset("tutorial.tex") as early:
+    with EarlyTypeset() as early:
         run = early.run
-        assert early.typeset(tex.replace("CNN tutorial", "CNN tutorial 王")) == b"%PDF-usual"
+        assert early.typeset(tex.replace("CNN tutorial", "CNN tutorial 王"), "tutorial.tex") == b"%PDF-usual"
     assert chosen == ["tutorial.tex"]
     assert run is not None and run.returncode is not None  # the early pdflatex was stopped
 
@@ -64,6 +64,6 @@ def test_a_pdflatex_that_ends_before_reading_its_pipe_is_reported_not_waited_for
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("STEPPER_TEX_TIMEOUT", "20")
-    with EarlyTypeset("tutorial.tex") as early, pytest.raises(TypesetError) as caught:
-        early.typeset(tex)
+    with EarlyTypeset() as early, pytest.raises(TypesetError) as caught:
+        early.typeset(tex, "tutorial.tex")
     assert "exit status 3" in str(caught.value)

@@ -377,11 +377,11 @@ def test_permission_faults_give_one_line(open_folder, fault):
 
 def test_an_unforeseen_os_error_is_one_line(capsys, monkeypatch):
     """The backstop: any OSError is `stepper: error: FILE: why`, exit 2."""
-    import stepper.cli.solve
+    import stepper.core.load
 
     def refuse(path, name=None):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
-    monkeypatch.setattr(stepper.cli.solve, "load", refuse)
+    monkeypatch.setattr(stepper.core.load, "load", refuse)
     code, _, err = run_stepper(capsys, "solve", TUTORIAL, "--format", "md")
     assert_one_error(code, err, TUTORIAL, (r"^Permission denied$",))
 
