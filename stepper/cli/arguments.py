@@ -143,7 +143,7 @@ def _solve(solve: argparse.ArgumentParser) -> None:
 
 def _settings(solve: argparse.ArgumentParser) -> None:
     """The flags that override a problem file's [settings]."""
-    from ..core.spec import ROUNDING, TERMS
+    from ..core.choices import ROUNDING, TERMS
 
     solve.add_argument(
         "--detail",

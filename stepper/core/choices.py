@@ -1,0 +1,15 @@
+"""The values each setting may take: here, apart from the classes that use them, so that the command line can
+offer them without importing numpy (and `stepper solve` can start pdflatex first)."""
+
+ROUNDING = ("carry", "full")
+TERMS = ("nonzero", "all")
+# How a convolution window over several channels is summed: a bracket and a subtotal per channel (as d2l), or
+# one flat sum.
+CHANNELS = ("grouped", "flat")
+# How a transposed convolution is worked: scaled copies of the filter placed stride apart and added (d2l, U of
+# Toronto), or the equivalent convolution of the input spread out with zeros.
+TRANSPOSED = ("scatter", "convolution")
+# What a stride that leaves cells over does: the floor formula drops them (PyTorch), or the problem is refused
+# (CS231n's notes call such a stride invalid).
+SIZE_RULES = ("floor", "exact")
+MARK_PER = ("cell", "stage")
