@@ -1,18 +1,23 @@
 """What a problem is: the input, the layers and the settings, as frozen dataclasses.
 
 Each layer knows the shape it turns its input into (`out_shape`), and says in
-words what is wrong when it cannot; `load.py` reads a problem file into these.
+words what is wrong when it cannot. Each layer class also declares its kinds
+(`kinds`: the heading and the problem file's fields of each) and reads its own
+[[layers]] table (`from_table`); `KINDS`, at the end, is the one registry of
+kinds that every other table of kinds reads. `load.py` reads a problem file.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from functools import cached_property
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
+from . import reading
 from .errors import StepperError, suggestion
 from .numbers import Values, as_symbols, exact, floats, symbols
 
@@ -111,6 +116,14 @@ class MarkScheme:
             )
 
 
+class Kind(NamedTuple):
+    """One kind of layer as its class declares it: its heading, and the fields of its [[layers]] table."""
+
+    title: str  # the worked solution's heading, as a student would recognise it: "max pooling"
+    fields: tuple[str, ...] = ()  # what its table may hold besides `type`, in the order a problem file is written
+    required: tuple[str, ...] = ()  # of those, the ones it must hold
+
+
 @dataclass(frozen=True)
 class Padding:
     top: int
@@ -171,6 +184,26 @@ class Conv2d:
     flip: bool = False  # true convolution: each filter turned 180 degrees before it slides
     dilation: Pair = (1, 1)  # gaps between the cells a filter reads: 2 reads every other cell
     kind = "conv2d"
+    kinds: ClassVar[dict[str, Kind]] = {
+        "conv2d": Kind("convolution", ("filters", "stride", "padding", "flip", "dilation", "bias"), ("filters",))
+    }
+
+    @classmethod
+    def from_table(cls, kind: str, raw: dict) -> Conv2d:
+        """The layer its [[layers]] table describes (`load` has checked the table's fields)."""
+        filters = reading.filters(raw["filters"])
+        stride = reading.pair(raw.get("stride", 1), "field 'stride'")
+        padding = reading.padding(raw.get("padding", 0))
+        bias = _bias(raw, filters.shape[0], "one per filter")
+        flip = raw.get("flip", False)
+        if not isinstance(flip, bool):
+            raise StepperError(
+                "expected true (a true convolution: the filter is turned 180 degrees) or false, "
+                f"found {reading.shown(flip)}",
+                place="field 'flip'",
+            )
+        dilation = reading.pair(raw.get("dilation", 1), "field 'dilation'")
+        return cls(filters=filters, stride=stride, padding=padding, bias=bias, flip=flip, dilation=dilation)
 
     @cached_property
     def reach(self) -> Pair:
@@ -217,6 +250,21 @@ class ConvTranspose2d:
     output_padding: Pair = (0, 0)  # cells added at the bottom and right, to reach a given size
     bias: Values | None = None  # (F,)
     kind = "conv_transpose2d"
+    kinds: ClassVar[dict[str, Kind]] = {
+        "conv_transpose2d": Kind(
+            "transposed convolution", ("filters", "stride", "padding", "output_padding", "bias"), ("filters",)
+        )
+    }
+
+    @classmethod
+    def from_table(cls, kind: str, raw: dict) -> ConvTranspose2d:
+        """The layer its [[layers]] table describes (`load` has checked the table's fields)."""
+        filters = reading.filters(raw["filters"])
+        stride = reading.pair(raw.get("stride", 1), "field 'stride'")
+        bias = _bias(raw, filters.shape[0], "one per filter")
+        padding = reading.pair(raw.get("padding", 0), "field 'padding'", least=0)
+        output_padding = reading.pair(raw.get("output_padding", 0), "field 'output_padding'", least=0)
+        return cls(filters=filters, stride=stride, padding=padding, output_padding=output_padding, bias=bias)
 
     def as_convolution(self) -> Conv2d:
         """The convolution with stride 1 and flipped filters that the expanded input goes through."""
@@ -264,6 +312,22 @@ class Pool:
     size: Pair | None  # None: the whole map
     stride: Pair
     padding: int | tuple[int, ...] = 0  # as PyTorch: max pooling's padded cells never win, average pooling's count as 0
+    kinds: ClassVar[dict[str, Kind]] = {
+        "maxpool": Kind("max pooling", ("size", "stride", "padding"), ("size",)),
+        "avgpool": Kind("average pooling", ("size", "stride", "padding"), ("size",)),
+        "globalavgpool": Kind("global average pooling"),
+    }
+
+    @classmethod
+    def from_table(cls, kind: str, raw: dict) -> Pool:
+        """The layer its [[layers]] table describes (`load` has checked the table's fields)."""
+        if kind == "globalavgpool":
+            return cls(kind=kind, size=None, stride=(1, 1))
+        size = reading.pair(raw["size"], "field 'size'")
+        stride = reading.pair(raw.get("stride", list(size)), "field 'stride'")
+        return cls(
+            kind=kind, size=size, stride=stride, padding=reading.padding(raw.get("padding", 0), windows_only=True)
+        )
 
     def kernel(self, shape: Shape) -> Pair:
         return self.size if self.size is not None else (shape[-2], shape[-1])
@@ -296,6 +360,14 @@ class Conv1x1:
     weights: Values  # (C,)
     bias: Values | None = None  # (1,)
     kind = "conv1x1"
+    kinds: ClassVar[dict[str, Kind]] = {"conv1x1": Kind("1×1 filter", ("weights", "bias"), ("weights",))}
+
+    @classmethod
+    def from_table(cls, kind: str, raw: dict) -> Conv1x1:
+        """The layer its [[layers]] table describes: the bias is one number (`load` has checked the fields)."""
+        weights = reading.vector(raw["weights"], "field 'weights'")
+        bias = reading.vector([raw["bias"]], "field 'bias'") if "bias" in raw else None
+        return cls(weights=weights, bias=bias)
 
     def out_shape(self, shape: Shape) -> Shape:
         _expect_map(shape)
@@ -311,6 +383,26 @@ class Activation:
 
     kind: str
     slope: Values | None = None  # leaky_relu: the slope for negative inputs
+    kinds: ClassVar[dict[str, Kind]] = {
+        "relu": Kind("ReLU"),
+        "leaky_relu": Kind("leaky ReLU", ("slope",)),
+        "sigmoid": Kind("sigmoid"),
+        "tanh": Kind("tanh"),
+        "identity": Kind("identity"),
+        "softmax": Kind("softmax"),
+    }
+
+    @classmethod
+    def from_table(cls, kind: str, raw: dict) -> Activation:
+        """The layer its [[layers]] table describes (`load` has checked the table's fields)."""
+        if kind != "leaky_relu":
+            return cls(kind)
+        slope = reading.vector([raw.get("slope", "0.01")], "field 'slope'")
+        if slope.symbolic or not 0 <= slope.floats()[0] < 1:
+            raise StepperError(
+                f"expected a slope from 0 up to (not including) 1, found {raw.get('slope')}", place="field 'slope'"
+            )
+        return cls(kind, slope.reshape(()))
 
     def out_shape(self, shape: Shape) -> Shape:
         return (math.prod(shape),) if self.kind == "softmax" else shape  # softmax gives a flat vector
@@ -321,6 +413,11 @@ class Flatten:
     """The maps read row by row, channel after channel, into one vector."""
 
     kind = "flatten"
+    kinds: ClassVar[dict[str, Kind]] = {"flatten": Kind("flatten")}
+
+    @classmethod
+    def from_table(cls, kind: str, raw: dict) -> Flatten:
+        return cls()
 
     def out_shape(self, shape: Shape) -> Shape:
         return (math.prod(shape),)
@@ -333,6 +430,22 @@ class Dense:
     weights: tuple[Values, ...]  # one array per neuron
     bias: Values | None = None  # (N,)
     kind = "dense"
+    kinds: ClassVar[dict[str, Kind]] = {"dense": Kind("dense", ("weights", "bias"), ("weights",))}
+
+    @classmethod
+    def from_table(cls, kind: str, raw: dict) -> Dense:
+        """The layer its [[layers]] table describes: a weight grid (or flat list) per neuron."""
+        weights = raw["weights"]
+        if not isinstance(weights, list) or not weights:
+            raise StepperError("expected a list with one weight grid (or list) per neuron", place="field 'weights'")
+        neurons = []
+        for k, w in enumerate(weights, 1):
+            place = f"field 'weights', neuron {k}"
+            if isinstance(w, list) and w and not any(isinstance(v, list) for v in w) and not reading.is_channel_list(w):
+                neurons.append(reading.vector(w, place))  # a flat list of weights
+            else:
+                neurons.append(reading.channels(w, place) if reading.is_channel_list(w) else reading.grid(w, place))
+        return cls(weights=tuple(neurons), bias=_bias(raw, len(neurons), "one per neuron"))
 
     @cached_property
     def matrix(self) -> Values:
@@ -373,7 +486,40 @@ def _shape_words(shape: Shape) -> str:
     return "x".join(map(str, shape))
 
 
+def _bias(raw: dict, count: int, why: str) -> Values | None:
+    """field 'bias' of a [[layers]] table, one number per filter or neuron (`why`), if it is there."""
+    return reading.vector(raw["bias"], "field 'bias'", count, why) if "bias" in raw else None
+
+
 Layer = Conv2d | ConvTranspose2d | Pool | Conv1x1 | Activation | Flatten | Dense
+
+# Every class of layer: a new kind of layer adds its class here, and to `Layer` above for the type checker. Messages
+# list the kinds in this order.
+LAYER_CLASSES: tuple[type[Layer], ...] = (Conv2d, Activation, Flatten, ConvTranspose2d, Pool, Conv1x1, Dense)
+# The registry of kinds, which every table of kinds reads (load, stages, dump, describe, ...): each kind a problem
+# file may name as its `type`, and the class that holds it.
+KINDS: dict[str, type[Layer]] = {kind: cls for cls in LAYER_CLASSES for kind in cls.kinds}
+
+
+def about(kind: str) -> Kind | None:
+    """What a kind's class declares of it; None for a kind that no class declares."""
+    cls = KINDS.get(kind)
+    return cls.kinds[kind] if cls is not None else None
+
+
+def title(kind: str) -> str:
+    """The worked solution's heading for a kind of layer (the kind itself, for one that no class declares)."""
+    found = about(kind)
+    return found.title if found is not None else kind
+
+
+def arrays(layer: Layer) -> list[Values]:
+    """Every array a layer holds (filters, weights, bias, slope, ...), in the order of its fields."""
+    found: list[Values] = []
+    for f in fields(layer):
+        value = getattr(layer, f.name)
+        found += [v for v in (value if isinstance(value, tuple) else (value,)) if isinstance(v, Values)]
+    return found
 
 
 @dataclass(frozen=True, eq=False)
@@ -403,7 +549,7 @@ class Problem:
                     )
             except StepperError as e:
                 raise e.located(file=self.source, place=f"layer {i} ({layer.kind})") from None
-            symbolic = symbolic or any(v is not None and v.symbolic for v in _parameters(layer))
+            symbolic = symbolic or any(v.symbolic for v in arrays(layer))
         return shapes
 
 
@@ -438,9 +584,3 @@ def takes_symbols(layer: Layer) -> bool:
         "globalavgpool",
         "identity",
     )
-
-
-def _parameters(layer: Layer) -> list[Values | None]:
-    if isinstance(layer, Dense):
-        return list(layer.weights) + [layer.bias]
-    return [getattr(layer, name, None) for name in ("filters", "weights", "bias", "slope")]
