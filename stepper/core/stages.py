@@ -9,28 +9,34 @@ parts; it is what gets compared, marked and diagnosed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
 from .numbers import Values
-from .spec import Problem
+from .spec import KINDS, Problem, title
 
-# The worked solution's heading for each kind of layer, as a student would recognise it.
-TITLES = {
-    "conv2d": "convolution",
-    "conv_transpose2d": "transposed convolution",
-    "maxpool": "max pooling",
-    "avgpool": "average pooling",
-    "globalavgpool": "global average pooling",
-    "conv1x1": "1×1 filter",
-    "dense": "dense",
-    "relu": "ReLU",
-    "leaky_relu": "leaky ReLU",
-    "sigmoid": "sigmoid",
-    "tanh": "tanh",
-    "identity": "identity",
-    "softmax": "softmax",
-    "flatten": "flatten",
-}
+
+class _Titles(Mapping[str, str]):
+    """Each kind's heading, asked of its class (spec.title) whenever it is read, so that a kind registered
+    after this module was imported has its own heading too."""
+
+    def __getitem__(self, kind: str) -> str:
+        if kind not in KINDS:
+            raise KeyError(kind)
+        return title(kind)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(KINDS)
+
+    def __len__(self) -> int:
+        return len(KINDS)
+
+
+# The worked solution's heading for each kind of layer, as a student would recognise it (each class declares its
+# own); TITLES.get(kind, kind) for a kind that may be unknown.
+TITLES: Mapping[str, str] = _Titles()
+# How a layer's output of maps or of values is parted into stages, for the kinds not parted by channel or whole.
+_PARTS = {"conv2d": "filter", "conv_transpose2d": "filter", "dense": "z"}
 
 
 class Stage(NamedTuple):
@@ -57,8 +63,7 @@ class Stage(NamedTuple):
 
 
 def layer_title(problem: Problem, number: int) -> str:
-    kind = problem.layers[number - 1].kind
-    return f"Layer {number} ({TITLES.get(kind, kind)})"
+    return f"Layer {number} ({title(problem.layers[number - 1].kind)})"
 
 
 def _spaced(part: str) -> str:
@@ -76,12 +81,16 @@ def stages(problem: Problem) -> tuple[Stage, ...]:
 
 
 def layer_stages(number: int, kind: str, shape: tuple[int, ...]) -> list[Stage]:
+    """A layer's stages: its maps by filter (filterN) or by channel (channelN, or `map` when there is one), its
+    neurons one by one (zN), or its vector whole (`values`). Any kind not in _PARTS is parted by channel when its
+    output is maps, and whole when it is a vector."""
+    part = _PARTS.get(kind)
     if len(shape) == 3:
-        name = "filter" if kind in ("conv2d", "conv_transpose2d") else "channel"
+        name = "filter" if part == "filter" else "channel"
         if shape[0] == 1 and name == "channel":
             return [Stage(number, "map", (0,), shape[1:])]
         return [Stage(number, f"{name}{c}", (c - 1,), shape[1:]) for c in range(1, shape[0] + 1)]
-    if kind == "dense":
+    if part == "z":
         return [Stage(number, f"z{k}", (k - 1,), ()) for k in range(1, shape[0] + 1)]
     return [Stage(number, "values", (), shape)]
 
