@@ -171,7 +171,10 @@ def _finite(v: Values, number: int, layer: Layer, problem: Problem) -> None:
 def step(number: int, layer: Layer, x: Values, settings: Settings) -> LayerTrace:
     """One layer's record, from any input of the right shape (the checker runs a student's own values
     through the next layer this way)."""
-    return _STEPS[type(layer)](number, layer, x, settings)
+    found = STEPS.get(type(layer))
+    if found is None:
+        raise StepperError(f"the evaluator has no step for layer kind {layer.kind!r}", place=f"layer {number}")
+    return found(number, layer, x, settings)
 
 
 def _carry(v: Values, settings: Settings) -> Values:
@@ -377,8 +380,8 @@ def _rounded(v: Values, settings: Settings) -> Values:
     return v
 
 
-# Each step takes the kind of layer its key names.
-_STEPS: dict[type, Callable[[int, Any, Values, Settings], LayerTrace]] = {
+# One step per class of layer, which takes the kind of layer its key names: a new kind of layer adds its step here.
+STEPS: dict[type, Callable[[int, Any, Values, Settings], LayerTrace]] = {
     Conv2d: _conv2d,
     ConvTranspose2d: _conv_transpose2d,
     Pool: _pool,
