@@ -1,25 +1,18 @@
-"""Write a Problem back as a problem file (TOML), the way a person would type it."""
+"""Write a Problem back as a problem file (TOML), the way a person would type it.
+
+Each layer's fields are the ones its kind declares (spec.Kind.fields), written from their values: a new kind of
+layer is written with nothing added here, unless one of its fields is written some other way (`_SPECIAL`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import MISSING, fields
 from fractions import Fraction
 from typing import Any
 
 from ..core.numbers import Values, is_sympy
-from ..core.spec import (
-    Activation,
-    Conv1x1,
-    Conv2d,
-    ConvTranspose2d,
-    Dense,
-    Flatten,
-    Layer,
-    MarkScheme,
-    Pool,
-    Problem,
-    Settings,
-)
+from ..core.spec import Conv1x1, Conv2d, Dense, Layer, MarkScheme, Pool, Problem, Settings
 
 
 def dumps(problem: Problem) -> str:
@@ -47,83 +40,72 @@ def dumps(problem: Problem) -> str:
 
 
 def _fields(layer: Layer) -> list[str]:
-    """The layer's fields as a person types them, leaving out any that has its default."""
-    return _FIELDS[type(layer)](layer)
+    """The fields its kind declares, in that order, as a person types them: each the plain way (`_plain_field`),
+    unless `_SPECIAL` has a writer for that field of that class of layer."""
+    special = _SPECIAL.get(type(layer), {})
+    lines: list[str] = []
+    for name in type(layer).kinds[layer.kind].fields:
+        lines += special.get(name, _plain_field)(layer, name)
+    return lines
 
 
-def _conv2d(layer: Conv2d) -> list[str]:
-    out = [_filters(layer.filters)]
-    if layer.stride != (1, 1):
-        out.append(f"stride = {_pair(layer.stride)}")
-    if layer.padding not in (0, (0, 0), (0, 0, 0, 0)):
-        out.append(f"padding = {_value(layer.padding)}")
-    if layer.flip:
-        out.append("flip = true")
-    if layer.dilation != (1, 1):
-        out.append(f"dilation = {_pair(layer.dilation)}")
-    return out + _bias(layer.bias)
-
-
-def _conv_transpose2d(layer: ConvTranspose2d) -> list[str]:
-    out = [_filters(layer.filters)]
-    for name, value, plain in (
-        ("stride", layer.stride, (1, 1)),
-        ("padding", layer.padding, (0, 0)),
-        ("output_padding", layer.output_padding, (0, 0)),
-    ):
-        if value != plain:
-            out.append(f"{name} = {_pair(value)}")
-    return out + _bias(layer.bias)
-
-
-def _pool(layer: Pool) -> list[str]:
-    if layer.size is None:
+def _plain_field(layer: Layer, name: str) -> list[str]:
+    """`name = value`, left out when the value is None or the field's default."""
+    value = getattr(layer, name)
+    default = next((f.default for f in fields(layer) if f.name == name), MISSING)
+    if value is None or (not isinstance(value, Values) and value == default):
         return []
-    out = [f"size = {_pair(layer.size)}"]
-    if layer.stride != layer.size:
-        out.append(f"stride = {_pair(layer.stride)}")
-    if layer.padding not in (0, (0, 0), (0, 0, 0, 0)):
-        out.append(f"padding = {_value(layer.padding)}")
-    return out
+    return [f"{name} = {_written(value)}"]
 
 
-def _conv1x1(layer: Conv1x1) -> list[str]:
-    bias = [f"bias = {_number(layer.bias.numbers()[0])}"] if layer.bias is not None else []  # one number
-    return [f"weights = {_vector(layer.weights)}"] + bias
+def _written(value: Any) -> str:
+    """A value as a problem file holds it: an array as grids or a list, a pair as one number or [rows, columns]."""
+    if isinstance(value, Values):
+        return _array(value)
+    if isinstance(value, tuple) and len(value) == 2:
+        return _pair(value)
+    return _value(value)
 
 
-def _dense(layer: Dense) -> list[str]:
-    return [f"weights = [{', '.join(_vector(w.reshape(-1)) for w in layer.weights)}]"] + _bias(layer.bias)
+def _array(v: Values) -> str:
+    """Filters as a list of grids (or of lists of grids, one per channel), maps as grids, a vector as a list."""
+    if v.data.ndim == 4:
+        return "[" + ", ".join(_channels(v[f]) for f in range(v.shape[0])) + "]"
+    if v.data.ndim == 3:
+        return _channels(v)
+    if v.data.ndim == 2:
+        return _grid(v.numbers())
+    return _vector(v) if v.data.ndim == 1 else _number(v.numbers())
 
 
-def _activation(layer: Activation) -> list[str]:
-    if layer.kind != "leaky_relu" or layer.slope is None:  # a relu drawn from a leaky_relu keeps a slope unused
-        return []
-    return [f"slope = {_number(layer.slope.numbers())}"]
+def _as_given(layer: Conv2d | Pool, name: str) -> list[str]:
+    """Padding as the file gave it: a pair stays a pair ([1, 1], not 1), so it reads back as the same problem."""
+    padding = layer.padding
+    return [] if padding in (0, (0, 0), (0, 0, 0, 0)) else [f"padding = {_value(padding)}"]
 
 
-def _flatten(layer: Flatten) -> list[str]:
-    return []
+def _pool_stride(layer: Pool, name: str) -> list[str]:
+    """Left out when it is the window's size, which is what a problem file without a stride reads as."""
+    return [] if layer.stride == layer.size else [f"stride = {_pair(layer.stride)}"]
 
 
-# Each function takes the kind of layer its key names.
-_FIELDS: dict[type, Callable[[Any], list[str]]] = {
-    Conv2d: _conv2d,
-    ConvTranspose2d: _conv_transpose2d,
-    Pool: _pool,
-    Conv1x1: _conv1x1,
-    Dense: _dense,
-    Activation: _activation,
-    Flatten: _flatten,
+def _one_bias(layer: Conv1x1, name: str) -> list[str]:
+    """A 1x1 filter's bias: one number, not a list."""
+    return [f"bias = {_number(layer.bias.numbers()[0])}"] if layer.bias is not None else []
+
+
+def _neurons(layer: Dense, name: str) -> list[str]:
+    """A dense layer's weights: one flat list per neuron."""
+    return [f"weights = [{', '.join(_vector(w.reshape(-1)) for w in layer.weights)}]"]
+
+
+# The fields not written the plain way, by class of layer; every other field of every kind is `_plain_field`.
+_SPECIAL: dict[type, dict[str, Callable[[Any, str], list[str]]]] = {
+    Conv2d: {"padding": _as_given},
+    Pool: {"padding": _as_given, "stride": _pool_stride},
+    Conv1x1: {"bias": _one_bias},
+    Dense: {"weights": _neurons},
 }
-
-
-def _filters(filters: Values) -> str:
-    return f"filters = [{', '.join(_channels(filters[f]) for f in range(filters.shape[0]))}]"
-
-
-def _bias(bias: Values | None) -> list[str]:
-    return [f"bias = {_vector(bias)}"] if bias is not None else []
 
 
 def _channels(v: Values) -> str:
