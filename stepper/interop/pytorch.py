@@ -250,7 +250,16 @@ def _values(tensor, what: str = "a parameter") -> Values:
 def torch_layers(problem: Problem) -> list:
     """One torch module per layer of the problem (float64), in order."""
     nn = _torch().nn
-    return [_TO_TORCH[layer.kind](layer, shape, nn).double() for layer, shape in zip(problem.layers, problem.shapes())]
+    modules = []
+    for number, (layer, shape) in enumerate(zip(problem.layers, problem.shapes()), 1):
+        module = _TO_TORCH.get(layer.kind)
+        if module is None:  # a kind of layer PyTorch has no module for here: said in one line, not a KeyError
+            raise StepperError(
+                f"to_torch does not know layer kind {layer.kind!r}: expected one of {', '.join(_TO_TORCH)}",
+                place=f"layer {number}",
+            )
+        modules.append(module(layer, shape, nn).double())
+    return modules
 
 
 def _conv2d_module(layer: Conv2d, shape: Shape, nn):
