@@ -1,14 +1,16 @@
 """One layer in a sentence, for the problem statement, the shapes table and the layer's own section.
 
-One table, `DESCRIBE`, keyed by the layer's kind: a new kind of layer adds its sentence here. Templates call it as
-`describe(layer, shape)`; with the layer's input `shape`, "same" padding also says how many cells it adds, so that
-a question sheet states everything.
+One table, `DESCRIBE`, keyed by the layer's kind; a kind not in it is said by its heading (spec.title: "ReLU.").
+Templates call it as `describe(layer, shape)`; with the layer's input `shape`, "same" padding also says how many
+cells it adds, so that a question sheet states everything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from ..core.spec import title
 
 if TYPE_CHECKING:
     from ..core.spec import Conv1x1, Conv2d, ConvTranspose2d, Dense, Pool, Shape
@@ -17,7 +19,8 @@ if TYPE_CHECKING:
 
 def describe(layer: Any, maths: Maths, times: str, shape: Shape | None = None) -> str:
     """The sentence for `layer`; `times` is the format's multiplication sign in running text (3x3)."""
-    return DESCRIBE[layer.kind](layer, maths, times, shape)
+    said = DESCRIBE.get(layer.kind, _heading)
+    return said(layer, maths, times, shape)
 
 
 def _conv2d(layer: Conv2d, maths: Maths, times: str, shape: Shape | None) -> str:
@@ -66,11 +69,18 @@ def _leaky_relu(layer: Any, maths: Maths, times: str, shape: Shape | None) -> st
     return f"Leaky ReLU, slope ${maths.number(layer.slope)}$ for negative values."
 
 
+def _heading(layer: Any, maths: Maths, times: str, shape: Shape | None) -> str:
+    """The sentence of a kind with nothing more to say: its heading (ReLU, sigmoid), as a sentence."""
+    heading = title(layer.kind)
+    return f"{heading[:1].upper()}{heading[1:]}."
+
+
 def _said(sentence: str) -> Callable[..., str]:
     """A kind whose sentence never changes."""
     return lambda layer, maths, times, shape: sentence
 
 
+# The kinds with more to say than their heading (relu, sigmoid, tanh and softmax say only that: see _heading).
 DESCRIBE: dict[str, Callable[..., str]] = {
     "conv2d": _conv2d,
     "conv_transpose2d": _conv_transpose2d,
@@ -79,12 +89,8 @@ DESCRIBE: dict[str, Callable[..., str]] = {
     "globalavgpool": _said("Global average pooling: the mean of each whole map."),
     "conv1x1": _conv1x1,
     "dense": _dense,
-    "relu": _said("ReLU."),
     "leaky_relu": _leaky_relu,
-    "sigmoid": _said("Sigmoid."),
-    "tanh": _said("Tanh."),
     "identity": _said("Identity (no change)."),
-    "softmax": _said("Softmax."),
     "flatten": _said("Flatten the maps into one vector."),
 }
 

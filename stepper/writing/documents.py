@@ -71,29 +71,22 @@ def builtin_templates() -> Path:
     raise StepperError("the built-in templates are missing from this installation")
 
 
-# One partial template per kind of layer, the one table the renderer dispatches on. Activations share a partial
-# by their shape: piecewise linear (relu), or a smooth curve worked cell by cell (sigmoid).
+# The kinds of layer that share another kind's partial template, the one table the renderer dispatches on; any
+# other kind has its own, named after it (conv2d.j2). Activations share a partial by their shape: piecewise linear
+# (relu), or a smooth curve worked cell by cell (sigmoid).
 PARTIALS = {
-    "conv2d": "conv2d",
-    "conv_transpose2d": "conv_transpose2d",
     "maxpool": "pool",
     "avgpool": "pool",
     "globalavgpool": "pool",
-    "conv1x1": "conv1x1",
-    "dense": "dense",
-    "softmax": "softmax",
-    "flatten": "flatten",
-    "relu": "relu",
     "leaky_relu": "relu",
-    "sigmoid": "sigmoid",
     "tanh": "sigmoid",
-    "identity": "identity",
 }
 
 
 def partial(record: LayerTrace) -> str:
-    """The template that renders a layer record."""
-    return f"{PARTIALS[record.layer.kind]}.j2"
+    """The template that renders a layer record: its kind's own (`<kind>.j2`), or the one it shares (PARTIALS)."""
+    kind = record.layer.kind
+    return f"{PARTIALS.get(kind, kind)}.j2"
 
 
 @lru_cache(maxsize=32)
