@@ -14,12 +14,14 @@ work, unless forced.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ..core.numbers import Values
-from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings
+from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Settings, Shape
 
 # The largest LaTeX document stepper typesets, in bytes, by engine: what typesets within about a minute on 2 cores.
 # pdflatex typesets LeNet's full solution (15.7 MB, 5,355 pages) in 23 s and 430 MB; LuaLaTeX, which a title
@@ -141,7 +143,7 @@ def estimate(problem: Problem, settings: Settings | None = None) -> Estimate:
     _maps(tally, shapes[0], numbers.chars)
     for layer, before, after in zip(problem.layers, shapes, shapes[1:]):
         tally.text(800, 8)  # the layer's heading and description
-        numbers = _LAYERS[type(layer)](context, layer, before, after, numbers)
+        numbers = _LAYERS.get(type(layer), _other)(context, layer, before, after, numbers)
     tally.text(600, 6)
     _maps(tally, shapes[-1], numbers.chars)  # the answer
     return _result(tally)
@@ -187,7 +189,8 @@ def _maps(tally: _Tally, shape: tuple[int, ...], chars: float) -> None:
 
 
 def _places(*numbers: _Numbers) -> int | None:
-    return None if any(n.places is None for n in numbers) else sum(n.places for n in numbers)
+    places = [n.places for n in numbers]
+    return None if None in places else sum(p for p in places if p is not None)
 
 
 def _sum_of_products(context: _Context, x: _Numbers, w: _Numbers, terms: int) -> tuple[_Numbers, _Numbers]:
@@ -217,7 +220,14 @@ def _transposed(context: _Context, layer: ConvTranspose2d, before, after, number
 
 
 def _windows(
-    context: _Context, filters: Values, bias, kernel, padded, after, numbers: _Numbers, show_padded: bool
+    context: _Context,
+    filters: Values,
+    bias: Values | None,
+    kernel: tuple[int, ...],
+    padded: tuple[int, int],
+    after: Shape,
+    numbers: _Numbers,
+    show_padded: bool,
 ) -> _Numbers:
     """A convolution's working: the padded input, the filters, each filter's windows and feature map."""
     tally = context.tally
@@ -322,7 +332,20 @@ def _flatten(context: _Context, layer: Flatten, before, after, numbers: _Numbers
     return numbers
 
 
-_LAYERS = {
+def _other(context: _Context, layer: Any, before: Shape, after: Shape, numbers: _Numbers) -> _Numbers:
+    """A kind of layer with no estimate of its own: its input and output shown whole, and each output cell worked
+    on a line, as an activation worked cell by cell is; its values written about as wide as its input's."""
+    tally = context.tally
+    shown = context.worked(math.prod(after))
+    tally.windows += shown
+    tally.text(shown * (90 + 2 * numbers.chars), shown * (1 + _DISPLAY))
+    _maps(tally, before, numbers.chars)
+    _maps(tally, after, numbers.chars)
+    return numbers
+
+
+# Each estimate takes the kind of layer its key names; a kind not here is estimated by _other.
+_LAYERS: dict[type, Callable[[_Context, Any, Shape, Shape, _Numbers], _Numbers]] = {
     Conv2d: _conv,
     ConvTranspose2d: _transposed,
     Pool: _pool,
