@@ -27,7 +27,7 @@ import numpy as np
 from ..core.errors import StepperError, suggestion
 from ..core.load import NON_FINITE, TOP_FIELDS, from_data, read_text, read_toml, shown
 from ..core.numbers import Values, fraction, from_numbers
-from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Layer, Pool, Problem
+from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Layer, Pool, Problem, arrays
 from .fairness import Constraints, read_constraints
 from .moodle import LAYOUTS
 
@@ -162,22 +162,16 @@ def _misspelt_parts(data: dict, name: str) -> None:
 def _numbers_only(template: Template) -> None:
     """An exam's answers are numbers: every symbol of the problem must be one [random] replaces."""
     drawn = template.draw(0)
-    arrays = [("input", drawn.input)] + [
-        (f"layer {n} ({layer.kind})", v) for n, layer in enumerate(drawn.layers, 1) for v in _arrays(layer)
+    held = [("input", drawn.input)] + [
+        (f"layer {n} ({layer.kind})", v) for n, layer in enumerate(drawn.layers, 1) for v in arrays(layer)
     ]
-    where = next((place for place, v in arrays if v is not None and v.symbolic), None)
+    where = next((place for place, v in held if v.symbolic), None)
     if where:
         raise StepperError(
             f"{where} holds symbols: an exam needs numbers, so [random] must draw every field that holds a symbol",
             file=template.source,
             place="[random]",
         )
-
-
-def _arrays(layer: Layer) -> list[Values | None]:
-    if isinstance(layer, Dense):
-        return list(layer.weights) + [layer.bias]
-    return [getattr(layer, name, None) for name in ("filters", "weights", "bias", "slope")]
 
 
 def _flat(table: dict, prefix: str = "", depth: int = 1):
