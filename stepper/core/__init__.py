@@ -1,4 +1,5 @@
-"""The problem and its forward pass: what a problem is (spec, load), how its numbers stay exact (numbers),
+"""The problem and its forward pass: what a problem is (spec, its TOML read by load and reading, the settings'
+allowed values in choices), how its numbers stay exact (numbers),
 the tracing evaluator (evaluate) and its records of every step (trace), and the stages a student writes down.
 
 May import no other stepper code. numpy is its one heavy import: sympy is imported only for a problem with symbols.

@@ -18,25 +18,15 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from . import reading
+from .choices import CHANNELS, MARK_PER, ROUNDING, SIZE_RULES, TERMS, TRANSPOSED
 from .errors import StepperError, suggestion
 from .numbers import Values, as_symbols, exact, floats, symbols
 
 Shape = tuple[int, ...]
 Pair = tuple[int, int]  # (rows, columns)
 
-ROUNDING = ("carry", "full")
 # The most cells an expanded map may hold (a transposed convolution's input spread out).
 MAX_CELLS = 10**6
-TERMS = ("nonzero", "all")
-# How a convolution window over several channels is summed: a bracket and a subtotal per channel (as d2l), or
-# one flat sum.
-CHANNELS = ("grouped", "flat")
-# How a transposed convolution is worked: scaled copies of the filter placed stride apart and added (d2l, U of
-# Toronto), or the equivalent convolution of the input spread out with zeros.
-TRANSPOSED = ("scatter", "convolution")
-# What a stride that leaves cells over does: the floor formula drops them (PyTorch), or the problem is refused
-# (CS231n's notes call such a stride invalid).
-SIZE_RULES = ("floor", "exact")
 
 
 @dataclass(frozen=True)
@@ -91,9 +81,6 @@ class Settings:
         if isinstance(self.detail, int):
             return min(self.detail, count)
         return count if self.detail == "all" else 0  # "answers" or "shapes"
-
-
-MARK_PER = ("cell", "stage")
 
 
 @dataclass(frozen=True)
