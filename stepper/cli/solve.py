@@ -35,8 +35,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _solve(args: argparse.Namespace, formats: list[str], early: EarlyTypeset) -> int:
-    from ..writing.solution import SolveOptions, check_sizes, plan, write_solutions
+    from ..writing.solution import SolveOptions, check_sizes, latex_opening, plan, write_solutions
 
+    if len(args.problems) <= 1 and not args.torch:  # pdflatex reads the preamble while the problem is worked
+        early.send_opening(latex_opening((args.problems or [tutorial_path()])[0].name, args.templates))
     loaded = _from_torch(args.torch, args.out, args.force) if args.torch else _problems(args.problems)
     overrides = {name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None}
     options = SolveOptions(tuple(formats), args.out, args.templates, args.force, overrides)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 # Names other modules import from here, where they lived before the formats, filters and sentences had modules.
 __all__ = [
+    "render_opening",
     "FORMATS",
     "PARTIALS",
     "Format",
@@ -148,6 +149,13 @@ def render(trace: Trace, fmt: str, settings: Settings | None = None, templates: 
     settings = _traced(trace, settings)
     env = environment(fmt, settings, templates)
     return _render(env, f"document.{fmt}", trace=trace, problem=trace.problem, settings=settings)
+
+
+def render_opening(templates: Path | None = None) -> str:
+    """The opening of a LaTeX document as the built-in document template begins it, its preamble and page setup,
+    which pdflatex can read before the problem is traced (a document that begins otherwise is typeset whole)."""
+    env = environment("tex", Settings(), templates)
+    return "".join(_render(env, name) for name in ("preamble.tex", "pages.tex"))
 
 
 def _traced(trace: Trace, settings: Settings | None) -> Settings:

@@ -16,6 +16,7 @@ then reads the document from a named pipe, so that the two overlap (the PDF is t
 from __future__ import annotations
 
 import os
+import queue
 import re
 import select
 import shutil
@@ -176,15 +177,19 @@ def typeset(tex: str, name: str) -> bytes:
 class EarlyTypeset:
     """pdflatex started before its document is written, reading it from a named pipe once it is.
 
-    Use as a context manager around the work that makes the document: `send(tex)` hands the document over as soon
-    as it is made (other work can go on while pdflatex reads it), and `pdf(name)` then waits for its PDF, the same
-    bytes as `typeset` gives; `typeset(tex, name)` does both. When the document turns out to need another engine,
-    the early run is stopped and the document typeset as usual; leaving the block without a document stops it too.
-    One early run serves one document."""
+    Use as a context manager around the work that makes the document. `send_opening(text)` may hand over the
+    document's opening (its preamble) before the rest is made, so that pdflatex reads its packages meanwhile;
+    `send(tex)` hands over the document as soon as it is made (other work can go on while pdflatex reads it), and
+    `pdf(name)` waits for its PDF, the same bytes as `typeset` gives; `typeset(tex, name)` does both. When the
+    document does not begin with the opening sent, or needs another engine, the early run is stopped and the
+    document typeset as usual; leaving the block without a document stops it too. One early run serves one
+    document."""
 
     def __init__(self, start: bool = True) -> None:
         self.run: subprocess.Popen | None = None
         self.tex: str | None = None
+        self.opening = ""
+        self.chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()  # what the feeder writes, None ends it
         self.feeder: threading.Thread | None = None
         self.work = self.pipe = ""
         if start and shutil.which("pdflatex") is not None and hasattr(os, "mkfifo"):
@@ -209,18 +214,30 @@ class EarlyTypeset:
         """Whether no document has been sent yet."""
         return self.tex is None
 
+    def send_opening(self, opening: str) -> None:
+        if self.run is None or self.feeder is not None or tex_engine(opening) != "pdflatex":
+            return
+        self.opening = opening
+        self._feed(opening)
+
     def send(self, tex: str) -> None:
         self.tex = tex
-        if self.run is not None and tex_engine(tex) == "pdflatex":
-            self.feeder = threading.Thread(target=_feed, args=(self.pipe, tex.encode("utf-8")), daemon=True)
+        if self.run is None or tex_engine(tex) != "pdflatex" or not tex.startswith(self.opening):
+            self.close()  # typeset as usual in pdf(): it needs LuaLaTeX, there is no pdflatex, or it began otherwise
+            return
+        self._feed(tex[len(self.opening) :])
+        self.chunks.put(None)
+
+    def _feed(self, text: str) -> None:
+        self.chunks.put(text.encode("utf-8"))
+        if self.feeder is None:
+            self.feeder = threading.Thread(target=_feed, args=(self.pipe, self.chunks), daemon=True)
             self.feeder.start()
-        else:
-            self.close()  # it needs LuaLaTeX (or there is no pdflatex): typeset as usual in pdf()
 
     def pdf(self, name: str) -> bytes:
         if self.tex is None:
             raise ValueError("no document was sent")
-        if self.feeder is None or self.run is None:
+        if self.run is None or self.run.returncode is not None or self.feeder is None:
             return typeset(self.tex, name)
         try:
             return _finish_tex(self.run, "pdflatex", self.work, tex_timeout(), name)
@@ -235,16 +252,19 @@ class EarlyTypeset:
         if self.run is not None and self.run.returncode is None:
             _kill_group(self.run)
         if self.feeder is not None:
+            self.chunks.put(None)  # a feeder waiting for more ends
             _release(self.pipe, self.feeder)
         if self.work:
             shutil.rmtree(self.work, ignore_errors=True)
 
 
-def _feed(pipe: str, data: bytes) -> None:
-    """Write the document into the pipe pdflatex reads (blocks until pdflatex opens it)."""
+def _feed(pipe: str, chunks: queue.SimpleQueue[bytes | None]) -> None:
+    """Write each chunk into the pipe pdflatex reads (opening it blocks until pdflatex opens it), until None."""
     try:
         with open(pipe, "wb") as f:
-            f.write(data)
+            while (chunk := chunks.get()) is not None:
+                f.write(chunk)
+                f.flush()
     except OSError:
         pass  # pdflatex stopped reading (it failed or was stopped): its exit status and log tell why
 

@@ -67,3 +67,25 @@ def test_a_pdflatex_that_ends_before_reading_its_pipe_is_reported_not_waited_for
     with EarlyTypeset() as early, pytest.raises(TypesetError) as caught:
         early.typeset(tex, "tutorial.tex")
     assert "exit status 3" in str(caught.value)
+
+
+@needs_tex
+def test_the_opening_sent_first_gives_the_same_pdf(tex):
+    from stepper.writing.documents import render_opening
+
+    opening = render_opening()
+    assert tex.startswith(opening)
+    with EarlyTypeset() as early:
+        early.send_opening(opening)
+        pdf = early.typeset(tex, "tutorial.tex")
+    assert pdf == typeset(tex, "tutorial.tex")
+
+
+@needs_tex
+def test_a_document_that_begins_otherwise_than_its_opening_is_typeset_whole(tex):
+    with EarlyTypeset() as early:
+        early.send_opening("\\documentclass{book}\n")
+        run = early.run
+        pdf = early.typeset(tex, "tutorial.tex")
+    assert run is not None and run.returncode is not None
+    assert pdf == typeset(tex, "tutorial.tex")
