@@ -1,6 +1,7 @@
 """stepper: a neural network's forward pass, worked step by step as a lecturer writes it.
 
     problem file -> load() -> Problem -> trace() -> Trace -> render() -> Markdown / LaTeX / PDF
+    problem file -> solve() -> Solution (its trace; .markdown(), .latex(), .pdf())
     problem + working file -> load_working() -> Working -> check_working() -> Feedback -> render_feedback()
 
 The subpackages, each importing only those above it in this list:
@@ -25,6 +26,8 @@ __version__ = "0.1.0"
 
 # Each public name and the module that defines it.
 _PUBLIC = {
+    "solve": ".writing.worked",
+    "Solution": ".writing.worked",
     "StepperError": ".core.errors",
     "load": ".core.load",
     "loads": ".core.load",
@@ -48,3 +51,4 @@ if TYPE_CHECKING:
     from .marking.marker import check_working
     from .marking.working import load_working
     from .writing.documents import render, render_feedback
+    from .writing.worked import Solution, solve

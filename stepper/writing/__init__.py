@@ -3,7 +3,8 @@
 `maths` writes every layer kind's working as LaTeX (one module per family, mirroring templates/layers/),
 `documents` renders the templates through one Jinja environment per format (`formats`, `filters`, `describe`),
 `output` writes files all or nothing, `latex` typesets, `estimate` sizes a document before any work, `solution`
-makes and writes a problem's documents, `docx` converts through pandoc.
+makes and writes a problem's documents for the command line, `worked` is `stepper.solve`, `docx` converts through
+pandoc.
 
 May import stepper.core and stepper.interop; never exams, marking or cli. The names below load their modules on
 first use (see stepper/core/lazy.py), so typesetting can start before Jinja and numpy are loaded.
@@ -25,6 +26,8 @@ _PUBLIC = {
     "EarlyTypeset": ".latex",
     "typeset": ".latex",
     "write_files": ".output",
+    "solve": ".worked",
+    "Solution": ".worked",
 }
 __all__ = list(_PUBLIC)
 __getattr__, __dir__ = exports(__name__, _PUBLIC)
@@ -34,3 +37,4 @@ if TYPE_CHECKING:
     from .formats import FORMATS, escape_md, escape_tex
     from .latex import EarlyTypeset, TypesetError, typeset
     from .output import write_files
+    from .worked import Solution, solve
