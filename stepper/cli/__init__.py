@@ -8,6 +8,7 @@ only stepper/__main__.py imports it.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from .arguments import parser
@@ -18,6 +19,9 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Run `stepper ARGV`: 0 when all went well, 2 on bad input (in one line), 130 when interrupted."""
     args = parser().parse_args(argv)
+    # stepper's arrays are small: a pool of BLAS threads, which numpy's OpenBLAS starts on import (40 ms here),
+    # costs more than it saves. A value the user set is kept.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # Imported once the arguments are parsed: --help, --version and a mistyped flag load nothing more.
     from ..core.errors import StepperError
     from ..core.text import plain_text

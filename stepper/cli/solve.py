@@ -35,10 +35,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _solve(args: argparse.Namespace, formats: list[str], early: EarlyTypeset) -> int:
-    from ..writing.solution import SolveOptions, check_sizes, latex_opening, plan, write_solutions
+    if early.run is not None and len(args.problems) <= 1 and not args.torch:
+        from ..writing.opening import latex_opening  # Jinja alone: pdflatex reads its packages while numpy loads
 
-    if len(args.problems) <= 1 and not args.torch:  # pdflatex reads the preamble while the problem is worked
         early.send_opening(latex_opening((args.problems or [tutorial_path()])[0].name, args.templates))
+    from ..writing.solution import SolveOptions, check_sizes, plan, write_solutions
+
     loaded = _from_torch(args.torch, args.out, args.force) if args.torch else _problems(args.problems)
     overrides = {name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None}
     options = SolveOptions(tuple(formats), args.out, args.templates, args.force, overrides)
@@ -82,7 +84,7 @@ def _problems(given: list[Path]) -> list[tuple[Path, Problem]]:
 
 def tutorial_path() -> Path:
     """The built-in tutorial: inside the installed package, or in the source tree's examples/."""
-    from ..writing.documents import builtin_templates
+    from ..writing.templating import builtin_templates
 
     package = builtin_templates().parent
     for candidate in (package / "examples" / "tutorial.toml", package.parent / "examples" / "tutorial.toml"):

@@ -31,14 +31,13 @@ from .filters import cell_name, points, size_words, step_kind
 from .formats import FORMATS, Format, escape_md, escape_tex, portable_maths
 from .latex import wrap_tex, wrap_tex_chunks
 from .maths import Maths
-from .template_cache import template_cache
+from .templating import builtin_templates, jinja_options, search_path
 
 if TYPE_CHECKING:
     from ..core.spec import Shape
 
 # Names other modules import from here, where they lived before the formats, filters and sentences had modules.
 __all__ = [
-    "render_opening",
     "FORMATS",
     "PARTIALS",
     "Format",
@@ -60,17 +59,6 @@ __all__ = [
     "size_words",
     "step_kind",
 ]
-
-PACKAGE = Path(__file__).resolve().parent.parent  # the stepper package folder
-
-
-def builtin_templates() -> Path:
-    """Inside an installed wheel the templates sit in the package; in a source tree, beside it."""
-    for candidate in (PACKAGE / "templates", PACKAGE.parent / "templates"):
-        if candidate.is_dir():
-            return candidate
-    raise StepperError("the built-in templates are missing from this installation")
-
 
 # The kinds of layer that share another kind's partial template, the one table the renderer dispatches on; any
 # other kind has its own, named after it (conv2d.j2). Activations share a partial by their shape: piecewise linear
@@ -94,26 +82,7 @@ def partial(record: LayerTrace) -> str:
 def environment(fmt: str, settings: Settings, templates: Path | None = None) -> jinja2.Environment:
     """The Jinja environment for one format and settings; made once, so templates compile once."""
     spec = FORMATS[fmt]
-    builtin = builtin_templates()
-    search = []
-    if templates is not None:
-        search += [str(templates / fmt), str(templates)]
-    search += [str(builtin / fmt), str(builtin / "layers")]
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(search),
-        block_start_string=r"\BLOCK{",
-        block_end_string="}",
-        variable_start_string=r"\VAR{",
-        variable_end_string="}",
-        comment_start_string=r"\#{",
-        comment_end_string="}",
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        bytecode_cache=template_cache(),
-    )
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(search_path(fmt, templates)), **jinja_options())
     if fmt == "tex":
         env.template_class = _WrappedTex  # before any template is loaded: each is made of this class
     maths = Maths(settings, spec.highlight)
@@ -149,13 +118,6 @@ def render(trace: Trace, fmt: str, settings: Settings | None = None, templates: 
     settings = _traced(trace, settings)
     env = environment(fmt, settings, templates)
     return _render(env, f"document.{fmt}", trace=trace, problem=trace.problem, settings=settings)
-
-
-def render_opening(templates: Path | None = None) -> str:
-    """The opening of a LaTeX document as the built-in document template begins it, its preamble and page setup,
-    which pdflatex can read before the problem is traced (a document that begins otherwise is typeset whole)."""
-    env = environment("tex", Settings(), templates)
-    return "".join(_render(env, name) for name in ("preamble.tex", "pages.tex"))
 
 
 def _traced(trace: Trace, settings: Settings | None) -> Settings:

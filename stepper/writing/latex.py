@@ -215,7 +215,7 @@ class EarlyTypeset:
         return self.tex is None
 
     def send_opening(self, opening: str) -> None:
-        if self.run is None or self.feeder is not None or tex_engine(opening) != "pdflatex":
+        if not opening or self.run is None or self.feeder is not None or tex_engine(opening) != "pdflatex":
             return
         self.opening = opening
         self._feed(opening)

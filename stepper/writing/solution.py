@@ -132,13 +132,6 @@ def write_solutions(
     return list(files), failures
 
 
-def latex_opening(source: str, templates: Path | None) -> str:
-    """How the LaTeX of a problem read from `source` (a file name) begins, before the problem is traced."""
-    from .documents import render_opening
-
-    return marked(render_opening(templates), ".tex", source)
-
-
 def documents(
     job: Job, options: SolveOptions, early: EarlyTypeset | None = None
 ) -> tuple[dict[Path, bytes], TypesetError | None]:

@@ -71,9 +71,12 @@ def test_a_pdflatex_that_ends_before_reading_its_pipe_is_reported_not_waited_for
 
 @needs_tex
 def test_the_opening_sent_first_gives_the_same_pdf(tex):
-    from stepper.writing.documents import render_opening
+    from stepper.writing.opening import latex_opening
+    from stepper.writing.output import marked
 
-    opening = render_opening()
+    opening = latex_opening("tutorial.toml")
+    tex = marked(tex, ".tex", "tutorial.toml")
+    assert opening.startswith("% Written by stepper from tutorial.toml.") and "\\documentclass" in opening
     assert tex.startswith(opening)
     with EarlyTypeset() as early:
         early.send_opening(opening)
@@ -89,3 +92,25 @@ def test_a_document_that_begins_otherwise_than_its_opening_is_typeset_whole(tex)
         pdf = early.typeset(tex, "tutorial.tex")
     assert run is not None and run.returncode is not None
     assert pdf == typeset(tex, "tutorial.tex")
+
+
+def test_an_opening_a_users_template_cannot_give_without_the_problem_is_none(tmp_path):
+    from stepper.writing.opening import latex_opening
+
+    (tmp_path / "tex").mkdir()
+    (tmp_path / "tex" / "preamble.tex").write_text("\\documentclass{\\VAR{problem.title}}\n")
+    assert latex_opening("tutorial.toml", tmp_path) == ""
+
+
+def test_a_solution_whose_opening_a_user_changed_is_the_same_as_pdflatex_makes(tmp_path):
+    """The user's preamble is part of the opening sent early, and the PDF is still pdflatex's own."""
+    from stepper.cli import main
+
+    (tmp_path / "mine" / "tex").mkdir(parents=True)
+    builtin = (ROOT / "templates" / "tex" / "preamble.tex").read_text()
+    (tmp_path / "mine" / "tex" / "preamble.tex").write_text(builtin + "\\usepackage{amsthm}\n")
+    assert main(["solve", str(ROOT / "examples" / "tutorial.toml"), "--templates", str(tmp_path / "mine"),
+                 "--out", str(tmp_path / "out")]) == 0
+    written = (tmp_path / "out" / "tutorial.tex").read_text()
+    assert "\\usepackage{amsthm}" in written
+    assert (tmp_path / "out" / "tutorial.pdf").read_bytes() == typeset(written, "tutorial.tex")
