@@ -1,4 +1,6 @@
+import os
 import sys
+import tempfile
 
 import pytest
 
@@ -6,6 +8,9 @@ from tests.helpers import ROOT
 
 if str(ROOT) not in sys.path:  # the tests run against this checkout, installed or not
     sys.path.insert(0, str(ROOT))
+
+# Compiled templates go to a cache of the test run's own, not the user's (stepper runs started by tests inherit it).
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="stepper-tests-cache-")
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@ the tracing evaluator (evaluate) and its records of every step (trace), and the 
 
 May import no other stepper code. numpy is its one heavy import: sympy is imported only for a problem with symbols.
 The names below load their modules on first use (see lazy.py). The functions that trace and load a problem are
-`stepper.trace` and `stepper.load`: here they would take the names of the modules trace.py and load.py.
+`stepper.trace` and `stepper.load`, and the stages of a problem `stepper.core.stages.stages`: here each would take
+the name of its module.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ _PUBLIC = {
     "Problem": ".spec",
     "Settings": ".spec",
     "Stage": ".stages",
-    "stages": ".stages",
     "LayerTrace": ".trace",
     "Trace": ".trace",
 }
@@ -55,5 +55,5 @@ if TYPE_CHECKING:
         Problem,
         Settings,
     )
-    from .stages import Stage, stages
+    from .stages import Stage
     from .trace import LayerTrace, Trace

@@ -15,6 +15,7 @@ then reads the document from a named pipe, so that the two overlap (the PDF is t
 
 from __future__ import annotations
 
+import fcntl
 import os
 import queue
 import re
@@ -174,6 +175,9 @@ def typeset(tex: str, name: str) -> bytes:
         return _finish_tex(run, engine, work, timeout, name)
 
 
+PIPE_BYTES = 1 << 20  # the pipe's size asked for (Linux allows up to 1 MiB unprivileged)
+
+
 class EarlyTypeset:
     """pdflatex started before its document is written, reading it from a named pipe once it is.
 
@@ -191,12 +195,29 @@ class EarlyTypeset:
         self.opening = ""
         self.chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()  # what the feeder writes, None ends it
         self.feeder: threading.Thread | None = None
+        self.keeper: int | None = None  # an end of the pipe held open until the feeder has one (see _begin)
+        self.keeper_lock = threading.Lock()  # so that the keeper is closed once
         self.work = self.pipe = ""
         if start and shutil.which("pdflatex") is not None and hasattr(os, "mkfifo"):
             self.work = tempfile.mkdtemp(prefix="stepper-")  # private to this user (0700), made exclusively
-            self.pipe = os.path.join(self.work, "doc.tex")
-            os.mkfifo(self.pipe, 0o600)
-            self.run = _start_tex("pdflatex", self.work)
+            try:
+                self._begin()
+            except OSError:  # no pipes in this temporary folder, or pdflatex would not start: typeset as usual
+                self.close()
+                self.run = None
+
+    def _begin(self) -> None:
+        self.pipe = os.path.join(self.work, "doc.tex")
+        os.mkfifo(self.pipe, 0o600)
+        # Held open (read and write, which never waits) for the whole run: the pipe's text stays in it until
+        # pdflatex, still loading its format, opens it; and the feeder's end opens at once. Made large, so that the
+        # feeder's writes do not wait on pdflatex for most documents.
+        self.keeper = os.open(self.pipe, os.O_RDWR | os.O_NONBLOCK)
+        try:
+            fcntl.fcntl(self.keeper, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+        except OSError:
+            pass  # a smaller pipe only makes the feeder wait for pdflatex to read
+        self.run = _start_tex("pdflatex", self.work, die_with_parent=True)
 
     @classmethod
     def later(cls) -> EarlyTypeset:
@@ -231,13 +252,33 @@ class EarlyTypeset:
     def _feed(self, text: str) -> None:
         self.chunks.put(text.encode("utf-8"))
         if self.feeder is None:
-            self.feeder = threading.Thread(target=_feed, args=(self.pipe, self.chunks), daemon=True)
+            self.feeder = threading.Thread(target=self._feed_pipe, daemon=True)
             self.feeder.start()
+
+    def _feed_pipe(self) -> None:
+        """Write each chunk into the pipe pdflatex reads, until None. A write that waits on a pdflatex that stopped
+        reading ends with a broken pipe when close() closes the keeper."""
+        try:
+            with open(self.pipe, "wb") as f:  # never waits: the keeper holds the other end
+                while (chunk := self.chunks.get()) is not None:
+                    f.write(chunk)
+                    f.flush()
+        except OSError:
+            pass  # pdflatex stopped reading (it failed or was stopped): its exit status and log tell why
+
+    def _close_keeper(self) -> None:
+        with self.keeper_lock:
+            keeper, self.keeper = self.keeper, None
+        if keeper is not None:
+            os.close(keeper)
 
     def pdf(self, name: str) -> bytes:
         if self.tex is None:
             raise ValueError("no document was sent")
         if self.run is None or self.run.returncode is not None or self.feeder is None:
+            return typeset(self.tex, name)
+        if self.run.poll() is not None and not os.path.exists(os.path.join(self.work, "doc.log")):
+            self.close()  # it ended before reading a line (stopped from outside): typeset as usual
             return typeset(self.tex, name)
         try:
             return _finish_tex(self.run, "pdflatex", self.work, tex_timeout(), name)
@@ -251,33 +292,12 @@ class EarlyTypeset:
     def close(self) -> None:
         if self.run is not None and self.run.returncode is None:
             _kill_group(self.run)
+        self._close_keeper()
         if self.feeder is not None:
-            self.chunks.put(None)  # a feeder waiting for more ends
-            _release(self.pipe, self.feeder)
+            self.chunks.put(None)  # a feeder waiting for more ends; one writing gets a broken pipe
+            self.feeder.join(1)
         if self.work:
             shutil.rmtree(self.work, ignore_errors=True)
-
-
-def _feed(pipe: str, chunks: queue.SimpleQueue[bytes | None]) -> None:
-    """Write each chunk into the pipe pdflatex reads (opening it blocks until pdflatex opens it), until None."""
-    try:
-        with open(pipe, "wb") as f:
-            while (chunk := chunks.get()) is not None:
-                f.write(chunk)
-                f.flush()
-    except OSError:
-        pass  # pdflatex stopped reading (it failed or was stopped): its exit status and log tell why
-
-
-def _release(pipe: str, feeder: threading.Thread) -> None:
-    """Let a feeder still waiting for a reader (pdflatex ended before opening the pipe) finish: open the pipe for
-    reading and close it, so that its open returns and its write fails."""
-    if feeder.is_alive():
-        try:
-            os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))
-        except OSError:
-            pass
-        feeder.join(1)
 
 
 def _installed(engine: str, name: str) -> str:
@@ -288,7 +308,7 @@ def _installed(engine: str, name: str) -> str:
     return engine
 
 
-def _start_tex(engine: str, work: str) -> subprocess.Popen:
+def _start_tex(engine: str, work: str, die_with_parent: bool = False) -> subprocess.Popen:
     """The engine, started on doc.tex in `work`, in a session of its own, so that on a timeout (or Ctrl-C) the
     whole group, with anything it started, is killed rather than left running."""
     env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
@@ -308,7 +328,19 @@ def _start_tex(engine: str, work: str) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        # an early run waits on stepper: should stepper be killed, the kernel stops it too (Linux)
+        preexec_fn=_die_with_parent if die_with_parent else None,
     )
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: be sent SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG), where Linux can."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _finish_tex(run: subprocess.Popen, engine: str, work: str, timeout: float, name: str) -> bytes:

@@ -37,7 +37,7 @@ def jinja_options() -> dict[str, Any]:
 
     from .template_cache import template_cache
 
-    return dict(
+    options: dict[str, Any] = dict(
         block_start_string=r"\BLOCK{",
         block_end_string="}",
         variable_start_string=r"\VAR{",
@@ -49,5 +49,5 @@ def jinja_options() -> dict[str, Any]:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
         autoescape=False,
-        bytecode_cache=template_cache(),
     )
+    return options | {"bytecode_cache": template_cache(repr(sorted(options.items())))}

@@ -47,15 +47,18 @@ class Solution:
 
 
 def solve(problem: Problem | str | Path, *, templates: str | Path | None = None, **settings: Any) -> Solution:
-    """The worked solution of `problem`: a Problem, a problem file's path, or the text of one (a string holding a
-    line break or `=`). Keyword arguments override the problem's [settings] (`detail=2`, `rounding="full"`);
-    `templates` is a folder searched before the built-in templates, as `--templates`."""
+    """The worked solution of `problem`: a Problem, a problem file's path, or the text of one (a string that
+    holds a line break or `=` and names no file). Keyword arguments override the problem's [settings]
+    (`detail=2`, `rounding="full"`); `templates` is a folder searched before the built-in templates, as
+    `--templates`."""
     if isinstance(problem, Problem):
         given = problem
-    elif isinstance(problem, str) and ("\n" in problem or "=" in problem):
+    elif isinstance(problem, str) and ("\n" in problem or "=" in problem) and not _names_a_file(problem):
         given = loads(problem)
     else:
         given = load(problem)
+    if templates is not None and not Path(templates).is_dir():
+        raise StepperError("no such folder", file=str(templates), place="templates")
     known = {f.name for f in fields(Settings)}
     for name in settings:
         if name not in known:
@@ -64,3 +67,10 @@ def solve(problem: Problem | str | Path, *, templates: str | Path | None = None,
             )
     chosen = replace(given.settings, **settings) if settings else given.settings
     return Solution(trace_problem(given, chosen), chosen, Path(templates) if templates is not None else None)
+
+
+def _names_a_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # a TOML text is often too long, or holds a NUL, to be a file's name
+        return False

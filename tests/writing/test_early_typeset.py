@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,50 @@ def test_a_solution_whose_opening_a_user_changed_is_the_same_as_pdflatex_makes(t
     written = (tmp_path / "out" / "tutorial.tex").read_text()
     assert "\\usepackage{amsthm}" in written
     assert (tmp_path / "out" / "tutorial.pdf").read_bytes() == typeset(written, "tutorial.tex")
+
+
+@needs_tex
+def test_a_pdflatex_whose_stepper_dies_before_writing_ends_too(tmp_path):
+    """Killed before it wrote a line, stepper leaves no pdflatex waiting on the pipe."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to see the process")
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import os, sys, time\n"
+        "from stepper.writing.latex import EarlyTypeset\n"
+        "early = EarlyTypeset()\n"
+        "print(early.run.pid, early.work, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    pid_text, work = child.stdout.readline().split()
+    pid = int(pid_text)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    shutil.rmtree(work, ignore_errors=True)  # a killed process cannot remove its own temporary folder
+    for _ in range(200):  # the kernel stops pdflatex with its parent
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state in ("Z", "X"):  # ended, and waiting for whoever adopted it to collect it
+            break
+        time.sleep(0.05)
+    else:
+        os.killpg(pid, signal.SIGKILL)
+        pytest.fail("pdflatex was still waiting 10 s after stepper died")
+
+
+def test_no_pipes_in_the_temporary_folder_means_typesetting_as_usual(monkeypatch, tex):
+    def refuse(path, mode=0o666):
+        raise PermissionError(1, "Operation not permitted", path)
+
+    monkeypatch.setattr(os, "mkfifo", refuse)
+    with EarlyTypeset() as early:
+        assert early.run is None
+        work = early.work
+    assert not work or not os.path.exists(work)

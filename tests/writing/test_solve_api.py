@@ -50,3 +50,15 @@ def test_a_bad_setting_value_is_refused_as_in_a_problem_file():
 def test_its_pdf_is_the_typeset_latex():
     solution = stepper.solve(TUTORIAL)
     assert solution.pdf() == typeset(solution.latex(), "tutorial.toml")
+
+
+def test_a_path_holding_an_equals_sign_is_a_path(tmp_path):
+    folder = tmp_path / "lr=0.1"
+    folder.mkdir()
+    (folder / "p.toml").write_text(TUTORIAL.read_text(encoding="utf-8"), encoding="utf-8")
+    assert stepper.solve(str(folder / "p.toml")).problem.title == stepper.load(TUTORIAL).title
+
+
+def test_a_templates_folder_that_is_not_there_is_one_clear_error(tmp_path):
+    with pytest.raises(stepper.StepperError, match="no such folder"):
+        stepper.solve(TUTORIAL, templates=tmp_path / "missing")

@@ -3,6 +3,9 @@ own, an edited template and a cache that cannot be written are all handled."""
 
 from __future__ import annotations
 
+import hashlib
+
+import jinja2
 import pytest
 
 from stepper import load, render, trace
@@ -11,13 +14,18 @@ from stepper.writing.template_cache import template_cache
 from tests.helpers import ROOT
 
 
+def folder_for(settings: str) -> str:
+    """The cache folder's name for environments made with `settings`, as template_cache names it."""
+    return f"templates-jinja{jinja2.__version__}-{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
+
+
 @pytest.fixture
 def cache_home(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("STEPPER_CACHE", raising=False)
     template_cache.cache_clear()
     documents.environment.cache_clear()
-    yield tmp_path / "cache" / "stepper" / "templates"
+    yield tmp_path / "cache" / "stepper" / folder_for("")
     template_cache.cache_clear()
     documents.environment.cache_clear()
 
@@ -34,9 +42,10 @@ def fresh_render(tutorial, fmt, templates=None):
 
 def test_the_cache_is_filled_and_the_documents_are_the_same_cold_warm_and_off(cache_home, tutorial, monkeypatch):
     cold = {fmt: fresh_render(tutorial, fmt) for fmt in ("md", "tex")}
-    kept = sorted(p.name for p in cache_home.iterdir())
+    (used,) = cache_home.parent.glob("templates-jinja*")  # the documents' own settings name it
+    kept = sorted(p.name for p in used.iterdir())
     assert kept and all(name.endswith(".cache") for name in kept)
-    assert oct(cache_home.stat().st_mode & 0o777) == oct(0o700)
+    assert oct(used.stat().st_mode & 0o777) == oct(0o700)
     warm = {fmt: fresh_render(tutorial, fmt) for fmt in ("md", "tex")}
     monkeypatch.setenv("STEPPER_CACHE", "off")
     template_cache.cache_clear()
@@ -48,6 +57,12 @@ def test_the_cache_is_filled_and_the_documents_are_the_same_cold_warm_and_off(ca
 def test_a_folder_others_may_write_to_is_not_used(cache_home):
     cache_home.mkdir(parents=True)
     cache_home.chmod(0o777)
+    assert template_cache() is None
+
+
+def test_a_parent_folder_others_may_write_to_is_not_used(cache_home):
+    cache_home.parent.mkdir(parents=True)
+    cache_home.parent.chmod(0o777)
     assert template_cache() is None
 
 
