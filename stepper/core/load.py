@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import StepperError, suggestion, visible
 from .numbers import is_sympy, sympy_module
-from .reading import NON_FINITE, cell_place, channels, culprit, known_fields, number, shown
+from .reading import NON_FINITE, cell_place, channels, culprit, known_fields, list_of_tables, number, shown
 from .spec import KINDS, Layer, MarkScheme, Problem, Settings, arrays
 
 # What other modules import from here; NON_FINITE, cell_place, culprit, known_fields and shown live in reading.py,
@@ -145,14 +145,7 @@ def _problem(data: dict, name: str) -> Problem:
         raise StepperError(f"expected text, found {shown(title)}", place="field 'title'")
     settings = _settings(data.get("settings", {}))
     image = channels(data["input"], "field 'input'")
-    layers = data.get("layers", [])
-    if isinstance(layers, dict):  # [layers] where [[layers]] was meant: one table, not a list of them
-        raise StepperError(
-            "expected a list of layers, found one table: write [[layers]] (two brackets) before each layer",
-            place="field 'layers'",
-        )
-    if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
-        raise StepperError("expected [[layers]] tables", place="field 'layers'")
+    layers = list_of_tables(data, "layers", "layers", "layer")
     if len(layers) > MAX_LAYERS:
         raise StepperError(
             f"expected at most {MAX_LAYERS} layers, found {len(layers):,}: a problem is worked (and checked) by hand",

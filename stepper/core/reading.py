@@ -229,6 +229,20 @@ def known_fields(raw: dict, allowed: set[str], where: str) -> None:
             )
 
 
+def list_of_tables(data: dict, key: str, what: str, each: str) -> list[dict]:
+    """The [[key]] tables of a file (none when absent), where `what` names them in the plural and `each` one of
+    them: a single [key] table, written where [[key]] was meant, is named as that slip."""
+    found = data.get(key, [])
+    if isinstance(found, dict):  # [key] where [[key]] was meant: one table, not a list of them
+        raise StepperError(
+            f"expected a list of {what}, found one table: write [[{key}]] (two brackets) before each {each}",
+            place=f"field {key!r}",
+        )
+    if not isinstance(found, list) or not all(isinstance(x, dict) for x in found):
+        raise StepperError(f"expected [[{key}]] tables", place=f"field {key!r}")
+    return found
+
+
 def dims(shape) -> str:
     return "x".join(map(str, shape[-2:])) if len(shape) >= 2 else f"{shape[0]} numbers"
 

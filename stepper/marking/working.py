@@ -38,6 +38,7 @@ from typing import NamedTuple
 from ..core.errors import StepperError, suggestion
 from ..core.load import NON_FINITE, cell_place, culprit, read_text, read_toml, shown
 from ..core.numbers import TooManyDigits, Values, fraction, from_numbers, plain_number
+from ..core.reading import list_of_tables
 from ..core.spec import Problem
 from ..core.stages import Stage, stages, table_names
 
@@ -136,14 +137,7 @@ def _working(data: dict, problem: Problem, name: str, default_student: str) -> W
         variant = str(variant)  # variant = 7, as a student types it: the sheet says 007
     if variant is not None:
         variant = _text(variant, "field 'variant'").strip()
-    windows = data.get("window", [])
-    if isinstance(windows, dict):  # [window] where [[window]] was meant: one table, not a list of them
-        raise StepperError(
-            "expected a list of written sums, found one table: write [[window]] (two brackets) before each sum",
-            place="field 'window'",
-        )
-    if not isinstance(windows, list) or not all(isinstance(w, dict) for w in windows):
-        raise StepperError("expected [[window]] tables", place="field 'window'")
+    windows = list_of_tables(data, "window", "written sums", "sum")
     sums = tuple(_written_sum(n, w, problem) for n, w in enumerate(windows, 1))
     return Working(student.strip() or default_student, name, tuple(answers), sums, note, variant)
 
