@@ -10,7 +10,7 @@ from ..core.errors import StepperError
 from ..core.text import plain_text
 from ..marking.classroom import PROGRESS_FROM, ProgressBar, common_mistakes
 from ..marking.reports import Marked, ReportOptions, mark_paths, marking_source, working_paths, write_summary
-from ..writing.output import TEX_INSTALL, pdflatex_available, tex_timeout
+from ..writing.latex import TEX_INSTALL, pdflatex_available, tex_timeout
 
 
 def run(args: argparse.Namespace) -> int:

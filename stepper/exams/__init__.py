@@ -12,23 +12,24 @@ from stepper.exams.generate.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..core.lazy import exports
 from .fairness import Constraints, Verdict, judge
 from .generate import Stress, Variant, stress, stress_report
 from .manifest import is_manifest, load_manifest
 from .moodle import check_tolerances, moodle_xml
 from .variants import Template, load_template, loads_template
 
-# The names whose modules write files, and those modules: imported on first use.
+# The names whose modules write files, and those modules: imported on first use (see stepper/core/lazy.py).
 _WRITERS = {
-    "ExamFolder": "stepper.exams.folder",
-    "verify": "stepper.exams.folder",
-    "InMemory": "stepper.exams.sheets",
-    "file_names": "stepper.exams.sheets",
-    "write_exam": "stepper.exams.sheets",
+    "ExamFolder": ".folder",
+    "verify": ".folder",
+    "InMemory": ".sheets",
+    "file_names": ".sheets",
+    "write_exam": ".sheets",
 }
+__getattr__, __dir__ = exports(__name__, _WRITERS)
 
 __all__ = [
     "Constraints",
@@ -45,26 +46,9 @@ __all__ = [
     "moodle_xml",
     "stress",
     "stress_report",
-    # imported on first use (_WRITERS)
-    "ExamFolder",
-    "InMemory",
-    "file_names",
-    "verify",
-    "write_exam",
+    *_WRITERS,
 ]
 
 if TYPE_CHECKING:
     from .folder import ExamFolder, verify
     from .sheets import InMemory, file_names, write_exam
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WRITERS:
-        raise AttributeError(f"module 'stepper.exams' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WRITERS[name]), name)
-    globals()[name] = value  # found once; later lookups are plain attribute reads
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import StepperError
-from ..writing.output import TEX_INSTALL, pdflatex_available
+from ..writing.latex import TEX_INSTALL, pdflatex_available
 from .folder import ExamFolder
 from .generate import generate
 from .sheets import file_names, write_exam

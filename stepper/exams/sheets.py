@@ -21,7 +21,8 @@ from types import TracebackType
 from typing import IO, Protocol
 
 from ..writing.documents import render, render_keys_chunks, render_layer, render_question
-from ..writing.output import marked, typeset
+from ..writing.latex import typeset
+from ..writing.output import marked
 from .generate import Variant, manifest
 from .moodle import moodle_chunks
 from .variants import Template

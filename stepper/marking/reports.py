@@ -18,7 +18,8 @@ from ..core.spec import Problem
 from ..core.stages import stages
 from ..core.text import plain_text
 from ..writing.documents import points, render_feedback
-from ..writing.output import TypesetError, check_writable, marked, remove_stale_log, typeset, write_files
+from ..writing.latex import TypesetError, typeset
+from ..writing.output import check_writable, marked, remove_stale_log, write_files
 from ..writing.solution import log_file, what_was_written
 from .classroom import Markers, Skipped, mark_all, scan_folder, summary_csv, summary_md, why
 from .marker import EMPTY, Feedback

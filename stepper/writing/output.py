@@ -225,33 +225,3 @@ def _remove(temps, folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             pass  # not empty after all, or already gone: left as it is
-
-
-# Typesetting moved to latex.py; these names are read from here by older callers.
-from .latex import (  # noqa: E402
-    LUATEX_INSTALL,
-    TEX_INSTALL,
-    TEX_LINE,
-    TEX_TIMEOUT,
-    TypesetError,
-    pdflatex_available,
-    tex_engine,
-    tex_timeout,
-    typeset,
-    wrap_tex,
-    wrap_tex_chunks,
-)
-
-__all__ = [
-    "LUATEX_INSTALL",
-    "TEX_INSTALL",
-    "TEX_LINE",
-    "TEX_TIMEOUT",
-    "TypesetError",
-    "pdflatex_available",
-    "tex_engine",
-    "tex_timeout",
-    "typeset",
-    "wrap_tex",
-    "wrap_tex_chunks",
-]

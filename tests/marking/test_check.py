@@ -16,14 +16,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from tests.helpers import reference
-from stepper.marking.marker import Marker
 from stepper.cli import main
 from stepper.core.load import load, loads
-from stepper.writing.documents import render_feedback
+from stepper.marking.marker import Marker
 from stepper.marking.working import loads_working
-
-from tests.helpers import ROOT
+from stepper.writing.documents import render_feedback
+from tests.helpers import ROOT, reference
 
 TUTORIAL = ROOT / "examples" / "tutorial.toml"
 DATA = tomllib.loads(TUTORIAL.read_text(encoding="utf-8"))
@@ -377,7 +375,7 @@ def load_working_file(path):
 
 
 def test_feedback_reports_compile_with_pdflatex_and_render_in_katex():
-    from stepper.writing.output import typeset
+    from stepper.writing.latex import typeset
     from tests.helpers.katex import markdown_formulas, render_errors
     formulas = []
     for path in WORKINGS:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from stepper import loads, render, trace
-from stepper.writing.output import typeset
+from stepper.writing.latex import typeset
+from tests.helpers import ROOT
 from tests.helpers.katex import markdown_formulas, render_errors
 from tests.helpers.problems import problems, to_toml
-from tests.helpers import ROOT
 
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.toml") if "-working-" not in p.name and "-exam" not in p.name)  # problem files only
 HOSTILE_TITLE = ("Week 3 & <script>alert(1)</script> $x$ 100% #1 _a_ {b} ~c^ \\end{document} `code` [link](x) ü"

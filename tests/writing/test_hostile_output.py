@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from stepper.writing.output import typeset, written_by_stepper
-from tests.helpers.one_line import assert_one_error, assert_one_line, run_stepper
+from stepper.writing.latex import typeset
+from stepper.writing.output import written_by_stepper
 from tests.helpers import ROOT
+from tests.helpers.one_line import assert_one_error, assert_one_line, run_stepper
 
 TUTORIAL = ROOT / "examples" / "tutorial.toml"
 # A problem that solves and typesets in a moment; one with a sigmoid layer, for a template that breaks only it.
@@ -435,7 +436,7 @@ def test_a_bad_tex_timeout_is_one_line(capsys, monkeypatch, tmp_path, value):
 
 
 def test_the_tex_timeout_is_read_from_the_environment(monkeypatch):
-    from stepper.writing.output import tex_timeout
+    from stepper.writing.latex import tex_timeout
     monkeypatch.delenv("STEPPER_TEX_TIMEOUT", raising=False)
     assert tex_timeout() == 300
     monkeypatch.setenv("STEPPER_TEX_TIMEOUT", " 2.5 ")
@@ -512,9 +513,9 @@ def test_an_empty_working_file_is_said_to_be_empty(capsys, tmp_path, text):
 # ---- 8. a user's class-summary.csv ----
 
 def stepper_header() -> str:
-    from stepper.marking.classroom import summary_csv
     from stepper.core.load import load
     from stepper.core.stages import stages
+    from stepper.marking.classroom import summary_csv
     return summary_csv(stages(load(TUTORIAL)), []).strip()
 
 

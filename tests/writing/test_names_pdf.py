@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from stepper.writing.output import tex_engine, typeset
-from tests.helpers.one_line import run_stepper
+from stepper.writing.latex import tex_engine, typeset
 from tests.helpers import ROOT
+from tests.helpers.one_line import run_stepper
 
 TUTORIAL = ROOT / "examples" / "tutorial.toml"
 NAME = "Łukasz 王小明 Ærø «x» ðþ 🙂"

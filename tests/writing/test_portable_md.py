@@ -229,6 +229,7 @@ def test_docx_is_the_same_bytes_every_time():
 def test_docx_carries_steppers_mark_in_its_properties_only():
     import io
     import zipfile
+
     from stepper.writing.docx import marked, to_docx
     docx = to_docx(DOCUMENTS["output/cs231n-scores.md"], "cs231n-scores.md")
     with zipfile.ZipFile(io.BytesIO(docx)) as z:

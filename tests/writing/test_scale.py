@@ -18,9 +18,10 @@ import stepper.writing.solution
 from stepper import load, render, trace
 from stepper.core.errors import StepperError
 from stepper.writing.estimate import PDF_LIMIT, TEXT_LIMIT, estimate
-from stepper.writing.output import TEX_LINE, wrap_tex, written_by_stepper
-from tests.helpers.one_line import assert_one_error, run_stepper
+from stepper.writing.latex import TEX_LINE, wrap_tex
+from stepper.writing.output import written_by_stepper
 from tests.helpers import ROOT
+from tests.helpers.one_line import assert_one_error, run_stepper
 
 TUTORIAL = ROOT / "examples" / "tutorial.toml"
 TINY = 'title = "Tiny"\ninput = """\n1 -2\n3 4\n"""\n\n[[layers]]\ntype = "relu"\n'

@@ -163,6 +163,7 @@ def printed_sums(md: str):
 def test_printed_totals_equal_their_printed_terms(root):
     """`=` before a total means the printed terms add up to it exactly; `\\approx` means within rounding."""
     from dataclasses import replace
+
     from stepper import load
     checked = {"=": 0, "\\approx": 0}
     for path in sorted(p for p in (root / "examples").glob("*.toml") if "-working-" not in p.name and "-exam" not in p.name):
@@ -186,10 +187,11 @@ def test_document_windows_match_their_records(root):
     """Documents write a filter's windows in bulk; each must read exactly as its own window record does,
     dilation, flips, strides and all."""
     from dataclasses import replace
+
     from stepper import load
-    from stepper.writing.maths import Maths, sub
-    from stepper.writing.documents import portable_maths
     from stepper.core.trace import ConvTrace
+    from stepper.writing.documents import portable_maths
+    from stepper.writing.maths import Maths, sub
     checked = 0
     for path in sorted(p for p in (root / "examples").glob("*.toml") if "-working-" not in p.name and "-exam" not in p.name):
         result = trace(load(path))

@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 
 from stepper import StepperError, load, loads, render, trace
-from tests.helpers import reference
-from tests.helpers import ROOT
+from tests.helpers import ROOT, reference
 from tests.helpers.one_line import run_stepper
 
 LENET = ROOT / "examples" / "lenet.toml"
@@ -456,8 +455,10 @@ def test_too_much_transposed_padding_is_refused():
 
 def test_the_textbook_settings_survive_a_problem_file_written_back():
     from dataclasses import replace as _replace
+
+    from stepper.core.load import load as _load
+    from stepper.core.load import loads as _loads
     from stepper.interop.dump import dumps
-    from stepper.core.load import load as _load, loads as _loads
     problem = _load(ROOT / "examples" / "tutorial.toml")
     changed = _replace(problem.settings, channels="flat", transposed="convolution", size_rule="exact")
     with pytest.raises(Exception):  # the tutorial's stride leaves a row over: refused under "exact"

@@ -115,8 +115,9 @@ def test_terms_all_writes_every_product(tutorial):
 def test_document_working_matches_each_window_record(tutorial, terms):
     """The document writes windows in bulk; each must read exactly as its own window record does."""
     from dataclasses import replace
-    from stepper.writing.maths import Maths, sub
+
     from stepper.writing.documents import portable_maths
+    from stepper.writing.maths import Maths, sub
     settings = replace(tutorial.problem.settings, terms=terms)
     text = render(tutorial, "md", settings)
     maths = Maths(settings, "%s")
