@@ -1,8 +1,8 @@
 """The command line: `stepper solve [PROBLEM ...]`, `stepper check PROBLEM WORKING` and `stepper exam TEMPLATE`.
 
 `main(argv)` parses (arguments.py), runs the one command chosen (solve.py, check.py, exam.py, each imported only
-when chosen) and turns every error into one line on stderr, in this one place. May import any part of stepper;
-only stepper/__main__.py imports it.
+when chosen) and turns every error into one line on stderr, in this one place; `run()` is the `stepper` process
+around it. May import any part of stepper; only stepper/__main__.py and the `stepper` script import it.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 from .arguments import parser
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,3 +42,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def run() -> NoReturn:
+    """`stepper` as a process: main() with the command line, then an exit that skips the interpreter's teardown.
+
+    Every file stepper writes is complete and closed when main() returns, and nothing of the command is left to
+    run at exit; tearing down the ~300 modules loaded (numpy, Jinja) and collecting their objects would take
+    50 ms here, 10% of the tutorial's whole command, for nothing the user sees. Output on stdout and stderr is
+    flushed first; a reader that went away (`stepper solve | head -1`) is not an error."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or a closed stream: what could be written was
+            pass
+    os._exit(code)

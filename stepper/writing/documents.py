@@ -120,6 +120,15 @@ def render(trace: Trace, fmt: str, settings: Settings | None = None, templates: 
     return _render(env, f"document.{fmt}", trace=trace, problem=trace.problem, settings=settings)
 
 
+def render_pieces(
+    trace: Trace, fmt: str, settings: Settings | None = None, templates: Path | None = None
+) -> Iterator[str]:
+    """`render` piece by piece, as the template makes it: the pieces joined are the same document."""
+    settings = _traced(trace, settings)
+    env = environment(fmt, settings, templates)
+    return _render_stream(env, f"document.{fmt}", trace=trace, problem=trace.problem, settings=settings)
+
+
 def _traced(trace: Trace, settings: Settings | None) -> Settings:
     """`settings` for writing `trace`, with its own rounding and decimals, which shaped its numbers."""
     if settings is None:

@@ -25,6 +25,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..core.errors import StepperError
@@ -175,6 +176,7 @@ def typeset(tex: str, name: str) -> bytes:
         return _finish_tex(run, engine, work, timeout, name)
 
 
+STREAM_BATCH = 16384  # characters of a document handed to pdflatex at once, in whole lines
 PIPE_BYTES = 1 << 20  # the pipe's size asked for (Linux allows up to 1 MiB unprivileged)
 
 
@@ -242,12 +244,56 @@ class EarlyTypeset:
         self._feed(opening)
 
     def send(self, tex: str) -> None:
-        self.tex = tex
-        if self.run is None or tex_engine(tex) != "pdflatex" or not tex.startswith(self.opening):
-            self.close()  # typeset as usual in pdf(): it needs LuaLaTeX, there is no pdflatex, or it began otherwise
-            return
-        self._feed(tex[len(self.opening) :])
-        self.chunks.put(None)
+        self.stream([tex])
+
+    def stream(self, pieces: Iterable[str]) -> str:
+        """`send` of a document made piece by piece, which it returns whole: pdflatex reads its lines as they
+        come, so it typesets the first pages while the last are made. Lines go in batches of STREAM_BATCH
+        characters, each whole, and each checked for the engine (a line that needs LuaLaTeX stops the early run:
+        the document is typeset as usual in pdf())."""
+        whole: list[str] = []
+        batch: list[str] = []
+        size, head = 0, True  # head: the opening's part of the document has not been checked yet
+        for piece in pieces:
+            whole.append(piece)
+            if self.run is None:
+                continue
+            batch.append(piece)
+            size += len(piece)
+            if size < STREAM_BATCH or (head and size < len(self.opening)):
+                continue
+            text = "".join(batch)
+            end = text.rfind("\n") + 1
+            if head and end < len(self.opening):
+                continue
+            batch, size = [text[end:]], len(text) - end
+            head = self._stream_lines(text[:end], head)
+        self.tex = "".join(whole)
+        if self.run is not None:
+            self._stream_lines("".join(batch), head)
+        if self.run is not None:
+            self.chunks.put(None)
+        return self.tex
+
+    def _stream_lines(self, text: str, head: bool) -> bool:
+        """Hand `text` (whole lines of the document, the first of it when `head`) to pdflatex, or stop the early
+        run when it cannot read them: it needs LuaLaTeX, or the document did not begin with the opening sent.
+        Returns False: what follows is not the head."""
+        if head:
+            if not text.startswith(self.opening):
+                self._stop()
+                return False
+            text = text[len(self.opening) :]
+        if tex_engine(text) != "pdflatex":
+            self._stop()
+        elif text:
+            self._feed(text)
+        return False
+
+    def _stop(self) -> None:
+        """No early run after all: pdf() typesets the document as usual."""
+        self.close()
+        self.run = None
 
     def _feed(self, text: str) -> None:
         self.chunks.put(text.encode("utf-8"))

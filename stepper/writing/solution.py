@@ -4,6 +4,7 @@ others nor its own Markdown and LaTeX: they are written, with the LaTeX log, and
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,7 +14,7 @@ from ..core.errors import StepperError
 from ..core.evaluate import trace
 from ..core.spec import Problem, Settings
 from ..core.text import plain_text
-from .documents import escape_tex, render
+from .documents import escape_tex, render, render_pieces
 from .estimate import ANNOUNCE_FROM, PDF_LIMIT, TEXT_LIMIT, byte_size, estimate
 from .latex import EarlyTypeset, TypesetError, tex_engine
 from .output import check_writable, marked, remove_stale_log, write_files
@@ -146,10 +147,12 @@ def documents(
         typesetter = early if early is not None and early.free else EarlyTypeset.later()
     for fmt in ("tex", "md"):
         if fmt in formats or (fmt == "tex" and "pdf" in formats) or (fmt == "md" and "docx" in formats):
-            text = marked(render(result, fmt, settings, options.templates), f".{fmt}", job.path.name)
+            if fmt == "tex" and typesetter is not None:  # pdflatex reads the pages as they are made
+                pieces = render_pieces(result, fmt, settings, options.templates)
+                text = typesetter.stream(itertools.chain([marked("", ".tex", job.path.name)], pieces))
+            else:
+                text = marked(render(result, fmt, settings, options.templates), f".{fmt}", job.path.name)
             made[fmt] = text.encode("utf-8")
-            if fmt == "tex" and typesetter is not None:
-                typesetter.send(text)
     if "docx" in formats:
         from .docx import to_docx
 

@@ -162,3 +162,50 @@ def test_no_pipes_in_the_temporary_folder_means_typesetting_as_usual(monkeypatch
         assert early.run is None
         work = early.work
     assert not work or not os.path.exists(work)
+
+
+def _pieces(text: str, size: int) -> list[str]:
+    """`text` cut every `size` characters, mid-line as a template's pieces may be."""
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+@needs_tex
+def test_a_document_streamed_in_pieces_gives_the_same_pdf_and_text(tex):
+    from stepper.writing.opening import latex_opening
+    from stepper.writing.output import marked
+
+    opening, tex = latex_opening("tutorial.toml"), marked(tex, ".tex", "tutorial.toml")
+    with EarlyTypeset() as early:
+        early.send_opening(opening)
+        fed: list[bytes] = []
+        real_feed = early._feed
+        early._feed = lambda text: fed.append(text.encode()) or real_feed(text)  # type: ignore[method-assign]
+        assert early.stream(_pieces(tex, 97)) == tex
+        pdf = early.pdf("tutorial.tex")
+    assert pdf == typeset(tex, "tutorial.tex")
+    assert len(fed) > 2, "the body should reach pdflatex in several batches, not at the end"
+    assert all(batch.endswith(b"\n") for batch in fed[1:-1]), "every batch but the last is whole lines"
+
+
+@needs_tex
+def test_a_line_that_needs_another_engine_midway_stops_the_stream(tex, monkeypatch):
+    chosen = []
+    monkeypatch.setattr("stepper.writing.latex.typeset", lambda text, name: chosen.append(text) or b"%PDF-usual")
+    late = tex.replace("\\end{document}", "王\n\\end{document}")
+    with EarlyTypeset() as early:
+        run = early.run
+        assert early.stream(_pieces(late, 500)) == late
+        assert early.pdf("tutorial.tex") == b"%PDF-usual"
+    assert chosen == [late]
+    assert run is not None and run.returncode is not None  # the early pdflatex was stopped
+
+
+@needs_tex
+def test_a_stream_that_begins_otherwise_than_its_opening_is_typeset_whole(tex):
+    with EarlyTypeset() as early:
+        early.send_opening("\\documentclass{book}\n")
+        run = early.run
+        assert early.stream(_pieces(tex, 1000)) == tex
+        pdf = early.pdf("tutorial.tex")
+    assert run is not None and run.returncode is not None
+    assert pdf == typeset(tex, "tutorial.tex")
