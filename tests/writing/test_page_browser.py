@@ -1,0 +1,152 @@
+"""The tutorial's HTML page in a headless Chromium (Playwright, the system's browser: nothing downloaded): it loads
+nothing, renders every formula, highlights a window and shows its working, steps by keyboard and by the Next
+control, and has its present and try-it modes. With STEPPER_SCREENSHOT set to a path, a screenshot of the page with
+a window open (1280x800) is saved there."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt install chromium)")
+
+CONV = 'table[data-layer="0"]'
+MINUS = "\u2212"
+
+
+@pytest.fixture(scope="module")
+def page_file(tmp_path_factory, tutorial) -> Path:
+    from stepper.writing.page import render_page
+
+    path = tmp_path_factory.mktemp("page") / "tutorial.html"
+    path.write_text(render_page(tutorial), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def opened(browser, page_file):
+    """The page opened afresh at 1280x800, with what it logged and requested."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.problems, page.requests = [], []
+    page.on("console", lambda m: page.problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.problems.append(str(e)))
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.goto(page_file.as_uri())
+    yield page
+    page.close()
+
+
+def window_cells(tutorial, row: int, col: int) -> set[str]:
+    """The padded-input cells under output cell (row, col) of layer 1, worked out from the problem (1-based)."""
+    layer = tutorial.problem.layers[0]
+    (sh, sw), (kh, kw) = layer.stride, layer.kernels.shape[-2:]
+    top, left = (row - 1) * sh + 1, (col - 1) * sw + 1
+    return {f"1,{r},{c}" for r in range(top, top + kh) for c in range(left, left + kw)}
+
+
+def highlighted(page, role: str = "padded") -> set[str]:
+    return set(page.eval_on_selector_all(f'{CONV}[data-role="{role}"] td.hl', "els => els.map(e => e.dataset.at)"))
+
+
+def working(page, layer: int = 0) -> str:
+    """The working shown, as KaTeX's MathML annotation keeps its LaTeX, and as its visible text."""
+    panel = page.locator(f'.panel[data-layer="{layer}"] .working')
+    return panel.locator("annotation").text_content() + "|" + panel.inner_text().replace(MINUS, "-")
+
+
+def cell(page, row: int, col: int, what: str = "filter 1"):
+    return page.locator(f'{CONV} button[aria-label="Output row {row}, column {col} of {what}"]')
+
+
+def test_loads_nothing_and_logs_no_error(opened, page_file):
+    assert opened.problems == []
+    assert [u for u in opened.requests if not u.startswith("data:")] == [page_file.as_uri()]
+
+
+def test_every_formula_rendered_with_mathml(opened):
+    assert opened.locator(".katex-error").count() == 0
+    maths = opened.locator(".tex")
+    assert maths.count() > 5
+    assert opened.eval_on_selector_all(".tex", "els => els.every(e => e.querySelector('.katex'))")
+    assert opened.locator(".tex math").count() == maths.count()
+
+
+def test_a_window_highlighted_with_its_working(opened, tutorial):
+    cell(opened, 1, 2).click()
+    assert highlighted(opened) == window_cells(tutorial, 1, 2)
+    assert highlighted(opened, "filter") == {f"1,1,{r},{c}" for r in (1, 2, 3) for c in (1, 2, 3)}
+    text = working(opened)
+    assert "2 - 1 - 5 - 2 = -6" in text and "2-1-5-2=-6" in text.replace(" ", "").replace("\n", "")
+    assert opened.locator('.panel[data-layer="0"] .working math').count() == 1
+    assert opened.locator('.panel[data-layer="0"] .working').get_attribute("aria-live") == "polite"
+    screenshot = os.environ.get("STEPPER_SCREENSHOT")
+    if screenshot:  # the stage from its heading, under the controls
+        opened.mouse.move(0, 0)
+        opened.evaluate("window.scrollTo(0, document.getElementById('layer1').offsetTop - 60)")
+        opened.screenshot(path=screenshot)
+
+
+def test_keyboard_and_next_step_through_the_windows(opened, tutorial):
+    cell(opened, 1, 2).click()
+    opened.keyboard.press("ArrowRight")
+    assert opened.evaluate("document.activeElement.getAttribute('aria-label')") == "Output row 1, column 3 of filter 1"
+    opened.keyboard.press("Enter")
+    assert highlighted(opened) == window_cells(tutorial, 1, 3)
+    assert "1 - 1 - 2 - 3 = -5" in working(opened)
+    opened.locator("#next").click()
+    assert highlighted(opened) == window_cells(tutorial, 1, 4)
+    assert opened.locator("#step-label").inner_text().startswith("Step 4 of 82")
+    opened.locator("#previous").click()
+    assert highlighted(opened) == window_cells(tutorial, 1, 3)
+
+
+def test_present_mode_one_window_a_step(opened, tutorial):
+    normal = opened.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+    cell(opened, 1, 2).click()
+    opened.locator("#present").click()
+    assert opened.evaluate("document.body.classList.contains('present')")
+    assert opened.locator("#present").get_attribute("aria-pressed") == "true"
+    assert opened.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") > normal
+    assert [s.get_attribute("id") for s in opened.locator(".stage").all() if s.is_visible()] == ["layer1"]
+    assert opened.locator('#layer1 .group[data-group="1"]').is_visible()
+    assert not opened.locator('#layer1 .group[data-group="2"]').is_visible()
+    assert opened.locator("#step-label").is_visible()
+    assert opened.locator("#step-label").inner_text().startswith("Step 2 of 82")
+    opened.keyboard.press("PageDown")
+    assert opened.locator("#step-label").inner_text().startswith("Step 3 of 82")
+    assert highlighted(opened) == window_cells(tutorial, 1, 3)
+    assert opened.locator('.panel[data-layer="0"] .working .katex').is_visible()
+    opened.keyboard.press("Escape")
+    assert not opened.evaluate("document.body.classList.contains('present')")
+    assert opened.locator("#layer2").is_visible()
+
+
+def test_try_it_asks_then_reveals(opened, tutorial):
+    opened.locator("#try").click()
+    cell(opened, 1, 2).click()
+    panel = opened.locator('.panel[data-layer="0"]')
+    assert highlighted(opened) == window_cells(tutorial, 1, 2)
+    assert panel.locator(".try input").is_visible() and not panel.locator(".working .katex").count()
+    assert not cell(opened, 1, 3).locator(".v").is_visible()  # the answers are hidden too
+    panel.locator(".try input").fill(f"{MINUS}6.0")
+    panel.locator(".try input").press("Enter")
+    assert panel.locator(".verdict.right").inner_text().startswith("\u2713 Right")
+    assert "2 - 1 - 5 - 2 = -6" in working(opened)
+    cell(opened, 1, 3).click()
+    panel.locator(".try input").fill("5")
+    panel.locator(".try button").click()
+    assert "Not quite" in panel.locator(".verdict.wrong").inner_text()
+    assert "= -5" in working(opened)
