@@ -51,6 +51,8 @@ _UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", 
 _UNSAFE_RE = re.compile("[<>&\u2028\u2029]")
 
 Json = dict[str, Any]
+# JSON text of an object or list up to this many characters stays on one line.
+_ONE_LINE = 200
 
 
 # ---- numbers and arrays ----
@@ -457,9 +459,26 @@ def trace_data(trace: Trace, settings: Settings | None = None) -> Json:
 
 
 def trace_json(trace: Trace, settings: Settings | None = None) -> str:
-    """trace_data as JSON text: UTF-8 characters as they are, one item a line, ending in a newline; the same trace
-    and settings give the same text."""
-    return json.dumps(trace_data(trace, settings), ensure_ascii=False, indent=1, allow_nan=False) + "\n"
+    """trace_data as JSON text: UTF-8 characters as they are, ending in a newline; each object's fields a line, and
+    a short object or list (a Number, a term), or a row of an array, on one line. The same trace and settings give
+    the same text."""
+    return _dump(trace_data(trace, settings), 0) + "\n"
+
+
+def _dump(item: Any, depth: int) -> str:
+    """`item` as JSON text at indentation `depth`: on one line when it is short or a list of plain values (a row of
+    an array), else one field or item a line."""
+    line = json.dumps(item, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+    if not isinstance(item, dict | list) or len(line) <= _ONE_LINE:
+        return line
+    if isinstance(item, list) and not any(isinstance(x, dict | list) for x in item):
+        return line
+    inner = "\n" + " " * (depth + 1)
+    if isinstance(item, list):
+        body = ",".join(inner + _dump(x, depth + 1) for x in item)
+        return f"[{body}\n{' ' * depth}]"
+    body = ",".join(f"{inner}{json.dumps(k, ensure_ascii=False)}: {_dump(v, depth + 1)}" for k, v in item.items())
+    return f"{{{body}\n{' ' * depth}}}"
 
 
 def embeddable(json_text: str) -> str:
