@@ -47,7 +47,7 @@ SUMMARY_CELLS = 100
 # The iframe the notebook shows the interactive page in.
 FRAME = (
     '<iframe srcdoc="{page}" title="{title}" width="100%" height="600" style="border: 0; width: 100%; height: 600px" '
-    'sandbox="allow-scripts" allow="fullscreen" allowfullscreen></iframe>'
+    'sandbox="allow-scripts" allow="fullscreen"></iframe>'
 )
 
 

@@ -208,3 +208,24 @@ def test_scripts_run_in_the_frame_and_it_may_go_full_screen(solution):
     assert ran == "yes"
     assert fullscreen is True
     assert origin == "null" and reaches_parent is False  # an opaque origin: the notebook is out of its reach
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is needed (.ci/setup installs it)")
+def test_the_page_runs_in_the_frame_without_an_error(solution):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    problems: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"))
+        try:
+            page = browser.new_page()
+            page.on("pageerror", lambda e: problems.append(f"error: {e}"))
+            page.on("console", lambda m: m.type in ("error", "warning") and problems.append(f"{m.type}: {m.text}"))
+            page.set_content(solution._repr_html_())
+            page.wait_for_load_state("load")
+            (inner,) = [f for f in page.frames if f is not page.main_frame]
+            # the page typesets its maths with its own inline KaTeX: rendered formulas show that its scripts ran
+            typeset = inner.evaluate("document.querySelectorAll('.katex').length")
+        finally:
+            browser.close()
+    assert problems == []
+    assert typeset > 0
