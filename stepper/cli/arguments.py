@@ -12,7 +12,9 @@ from typing import Any, NoReturn
 from .. import __version__
 
 FORMATS = ("md", "tex", "pdf")
-SOLVE_FORMATS = FORMATS + ("docx",)  # Word, through pandoc from the Markdown
+# Word (through pandoc from the Markdown); for teaching from: an interactive page, a slide deck (its LaTeX and PDF)
+# and the trace as data
+SOLVE_FORMATS = FORMATS + ("docx", "html", "beamer", "json")
 EXAM_FORMATS = FORMATS + ("moodle",)
 DEFAULT_FORMATS = "md,tex,pdf"
 

@@ -65,6 +65,11 @@ def _formats(given: list[str] | None) -> list[str]:
             print("stepper: note: pdflatex is not installed, so no PDF is made (md and tex are)", file=sys.stderr)
     elif "pdf" in formats and not pdflatex_available():
         raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
+    if "beamer" in formats:  # the deck's PDF beside its LaTeX, as the document's beside its own
+        if pdflatex_available():
+            formats = [*formats, "beamer-pdf"]
+        else:
+            print("stepper: note: pdflatex is not installed, so the slides are LaTeX only", file=sys.stderr)
     if "docx" in formats:
         from ..writing.docx import PANDOC_INSTALL, pandoc_available
 

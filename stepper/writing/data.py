@@ -39,6 +39,7 @@ from .formats import FORMATS
 from .maths import POOL_PADDING, Maths, cells, number, sub
 
 SCHEMA_VERSION = 1
+TRACE_FORMAT = "stepper trace"  # what a file of this data is, whatever its schema version
 # softmax's outputs, as the documents name them
 _Y_HAT = "\\hat{y}"
 # The format the working is written for: the maths as every document writes it, with no display delimiters around it
@@ -440,6 +441,7 @@ def trace_data(trace: Trace, settings: Settings | None = None) -> Json:
     source = "" if problem.source.startswith("<") else PurePath(problem.source).name
     headings = _headings(trace, settings)
     return {
+        "format": TRACE_FORMAT,  # first, so on the second line: the mark that says stepper wrote the file
         "schema_version": SCHEMA_VERSION,
         "title": problem.title,
         "source": source,

@@ -25,11 +25,12 @@ MARKS = {
     ".tex": "% Written by stepper from {source}. Edit the problem file, not this one.\n",
     ".toml": "# Written by stepper from {source}: the problem file of that model and input.\n",
     ".xml": "<!-- Written by stepper from {source}. Edit the exam template, not this file. -->\n",  # 2nd line
+    ".html": "<!-- Written by stepper from {source}. Edit the problem file, not this one. -->\n",
     # A LaTeX log is plain text that nothing reads as code; TeX's own log starts "This is pdfTeX".
     ".log": "Written by stepper from {source}: the LaTeX log of a document that did not typeset.\n",
 }
-# An exam's manifest is JSON, which has no comments: its format field, on its second line, is its mark.
-JSON_MARK = '"format": "stepper exam manifest'
+# JSON has no comments: the format field on the second line of an exam's manifest or a trace is its mark.
+JSON_MARK = '"format": "stepper '
 
 PDF_MARK = b"/Creator (stepper)"
 # A class summary is a plain CSV for spreadsheets, so its header is its mark: exactly stepper's columns (the
@@ -50,7 +51,7 @@ def mark_name(source: str, suffix: str) -> str:
     """A file name made safe inside the mark's comment: on one line (a line break would end a TeX or TOML
     comment and run the rest), and, in an HTML or XML comment, without `--`, which ends or spoils it."""
     name = plain_text(source)
-    if suffix in (".md", ".xml"):
+    if suffix in (".md", ".xml", ".html"):
         name = re.sub(r"-(?=-)", "- ", name)
         if name.endswith("-"):
             name += " "

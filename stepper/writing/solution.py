@@ -14,10 +14,16 @@ from ..core.errors import StepperError
 from ..core.evaluate import trace
 from ..core.spec import Problem, Settings
 from ..core.text import plain_text
+from ..core.trace import Trace
 from .documents import escape_tex, render, render_pieces
 from .estimate import ANNOUNCE_FROM, PDF_LIMIT, TEXT_LIMIT, byte_size, estimate
-from .latex import EarlyTypeset, TypesetError, tex_engine
+from .latex import EarlyTypeset, TypesetError, tex_engine, typeset
 from .output import check_writable, marked, remove_stale_log, write_files
+
+# How a format's file is named after the problem file's stem, where not `.<format>`: the slide deck is LaTeX too,
+# and its PDF (asked for as "beamer-pdf", see cli/solve.py) sits beside it.
+FILE_ENDINGS = {"beamer": "-slides.tex", "beamer-pdf": "-slides.pdf"}
+PDFS = ("pdf", "beamer-pdf")  # the formats LaTeX typesets, each of which may fail and leave its log
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ def plan(loaded: list[tuple[Path, Problem]], options: SolveOptions) -> list[Job]
     claimed: dict[Path, str] = {}
     for path, problem in loaded:
         name = problem.source
-        targets = {f: options.out / f"{path.stem}.{f}" for f in options.formats}
+        targets = {f: options.out / f"{path.stem}{FILE_ENDINGS.get(f, '.' + f)}" for f in options.formats}
         for target in targets.values():
             if target in claimed:
                 raise StepperError(
@@ -120,25 +126,26 @@ def write_solutions(
     files: dict[Path, bytes] = dict(extra or {})
     failures: list[str] = []
     for job in jobs:
-        made, failure = documents(job, options, early)
+        made, failed = documents(job, options, early)
         files.update(made)
-        if failure is not None:
-            log = log_file(failure, job.targets["pdf"], job.path.name, options.force, files)
-            written = [t for f, t in job.targets.items() if f != "pdf"]
+        for key, failure in failed.items():
+            log = log_file(failure, job.targets[key], job.path.name, options.force, files)
+            written = [t for f, t in job.targets.items() if f not in failed]
             failures.append(f"{failure}; {what_was_written(written, log)}")
     write_files(files, options.force)
     for job in jobs:
-        if "pdf" in job.targets and job.targets["pdf"] in files:
-            remove_stale_log(job.targets["pdf"].with_suffix(".log"))
+        for key in PDFS:
+            if key in job.targets and job.targets[key] in files:
+                remove_stale_log(job.targets[key].with_suffix(".log"))
     return list(files), failures
 
 
 def documents(
     job: Job, options: SolveOptions, early: EarlyTypeset | None = None
-) -> tuple[dict[Path, bytes], TypesetError | None]:
-    """One problem's documents, by the file each goes to, and the failure to typeset its PDF, if it failed
-    (the other documents are there all the same). The LaTeX is made first, so that pdflatex reads it while the
-    Markdown is made."""
+) -> tuple[dict[Path, bytes], dict[str, TypesetError]]:
+    """One problem's documents, by the file each goes to, and the failure to typeset each PDF that failed, by
+    its format (the other documents are there all the same). The LaTeX is made first, so that pdflatex reads it
+    while the Markdown is made."""
     formats, settings, targets = options.formats, job.settings, job.targets
     result = trace(job.problem, settings)
     made: dict[str, bytes] = {}
@@ -157,13 +164,39 @@ def documents(
         from .docx import to_docx
 
         made["docx"] = to_docx(made["md"].decode("utf-8"), str(targets["docx"]))
-    failure = None
+    made.update(lecture_files(result, job, options))
+    failed: dict[str, TypesetError] = {}
     if typesetter is not None:
         try:
             made["pdf"] = typesetter.pdf(str(targets["pdf"]))
         except TypesetError as e:
-            failure = e
-    return {targets[fmt]: made[fmt] for fmt in formats if fmt in made}, failure
+            failed["pdf"] = e
+    if "beamer-pdf" in targets:
+        try:
+            made["beamer-pdf"] = typeset(made["beamer"].decode("utf-8"), str(targets["beamer-pdf"]))
+        except TypesetError as e:
+            failed["beamer-pdf"] = e
+    return {targets[fmt]: made[fmt] for fmt in targets if fmt in made}, failed
+
+
+def lecture_files(result: Trace, job: Job, options: SolveOptions) -> dict[str, bytes]:
+    """The files for teaching from: the interactive page (html), the slide deck's LaTeX (beamer) and the trace as
+    data (json), each as asked for."""
+    made: dict[str, bytes] = {}
+    name, settings, templates = job.path.name, job.settings, options.templates
+    if "html" in options.formats:
+        from .page import render_page
+
+        made["html"] = marked(render_page(result, settings, templates), ".html", name).encode("utf-8")
+    if "beamer" in options.formats:
+        from .slides import render_slides
+
+        made["beamer"] = marked(render_slides(result, settings, templates), ".tex", name).encode("utf-8")
+    if "json" in options.formats:
+        from .data import trace_json
+
+        made["json"] = trace_json(result, settings).encode("utf-8")
+    return made
 
 
 def log_file(failure: TypesetError, pdf: Path, source: str, force: bool, files: dict) -> Path | str | None:
