@@ -1,4 +1,5 @@
-"""Regenerate output/: the worked solution of each example, in every format; in output/feedback/ the
+"""Regenerate output/: the worked solution of each example, in every format; the tutorial's interactive page (and
+a picture of it), slide deck and JSON; in output/feedback/ the
 feedback reports and class summary of the tutorial's example working files; and in output/exam/ a few
 variants of the tutorial's exam template, with question sheets, keys, a manifest and a Moodle quiz.
 
@@ -31,6 +32,43 @@ FORMATS = "md,tex,pdf"
 # `stepper check` of the tutorial's example working files, as a class.
 WORKINGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("tutorial-working-*.toml"))
 FEEDBACK = "output/feedback"
+
+
+# The tutorial for teaching from: its interactive page, its slide deck (LaTeX and PDF) and its trace as data.
+LECTURE_FORMATS = "html,beamer,json"
+LECTURE_FILES = ["tutorial.html", "tutorial-slides.tex", "tutorial-slides.pdf", "tutorial.json"]
+
+
+def lecture_args(out: str) -> list[str]:
+    return ["solve", str(ROOT / "examples" / "tutorial.toml"), "--format", LECTURE_FORMATS, "--out", out]
+
+
+# The README shows the tutorial's page with output cell (1, 2) of filter 1 open, as a browser draws it.
+PAGE_PICTURE = "tutorial-interactive.png"
+
+
+def page_picture(page: Path, picture: Path) -> None:
+    """A 1280x800 screenshot of the page in headless Chromium (the system's, through Playwright), with a window
+    open; left as it is, with a note, where Playwright or Chromium is missing."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        chromium = None
+    if chromium is None:
+        print(f"regenerate_output: no Playwright or Chromium, so {picture.name} is left as it is", file=sys.stderr)
+        return
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium)
+        shown = browser.new_page(viewport={"width": 1280, "height": 800})
+        shown.goto(page.as_uri())
+        shown.locator('table[data-layer="0"] button[aria-label="Output row 1, column 2 of filter 1"]').click()
+        shown.mouse.move(0, 0)
+        shown.evaluate("window.scrollTo(0, document.getElementById('layer1').offsetTop - 60)")
+        shown.screenshot(path=str(picture))
+        browser.close()
 
 
 # `stepper exam` of the tutorial's exam template: a few variants in every format.
@@ -75,6 +113,9 @@ def main() -> int:
 
     status = stepper(["solve", *(str(ROOT / e) for e in EXAMPLES), "--format", FORMATS, "--out", str(ROOT / "output")])
     if status == 0:
+        status = stepper(lecture_args(str(ROOT / "output")))
+    if status == 0:
+        page_picture(ROOT / "output" / "tutorial.html", ROOT / "output" / PAGE_PICTURE)
         status = stepper(check_args(str(ROOT / FEEDBACK)))
     if status == 0:
         status = stepper(exam_args(str(ROOT / EXAM)))

@@ -33,6 +33,8 @@ MARKS = {
 JSON_MARK = '"format": "stepper '
 
 PDF_MARK = b"/Creator (stepper)"
+# A slide deck's creator is written by hyperref (which Beamer loads), in UTF-16.
+DECK_PDF_MARK = b"/Creator(\\376\\377\\000s\\000t\\000e\\000p\\000p\\000e\\000r)"
 # A class summary is a plain CSV for spreadsheets, so its header is its mark: exactly stepper's columns (the
 # stage keys between), so a user's sheet that merely starts alike is never taken for stepper's.
 CSV_MARK = "student,file,variant,"
@@ -94,7 +96,7 @@ def written_by_stepper(path: Path) -> bool:
         return False
     with os.fdopen(fd, "rb") as f:
         if path.suffix == ".pdf":
-            return _holds(f, PDF_MARK)
+            return _holds(f, DECK_PDF_MARK if path.name.endswith("-slides.pdf") else PDF_MARK)
         if path.suffix == ".docx":
             return docx_marked(f.read(MAX_MARKED_BYTES))
         if path.suffix not in MARKS and path.suffix not in (".csv", ".json"):

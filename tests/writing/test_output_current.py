@@ -10,7 +10,9 @@ import pytest
 from tests.helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
-from regenerate_output import EXAM, EXAMPLES, FEEDBACK, PICTURE, WORKINGS, check_args, exam_args  # noqa: E402
+from regenerate_output import (  # noqa: E402
+    EXAM, EXAMPLES, FEEDBACK, LECTURE_FILES, PICTURE, WORKINGS, check_args, exam_args, lecture_args,
+)
 
 STALE = "output/ is stale: run `python tools/regenerate_output.py` and commit the result"
 
@@ -45,6 +47,15 @@ def test_pdf_outputs_are_current(fresh, example):
     name = ROOT.joinpath(example).stem + ".pdf"
     assert (ROOT / "output" / name).exists(), STALE
     assert_same_files(ROOT / "output", fresh, [name])
+
+
+def test_lecture_outputs_are_current(tmp_path_factory):
+    """The tutorial's page, slide deck and JSON, as `stepper solve --format html,beamer,json` writes them."""
+    fresh = stepper_into(tmp_path_factory, "lecture", lecture_args)
+    assert sorted(p.name for p in fresh.iterdir()) == sorted(LECTURE_FILES)
+    for name in LECTURE_FILES:
+        assert (ROOT / "output" / name).exists(), STALE
+    assert_same_files(ROOT / "output", fresh, LECTURE_FILES)
 
 
 @pytest.fixture(scope="module")
