@@ -91,7 +91,13 @@ def load_working(path: str | Path, problem: Problem, *, name: str | None = None)
 
 
 def loads_working(text: str, problem: Problem, *, name: str = "<working>", default_student: str = "student") -> Working:
-    data = read_toml(text, name)
+    return working_from_table(read_toml(text, name), problem, name=name, default_student=default_student)
+
+
+def working_from_table(data: dict, problem: Problem, *, name: str, default_student: str = "student") -> Working:
+    """A working from its table as TOML would give it (`student`, a table per layer of its stages' grids as text,
+    `[[window]]` sums): how a row of a class spreadsheet or a Moodle response becomes a working. Errors are
+    located in `name`."""
     try:
         return _working(data, problem, name, default_student)
     except StepperError as e:
