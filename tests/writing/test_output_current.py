@@ -11,7 +11,7 @@ from tests.helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
 from regenerate_output import (  # noqa: E402
-    EXAM, EXAMPLES, FEEDBACK, LECTURE_FILES, PICTURE, WORKINGS, check_args, exam_args, lecture_args,
+    EXAM, EXAMPLES, FEEDBACK, LECTURE_FILES, PAGE_PICTURE, PICTURE, WORKINGS, check_args, exam_args, lecture_args,
 )
 
 STALE = "output/ is stale: run `python tools/regenerate_output.py` and commit the result"
@@ -100,6 +100,7 @@ def test_exam_outputs_are_current(fresh_exam):
 
 def test_no_stray_files_in_output():
     expected = {ROOT.joinpath(e).stem + s for e in EXAMPLES for s in (".md", ".tex", ".pdf")} | {"feedback", "exam"}
-    extra = {p.name for p in (ROOT / "output").iterdir()} - expected - {PICTURE}
+    extra = {p.name for p in (ROOT / "output").iterdir()} - expected - set(LECTURE_FILES) - {PICTURE, PAGE_PICTURE}
     assert not extra, f"files in output/ that no example makes: {sorted(extra)}"
-    assert (ROOT / "output" / PICTURE).read_bytes().startswith(b"\x89PNG"), STALE
+    for picture in (PICTURE, PAGE_PICTURE):
+        assert (ROOT / "output" / picture).read_bytes().startswith(b"\x89PNG"), STALE
