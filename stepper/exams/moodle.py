@@ -230,7 +230,10 @@ def _whole_question(v: Variant, sheet: str, key: str) -> list[str]:
     for s in stages(v.problem):
         values, answers = _answers(v, s)
         parts.append(_blanks(s.title(v.problem), values.shape, answers, v.trace.settings.decimals))
-    text = sheet + "\n<hr>\n" + "\n".join(parts)  # the sheet's own braces are entities: the blanks are ours
+    # The variant first, in stepper's own words whatever the sheet's template: Moodle's responses report shows the
+    # question's text, not its name, and `stepper check` finds a student's variant there (marking/moodle_responses).
+    # The sheet's own braces are entities: the blanks are ours.
+    text = f"<p>Variant {_text(v.id)}</p>\n" + sheet + "\n<hr>\n" + "\n".join(parts)
     return [
         '  <question type="cloze">',
         f"    <name><text>{_xml(_no_maths(f'Variant {v.id}'))}</text></name>",
