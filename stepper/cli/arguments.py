@@ -90,10 +90,11 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "check",
         help="mark a student's working against a problem",
-        description="Mark WORKING (a working file, or a folder of them) against PROBLEM: marks per stage, "
-        "follow-through, the likely mistake, and a feedback report for each student.",
-        epilog="Exit status: 0 when every working file was marked, 2 when one could not be read (the rest are "
-        "still marked) or on bad input.",
+        description="Mark WORKING (a working file, a folder of them, or a class's spreadsheet with one student "
+        "a row) against PROBLEM: marks per stage, follow-through, the likely mistake, and a feedback report for "
+        "each student.",
+        epilog="Exit status: 0 when every working file (or row) was marked, 2 when one could not be read (the "
+        "rest are still marked) or on bad input.",
         arguments=_check,
     )
     sub.add_parser(
@@ -182,9 +183,16 @@ def _check(check: argparse.ArgumentParser) -> None:
         "working",
         metavar="WORKING",
         type=Path,
-        nargs="+",
+        nargs="*",
         help="a working file (TOML); several, or a folder of them, are marked as a class: one "
-        "report each and a class summary",
+        "report each and a class summary. A spreadsheet (.csv, or .xlsx with the xlsx extra) is a class, one "
+        "student a row, its columns those of --answer-sheet",
+    )
+    check.add_argument(
+        "--answer-sheet",
+        action="store_true",
+        help="write the blank answer sheet of PROBLEM (a CSV: student, variant for an exam, one column per "
+        "cell, layer1.filter1[1,2], and per written sum, sum:layer1.filter1[1,2]) into --out, and mark nothing",
     )
     check.add_argument(
         "--format",

@@ -1,19 +1,61 @@
 """`stepper check PROBLEM WORKING ...`: each working file marked against the problem (or the exam variant it
-names), with a feedback report for each student and, for a class, a summary; see stepper.marking.reports."""
+names), with a feedback report for each student and, for a class, a summary; see stepper.marking.reports. A
+class's spreadsheet (or a Moodle quiz's responses report) is marked a row at a time, as a class;
+`--answer-sheet` writes the blank sheet to fill in."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from ..core.errors import StepperError
+from ..core.spec import Problem
 from ..core.text import plain_text
-from ..marking.classroom import PROGRESS_FROM, ProgressBar, common_mistakes
-from ..marking.reports import Marked, ReportOptions, mark_paths, marking_source, working_paths, write_summary
+from ..marking.classroom import PROGRESS_FROM, ProgressBar, Script, Skipped, common_mistakes, file_script
+from ..marking.reports import (
+    Marked,
+    ReportOptions,
+    mark_scripts,
+    marking_source,
+    row_scripts,
+    working_paths,
+    write_summary,
+)
+from ..marking.spreadsheet import (
+    STUDENT,
+    SUM,
+    VARIANT,
+    Row,
+    answer_sheet,
+    check_columns,
+    duplicates,
+    is_sheet,
+    read_answers,
+    read_header,
+    sheet_columns,
+)
 from ..writing.latex import TEX_INSTALL, pdflatex_available, tex_timeout
+from ..writing.output import write_files
+
+if TYPE_CHECKING:
+    from ..exams.manifest import Manifest
+
+ANSWER_SHEET = "answer-sheet.csv"
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.answer_sheet:
+        return _answer_sheet(args)
+    if not args.working:
+        raise StepperError(
+            "expected WORKING: working files, a folder of them or a class's spreadsheet (.csv, .xlsx); "
+            "or --answer-sheet to write a blank sheet",
+            place="stepper check",
+        )
     if "pdf" in args.format:
         if not pdflatex_available():
             raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
@@ -21,9 +63,10 @@ def run(args: argparse.Namespace) -> int:
     if args.templates is not None and not args.templates.is_dir():
         raise StepperError("no such folder", file=str(args.templates), place="--templates")
     source, problem = marking_source(args.problem)
-    paths, odd = working_paths(args.working, args.problem)
-    folder = len(paths) > 1 or any(given.is_dir() for given in args.working)  # a class
-    bar = ProgressBar() if folder and (args.progress or (len(paths) >= PROGRESS_FROM and sys.stderr.isatty())) else None
+    scripts, odd, sheets = _scripts(args.working, args.problem, source)
+    folder = len(scripts) > 1 or sheets or any(given.is_dir() for given in args.working)  # a class
+    progress = args.progress or (len(scripts) >= PROGRESS_FROM and sys.stderr.isatty())
+    bar = ProgressBar() if folder and progress else None
 
     def warn(line: str) -> None:
         if bar:
@@ -31,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         print(plain_text(line), file=sys.stderr)
 
     options = ReportOptions(tuple(args.format), args.out, args.templates, args.force)
-    outcome = mark_paths(source, paths, odd, options, folder=folder, progress=bar, tell=print, warn=warn)
+    outcome = mark_scripts(source, scripts, odd, options, folder=folder, progress=bar, tell=print, warn=warn)
     if not folder and outcome.no_pdf:
         return 2  # its one line is said
     if folder:
@@ -39,15 +82,77 @@ def run(args: argparse.Namespace) -> int:
         print(plain_text(f"{len(outcome.results)} marked; reports and the class summary are in {args.out}"))
         for name, n in common_mistakes(outcome.results)[:5]:
             print(f"  {n} x {name}")
-    return _passed_over(outcome, len(paths))
+    return _passed_over(outcome, len(scripts), "students" if sheets else "working files")
 
 
-def _passed_over(outcome: Marked, given: int) -> int:
+def _scripts(
+    given: list[Path], problem_path: Path, source: Problem | Manifest
+) -> tuple[list[Script], list[Skipped], bool]:
+    """What to mark: the working files given or found in folders, and each spreadsheet's rows (a student's
+    report named after them, none overwriting another's); the folder entries passed over; whether a
+    spreadsheet was given."""
+    sheets = [entry for entry in given if is_sheet(entry) and not entry.is_dir()]
+    files = [entry for entry in given if entry not in sheets]
+    paths, odd = working_paths(files, problem_path) if files else ([], [])
+    scripts = [file_script(p) for p in paths]
+    taken = {p.stem for p in paths}
+    for sheet in dict.fromkeys(sheets):
+        rows = sheet_rows(sheet, source)
+        for name, same in duplicates(rows):
+            where = " and ".join(row.place.split(" (")[0] for row in same)
+            print(
+                plain_text(
+                    f'stepper: {sheet}: {where} all name the student "{name}": each is marked, with its own report'
+                ),
+                file=sys.stderr,
+            )
+        scripts += row_scripts(rows, sheet, taken)
+    return scripts, odd, bool(sheets)
+
+
+def sheet_rows(sheet: Path, source: Problem | Manifest) -> list[Row]:
+    """A spreadsheet's rows: a Moodle quiz's responses report (a CSV whose header says so), or a class's
+    answers with stepper's columns, each column checked against the problem."""
+    if sheet.suffix.lower() == ".csv":
+        moodle = _moodle_responses()
+        if moodle is not None and moodle.looks_like_responses(read_header(sheet)):
+            return moodle.read_responses(sheet, source)
+    rows = read_answers(sheet)
+    check_columns(rows[0].cells, source, str(sheet))
+    return rows
+
+
+def _moodle_responses() -> ModuleType | None:
+    """The reader of Moodle's responses report, where it is installed."""
+    name = "stepper.marking.moodle_responses"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name:
+            raise
+        return None
+
+
+def _answer_sheet(args: argparse.Namespace) -> int:
+    """The blank answer sheet of the problem, or of an exam's every variant, written into --out."""
+    if args.working:
+        raise StepperError("--answer-sheet writes a blank sheet and marks nothing: give PROBLEM alone", place="WORKING")
+    source, _ = marking_source(args.problem)
+    target = args.out / ANSWER_SHEET
+    write_files({target: answer_sheet(source).encode("utf-8")}, args.force)
+    columns = sheet_columns(source)
+    sums = sum(c.startswith(SUM) for c in columns)
+    cells = len(columns) - sums - len([c for c in columns if c in (STUDENT, VARIANT)])
+    print(plain_text(f"answer sheet: {target}: one student a row, {cells} cells and {sums} written sums"))
+    return 0
+
+
+def _passed_over(outcome: Marked, given: int, what: str) -> int:
     """2, with a line that counts them, when anything was skipped or a PDF not made; else 0."""
     skipped, odd, no_pdf = outcome.skipped, outcome.odd, outcome.no_pdf
     if not (skipped or odd or no_pdf):
         return 0
-    counts = [f"{len(skipped)} of {given} working files skipped"] if skipped else []
+    counts = [f"{len(skipped)} of {given} {what} skipped"] if skipped else []
     counts += [f"{len(odd)} folder entr{'y' if len(odd) == 1 else 'ies'} skipped"] if odd else []
     counts += [f"{len(no_pdf)} PDF report{'s' * (len(no_pdf) != 1)} not made"] if no_pdf else []
     print(f"stepper: {'; '.join(counts)} (see above)", file=sys.stderr)

@@ -30,9 +30,23 @@ from .working import loads_working
 if TYPE_CHECKING:
     from ..core.stages import Stage
     from ..exams.manifest import Manifest
+    from .spreadsheet import Row
 
 # Folders with at least this many files show a progress bar (on a terminal, or when asked).
 PROGRESS_FROM = 20
+
+
+class Script(NamedTuple):
+    """One student's working to mark: a working file, or a row of a class's spreadsheet."""
+
+    path: Path  # how the summary and the terminal name it: the working file, or `answers.csv, row 14`
+    stem: str  # its reports are <stem>-feedback.<format>
+    mark: Callable[[Markers], Feedback]  # reads and marks it; a StepperError when it cannot be read
+
+
+def file_script(path: Path) -> Script:
+    """A working file to mark."""
+    return Script(path, path.stem, lambda markers: markers.check(path))
 
 
 class Skipped(NamedTuple):
@@ -88,22 +102,23 @@ def _not_working(path: Path) -> str | None:
 
 def mark_all(
     source: Problem | Manifest,
-    paths: list[Path],
+    paths: Sequence[Path | Script],
     progress: Callable[[int, int], None] | None = None,
     warn: Callable[[str], None] = print,
 ) -> tuple[list[tuple[Path, Feedback]], list[Skipped]]:
-    """Each working file marked against `source` (a Problem, or an exam Manifest whose variant each working
-    file names); those that cannot be read are reported through `warn` and skipped."""
+    """Each working file (or spreadsheet row) marked against `source` (a Problem, or an exam Manifest whose
+    variant each names); those that cannot be read are reported through `warn` and skipped."""
     marker = Markers(source)
+    scripts = [p if isinstance(p, Script) else file_script(p) for p in paths]
     marked, skipped = [], []
-    for n, path in enumerate(paths, 1):
+    for n, script in enumerate(scripts, 1):
         try:
-            marked.append((path, marker.check(path)))
+            marked.append((script.path, script.mark(marker)))
         except StepperError as e:
             warn(plain_text(f"stepper: skipped: {e}"))
-            skipped.append(Skipped(path, why(e)))
+            skipped.append(Skipped(script.path, why(e)))
         if progress:
-            progress(n, len(paths))
+            progress(n, len(scripts))
     return marked, skipped
 
 
@@ -126,12 +141,36 @@ class Markers:
             from ..exams.manifest import working_variant
 
             problem = self.source.problem_for(working_variant(path), str(path))
+        text = read_text(path, str(path))
+        feedback = self.marker(problem).check(loads_working(text, problem, name=str(path), default_student=path.stem))
+        return replace(feedback, empty=True) if is_empty(text) else feedback
+
+    def check_row(self, row: Row, sheet: str) -> Feedback:
+        """A spreadsheet's row marked against the problem, or the variant its `variant` column names."""
+        from .spreadsheet import working_from_row
+
+        problem = self.source
+        if not isinstance(problem, Problem):
+            place = f"{row.place}, column variant"
+            if row.variant is None:
+                ids = list(problem.problems)
+                raise StepperError(
+                    f"no variant given: fill in the variant on the student's question sheet ({ids[0]} to {ids[-1]})",
+                    file=sheet,
+                    place=place,
+                )
+            try:
+                problem = problem.problem_for(row.variant, sheet)
+            except StepperError as e:
+                raise StepperError(e.message, file=sheet, place=place) from None
+        return self.marker(problem).check(working_from_row(row, problem, sheet))
+
+    def marker(self, problem: Problem) -> Marker:
+        """The one Marker of this problem (a variant's), made when first needed."""
         marker = self._markers.get(id(problem))
         if marker is None:
             marker = self._markers[id(problem)] = Marker(problem)
-        text = read_text(path, str(path))
-        feedback = marker.check(loads_working(text, problem, name=str(path), default_student=path.stem))
-        return replace(feedback, empty=True) if is_empty(text) else feedback
+        return marker
 
 
 def is_empty(text: str) -> bool:

@@ -1,5 +1,7 @@
 """Working files marked and reported: the problem (or an exam's manifest) they are marked against, the working
-files found in the folders given, one feedback report per student in each format, and the class summary.
+files found in the folders given, one feedback report per student in each format, and the class summary. A
+class's spreadsheet (`spreadsheet`) is marked the same way, a row standing for a working file: `mark_scripts`
+marks either.
 
 A report LaTeX cannot typeset keeps its other formats, with the LaTeX log beside them. In a class, a report that
 cannot be written is passed over and the others are still written. Lines for the terminal go out through `tell`
@@ -7,6 +9,7 @@ cannot be written is passed over and the others are still written. Lines for the
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,11 +24,12 @@ from ..writing.documents import points, render_feedback
 from ..writing.latex import TypesetError, typeset
 from ..writing.output import check_writable, marked, remove_stale_log, write_files
 from ..writing.solution import log_file, what_was_written
-from .classroom import Markers, Skipped, mark_all, scan_folder, summary_csv, summary_md, why
+from .classroom import Markers, Script, Skipped, file_script, mark_all, scan_folder, summary_csv, summary_md, why
 from .marker import EMPTY, Feedback
 
 if TYPE_CHECKING:
     from ..exams.manifest import Manifest
+    from .spreadsheet import Row
 
 SUMMARY = ("class-summary.csv", "class-summary.md")  # written beside the reports when a class is marked
 
@@ -98,31 +102,65 @@ def mark_paths(
     tell: Say = print,
     warn: Say = print,
 ) -> Marked:
-    """Each working file marked and its reports written, every report's file checked before any is marked. One
-    file alone (`folder` false) that cannot be read or written is an error; in a class it is skipped."""
-    targets = _report_targets(paths, options, folder)
+    """Each working file marked and its reports written: `mark_scripts` for working files."""
+    scripts = [file_script(p) for p in paths]
+    return mark_scripts(source, scripts, odd, options, folder=folder, progress=progress, tell=tell, warn=warn)
+
+
+def mark_scripts(
+    source: Problem | Manifest,
+    scripts: list[Script],
+    odd: list[Skipped],
+    options: ReportOptions,
+    *,
+    folder: bool,
+    progress: Callable[[int, int], None] | None = None,
+    tell: Say = print,
+    warn: Say = print,
+) -> Marked:
+    """Each working file or spreadsheet row marked and its reports written, every report's file checked before
+    any is marked. One file alone (`folder` false) that cannot be read or written is an error; in a class it is
+    skipped."""
+    targets = _report_targets(scripts, options, folder)
     for entry in odd:
         warn(f"stepper: skipped: {entry.path}: {entry.why}")
     skipped: list[Skipped] = []
     if not folder:  # one file: a bad one is simply an error
-        results = [(paths[0], Markers(source).check(paths[0]))]
+        results = [(scripts[0].path, scripts[0].mark(Markers(source)))]
     else:
-        results, skipped = mark_all(source, paths, progress, warn)
+        results, skipped = mark_all(source, scripts, progress, warn)
     no_pdf, unwritten = _write_reports(results, targets, options, folder, tell, warn)
     return Marked(results, skipped + unwritten, odd, no_pdf)
 
 
-def _report_targets(paths: list[Path], options: ReportOptions, folder: bool) -> dict[Path, dict[str, Path]]:
+def row_scripts(rows: list[Row], sheet: Path, taken: set[str]) -> list[Script]:
+    """A spreadsheet's rows to mark, each named `answers.csv, row 14` and reported under its student's name
+    made safe for a file name, none the same as another's or one in `taken` (which grows by theirs)."""
+    from .spreadsheet import unique_stems
+
+    stems = unique_stems(rows, taken)
+    taken.update(stems)
+    return [
+        Script(Path(f"{sheet.name}, {row.place.split(' (')[0]}"), stem, _row_marker(row, sheet.name))
+        for row, stem in zip(rows, stems)
+    ]
+
+
+def _row_marker(row: Row, sheet: str) -> Callable[[Markers], Feedback]:
+    return lambda markers: markers.check_row(row, sheet)
+
+
+def _report_targets(scripts: list[Script], options: ReportOptions, folder: bool) -> dict[Path, dict[str, Path]]:
     """The report of each working file in each format, each checked, with the class summary's files."""
-    names = [p.stem for p in paths]
-    twice = next((n for n in names if names.count(n) > 1), None)
+    counts = Counter(s.stem for s in scripts)
+    twice = next((n for n, k in counts.items() if k > 1), None)
     if twice:
         raise StepperError(
             f"two working files are called {twice}.toml, so their reports would collide: "
             "mark them into different --out folders",
             place="WORKING",
         )
-    targets = {p: {f: options.out / f"{p.stem}-feedback.{f}" for f in options.formats} for p in paths}
+    targets = {s.path: {f: options.out / f"{s.stem}-feedback.{f}" for f in options.formats} for s in scripts}
     extra = [options.out / name for name in SUMMARY] if folder else []
     for target in [t for ts in targets.values() for t in ts.values()] + extra:
         check_writable(target, options.force)

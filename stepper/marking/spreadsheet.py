@@ -259,7 +259,7 @@ def _unknown_column(column: str, found: Layout, *, place: str, file: str | None 
     near = suggestion(column, names) or suggestion(re.sub(r"\s+", "", column), names)
     return StepperError(
         f"unknown column {shown!r}: {near}expected student, variant, a cell such as {names[2]} or a sum "
-        "such as sum:" + (next(iter(found.sums)) if found.sums else "layer1.filter1[1,1]") + " (see `stepper check "
+        "such as " + next(iter(found.sums), "sum:layer1.filter1[1,1]") + " (see `stepper check "
         "--answer-sheet`)",
         file=file,
         place=place,
@@ -267,15 +267,15 @@ def _unknown_column(column: str, found: Layout, *, place: str, file: str | None 
 
 
 def check_columns(header: Iterable[str], source: Problem | Manifest, file: str) -> None:
-    """Every column of the sheet is one that some problem (or variant) knows."""
+    """Every column of the sheet is one that the problem (or some variant of the exam) knows."""
     problems = [source] if isinstance(source, Problem) else list(source.problems.values())
     known = [layout(p) for p in problems]
-    for number, column in enumerate(header, 1):
+    for column in header:
         if column in (STUDENT, VARIANT) or any(
             column in k.cells or column in k.sums or column in k.whole for k in known
         ):
             continue
-        raise _unknown_column(column, known[0], place=f"row 1, column {number} ({column})", file=file)
+        raise _unknown_column(column, known[0], place=f"row 1, column {column}", file=file)
 
 
 # ---- reading a sheet ----
@@ -458,7 +458,7 @@ def file_stem(student: str, fallback: str) -> str:
     """A student's name as the start of a file name: letters, digits, `.`, `_` and `-` only, no leading dot,
     at most 60 characters; `fallback` when nothing is left (the name is untrusted text)."""
     text = unicodedata.normalize("NFKC", student)
-    stem = re.sub(r"[^\w.-]+", "-", text).strip(".-_")[:60].strip(".-_")
+    stem = re.sub(r"\W+", "-", text).strip("-_")[:60].strip("-_")
     stem = re.sub(r"\.{2,}", ".", stem)
     if not stem or stem.casefold().split(".")[0] in _RESERVED:
         stem = f"{fallback}-{stem}" if stem else fallback

@@ -43,6 +43,11 @@ CSV_HEADER = re.compile(
     r"(?:,layer[1-9][0-9]*\.(?:(?:filter|channel|z)[1-9][0-9]*|map|values))+"
     r",total,out_of,diagnoses"
 )
+# A blank answer sheet (`stepper check --answer-sheet`) is marked the same way: its header is exactly stepper's
+# columns (student, an exam's variant, each cell, each written sum; a name holding a comma is quoted), and it
+# holds nothing else. A sheet with rows typed in is the user's, and is never replaced.
+_CELL = r"layer[1-9][0-9]*\.(?:(?:filter|channel|z)[1-9][0-9]*|map|values)(?:\[[1-9][0-9]*(?:,[1-9][0-9]*)?\])?"
+ANSWER_SHEET_HEADER = re.compile(rf'student(?:,variant)?(?:,(?:{_CELL}|"{_CELL}"))+(?:,(?:sum:{_CELL}|"sum:{_CELL}"))*')
 
 
 def marked(text: str, suffix: str, source: str) -> str:
@@ -101,12 +106,16 @@ def written_by_stepper(path: Path) -> bool:
             return docx_marked(f.read(MAX_MARKED_BYTES))
         if path.suffix not in MARKS and path.suffix not in (".csv", ".json"):
             return False
+        limit = MAX_HEADER_BYTES if path.suffix == ".csv" else 64 * 1024  # an answer sheet's header is long
         try:
-            first, second = (f.readline(64 * 1024).decode("utf-8") for _ in range(2))
+            first, second = (f.readline(limit).decode("utf-8") for _ in range(2))
         except UnicodeDecodeError:
             return False
     if path.suffix == ".csv":
-        return CSV_HEADER.fullmatch(first.rstrip("\n")) is not None
+        header = first.rstrip("\n")
+        return CSV_HEADER.fullmatch(header) is not None or (
+            second == "" and ANSWER_SHEET_HEADER.fullmatch(header) is not None
+        )
     if path.suffix == ".json":
         return second.strip().startswith(JSON_MARK)
     if path.suffix == ".xml":
@@ -115,6 +124,7 @@ def written_by_stepper(path: Path) -> bool:
 
 
 MAX_MARKED_BYTES = 512 * 2**20  # a file larger than any stepper writes is not looked through
+MAX_HEADER_BYTES = 16 * 2**20  # a CSV header: an answer sheet's names every cell of the network
 
 
 def _holds(f, mark: bytes) -> bool:
