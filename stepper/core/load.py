@@ -160,8 +160,9 @@ def _problem(data: dict, name: str) -> Problem:
 
 
 def _marks(raw, problem: Problem) -> MarkScheme:
-    """[marks]: per = "cell" or "stage", default points, follow_through, and points for any layer
-    (layer1 = 4, shared among its stages) or stage ("layer6.z1" = 2)."""
+    """[marks]: per = "cell" or "stage", default points, the settings of `MarkScheme.SETTINGS` (follow_through,
+    repeated, sums, figures), and points for any layer (layer1 = 4, shared among its stages) or stage
+    ("layer6.z1" = 2)."""
     from .stages import stages
 
     if not isinstance(raw, dict):
@@ -169,14 +170,15 @@ def _marks(raw, problem: Problem) -> MarkScheme:
     known = {s.key for s in stages(problem)} | {f"layer{n}" for n in range(1, len(problem.layers) + 1)}
     settings, points = {}, []
     for key, value in raw.items():
-        if key in ("per", "follow_through"):
-            settings[key] = value
+        if key in MarkScheme.SETTINGS:
+            settings[key] = MarkScheme.read_sums(value, len(problem.layers)) if key == "sums" else value
             continue
         place = f"[marks] field {key!r}"
         if key != "default" and key not in known:
-            hint = suggestion(key, known | {"per", "default", "follow_through"})
+            hint = suggestion(key, known | {"default", *MarkScheme.SETTINGS})
             raise StepperError(
-                f"no stage is called {key!r}: {hint}expected 'per', 'default', 'follow_through', a layer "
+                f"no stage is called {key!r}: {hint}expected 'default', "
+                f"{', '.join(map(repr, MarkScheme.SETTINGS))}, a layer "
                 f"such as 'layer1' or a stage such as {stages(problem)[0].key!r}",
                 place=place,
             )

@@ -85,12 +85,26 @@ class Settings:
 
 @dataclass(frozen=True)
 class MarkScheme:
-    """How a student's working is marked: points per stage, shared among its cells or all or nothing."""
+    """How a student's working is marked: points per stage, shared among its cells or all or nothing; points for
+    written sums; how a mistake repeated across one layer's stages is charged; how early rounding is allowed.
+
+    [marks] reads: `per`, `default`, `follow_through`, `repeated` ("once", the default: a named mistake of method
+    made in several stages of one layer costs the marks of its first stage only; "each": every stage), `sums`
+    (points for each written sum: a number for every layer, or a table by layer, `sums = {layer1 = 2}`; half are
+    method marks, earned by the right terms, half accuracy marks, earned by the right total after the right
+    terms), `figures` (the fewest significant figures a student may keep exponentials to, or write a value to,
+    and still be right: 3 by default; 0 allows no early rounding), and points by layer or stage."""
 
     per: str = "cell"  # "cell": each right cell earns its share of the stage's points; "stage": all or nothing
     default: Fraction = Fraction(1)  # points for each stage the scheme does not name
     points: tuple[tuple[str, Fraction], ...] = ()  # (layer1, 4) shares 4 among layer 1's stages; (layer6.z1, 2)
     follow_through: bool = True  # credit a stage that follows correctly from the student's own wrong values
+    repeated: str = "once"  # "once": one mistake of method across one layer's stages costs once; "each": per stage
+    sums: tuple[tuple[str, Fraction], ...] = ()  # points per written sum: ("", n) for every layer, ("layer1", n)
+    figures: int = 3  # the fewest significant figures of early rounding accepted (0: none)
+
+    # The fields of [marks] that are settings, not points for a layer or a stage.
+    SETTINGS: ClassVar[tuple[str, ...]] = ("per", "follow_through", "repeated", "sums", "figures")
 
     def __post_init__(self) -> None:
         if self.per not in MARK_PER:
@@ -101,6 +115,37 @@ class MarkScheme:
             raise StepperError(
                 f"expected true or false, found {self.follow_through!r}", place="[marks] field 'follow_through'"
             )
+        if self.repeated not in ("once", "each"):
+            raise StepperError(
+                f"expected 'once' or 'each', found {self.repeated!r}", place="[marks] field 'repeated'"
+            )
+        if isinstance(self.figures, bool) or not isinstance(self.figures, int) or not 0 <= self.figures <= 15:
+            raise StepperError(
+                f"expected a whole number of significant figures from 0 to 15, found {self.figures!r}",
+                place="[marks] field 'figures'",
+            )
+
+    def sum_points(self, layer: int) -> Fraction:
+        """The points one written sum of `layer` is worth (0: written sums carry no marks)."""
+        given = dict(self.sums)
+        return given.get(f"layer{layer}", given.get("", Fraction(0)))
+
+    @staticmethod
+    def read_sums(raw, layers: int) -> tuple[tuple[str, Fraction], ...]:
+        """`sums = 2` (every layer's written sums) or `sums = {layer1 = 2, layer6 = 1}`, as [marks] gives it."""
+        place = "[marks] field 'sums'"
+        table = raw if isinstance(raw, dict) else {"": raw}
+        found = []
+        for key, value in table.items():
+            if key and key not in {f"layer{n}" for n in range(1, layers + 1)}:
+                raise StepperError(
+                    f"no layer is called {key!r}: expected a layer such as 'layer1' (of {layers})", place=place
+                )
+            amount = reading.number(value, f"{place}{' ' + key if key else ''}")
+            if not isinstance(amount, Fraction) or amount < 0 or amount > 1000:
+                raise StepperError(f"expected points from 0 to 1000, found {value!r}", place=place)
+            found.append((key, amount))
+        return tuple(found)
 
 
 class Kind(NamedTuple):

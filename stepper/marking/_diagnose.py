@@ -6,12 +6,17 @@ slips of writing are tried on the answer itself: the map written down its column
 fewer places than the problem asks. The one that reproduces most of the student's cells is named, if it
 explains more cells than the right values do and at least half of them.
 
+Early rounding (`early_values`, `early_tolerance`): a value worked from exponentials kept to fewer significant
+figures than the problem's places need is what those rounded exponentials give, and a value written to
+significant figures is within half a unit of its own last figure: either is right, "rounded early".
+
 A wrong answer that no mistake explains is degenerate when it is all zeros, a copy of the input, or of a shape
 nothing known gives: the stages after it earn no follow-through from it. Plain data, no formatting.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -64,19 +69,21 @@ class Diagnoser:
         self, s: Stage, written: np.ndarray, basis: Values | None, right: int, seen: frozenset[str], answer: Answer
     ) -> Diagnosis | None:
         """The known mistake that reproduces most of the stage, if it explains more than the right values
-        do (`right` cells) and at least half of the cells; among equals, one the student already made
-        (`seen`), then one made in this stage, then the one made nearest to it. `basis` is the student's
-        own values coming into the layer, when they differ from the worked solution's."""
+        do (`right` cells) and at least half of the cells answered (a blank cell, NaN in `written`, is
+        reproduced by nothing); among equals, one the student already made (`seen`), then one made in this
+        stage, then the one made nearest to it. `basis` is the student's own values coming into the layer,
+        when they differ from the worked solution's."""
         truth = s.of(self.trace.layers[s.layer - 1].output)
+        answered = int(np.count_nonzero(~np.isnan(written)))
         candidates = self._made_before(s, written, truth) + self._made_here(s, written, basis, truth)
         candidates += [self._swapped(s, written, truth), self._rounded(s, written, answer)]
-        found = [f for f in candidates if f is not None and f.matched > right and 2 * f.matched >= written.size]
+        found = [f for f in candidates if f is not None and f.matched > right and 2 * f.matched >= answered]
         if not found:
             return None
         found.sort(key=lambda f: (-f.matched, f.name not in seen, not f.own, f.distance))
         best = found[0]
         also = tuple(dict.fromkeys(f.name for f in found[1:] if f.matched == best.matched and f.name != best.name))
-        return Diagnosis(best.name, best.layer, best.matched, written.size, best.own, also)
+        return Diagnosis(best.name, best.layer, best.matched, answered, best.own, also)
 
     def _made_before(self, s: Stage, written: np.ndarray, truth: Values) -> list[_Candidate | None]:
         """Each mistake made at or before this stage's layer, carried on from there without another."""
@@ -122,7 +129,8 @@ class Diagnoser:
     def _rounded(self, s: Stage, written: np.ndarray, answer: Answer) -> _Candidate | None:
         """The stage written to fewer places than the problem asks: a candidate, if every cell is
         the worked solution's value rounded to the student's own number of places."""
-        written_places = {places(t) for t in answer.written}
+        blank = answer.blank or (False,) * len(answer.written)
+        written_places = {places(t) for t, b in zip(answer.written, blank) if not b}
         d = self.problem.settings.decimals
         if len(written_places) != 1 or not 0 <= next(iter(written_places)) < d:
             return None
@@ -141,7 +149,8 @@ class Diagnoser:
                 f"{_a(_dims(written.shape))} answer where the stage is {_dims(s.shape)}, and no known mistake "
                 "gives that shape"
             )
-        if written.size > 1 and not written.any():
+        given = written[~np.isnan(written)]
+        if given.size > 1 and not given.any():
             return "every value is 0"
         image = self.problem.input.floats()
         if any(written.shape == image[c].shape and np.array_equal(written, image[c]) for c in range(image.shape[0])):
@@ -170,6 +179,67 @@ def part(s: Stage, output: Values | None) -> Values | None:
     if s.index and s.index[0] >= output.shape[0]:
         return None
     return s.of(output)
+
+
+def early_tolerance(answer: Answer, figures: int, decimals: int, tolerance: float) -> np.ndarray:
+    """Per cell, how far from the value it stands for a written cell may be: half a unit in its own last place
+    when it is written to fewer places than the problem asks but to at least `figures` significant figures
+    (rounded to significant figures), else the problem's own tolerance."""
+    found = np.full(answer.values.shape, tolerance, dtype=float)
+    if figures <= 0:
+        return found
+    for k, text in enumerate(answer.written):
+        p = places(text)
+        if p < decimals and significant(text) >= figures:
+            found.flat[k] = max(0.5 * 10.0**-p + 1e-9, tolerance)
+    return found
+
+
+def early_values(kind: str, x: np.ndarray, figures: int) -> list[np.ndarray]:
+    """What a layer gives, in full, when a student keeps each exponential worked out along the way (e^-z or e^z
+    in a sigmoid, e^z in a softmax, shifted or not, e^-2z or e^z and e^-z in a tanh) to `figures` significant
+    figures, or to one, two or three more: one array for each way, for a layer with exponentials (else none).
+    `x` is the layer's input."""
+    ways = _EXPONENTIALS.get(kind)
+    if ways is None or figures <= 0:
+        return []
+    found = []
+    with np.errstate(all="ignore"):  # e^z of a large z is inf: a way that overflows gives NaN, close to nothing
+        for kept in range(figures, figures + 4):
+            found += [way(np.asarray(x, dtype=float), partial(_to_figures, figures=kept)) for way in ways]
+    return found
+
+
+def _to_figures(e: np.ndarray, figures: int) -> np.ndarray:
+    """Each (positive) value rounded half away from zero to `figures` significant figures."""
+    unit = 10.0 ** (np.floor(np.log10(np.where(e > 0, e, 1.0))) - figures + 1)
+    return np.where(e > 0, np.floor(e / unit + 0.5) * unit, e)
+
+
+def _softmax(z: np.ndarray, kept, shift: bool) -> np.ndarray:
+    z = z.reshape(-1)
+    e = kept(np.exp(z - (z.max() if shift and z.size else 0.0)))
+    return e / e.sum()
+
+
+# The ways a student works each layer with exponentials: `kept` rounds each exponential as they keep it.
+_EXPONENTIALS = {
+    "sigmoid": (lambda z, kept: 1 / (1 + kept(np.exp(-z))), lambda z, kept: (v := kept(np.exp(z))) / (1 + v)),
+    "tanh": (
+        lambda z, kept: (1 - (u := kept(np.exp(-2 * z)))) / (1 + u),
+        lambda z, kept: ((a := kept(np.exp(z))) - (b := kept(np.exp(-z)))) / (a + b),
+    ),
+    "softmax": (lambda z, kept: _softmax(z, kept, False), lambda z, kept: _softmax(z, kept, True)),
+}
+
+
+def significant(text: str) -> int:
+    """Significant figures as written: 0.0158 has 3, 0.50 has 2, 12.30 has 4, -7 has 1; a fraction has none
+    to speak of (0)."""
+    digits = text.lstrip("+-")
+    if "/" in digits or "e" in digits.lower() or not digits.replace(".", "").isdigit():
+        return 0
+    return len(digits.replace(".", "").lstrip("0"))
 
 
 def places(text: str) -> int:

@@ -48,8 +48,8 @@ from ..core.trace import (
     Terms,
     Trace,
 )
-from ._diagnose import Diagnoser, Diagnosis, close, part, places
-from .mistakes import run_or_none
+from ._diagnose import Diagnoser, Diagnosis, close, early_tolerance, early_values, part, places
+from .mistakes import record_or_none, run_or_none
 from .working import Answer, Working, WrittenSum
 from .written import Expected, SumCheck, check_sum, explain_total
 
@@ -84,13 +84,35 @@ class StageResult(NamedTuple):
     notes: tuple[CellNote, ...]
     follows_from: int | None  # for follow-through: the layer whose (student's) values it follows from
     refused: str = ""  # why values that follow from the student's own earlier ones earn nothing ("" if they do)
+    blank: int = 0  # cells left blank: unanswered, never wrong, earning nothing
+    early: tuple[tuple[int, ...], ...] = ()  # cells right only as rounded early (within what early rounding allows)
+    early_why: str = ""  # how early rounding explains them: "the exponentials kept to 3 significant figures"
+    charged: str = ""  # a repeated mistake charged once: "the same mistake as channel 1: charged once"
 
 
 class SumResult(NamedTuple):
     written: WrittenSum
     title: str  # "Layer 1 (convolution), filter 1, row 1, column 2"
-    step: object  # the window, cell or neuron record
+    step: object  # the window, cell or neuron record it is judged against (worked on the student's own values
+    # when `follows_from` is set)
     check: SumCheck
+    marks: Fraction = Fraction(0)  # what it earns: all its points, the method half, or nothing
+    out_of: Fraction = Fraction(0)  # its points ([marks] sums); 0 when written sums carry no marks
+    follows_from: int | None = None  # judged against the student's own values from this layer on, not the worked
+    # solution's: the values they were working from
+
+    @property
+    def terms_right(self) -> bool:
+        """Every term is the window's own (or adds 0): the method, whatever the total."""
+        return all(t.verdict in ("right", "zero") for t in self.check.terms)
+
+    @property
+    def credit(self) -> str:
+        """right; method (the right terms, a wrong total: the method marks); total (the right total, but not
+        from the right terms: nothing, as accuracy marks follow from the method); or wrong."""
+        if self.terms_right:
+            return "right" if self.check.correct else "method"
+        return "total" if self.check.correct else "wrong"
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,12 +178,14 @@ class Marker:
         """The working judged stage by stage, in the order the network runs, and its written sums."""
         results: list[StageResult] = []
         carried = Carried(self.problem.input, taint=self.no_follow)
+        came: list[Carried] = []  # what came into each layer: the values a written sum there is worked from
         for number, record in enumerate(self.trace.layers, 1):
+            came.append(carried)
             layer_results, carried = self._layer(number, record, working, carried)
             results += layer_results
-        sums = tuple(self._sum(w, working.source) for w in working.sums)
-        marks = sum((r.marks for r in results), Fraction(0))
-        out_of = sum((r.out_of for r in results), Fraction(0))
+        sums = tuple(_judge_sum(self, w, working.source, came[w.layer - 1]) for w in working.sums)
+        marks = sum((r.marks for r in results), Fraction(0)) + sum((r.marks for r in sums), Fraction(0))
+        out_of = sum((r.out_of for r in results), Fraction(0)) + sum((r.out_of for r in sums), Fraction(0))
         return Feedback(self.problem, self.trace, working, tuple(results), sums, marks, out_of)
 
     # ---- one layer: what came in, its stages, what goes on ----
@@ -174,8 +198,9 @@ class Marker:
         results: list[StageResult] = []
         parts: list[Values] = []
         now = before
+        first: dict[tuple[str, int], str] = {}  # each mistake of method in this layer, and the stage it was first in
         for s in (s for s in self.stages if s.layer == number):
-            r = self._stage(s, record, working.answer(s), implied, now)
+            r = _charged(self._stage(s, record, working.answer(s), implied, now), first, self.problem)
             results.append(r)
             parts.append(_carried(s, r, record, implied.values))
             now = _noted(now, r, number)
@@ -198,9 +223,9 @@ class Marker:
         student gave only right stages from the worked solution's values; else the student's own (their
         answers, and what their values imply for the stages they left out)."""
         now = replace(now, rounded=any(name.startswith("rounded to") for name in now.named))
-        if all(r.verdict == "correct" for r in results):
+        if all(r.verdict == "correct" and not r.early for r in results):
             return replace(now, values=record.output, own=False, taint=self.no_follow)
-        changed = any(r.answer is not None and r.verdict != "correct" for r in results)
+        changed = any(r.answer is not None and (r.verdict != "correct" or r.early) for r in results)
         if changed or now.own:
             values = _assemble(parts, [r.stage for r in results])
             return replace(now, values=values, own=True, source=number if changed else now.source)
@@ -211,36 +236,46 @@ class Marker:
     def _stage(
         self, s: Stage, record: LayerTrace, answer: Answer | None, implied: Implied, carried: Carried
     ) -> StageResult:
-        """A stage judged: right, following from the student's own earlier values, wrong, or missing."""
+        """A stage judged: right, following from the student's own earlier values, wrong, or missing. A cell left
+        blank is neither right nor wrong, and earns nothing."""
         out_of = self.points[s.key]
         result = _missing(s, s.title(self.problem), s.of(record.output), out_of)
         if answer is None:
             return result
-        written = answer.values.floats()
+        written = _written(answer)
         cells = written.size
-        result = result._replace(answer=answer, cells=cells)
-        ok_right = self._close(written, result.right) | self._close(written, s.of(self.full.layers[s.layer - 1].output))
-        ok = ok_right.copy()
-        if implied.values is not None:
-            tolerance = _own_precision(answer, self.tolerance) if carried.rounded else None
-            ok |= self._close(written, part(s, implied.values), tolerance) | self._close(written, part(s, implied.full))
+        c = _compare(self, s, written, answer, implied, carried)
+        blank = ~c.answered
+        result = result._replace(answer=answer, cells=cells, blank=int(blank.sum()))
+        right = c.right | c.early_right
+        follows = right | c.own | c.early_own
+        early = _early_cells(follows & ~(c.right | c.own)), c.why
         same = written.shape == s.shape
-        if same and ok_right.all():
-            return result._replace(verdict="correct", cells_right=cells, marks=out_of)
-        if ok.all() and carried.taint:  # it follows from the student's values, but those earn nothing to follow from
+        if same and (right | blank).all():
+            n = int(right.sum())
+            return _with_early(
+                result._replace(verdict="correct", cells_right=n, marks=self._marks(out_of, n, cells)), *early
+            )
+        if (follows | blank).all() and carried.taint:  # it follows from the student's values, but those earn nothing
             # The cells right in themselves still earn their share.
-            wrong = tuple(idx for idx in _cells_of(written) if not (same and ok_right[idx]))
-            right_cells = int(ok_right.sum()) if same else 0
+            wrong = tuple(i for i in _cells_of(written) if not (same and right[i]) and not blank[i])
+            right_cells = int(right.sum()) if same else 0
             marks = self._marks(out_of, right_cells, cells) if same else Fraction(0)
             return result._replace(
                 verdict="wrong", wrong=wrong, cells_right=right_cells, marks=marks, refused=carried.taint
             )
-        if ok.all():  # `implied` had the student's shape and reproduces every cell: nothing degenerate about it
-            return result._replace(
-                verdict="follow-through", cells_right=cells, marks=out_of, follows_from=carried.source
+        if (follows | blank).all():  # `implied` had the student's shape and reproduces every cell given
+            n = int(follows.sum())
+            done = result._replace(
+                verdict="follow-through",
+                cells_right=n,
+                marks=self._marks(out_of, n, cells),
+                follows_from=carried.source,
             )
+            return _with_early(done, *early)
         # When nothing may follow through, cells that match only the student's own values earn nothing.
-        return self._wrong(result, record, written, ok_right if carried.taint else ok, implied, carried)
+        ok = right if carried.taint else follows
+        return _with_early(self._wrong(result, record, written, ok, implied, carried), *early)
 
     def _wrong(
         self,
@@ -252,13 +287,19 @@ class Marker:
         carried: Carried,
     ) -> StageResult:
         """A wrong stage: the mistake that explains it, if one does; its right cells; a few wrong cells' working."""
-        s, answer, cells, right = result.stage, result.answer, written.size, int(ok.sum())
+        s, answer, cells = result.stage, result.answer, written.size
         assert answer is not None  # a stage left out is missing, not wrong
+        answered = ~np.isnan(written)
+        ok = ok & answered
+        right = int(ok.sum())
         basis = carried.values if carried.own else None
         diagnosis = self.diagnoser.diagnose(s, written, basis, right, carried.named, answer)
-        method = diagnosis is not None and diagnosis.matched == cells  # a mistake of method explains every cell
+        # A mistake of method explains every cell answered.
+        method = diagnosis is not None and diagnosis.matched == int(answered.sum())
         degenerate = "" if method else self.diagnoser.degenerate(written, s, implied.values)
-        wrong = tuple(tuple(int(i) for i in np.unravel_index(k, written.shape)) for k in np.flatnonzero(~ok.ravel()))
+        wrong = tuple(
+            tuple(int(i) for i in np.unravel_index(k, written.shape)) for k in np.flatnonzero((~ok & answered).ravel())
+        )
         # Right cells earn their share, unless a mistake of method (or a trivial answer) explains the whole stage.
         same = written.shape == s.shape
         marks = Fraction(0) if method or degenerate or not same else self._marks(result.out_of, right, cells)
@@ -276,7 +317,7 @@ class Marker:
         )
 
     def _close(self, written: np.ndarray, values: Values | None, tolerance: np.ndarray | None = None) -> np.ndarray:
-        return close(written, values, self.tolerance if tolerance is None else tolerance)
+        return _close(self, written, values, tolerance)
 
     def _marks(self, out_of: Fraction, right: int, cells: int) -> Fraction:
         if self.problem.marks.per == "stage":
@@ -295,16 +336,88 @@ class Marker:
 
     # ---- written sums ----
 
-    def _sum(self, w: WrittenSum, source: str) -> SumResult:
-        record = self.trace.layers[w.layer - 1]
-        index, where = _SUM_CELLS.get(type(record), _map_cell)(w)
+
+def _compare(m: Marker, s: Stage, written: np.ndarray, answer: Answer, implied: Implied, carried: Carried) -> Compared:
+    """Each written cell against the worked solution's values and what the student's own earlier values give:
+    within the problem's tolerance, or within what early rounding allows."""
+    full = s.of(m.full.layers[s.layer - 1].output)
+    right = _close(m, written, s.of(m.trace.layers[s.layer - 1].output)) | _close(m, written, full)
+    nothing = np.zeros(written.shape, dtype=bool)
+    own = nothing
+    if implied.values is not None:
+        tolerance = _own_precision(answer, m.tolerance) if carried.rounded else None
+        own = _close(m, written, part(s, implied.values), tolerance) | _close(m, written, part(s, implied.full))
+    figures = m.problem.marks.figures
+    spread = early_tolerance(answer, figures, m.settings.decimals, m.tolerance)
+    before = m.trace.layers[s.layer - 2].output if s.layer > 1 else m.problem.input
+    early_right, why = _early(m, s, written, full, before, spread)
+    early_own, why_own = nothing, ""
+    if implied.values is not None and carried.values is not None:
+        early_own, why_own = _early(m, s, written, part(s, implied.full), carried.values, spread)
+    return Compared(right, own, early_right & ~right, early_own & ~own, ~np.isnan(written), why or why_own)
+
+
+def _early(
+    m: Marker, s: Stage, written: np.ndarray, centre: Values | None, before: Values, spread: np.ndarray
+) -> tuple[np.ndarray, str]:
+    """Which cells are `centre` (a stage's values in full) as rounded early: within `spread` of it, or of what
+    the layer gives from `before` (its input) with exponentials kept to the scheme's significant figures,
+    and how early rounding explains them."""
+    nothing = np.zeros(written.shape, dtype=bool)
+    if centre is None or centre.shape != written.shape or centre.symbolic:
+        return nothing, ""
+    with np.errstate(invalid="ignore"):
+        plain = np.abs(written - centre.floats()) <= spread  # written to significant figures
+        kept = nothing.copy()
+        figures = m.problem.marks.figures
+        if not before.symbolic:
+            for values in early_values(m.problem.layers[s.layer - 1].kind, before.floats(), figures):
+                cells = part_of(s, values)
+                if cells is not None and cells.shape == written.shape:
+                    kept |= np.abs(written - cells) <= spread
+        early = (plain | kept) & ~(np.abs(written - centre.floats()) <= m.tolerance)
+    if not early.any():
+        return early, ""
+    if (early & ~plain).any():
+        return early, f"the exponentials kept to {figures} or more significant figures"
+    return early, f"written to {figures} or more significant figures"
+
+
+def _judge_sum(m: Marker, w: WrittenSum, source: str, came: Carried) -> SumResult:
+    """A written sum judged against the window as the worked solution has it, and, when the student came into
+    the layer with values of their own, as those values give it: the one that fits the student's working."""
+    index, where = _SUM_CELLS.get(type(m.trace.layers[w.layer - 1]), _map_cell)(w)
+    title = f"{layer_title(m.problem, w.layer)}, {where}"
+    options: list[tuple[Any, int | None]] = [(m.trace.layers[w.layer - 1], None)]
+    if came.own and came.values is not None and not came.taint:
+        own = record_or_none(w.layer, m.problem.layers[w.layer - 1], came.values, m.settings)
+        if own is not None:
+            options.insert(0, (own, came.source))  # preferred among equals: the values they were working from
+    judged = []
+    for record, follows in options:
         step, expected = _step(record, index)
-        title = f"{layer_title(self.problem, w.layer)}, {where}"
         try:
-            checked = check_sum(w.text, w.place, expected, step.total, self.tolerance)
+            checked = check_sum(w.text, w.place, expected, step.total, m.tolerance)
         except StepperError as e:
             raise e.located(file=source) from None
-        return SumResult(w, title, step, checked)
+        out_of = m.problem.marks.sum_points(w.layer)
+        judged.append(SumResult(w, title, step, checked, Fraction(0), out_of, follows))
+    best = max(judged, key=lambda r: (r.credit == "right", r.terms_right, r.check.correct, _terms_right(r)))
+    return best._replace(marks=_sum_marks(best))
+
+
+def _close(m: Marker, written: np.ndarray, values: Values | None, tolerance: np.ndarray | None = None) -> np.ndarray:
+    return close(written, values, m.tolerance if tolerance is None else tolerance)
+
+
+def _terms_right(r: SumResult) -> int:
+    return sum(1 for t in r.check.terms if t.verdict in ("right", "zero"))
+
+
+def _sum_marks(r: SumResult) -> Fraction:
+    """A written sum's points: half for the method (every term the window's own), half for accuracy (the right
+    total, after the right terms): a slip in the addition keeps the method half."""
+    return {"right": r.out_of, "method": r.out_of / 2}.get(r.credit, Fraction(0))
 
 
 def check_working(problem: Problem, working: Working, marker: Marker | None = None) -> Feedback:
@@ -389,12 +502,75 @@ def _where(k: int, c: int, kh: int, kw: int) -> str:
 
 
 def _carried(s: Stage, r: StageResult, record: LayerTrace, implied: Values | None) -> Values:
-    """What the student carries out of a stage: their own values if given, else what they imply."""
-    if r.answer is not None:
+    """What the student carries out of a stage: their own values where given, else what their earlier values
+    imply (the worked solution's, when they are on it): a cell left blank is filled the same way."""
+    fill = s.of(implied) if implied is not None else s.of(record.output)
+    if r.answer is None:
+        return fill
+    if not r.answer.blank or fill.shape != r.answer.values.shape or fill.symbolic:
         return r.answer.values
-    if implied is not None:
-        return s.of(implied)
-    return s.of(record.output)
+    given = _flat(r.answer.values.numbers())
+    other = _flat(fill.numbers())
+    merged = [o if b else g for g, o, b in zip(given, other, r.answer.blank)]
+    try:
+        return from_numbers(merged, fill.shape)
+    except ValueError:  # too many digits to share one denominator: as floats
+        return from_numbers([float(x) for x in merged], fill.shape)
+
+
+def _flat(cells) -> list:
+    return [x for c in cells for x in _flat(c)] if isinstance(cells, list) else [cells]
+
+
+class Compared(NamedTuple):
+    """Each written cell of a stage against what it could stand for."""
+
+    right: np.ndarray  # within the problem's tolerance of the worked solution's values
+    own: np.ndarray  # within it of what the student's own earlier values give
+    early_right: np.ndarray  # only within what early rounding allows, of the worked solution's values
+    early_own: np.ndarray  # ... of what the student's own earlier values give
+    answered: np.ndarray  # not left blank
+    why: str  # how early rounding explains the cells it accepts
+
+
+def _written(answer: Answer) -> np.ndarray:
+    """The written values as floats, NaN where a cell was left blank (NaN is close to nothing)."""
+    written = answer.values.floats().astype(float)
+    return np.where(answer.answered, written, np.nan)
+
+
+def _early_cells(mask: np.ndarray) -> tuple[tuple[int, ...], ...]:
+    if mask.ndim == 0:
+        return ((),) if mask else ()
+    return tuple(tuple(int(i) for i in idx) for idx in zip(*np.nonzero(mask)))
+
+
+def _with_early(r: StageResult, early: tuple[tuple[int, ...], ...], why: str) -> StageResult:
+    """A result with the cells it accepted as rounded early, and how early rounding explains them."""
+    return r._replace(early=early, early_why=why) if early else r
+
+
+def _charged(r: StageResult, first: dict[tuple[str, int], str], problem: Problem) -> StageResult:
+    """A mistake of method already charged in an earlier stage of this layer (`first` holds each, with the stage
+    it was first in) is charged once when the scheme says `repeated = "once"`: this stage keeps its marks, and
+    says so."""
+    d = r.diagnosis
+    if r.verdict != "wrong" or d is None or d.matched != d.cells or r.marks == r.out_of:
+        return r
+    key = (d.name, d.layer)
+    if key not in first:
+        first[key] = r.title[len(layer_title(problem, r.stage.layer)) + 2 :] or r.title
+        return r
+    if problem.marks.repeated != "once":
+        return r
+    return r._replace(marks=r.out_of, charged=f"the same mistake as {first[key]}: charged once")
+
+
+def part_of(s: Stage, cells: np.ndarray) -> np.ndarray | None:
+    """A stage's part of a layer's output as a plain array (None when it does not have the stage's layout)."""
+    if cells.ndim != len(s.index) + len(s.shape) or (s.index and s.index[0] >= cells.shape[0]):
+        return None
+    return cells[s.index] if s.index else cells
 
 
 def _assemble(parts: list[Values], layer_stages: list[Stage]) -> Values | None:

@@ -104,6 +104,16 @@ def run_or_none(number: int, layer: Layer | Formula, x: Values, settings: Settin
         return None
 
 
+def record_or_none(number: int, layer: Layer, x: Values, settings: Settings) -> Any:
+    """The layer's whole record (its windows, neurons and terms) worked on `x`, or None when it cannot take `x`:
+    how a written sum is judged against the values the student was working from."""
+    try:
+        layer.out_shape(x.shape)
+        return step(number, layer, x, settings)
+    except Exception:  # noqa: BLE001 - whatever the reason, nothing follows from them
+        return None
+
+
 # ---- the mistakes each kind of layer invites ----
 
 

@@ -21,6 +21,20 @@ A `[[window]]` entry holds one written sum:
     column = 2
     sum = "0 + 2 - 1 - 5 - 2"
 
+Partial answers. A cell left blank is typed `?` or `_` (a spreadsheet's empty
+cell comes in as `?`): it is unanswered, never wrong, and earns nothing. A map
+typed with some of its rows only says which rows they are, beside it in the
+layer's table: `rows = "1"` (or "1,3", "1-2", 2, [1, 3]) for every map of the
+table, or `filter2_rows = "3-4"` for one map (`<part>_rows`, which wins over
+`rows`). The rows typed are those rows of the map, in that order, each as wide
+as the map; the rows not typed are unanswered:
+
+    [layer1]
+    filter1 = "-7 -6 -5 -9"
+    rows = "1"
+
+A stage whose every cell is blank is left out.
+
 Values keep the text the student wrote, so a report quotes them as written.
 Nothing here judges the working; that is `marker`'s job.
 """
@@ -35,6 +49,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from ..core.errors import StepperError, suggestion
 from ..core.load import NON_FINITE, cell_place, culprit, read_text, read_toml, shown
 from ..core.numbers import TooManyDigits, Values, fraction, from_numbers, plain_number
@@ -44,6 +60,8 @@ from ..core.stages import Stage, stages, table_names
 
 TOP_FIELDS = {"student", "note", "variant", "window"}
 WINDOW_FIELDS = {"layer", "filter", "neuron", "row", "column", "sum"}
+BLANK = ("?", "_")  # how a cell left blank is typed
+ROWS = "rows"  # the field of a layer's table naming the rows of its maps that are typed; <part>_rows for one map
 # Layers whose single steps are weighted sums a student may write out, and what picks the map.
 SUM_LAYERS = {"conv2d": "filter", "conv1x1": None, "dense": "neuron"}
 
@@ -53,8 +71,16 @@ class Answer(NamedTuple):
 
     stage: Stage
     values: Values  # exact, in the shape written (which may not be the stage's)
-    written: tuple[str, ...]  # each cell as typed, row by row
+    written: tuple[str, ...]  # each cell as typed, row by row ("?" for a cell left blank)
     place: str  # where it is in the file, for messages
+    blank: tuple[bool, ...] = ()  # per cell, row by row: left blank (unanswered); () when every cell is answered
+
+    @property
+    def answered(self) -> np.ndarray:
+        """Which cells were answered, in the shape written."""
+        if not self.blank:
+            return np.ones(self.values.shape, dtype=bool)
+        return ~np.array(self.blank, dtype=bool).reshape(self.values.shape)
 
 
 class WrittenSum(NamedTuple):
@@ -152,8 +178,11 @@ def _layer_answers(key: str, raw: dict, layer_stages: list[Stage]) -> list[Answe
     parts = {s.part: s for s in layer_stages}
     if "map" in parts:
         parts["channel1"] = parts["map"]  # a one-channel map may be called either
+    rows = _rows_given(key, raw, parts)
     answers: list[Answer] = []
     for part, value in raw.items():
+        if part == ROWS or part.endswith("_" + ROWS):
+            continue
         if part not in parts:
             names = [s.part for s in layer_stages]
             raise StepperError(
@@ -164,13 +193,92 @@ def _layer_answers(key: str, raw: dict, layer_stages: list[Stage]) -> list[Answe
             raise StepperError(f"{part!r} gives {stage.part} a second time", place=f"[{key}] {part}")
         place = f"[{key}] {part}"
         cells, shape = _cells(value, place, len(stage.shape))
-        numbers = [_number(c, f"{place}{cell_place(i, shape)}") for i, c in enumerate(cells)]
+        picked = rows.get(part, rows.get(ROWS)) if len(stage.shape) == 2 else None
+        if picked is not None:
+            cells, shape = _placed(cells, shape, picked, stage.shape, place)
+        blank = [_is_blank(c) for c in cells]
+        if all(blank):
+            continue  # nothing answered: as if left out
+        numbers = [
+            Fraction(0) if b else _number(c, f"{place}{cell_place(i, shape)}")
+            for i, (c, b) in enumerate(zip(cells, blank))
+        ]
         try:
             values = from_numbers(numbers, shape)
         except ValueError as e:
             raise StepperError(str(e), place=place + culprit(numbers, shape)) from None
-        answers.append(Answer(stage, values, tuple(_typed(c) for c in cells), place))
+        typed = tuple("?" if b else _typed(c) for c, b in zip(cells, blank))
+        answers.append(Answer(stage, values, typed, place, tuple(blank) if any(blank) else ()))
     return answers
+
+
+def _is_blank(cell) -> bool:
+    return cell is None or (isinstance(cell, str) and cell.strip() in BLANK)
+
+
+def _rows_given(key: str, raw: dict, parts: dict[str, Stage]) -> dict[str, list[int]]:
+    """The rows typed of each map that says so (`<part>_rows`), and of every map of the table (`rows`)."""
+    found: dict[str, list[int]] = {}
+    maps = {p: s for p, s in parts.items() if len(s.shape) == 2}
+    for field, value in raw.items():
+        if field != ROWS and not field.endswith("_" + ROWS):
+            continue
+        part = field[: -len(ROWS) - 1] if field != ROWS else None
+        place = f"[{key}] {field}"
+        if part is not None and part not in maps:
+            names = [f"{p}_{ROWS}" for p in maps] + [ROWS]
+            why = f"{part!r} is not a map of this layer" if part not in parts else f"{part!r} is not a map"
+            raise StepperError(f"{why}: rows are picked of a map, with {_choices(names)}", place=place)
+        if part is None and not maps:
+            raise StepperError("this layer has no map: rows are picked of a map", place=place)
+        height = (maps[part] if part else next(iter(maps.values()))).shape[0]
+        found[field if part is None else part] = _row_numbers(value, height, place)
+    return found
+
+
+def _row_numbers(raw, height: int, place: str) -> list[int]:
+    """`"1"`, `"1,3"`, `"1-2"`, `2` or `[1, 3]`: 1-based rows of a map `height` rows high, as 0-based."""
+    items: list = raw if isinstance(raw, list) else [raw]
+    numbers: list[int] = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            numbers.append(item)
+            continue
+        text = item if isinstance(item, str) else None
+        pieces = [p.strip() for p in text.split(",")] if text is not None else [""]
+        for piece in pieces:
+            span = re.fullmatch(r"(\d+)\s*(?:-\s*(\d+))?", piece)
+            if not span or (span[2] and int(span[2]) < int(span[1])):
+                raise StepperError(f'expected rows such as "1", "1,3" or "1-2", found {_what(raw)}', place=place)
+            numbers += range(int(span[1]), int(span[2] or span[1]) + 1)
+    for n in numbers:
+        if not 1 <= n <= height:
+            raise StepperError(f"row {n} is outside the map's {height} rows: expected 1 to {height}", place=place)
+    if len(set(numbers)) != len(numbers):
+        raise StepperError(f"a row is named twice in {_what(raw)}", place=place)
+    return [n - 1 for n in numbers]
+
+
+def _placed(
+    cells: list, shape: tuple[int, ...], rows: list[int], full: tuple[int, ...], place: str
+) -> tuple[list, tuple[int, ...]]:
+    """The rows typed put in their places in the whole map, the rest left blank."""
+    typed = shape[0] if len(shape) == 2 else 1
+    width = shape[-1] if shape else 1
+    if typed != len(rows):
+        raise StepperError(
+            f"{typed} row{'s' * (typed != 1)} typed but {len(rows)} named in rows: expected one typed row "
+            "for each row named",
+            place=place,
+        )
+    if width != full[1]:
+        raise StepperError(
+            f"each row typed has {width} numbers but the map is {full[1]} wide: expected whole rows", place=place
+        )
+    grid: list = [None] * (full[0] * full[1])
+    for k, r in enumerate(rows):
+        grid[r * width : (r + 1) * width] = cells[k * width : (k + 1) * width]
+    return grid, full
 
 
 def _cells(raw, place: str, ndim: int) -> tuple[list, tuple[int, ...]]:

@@ -158,9 +158,11 @@ def test_a_planted_mistake_is_named_and_the_stages_after_it_follow_through(kind)
     fb = mark(working(outputs, keep=keep))
     at = [r for r in fb.stages if r.stage.layer == layer and r.verdict == "wrong"]
     assert at, f"no wrong stage in layer {layer}"
-    for r in at:
+    for n, r in enumerate(at):
         assert r.diagnosis is not None and kind in r.diagnosis.name, (r.title, r.diagnosis)
-        assert r.marks == 0  # a mistake of method earns no marks for its stage
+        # A mistake of method earns no marks for the first stage it is in; by default ([marks] repeated = "once")
+        # the same mistake in the layer's other stages is charged once, and says so.
+        assert (r.marks, bool(r.charged)) == ((0, False) if n == 0 else (r.out_of, True)), r.title
     later = [r for r in fb.stages if r.stage.layer > layer and r.answer is not None]
     for r in later:
         assert r.verdict in ("correct", "follow-through"), (r.title, r.verdict, r.diagnosis)
