@@ -116,9 +116,7 @@ class MarkScheme:
                 f"expected true or false, found {self.follow_through!r}", place="[marks] field 'follow_through'"
             )
         if self.repeated not in ("once", "each"):
-            raise StepperError(
-                f"expected 'once' or 'each', found {self.repeated!r}", place="[marks] field 'repeated'"
-            )
+            raise StepperError(f"expected 'once' or 'each', found {self.repeated!r}", place="[marks] field 'repeated'")
         if isinstance(self.figures, bool) or not isinstance(self.figures, int) or not 0 <= self.figures <= 15:
             raise StepperError(
                 f"expected a whole number of significant figures from 0 to 15, found {self.figures!r}",
