@@ -77,12 +77,16 @@ def run(args: argparse.Namespace) -> int:
     outcome = mark_scripts(source, scripts, odd, options, folder=folder, progress=bar, tell=print, warn=warn)
     if not folder and outcome.no_pdf:
         return 2  # its one line is said
+    failure = None
     if folder:
-        write_summary(problem, outcome, options, args.problem.name)
+        failure = write_summary(problem, outcome, options, args.problem.name)
+        if failure:
+            warn(f"stepper: error: {failure}")
         print(plain_text(f"{len(outcome.results)} marked; reports and the class summary are in {args.out}"))
         for name, n in common_mistakes(outcome.results)[:5]:
             print(f"  {n} x {name}")
-    return _passed_over(outcome, len(scripts), "students" if sheets else "working files")
+    status = _passed_over(outcome, len(scripts), "students" if sheets else "working files")
+    return 2 if failure else status
 
 
 def _scripts(

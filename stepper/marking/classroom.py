@@ -22,9 +22,9 @@ from ..core.errors import StepperError
 from ..core.load import read_text
 from ..core.spec import Problem
 from ..core.text import plain_text
-from ..writing.documents import escape_md, points
+from ..writing.documents import points
 from ..writing.output import CSV_MARK
-from .marker import EMPTY, Feedback, Marker
+from .marker import Feedback, Marker
 from .working import loads_working
 
 if TYPE_CHECKING:
@@ -213,39 +213,28 @@ def summary_md(
     marked: list[tuple[Path, Feedback]],
     skipped: Sequence[Skipped],
     no_pdf: Sequence[Skipped] = (),
+    templates: Path | None = None,
 ) -> str:
-    """The class at a glance: marks, what was skipped and why, and the most common mistakes."""
-    lines = [f"# Class summary: {escape_md(problem.title)}", ""]
-    if marked:
-        totals = [fb.marks for _, fb in marked]
-        out_of = marked[0][1].out_of
-        mean = sum(totals) / len(totals)
-        lines += [
-            f"{len(marked)} working files marked; mean mark {points(mean)} out of {points(out_of)}, "
-            f"lowest {points(min(totals))}, highest {points(max(totals))}.",
-            "",
-        ]
-    if skipped:
-        lines += [f"Skipped, not marked: {_listed(skipped)}.", ""]
-    if no_pdf:
-        lines += [f"Marked, but no PDF report could be made: {_listed(no_pdf)}.", ""]
-    lines += ["## Most common mistakes", ""]
-    common = common_mistakes(marked)
-    if common:
-        lines += ["| Mistake | Students |", "|---|---|"] + [f"| {escape_md(name)} | {n} |" for name, n in common]
-    else:
-        lines.append("No known mistake was found.")
-    lines += ["", "## Marks", "", "| Student | File | Mark |", "|---|---|---|"]
-    lines += [
-        f"| {escape_md(fb.working.student)} | {escape_md(path.name)} | {points(fb.marks)} / {points(fb.out_of)}"
-        f"{' (' + EMPTY + ')' if fb.empty else ''} |"
-        for path, fb in marked
-    ]
-    return "\n".join(lines) + "\n"
+    """The class at a glance (templates/md/class-summary.md): marks, who made which mistake, each stage across the
+    class, what was skipped and why."""
+    from ..writing.documents import render_class_summary
+    from .class_view import class_view
+
+    return render_class_summary(class_view(problem.title, marked, skipped, no_pdf), problem, "md", templates)
 
 
-def _listed(entries: Sequence[Skipped]) -> str:
-    return "; ".join(f"{escape_md(s.path.name)} ({escape_md(s.why)})" for s in entries)
+def summary_tex(
+    problem: Problem,
+    marked: list[tuple[Path, Feedback]],
+    skipped: Sequence[Skipped],
+    no_pdf: Sequence[Skipped] = (),
+    templates: Path | None = None,
+) -> str:
+    """The class summary as one page of LaTeX for the marker (templates/tex/class-summary.tex)."""
+    from ..writing.documents import render_class_summary
+    from .class_view import class_view
+
+    return render_class_summary(class_view(problem.title, marked, skipped, no_pdf), problem, "tex", templates)
 
 
 class ProgressBar:

@@ -24,7 +24,18 @@ from ..writing.documents import points, render_feedback
 from ..writing.latex import TypesetError, typeset
 from ..writing.output import check_writable, marked, remove_stale_log, write_files
 from ..writing.solution import log_file, what_was_written
-from .classroom import Markers, Script, Skipped, file_script, mark_all, scan_folder, summary_csv, summary_md, why
+from .classroom import (
+    Markers,
+    Script,
+    Skipped,
+    file_script,
+    mark_all,
+    scan_folder,
+    summary_csv,
+    summary_md,
+    summary_tex,
+    why,
+)
 from .marker import EMPTY, Feedback
 
 if TYPE_CHECKING:
@@ -32,6 +43,7 @@ if TYPE_CHECKING:
     from .spreadsheet import Row
 
 SUMMARY = ("class-summary.csv", "class-summary.md")  # written beside the reports when a class is marked
+SUMMARY_PDF = "class-summary.pdf"  # and, with pdf among the formats, the summary as one page for the marker
 
 Say = Callable[[str], None]
 
@@ -161,7 +173,7 @@ def _report_targets(scripts: list[Script], options: ReportOptions, folder: bool)
             place="WORKING",
         )
     targets = {s.path: {f: options.out / f"{s.stem}-feedback.{f}" for f in options.formats} for s in scripts}
-    extra = [options.out / name for name in SUMMARY] if folder else []
+    extra = [options.out / name for name in _summary_names(options)] if folder else []
     for target in [t for ts in targets.values() for t in ts.values()] + extra:
         check_writable(target, options.force)
     return targets
@@ -231,13 +243,30 @@ def _report_files(
     return files, failure, log
 
 
-def write_summary(problem: Problem, outcome: Marked, options: ReportOptions, source: str) -> None:
-    """The class summary, as CSV and Markdown, beside the reports; `source` is the problem file's name."""
+def _summary_names(options: ReportOptions) -> tuple[str, ...]:
+    return SUMMARY + ((SUMMARY_PDF,) if "pdf" in options.formats else ())
+
+
+def write_summary(problem: Problem, outcome: Marked, options: ReportOptions, source: str) -> str | None:
+    """The class summary, as CSV and Markdown beside the reports, and as a one-page PDF when PDFs are asked for;
+    `source` is the problem file's name. Returns why the PDF could not be made (its CSV and Markdown are
+    written all the same), or None."""
     csv_path, md_path = (options.out / name for name in SUMMARY)
     skipped = sorted(outcome.odd + outcome.skipped)
-    csv = summary_csv(stages(problem), outcome.results)
-    md = marked(summary_md(problem, outcome.results, skipped, outcome.no_pdf), ".md", source)
-    write_files({csv_path: csv.encode("utf-8"), md_path: md.encode("utf-8")}, options.force)
+    args = (problem, outcome.results, skipped, outcome.no_pdf, options.templates)
+    files = {
+        csv_path: summary_csv(stages(problem), outcome.results).encode("utf-8"),
+        md_path: marked(summary_md(*args), ".md", source).encode("utf-8"),
+    }
+    failure = None
+    if "pdf" in options.formats:
+        pdf = options.out / SUMMARY_PDF
+        try:
+            files[pdf] = typeset(marked(summary_tex(*args), ".tex", source), str(pdf))
+        except TypesetError as e:
+            failure = f"{pdf}: the class summary's PDF was not made: {e}"
+    write_files(files, options.force)
+    return failure
 
 
 def summary_line(fb: Feedback) -> str:

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import jinja2
 
 from ..core.errors import StepperError
-from ..core.spec import Settings
+from ..core.spec import Problem, Settings
 from ..core.trace import LayerTrace, Trace
 from .describe import describe
-from .filters import cell_name, points, size_words, step_kind
+from .filters import cell_name, more, points, shown, size_words, step_kind
 from .formats import FORMATS, Format, escape_md, escape_tex, portable_maths
 from .latex import wrap_tex, wrap_tex_chunks
 from .maths import Maths
@@ -94,7 +94,12 @@ def environment(fmt: str, settings: Settings, templates: Path | None = None) -> 
     def describe_layer(layer: Any, shape: Shape | None = None) -> str:
         return describe(layer, maths, spec.times, shape)
 
+    def listed(entries: Any) -> str:
+        # files with why each was left out, for a class summary: "a.toml (not UTF-8); b.toml (empty)"
+        return "; ".join(f"{spec.escape(name)} ({spec.escape(why)})" for name, why in entries)
+
     env.filters.update(escape=spec.escape, partial=partial, display=display, points=points)
+    env.filters.update(listed=listed, shown=shown, more=more)
     env.globals.update(m=maths, mk=spec, describe=describe_layer)
     env.globals.update(step_kind=step_kind, cell_name=cell_name, size_words=size_words)
     return env
@@ -196,6 +201,12 @@ def render_feedback(feedback: Any, fmt: str, templates: Path | None = None) -> s
         trace=feedback.trace,
         settings=feedback.trace.settings,
     )
+
+
+def render_class_summary(view: Any, problem: Problem, fmt: str, templates: Path | None = None) -> str:
+    """A marked class's summary (a marking.class_view.ClassView) as Markdown, or LaTeX for its one-page PDF."""
+    env = environment(fmt, problem.settings, templates)
+    return _render(env, f"class-summary.{fmt}", view=view, problem=problem, settings=problem.settings)
 
 
 def render_question(trace: Trace, fmt: str, variant: str, templates: Path | None = None) -> str:

@@ -1,11 +1,12 @@
 """Small helpers the templates call by name, registered in the Jinja environment (stepper.writing.documents).
 
-They write words, not maths, and need nothing of a format, so they are plain functions: `points` is a filter
-(`\\VAR{marks|points}`); `step_kind`, `cell_name` and `size_words` are globals.
+They write words, not maths, and need nothing of a format, so they are plain functions: `points`, `shown` and `more`
+are filters (`\\VAR{marks|points}`); `step_kind`, `cell_name` and `size_words` are globals.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -42,3 +43,13 @@ def points(value: Fraction | float | str) -> str:
     if value.denominator == 1:
         return str(value.numerator)
     return f"{float(value):.2f}".rstrip("0").rstrip(".")
+
+
+def shown(items: Sequence[Any], most: int) -> list[Any]:
+    """The first `most` of a list that a one-page summary cuts (`\\VAR{names|shown(6)}`); `more` says the rest."""
+    return list(items[:most])
+
+
+def more(items: Sequence[Any], most: int) -> str:
+    """ ", and 4 more" after the `most` items `shown` gives, or "" when none were left out."""
+    return f", and {len(items) - most} more" if len(items) > most else ""

@@ -301,7 +301,7 @@ def test_a_class_run_survives_a_report_pdflatex_cannot_typeset(capsys, tmp_path)
     assert "see the LaTeX log" not in err
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["ada-feedback.md", "ada-feedback.pdf", "bob-feedback.log", "bob-feedback.md", "cy-feedback.md",
-         "cy-feedback.pdf", "class-summary.csv", "class-summary.md"])
+         "cy-feedback.pdf", "class-summary.csv", "class-summary.md", "class-summary.pdf"])
     assert [line.split(":")[0] for line in stdout.splitlines()[:3]] == ["ada.toml", "bob.toml", "cy.toml"], stdout
     summary = (out / "class-summary.md").read_text(encoding="utf-8")
     assert re.search(r"no PDF report.*bob\\?\.toml", summary), summary
