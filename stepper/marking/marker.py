@@ -14,6 +14,16 @@ For each stage the student gave, in the order the network runs:
    cells left, show the cell's right working and the single slip that explains it;
 4. mark it by the problem's scheme.
 
+A cell left blank (`?` or `_`) is neither right nor wrong and earns nothing; what follows takes the student's
+values where given and, where blank, what their earlier values give (the worked solution's when they are on
+it). A cell is right "rounded early" when it is within half a unit of its own last figure, written to at least
+the scheme's `figures` significant figures (3), or is what the layer gives with its exponentials kept to that
+many figures or more (`_diagnose.early_values`). A mistake of method named in several stages of one layer costs
+its first stage only when the scheme says `repeated = "once"` (the default): the others keep their marks and say
+so. A written sum is judged against the window worked on the values the student came into the layer with, when
+those are their own, or the worked solution's, whichever fits their terms; with `[marks] sums` it earns its
+points: half for the right terms (the method), half for the right total after them.
+
 What one layer hands the next is one record, `Carried`: the student's values,
 whether they are their own, why nothing may follow from them, and where they
 first went wrong. Each layer takes it with the student's answers and gives its
