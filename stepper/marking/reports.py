@@ -276,7 +276,7 @@ def summary_line(fb: Feedback) -> str:
         for r in fb.stages
         if r.verdict == "wrong"
     ]
-    sums = sum(1 for s in fb.sums if not s.check.correct)
+    sums = sum(1 for s in fb.sums if s.credit != "right")
     answered = any(r.verdict != "missing" for r in fb.stages)
     tail = "; ".join(wrong) if wrong else "no wrong stage" if answered else EMPTY if fb.empty else "no stage answered"
     if sums:
