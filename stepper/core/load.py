@@ -11,7 +11,9 @@ import stat
 import tomllib
 from dataclasses import replace
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from .errors import StepperError, suggestion, visible
 from .numbers import is_sympy, sympy_module
@@ -168,7 +170,8 @@ def _marks(raw, problem: Problem) -> MarkScheme:
     if not isinstance(raw, dict):
         raise StepperError(f"expected a [marks] table, found {shown(raw)}", place="field 'marks'")
     known = {s.key for s in stages(problem)} | {f"layer{n}" for n in range(1, len(problem.layers) + 1)}
-    settings, points = {}, []
+    settings: dict[str, Any] = {}
+    points: list[tuple[str, Fraction]] = []
     for key, value in raw.items():
         if key in MarkScheme.SETTINGS:
             settings[key] = MarkScheme.read_sums(value, len(problem.layers)) if key == "sums" else value
