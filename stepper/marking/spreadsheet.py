@@ -142,6 +142,41 @@ def answer_sheet(source: Problem | Manifest) -> str:
     return out.getvalue()
 
 
+def row_of_working(working: Working, problem: Problem) -> dict[str, str]:
+    """A working as one row of the class sheet, cells as the student typed them: each cell in its column, a
+    stage of another shape than the worked solution's (3x3 maps without padding) whole in the stage's column,
+    each written sum in its `sum:` column. How a folder of working files becomes one spreadsheet."""
+    row = {STUDENT: working.student} | ({VARIANT: working.variant} if working.variant else {})
+    for answer in working.answers:
+        stage, shape = answer.stage, answer.values.shape
+        if shape == stage.shape and shape:
+            row |= dict(zip(cell_names(stage), answer.written))
+        else:
+            width = shape[-1] if shape else 1
+            written = answer.written
+            row[stage.key] = "\n".join(" ".join(written[i : i + width]) for i in range(0, len(written), width))
+    for w in working.sums:
+        kind = problem.layers[w.layer - 1].kind
+        if kind == "dense":
+            row[f"sum:layer{w.layer}.z{w.row + 1}"] = w.text
+        else:
+            part = f"filter{w.map + 1}" if kind == "conv2d" else "map"
+            row[f"sum:layer{w.layer}.{part}[{w.row + 1},{w.col + 1}]"] = w.text
+    return row
+
+
+def sheet_of_rows(rows: list[dict[str, str]], source: Problem | Manifest) -> str:
+    """Rows (`row_of_working`) as a filled class sheet in CSV: the blank sheet's columns, then any whole-stage
+    column a row needs, in the same order."""
+    columns = sheet_columns(source)
+    extra = sorted({c for row in rows for c in row} - set(columns), key=_column_order)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns + extra, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
 # ---- a row made into a working ----
 
 
