@@ -34,6 +34,32 @@ WORKINGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("tu
 FEEDBACK = "output/feedback"
 
 
+# A class from a spreadsheet: the tutorial's blank answer sheet, the example working files as one filled sheet,
+# and that sheet marked (a report per row, the class summary in CSV, Markdown and one page of PDF).
+ANSWER_SHEET = "answer-sheet.csv"
+CLASS_SHEET = "class-answers.csv"
+CLASS = "output/feedback/class"
+
+
+def class_sheet() -> str:
+    """The example working files as one filled class sheet."""
+    from stepper.core.load import load
+    from stepper.marking.spreadsheet import row_of_working, sheet_of_rows
+    from stepper.marking.working import load_working
+
+    problem = load(ROOT / "examples" / "tutorial.toml")
+    rows = [row_of_working(load_working(ROOT / w, problem, name=Path(w).name), problem) for w in WORKINGS]
+    return sheet_of_rows(rows, problem)
+
+
+def answer_sheet_args(out: str) -> list[str]:
+    return ["check", "--answer-sheet", str(ROOT / "examples" / "tutorial.toml"), "--out", out]
+
+
+def class_args(sheet: str, out: str) -> list[str]:
+    return ["check", str(ROOT / "examples" / "tutorial.toml"), sheet, "--format", FORMATS, "--out", out]
+
+
 # The tutorial for teaching from: its interactive page, its slide deck (LaTeX and PDF) and its trace as data.
 LECTURE_FORMATS = "html,beamer,json"
 LECTURE_FILES = ["tutorial.html", "tutorial-slides.tex", "tutorial-slides.pdf", "tutorial.json"]
@@ -117,6 +143,12 @@ def main() -> int:
     if status == 0:
         page_picture(ROOT / "output" / "tutorial.html", ROOT / "output" / PAGE_PICTURE)
         status = stepper(check_args(str(ROOT / FEEDBACK)))
+    if status == 0:
+        status = stepper(answer_sheet_args(str(ROOT / FEEDBACK)))
+    if status == 0:
+        sheet = ROOT / FEEDBACK / CLASS_SHEET
+        sheet.write_text(class_sheet(), encoding="utf-8")
+        status = stepper(class_args(str(sheet), str(ROOT / CLASS)))
     if status == 0:
         status = stepper(exam_args(str(ROOT / EXAM)))
     if status == 0:

@@ -11,6 +11,7 @@ from tests.helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
 from regenerate_output import (  # noqa: E402
+    ANSWER_SHEET, CLASS, CLASS_SHEET, answer_sheet_args, class_args, class_sheet,
     EXAM, EXAMPLES, FEEDBACK, LECTURE_FILES, PAGE_PICTURE, PICTURE, WORKINGS, check_args, exam_args, lecture_args,
 )
 
@@ -65,7 +66,10 @@ def fresh_feedback(tmp_path_factory):
 
 def feedback_names() -> list[str]:
     reports = [ROOT.joinpath(w).stem + "-feedback" + s for w in WORKINGS for s in (".md", ".tex", ".pdf")]
-    return reports + ["class-summary.csv", "class-summary.md"]
+    return reports + ["class-summary.csv", "class-summary.md", "class-summary.pdf"]
+
+
+SHEETS = [ANSWER_SHEET, CLASS_SHEET]  # beside the reports: the blank answer sheet and the examples as one class sheet
 
 
 def assert_same_files(kept, fresh, names) -> None:
@@ -81,8 +85,20 @@ def assert_same_files(kept, fresh, names) -> None:
 
 def test_feedback_outputs_are_current(fresh_feedback):
     kept = ROOT / FEEDBACK
-    assert sorted(p.name for p in kept.iterdir()) == sorted(feedback_names()), STALE
+    assert sorted(p.name for p in kept.iterdir()) == sorted(feedback_names() + SHEETS + [Path(CLASS).name]), STALE
     assert_same_files(kept, fresh_feedback, feedback_names())
+
+
+def test_the_class_sheets_and_their_marking_are_current(tmp_path_factory):
+    """The blank answer sheet, the example working files as one class sheet, and that sheet marked."""
+    sheet = stepper_into(tmp_path_factory, "sheet", answer_sheet_args)
+    assert_same_files(ROOT / FEEDBACK, sheet, [ANSWER_SHEET])
+    assert (ROOT / FEEDBACK / CLASS_SHEET).read_text(encoding="utf-8") == class_sheet(), STALE
+    marked = stepper_into(tmp_path_factory, "class", lambda out: class_args(str(ROOT / FEEDBACK / CLASS_SHEET), out))
+    names = sorted(p.name for p in marked.iterdir())
+    assert sorted(p.name for p in (ROOT / CLASS).iterdir()) == names, STALE
+    assert "class-summary.pdf" in names
+    assert_same_files(ROOT / CLASS, marked, names)
 
 
 @pytest.fixture(scope="module")
