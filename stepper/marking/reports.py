@@ -272,7 +272,8 @@ def write_summary(problem: Problem, outcome: Marked, options: ReportOptions, sou
 def summary_line(fb: Feedback) -> str:
     """One line: the mark, and what went wrong where."""
     wrong = [
-        f"{r.stage.key} ({r.diagnosis.name if r.diagnosis else 'no follow-through' if r.refused else 'wrong'})"
+        f"{r.stage.key} ({r.diagnosis.name if r.diagnosis else 'no follow-through' if r.refused else 'wrong'}"
+        f"{', charged once' if r.charged else ''})"
         for r in fb.stages
         if r.verdict == "wrong"
     ]
