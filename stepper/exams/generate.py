@@ -9,8 +9,6 @@ constraint that failed most, instead of looping.
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,9 +18,7 @@ import numpy as np
 
 from ..core.errors import StepperError
 from ..core.spec import Problem
-from ..core.text import plain_text
 from ..core.trace import Trace
-from ..interop.dump import dumps
 from .fairness import DESCRIPTIONS, NAMES, Constraints, Verdict, answers, judge
 from .fairness import winners as winners_of
 from .variants import Template
@@ -119,35 +115,6 @@ def unsatisfiable(template: Template, number: int, rejected: Counter, examples: 
         file=template.source,
         place="[constraints]",
     )
-
-
-def manifest(template: Template, seed: int, variants: list[Variant], files: dict[str, str] | None = None) -> str:
-    """JSON: each variant's id, seed, problem file and answers by stage; `stepper check` marks against it.
-    `files` (name -> SHA-256) lists every other file of the exam, so a folder can be told whole."""
-    rows: list[list[str]] = []  # each stage's answers, printed on one line in the end
-
-    def one_line(values: list[str]) -> str:
-        rows.append(values)
-        return f"\0{len(rows) - 1}\0"
-
-    data = {
-        "format": MANIFEST_FORMAT,
-        "template": plain_text(template.base.title),
-        "seed": seed,
-        "variants": [
-            {
-                "id": v.id,
-                "seed": v.seed,
-                "answers": {k: one_line(a) for k, a in answers(v.trace).items()},
-                "problem": dumps(v.problem),
-            }
-            for v in variants
-        ],
-    }
-    if files is not None:
-        data["files"] = dict(sorted(files.items()))
-    text = json.dumps(data, indent=1, ensure_ascii=False)
-    return re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: json.dumps(rows[int(m[1])], ensure_ascii=False), text) + "\n"
 
 
 # ---- the stress test: many candidates, and what they say about the template ----

@@ -1,4 +1,5 @@
-"""An exam's manifest read back: each variant's problem, so a student's working is marked against their own.
+"""An exam's manifest, written (`manifest_json`) and read back: each variant's problem, so a student's working is
+marked against their own.
 
 `stepper exam` writes manifest.json; `stepper check manifest.json WORKING` reads
 the working file's `variant = "007"` and marks it against that variant's problem.
@@ -14,7 +15,11 @@ from pathlib import Path
 from ..core.errors import StepperError
 from ..core.load import loads, read_text, read_toml, shown
 from ..core.spec import Problem
-from .generate import MANIFEST_FORMAT
+from ..core.text import plain_text
+from ..interop.dump import dumps
+from .fairness import answers
+from .generate import MANIFEST_FORMAT, Variant
+from .variants import Template
 
 # A manifest holds every variant's problem file and answers: about 2 KB a variant for the tutorial's exam, so
 # 10,000 variants of a larger network still fit. The same bound as an exam folder's own reading of it.
@@ -95,3 +100,35 @@ def working_variant(path: Path) -> str | None:
             )
         return str(variant)
     return variant.strip() if isinstance(variant, str) else None
+
+
+# ---- the manifest written ----
+
+
+def manifest_json(template: Template, seed: int, variants: list[Variant], files: dict[str, str] | None = None) -> str:
+    """JSON: each variant's id, seed, problem file and answers by stage; `stepper check` marks against it.
+    `files` (name -> SHA-256) lists every other file of the exam, so a folder can be told whole."""
+    rows: list[list[str]] = []  # each stage's answers, printed on one line in the end
+
+    def one_line(values: list[str]) -> str:
+        rows.append(values)
+        return f"\0{len(rows) - 1}\0"
+
+    data = {
+        "format": MANIFEST_FORMAT,
+        "template": plain_text(template.base.title),
+        "seed": seed,
+        "variants": [
+            {
+                "id": v.id,
+                "seed": v.seed,
+                "answers": {k: one_line(a) for k, a in answers(v.trace).items()},
+                "problem": dumps(v.problem),
+            }
+            for v in variants
+        ],
+    }
+    if files is not None:
+        data["files"] = dict(sorted(files.items()))
+    text = json.dumps(data, indent=1, ensure_ascii=False)
+    return re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: json.dumps(rows[int(m[1])], ensure_ascii=False), text) + "\n"

@@ -23,7 +23,8 @@ from typing import IO, Protocol
 from ..writing.documents import render, render_keys_chunks, render_layer, render_question
 from ..writing.latex import typeset
 from ..writing.output import marked
-from .generate import Variant, manifest
+from .generate import Variant
+from .manifest import manifest_json
 from .moodle import moodle_chunks
 from .variants import Template
 
@@ -126,7 +127,7 @@ def write_exam(
             pdfs.close()
     if "moodle" in formats:
         _write_moodle(sink, template, variants, settings, templates, source)
-    sink.write("manifest.json", manifest(template, seed, variants, dict(sink.hashes)).encode("utf-8"))
+    sink.write("manifest.json", manifest_json(template, seed, variants, dict(sink.hashes)).encode("utf-8"))
 
 
 def _put(sink: Sink, name: str, text: str, keep: bool, pdfs: _Typesetter | None) -> None:
