@@ -5,6 +5,7 @@ arguments. A command's arguments are added only when that command is chosen (or 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -16,7 +17,20 @@ FORMATS = ("md", "tex", "pdf")
 # and the trace as data
 SOLVE_FORMATS = FORMATS + ("docx", "html", "beamer", "json")
 EXAM_FORMATS = FORMATS + ("moodle",)
-DEFAULT_FORMATS = "md,tex,pdf"
+DEFAULT_FORMATS = "md,tex,pdf"  # the documents every command writes when --format is not given
+_DEFAULT_HELP = f"default: {DEFAULT_FORMATS}; pdf needs pdflatex and is left out with a note when it is missing"
+
+
+def default_formats() -> list[str]:
+    """The formats `solve`, `check` and `exam` write when --format is not given: md, tex and pdf, without pdf (and
+    a note on stderr saying so) when pdflatex is missing."""
+    from ..writing.latex import pdflatex_available
+
+    formats = format_list(DEFAULT_FORMATS)
+    if not pdflatex_available():
+        formats.remove("pdf")
+        print("stepper: note: pdflatex is not installed, so no PDF is made (md and tex are)", file=sys.stderr)
+    return formats
 
 
 def format_list(text: str, known: tuple[str, ...] = FORMATS) -> list[str]:
@@ -123,8 +137,7 @@ def _solve(solve: argparse.ArgumentParser) -> None:
         type=lambda t: format_list(t, SOLVE_FORMATS),
         default=None,
         metavar="LIST",
-        help=f"comma-separated formats from {', '.join(SOLVE_FORMATS)} (default: {DEFAULT_FORMATS}; "
-        "pdf needs pdflatex and is left out with a note when it is missing; docx needs pandoc)",
+        help=f"comma-separated formats from {', '.join(SOLVE_FORMATS)} ({_DEFAULT_HELP}; docx needs pandoc)",
     )
     solve.add_argument(
         "--torch",
@@ -197,9 +210,9 @@ def _check(check: argparse.ArgumentParser) -> None:
     check.add_argument(
         "--format",
         type=format_list,
-        default=["md"],
+        default=None,
         metavar="LIST",
-        help=f"comma-separated formats from {', '.join(FORMATS)} for the reports (default: md)",
+        help=f"comma-separated formats from {', '.join(FORMATS)} for the reports ({_DEFAULT_HELP})",
     )
     _out(check, "reports", "feedback", Path("feedback"))
     _templates(check)
@@ -209,15 +222,25 @@ def _check(check: argparse.ArgumentParser) -> None:
 
 def _exam(exam: argparse.ArgumentParser) -> None:
     """`stepper exam TEMPLATE`."""
-    exam.add_argument("template", metavar="TEMPLATE", type=Path, help="the exam template (TOML)")
+    exam.add_argument(
+        "template", metavar="TEMPLATE", type=Path, nargs="?", help="the exam template (TOML); none with --regenerate"
+    )
     exam.add_argument("--variants", type=int, default=None, metavar="N", help="how many variants (default 10)")
-    exam.add_argument("--seed", type=_seed, default=1, metavar="S", help="the seed, a whole number (default 1)")
+    exam.add_argument("--seed", type=_seed, default=None, metavar="S", help="the seed, a whole number (default 1)")
     exam.add_argument(
         "--format",
         type=lambda t: format_list(t, EXAM_FORMATS),
         default=None,
         metavar="LIST",
-        help=f"comma-separated formats from {', '.join(EXAM_FORMATS)} (default: md,tex)",
+        help=f"comma-separated formats from {', '.join(EXAM_FORMATS)} ({_DEFAULT_HELP})",
+    )
+    exam.add_argument(
+        "--regenerate",
+        type=Path,
+        metavar="MANIFEST",
+        help="make an exam again, byte for byte, into the folder of its MANIFEST (DIR/manifest.json), from the "
+        "template, seed, variants and formats it records; when the template or stepper's version changed since, "
+        "say what changed and write nothing (unless --force)",
     )
     _out(exam, "documents", "exam", None)  # the default is given later: --stress names the flags it ignores
     exam.add_argument(

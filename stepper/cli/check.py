@@ -40,6 +40,7 @@ from ..marking.spreadsheet import (
 )
 from ..writing.latex import TEX_INSTALL, pdflatex_available, tex_timeout
 from ..writing.output import write_files
+from .arguments import default_formats
 
 if TYPE_CHECKING:
     from ..exams.manifest import Manifest
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
             "or --answer-sheet to write a blank sheet",
             place="stepper check",
         )
+    if args.format is None:  # the documents every command writes by default
+        args.format = default_formats()
     if "pdf" in args.format:
         if not pdflatex_available():
             raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from ..core.errors import StepperError
 from ..core.text import plain_text
 from ..writing.latex import TEX_INSTALL, EarlyTypeset, pdflatex_available, tex_timeout
-from .arguments import DEFAULT_FORMATS, format_list
+from .arguments import default_formats
 
 if TYPE_CHECKING:
     from ..core.spec import Problem
@@ -59,10 +59,7 @@ def _formats(given: list[str] | None) -> list[str]:
     """The formats asked for, each available; by default md, tex and pdf, without pdf when pdflatex is missing."""
     formats = given
     if formats is None:
-        formats = format_list(DEFAULT_FORMATS)
-        if not pdflatex_available():
-            formats.remove("pdf")
-            print("stepper: note: pdflatex is not installed, so no PDF is made (md and tex are)", file=sys.stderr)
+        formats = default_formats()
     elif "pdf" in formats and not pdflatex_available():
         raise StepperError(f"pdflatex is not installed: {TEX_INSTALL}")
     if "beamer" in formats:  # the deck's PDF beside its LaTeX, as the document's beside its own

@@ -8,8 +8,10 @@ the working file's `variant = "007"` and marks it against that variant's problem
 from __future__ import annotations
 
 import json
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 from ..core.errors import StepperError
@@ -132,3 +134,90 @@ def manifest_json(template: Template, seed: int, variants: list[Variant], files:
         data["files"] = dict(sorted(files.items()))
     text = json.dumps(data, indent=1, ensure_ascii=False)
     return re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: json.dumps(rows[int(m[1])], ensure_ascii=False), text) + "\n"
+
+
+# ---- what made the exam, so that it can be made again ----
+
+# Where the record of what made the exam goes in the manifest's text: before the variants, at the top level.
+_VARIANTS_KEY = '\n "variants": ['
+
+
+def stepper_version() -> str:
+    """The version of stepper installed, as `stepper --version` says it."""
+    try:
+        return metadata.version("stepper")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Made:
+    """What an exam was made from and how, as its manifest records it: enough to make the same files again."""
+
+    template: Path  # the template file, as the manifest names it (relative to the manifest's folder)
+    template_sha256: str
+    stepper: str
+    seed: int
+    variants: int
+    formats: tuple[str, ...]
+    templates: Path | None  # a folder of the user's templates, if one was used
+    files: dict[str, str] = field(default_factory=dict)  # as read back: each other file of the exam and its SHA-256
+
+    def fields(self, folder: Path) -> dict[str, object]:
+        """The manifest's fields, with paths relative to the exam's `folder` where they can be."""
+        return {
+            "stepper": self.stepper,
+            "template_file": _relative(self.template, folder),
+            "template_sha256": self.template_sha256,
+            "formats": list(self.formats),
+            "templates": None if self.templates is None else _relative(self.templates, folder),
+        }
+
+
+def _relative(path: Path, folder: Path) -> str:
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(folder))).as_posix()
+
+
+def stamped(text: str, made: Made, folder: Path) -> str:
+    """The manifest's text (manifest_json) with what made the exam recorded in it, before its variants."""
+    at = text.index(_VARIANTS_KEY)
+    pairs = made.fields(folder).items()
+    fields = "".join(f"\n {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}," for k, v in pairs)
+    return text[:at] + fields + text[at:]
+
+
+def read_made(path: Path) -> Made:
+    """What made the exam whose manifest is at `path`, its paths resolved from the manifest's folder."""
+    name = str(path)
+    try:
+        data = json.loads(read_text(path, name, MAX_MANIFEST_BYTES))
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise StepperError(f"not valid JSON: {e}", file=name) from None
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        raise StepperError(f'not a stepper exam manifest: expected "format": "{MANIFEST_FORMAT}"', file=name)
+    if not isinstance(data.get("template_file"), str) or not isinstance(data.get("template_sha256"), str):
+        raise StepperError(
+            "records no template file and hash (made by an earlier stepper): make the exam again from its template",
+            file=name,
+        )
+    formats, variants, seed = data.get("formats"), data.get("variants"), data.get("seed")
+    templates = data.get("templates")
+    if (
+        not isinstance(formats, list)
+        or not all(isinstance(f, str) for f in formats)
+        or not isinstance(variants, list)
+        or not isinstance(seed, int)
+        or not (templates is None or isinstance(templates, str))
+    ):
+        raise StepperError("expected its formats, variants, seed and templates as stepper writes them", file=name)
+    folder = path.parent
+    return Made(
+        Path(os.path.normpath(folder / data["template_file"])),
+        data["template_sha256"],
+        str(data.get("stepper", "unknown")),
+        seed,
+        len(variants),
+        tuple(formats),
+        None if templates is None else folder / templates,
+        {k: v for k, v in files.items() if isinstance(v, str)} if isinstance(files := data.get("files"), dict) else {},
+    )

@@ -10,11 +10,27 @@ What Moodle expects, as its importer (question/format/xml/format.php) reads it:
 - a `numerical` question holds `<answer fraction="100"><text>…</text><tolerance>…</tolerance></answer>`;
   with no `<units>` and `showunits` 3 no unit field is shown;
 - a `cloze` (multianswer) question holds its blanks in its text, `{1:NUMERICAL:=value:tolerance}`;
-  Moodle reads them with a regular expression, and its grade is the sum of the blanks' weights.
+  Moodle reads them with a regular expression (`\\{([0-9]*):(NUMERICAL|NM|...):`), and the leading number is
+  the blank's weight, a whole number (1 when left out): the question's grade is the sum of its blanks' weights,
+  and a `<defaultgrade>` given for a cloze question is ignored (qtype_multianswer_extract_question);
+- a numerical answer is right within `answer ± (tolerance + ε)`, ε = 10^-precision of PHP's floats
+  (qtype_numerical_answer::get_tolerance_interval), so a tolerance is inclusive.
 
 Each variant gets its own category, holding one question per stage of the worked solution:
 a single value is a `numerical` question, a map or vector a `cloze` question with a table of
-blanks laid out like the values. Maths in the Markdown sheets is turned into `\\(...\\)` and
+blanks laid out like the values.
+
+Marks follow the problem's `[marks]`, as `stepper check` counts them: each stage is worth its points, shared
+equally among its cells (Moodle marks a cloze question blank by blank). As a blank's weight must be whole, every
+mark is multiplied by one scale for the whole quiz (the least that makes every weight whole, 16 for the
+tutorial's exam): each stage's blanks, or its numerical question's `<defaultgrade>`, add up to its marks times
+that scale, so stages weigh against each other as `[marks]` says, whichever layout.
+
+Tolerances: a value a student writes exactly (a whole number, or a decimal that ends, in a stage computed from
+exact values only) has none; every value of a rounded stage (a stage that rounds, or is computed from a stage
+that did) is right within half a unit in its last place, widened by how far the answer worked at full precision
+(`rounding = "full"`) is from the key's carried one, so a student who rounds either way is right, and never 0
+because a rounded answer happened to come out exact. Maths in the Markdown sheets is turned into `\\(...\\)` and
 `\\[...\\]`, which Moodle's MathJax filter typesets.
 
 Text that is not stepper's own maths (a title, any words of a sheet or key) is made inert for Moodle:
@@ -31,15 +47,19 @@ import html
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..core.errors import StepperError
+from ..core.evaluate import trace
 from ..core.numbers import Values, fixed, write_exact
+from ..core.spec import Problem
 from ..core.stages import Stage, stages
 from ..core.text import plain_text
+from ..writing.filters import points
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -72,22 +92,25 @@ def moodle_chunks(
     is the worked key of layer n in Markdown, the general feedback of that layer's questions (the whole
     key in each question would make the file many times larger). Both are asked for once per variant.
     """
+    variants = list(variants)  # already drawn: the marks' scale is one for the whole quiz
+    scale = mark_scale(v.problem for v in variants)
     yield DECLARATION
     yield "<quiz>\n"
     if layout == "whole":
-        yield _joined(_whole_category(title))
+        yield _joined(_whole_category(title, scale))
     for v in variants:
         _refuse_coarse(v)  # a guard: the exam command checks every variant before writing (check_tolerances)
         sheet, keys = to_html(question_of(v)), keys_of(v)
         if layout == "whole":
             key = "\n".join(to_html(keys[n]) for n in sorted(keys))
-            yield _joined(_whole_question(v, sheet, key))
+            yield _joined(_whole_question(v, sheet, key, scale))
             continue
         layer_keys = {n: to_html(text) for n, text in keys.items()}
-        yield _joined(_category(title, v))
-        for s in stages(v.problem):
-            values, answers = _answers(v, s)
-            yield _joined(_question(v, s, values.shape, answers, sheet, layer_keys[s.layer]))
+        yield _joined(_category(title, v, scale))
+        marks = stage_marks(v.problem)
+        for a in stage_answers(v):
+            weight = Weighed(marks[a.stage.key], scale)
+            yield _joined(_question(v, a, weight, sheet, layer_keys[a.stage.layer]))
     yield "</quiz>\n"
 
 
@@ -107,19 +130,131 @@ def _joined(lines: list[str]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+# ---- marks ----
+
+# Moodle keeps a question's grade as a decimal of at most 5 whole digits (question.defaultmark, NUMBER(12,7)).
+MAX_GRADE = 99_999
+
+
+def stage_marks(problem: Problem) -> dict[str, Fraction]:
+    """Each stage's marks as the problem's `[marks]` gives them, counted as `stepper check` counts them
+    (stepper.marking.marker._points): a stage named there has its points, a layer's points are shared equally
+    among its stages not named, and any other stage has the default."""
+    scheme, every = problem.marks, stages(problem)
+    given = dict(scheme.points)
+    marks = {}
+    for s in every:
+        if s.key in given:
+            marks[s.key] = Fraction(given[s.key])
+        elif f"layer{s.layer}" in given:
+            share = sum(1 for t in every if t.layer == s.layer and t.key not in given)
+            marks[s.key] = Fraction(given[f"layer{s.layer}"]) / share
+        else:
+            marks[s.key] = Fraction(scheme.default)
+    return marks
+
+
+def mark_scale(problems: Iterable[Problem]) -> int:
+    """The one number every mark of the quiz is multiplied by so that each blank's weight (a stage's marks
+    shared among its cells) is whole: the least such, or, should that make a variant worth more than Moodle
+    keeps (MAX_GRADE), one that keeps the smallest weight about 20, each weight then rounded."""
+    shares, totals = [], [Fraction(0)]
+    for problem in problems:
+        marks = stage_marks(problem)
+        totals.append(sum(marks.values(), Fraction(0)))
+        shares += [(m, _cells(s)) for s in stages(problem) if (m := marks[s.key])]
+    exact = math.lcm(1, *((m / n).denominator for m, n in shares), *(m.denominator for m, _ in shares))
+    total = max(totals)
+    if exact * total <= MAX_GRADE:
+        return exact
+    finest = max((n / m for m, n in shares), default=Fraction(1))
+    return max(1, min(math.ceil(20 * finest), math.floor(MAX_GRADE / total)))
+
+
+class Weighed(NamedTuple):
+    """A stage's marks as `[marks]` gives them, and the quiz's scale."""
+
+    marks: Fraction
+    scale: int
+
+    def blank(self, cells: int) -> int:
+        """The weight of each of the stage's `cells` blanks: its share of the marks, scaled, whole."""
+        if not self.marks:
+            return 0
+        return max(1, round(self.marks * self.scale / cells))
+
+    def said(self) -> str:
+        return f"{points(self.marks)} mark{'' if self.marks == 1 else 's'}"
+
+
+def _cells(s: Stage) -> int:
+    return math.prod(s.shape) if s.shape else 1
+
+
+# ---- answers ----
+
+
+class StageAnswers(NamedTuple):
+    """A stage's values, and each cell's Moodle answer and tolerance."""
+
+    stage: Stage
+    values: Values
+    cells: list[tuple[str, str]]
+
+    @property
+    def rounded(self) -> bool:
+        return any(tolerance != "0" for _, tolerance in self.cells)
+
+
+def stage_answers(v: Variant) -> list[StageAnswers]:
+    """Every stage's answers, with their tolerances: none for a value a student writes exactly; for every value
+    of a rounded stage (one that rounds, or that follows from a rounded stage), half a unit in its last place,
+    widened to take in the answer worked at full precision as well as the key's carried one."""
+    settings = v.trace.settings
+    full = v.trace if settings.rounding == "full" else trace(v.problem, replace(settings, rounding="full"))
+    found: list[StageAnswers] = []
+    before = False  # an earlier layer rounded: everything after it follows from rounded values
+    for layer in range(1, len(v.trace.layers) + 1):
+        here = [s for s in stages(v.problem) if s.layer == layer]
+        for s in here:
+            values = s.of(v.trace.layers[layer - 1].output)
+            truth = s.of(full.layers[layer - 1].output).floats().ravel().tolist()
+            cells = [answer(values, x, settings.decimals) for x in values.data.ravel().tolist()]
+            if before or any(t != "0" for _, t in cells) or _differ(cells, truth):
+                cells = [_either_way(a, b, values, settings.decimals) for (a, _), b in zip(cells, truth)]
+            found.append(StageAnswers(s, values, cells))
+        before = before or any(a.rounded for a in found[-len(here) :])
+    return found
+
+
 def _answers(v: Variant, s: Stage) -> tuple[Values, list[tuple[str, str]]]:
-    """A stage's values and each cell's Moodle answer and tolerance."""
-    values = s.of(v.trace.layers[s.layer - 1].output)
-    return values, [answer(values, x, v.trace.settings.decimals) for x in values.data.ravel().tolist()]
+    """One stage's values and its cells' answers and tolerances, as `stage_answers` gives them."""
+    found = next(a for a in stage_answers(v) if a.stage == s)
+    return found.values, found.cells
+
+
+def _differ(cells: list[tuple[str, str]], truth: list[float]) -> bool:
+    return any(abs(float(a) - b) > 1e-9 * max(1.0, abs(b)) for (a, _), b in zip(cells, truth))
+
+
+def _either_way(given: str, truth: float, values: Values, decimals: int) -> tuple[str, str]:
+    """A rounded stage's cell: the key's answer, within half a unit in its last place of both itself and the
+    full-precision value rounded as the key rounds."""
+    places = values.places if values.places is not None else decimals
+    if not math.isfinite(truth):
+        raise StepperError(f"the value {truth} cannot be a Moodle numerical answer")
+    half = Decimal(5).scaleb(-places - 1)
+    tolerance = half + abs(Decimal(given) - Decimal(fixed(truth, places)))
+    return given, format(tolerance.normalize(), "f")
 
 
 # ---- tolerances ----
 
 # Rounded answers need at least this many decimals. Moodle marks right any answer within the tolerance,
-# one unit in the last place: with 0 decimals ±1, which accepts every value a sigmoid or softmax output
-# (0 to 1) can take, and with 1 decimal ±0.1, a fifth of them (a guess of 0.5 is right for every |z| < 0.4).
+# at least half a unit in the last place: with 0 decimals ±0.5, half of the values a sigmoid or softmax output
+# (0 to 1) can take, and with 1 decimal ±0.05 or more (a guess of 0.5 is right for every |z| < 0.2).
 # Every rounded value comes from e^x, σ, tanh or softmax, or a fraction that does not end, and lives on
-# that scale, so 2 decimals (±0.01) is the least that still tells a worked answer from a guess.
+# that scale, so 2 decimals (±0.005) is the least that still tells a worked answer from a guess.
 MIN_DECIMALS = 2
 # The values a stage of these layers can take, to say how much of them a tolerance accepts.
 _RANGES = {
@@ -141,9 +276,9 @@ def _refuse_coarse(v: Variant, source: str | None = None) -> None:
     decimals = v.trace.settings.decimals
     if decimals >= MIN_DECIMALS:
         return
-    for s in stages(v.problem):
-        _, answers = _answers(v, s)
-        rounded = next(((a, t) for a, t in answers if t != "0"), None)
+    for found in stage_answers(v):
+        s = found.stage
+        rounded = next(((a, t) for a, t in found.cells if t != "0"), None)
         if rounded is not None:
             title = s.title(v.problem)
             accepted = _accepted(v.problem.layers[s.layer - 1].kind, *rounded)
@@ -174,21 +309,24 @@ def answer(v: Values, x, decimals: int) -> tuple[str, str]:
     """One cell as Moodle's answer and tolerance, both plain decimals (Moodle's number syntax).
 
     An exact value that ends is written in full with no tolerance (3.375, 0); one that does not end
-    (1/3), and any rounded value, is the key's value to `decimals` places, within one in the last place.
+    (1/3), and any rounded value, is the key's value to `decimals` places (or the places it was rounded to),
+    within half a unit in the last place (0.00005: a plain decimal, as Moodle reads numbers).
+    `stage_answers` widens the tolerance of a rounded stage to take in the full-precision answer too.
     """
     if v.symbolic:
         raise StepperError("a value holding symbols cannot be a Moodle numerical answer")
-    step = format(Decimal(1).scaleb(-decimals), "f")  # 0.0001: a plain decimal, as Moodle reads numbers
+    places = v.places if v.places is not None else decimals
+    half = format(Decimal(5).scaleb(-places - 1), "f")
     if v.exact:
         text = write_exact(int(x), v.scale, v.places)
         if "frac" not in text:
-            return text, ("0" if v.places is None else step)
+            return text, ("0" if v.places is None else half)
         x = Fraction(int(x), v.scale)
     x = float(x)
     if not math.isfinite(x):
         raise StepperError(f"the value {x} cannot be a Moodle numerical answer")
-    text = fixed(x, v.places if v.places is not None else decimals)
-    return (text.lstrip("-") if float(text) == 0 else text), step
+    text = fixed(x, places)
+    return (text.lstrip("-") if float(text) == 0 else text), half
 
 
 def _rows(shape: tuple[int, ...], cells: list) -> list[list]:
@@ -200,9 +338,9 @@ def _rows(shape: tuple[int, ...], cells: list) -> list[list]:
 # ---- questions ----
 
 
-def _category(title: str, v: Variant) -> list[str]:
+def _category(title: str, v: Variant, scale: int) -> list[str]:
     path = f"$course$/top/{category_name(title)}/Variant {category_name(v.id)}"
-    info = f"<p>Variant {_text(v.id)} of {_text(title)} (seed {v.seed}).</p>"
+    info = f"<p>Variant {_text(v.id)} of {_text(title)} (seed {v.seed}).</p>" + _scale_note(scale)
     return [
         '  <question type="category">',
         f"    <category><text>{_xml(_no_maths(path))}</text></category>",
@@ -211,10 +349,10 @@ def _category(title: str, v: Variant) -> list[str]:
     ]
 
 
-def _whole_category(title: str) -> list[str]:
+def _whole_category(title: str, scale: int) -> list[str]:
     info = (
         f"<p>{_text(title)}: one question per variant. Add a random question from this category to "
-        "a quiz, and each student gets one whole variant.</p>"
+        "a quiz, and each student gets one whole variant.</p>" + _scale_note(scale)
     )
     return [
         '  <question type="category">',
@@ -224,12 +362,23 @@ def _whole_category(title: str) -> list[str]:
     ]
 
 
-def _whole_question(v: Variant, sheet: str, key: str) -> list[str]:
-    """One cloze question holding every stage of the variant: a table of blanks per map, one blank per value."""
-    parts = []
-    for s in stages(v.problem):
-        values, answers = _answers(v, s)
-        parts.append(_blanks(s.title(v.problem), values.shape, answers, v.trace.settings.decimals))
+def _scale_note(scale: int) -> str:
+    if scale == 1:
+        return "<p>Each stage is worth its marks as the problem's [marks] gives them.</p>"
+    return (
+        f"<p>Each stage is worth its marks as the problem's [marks] gives them, times {scale}, so that every "
+        "answer box has a whole weight, as Moodle needs.</p>"
+    )
+
+
+def _whole_question(v: Variant, sheet: str, key: str, scale: int | None = None) -> list[str]:
+    """One cloze question holding every stage of the variant: a table of blanks per map, one blank per value.
+    `scale` is the quiz's (mark_scale); by default this variant's own."""
+    scale = mark_scale([v.problem]) if scale is None else scale
+    marks = stage_marks(v.problem)
+    parts = [
+        _blanks(v.problem, a, Weighed(marks[a.stage.key], scale), v.trace.settings.decimals) for a in stage_answers(v)
+    ]
     # The variant first, in stepper's own words whatever the sheet's template: Moodle's responses report shows the
     # question's text, not its name, and `stepper check` finds a student's variant there (marking/moodle_responses).
     # The sheet's own braces are entities: the blanks are ours.
@@ -246,16 +395,21 @@ def _whole_question(v: Variant, sheet: str, key: str) -> list[str]:
     ]
 
 
-def _blanks(stage: str, shape: tuple[int, ...], answers: list[tuple[str, str]], decimals: int) -> str:
-    """A stage's request and its blanks: a table laid out like the values, or one blank for one value."""
-    rounded = any(tol != "0" for _, tol in answers)
-    how = f"rounded to {decimals} decimal places" if rounded else "exactly"
-    blanks = [f"{{1:NUMERICAL:={a}:{tol}}}" for a, tol in answers]
+def _how(a: StageAnswers, decimals: int) -> str:
+    return f"rounded to {decimals} decimal places" if a.rounded else "exactly"
+
+
+def _blanks(problem: Problem, a: StageAnswers, weight: Weighed, decimals: int) -> str:
+    """A stage's request, its marks and its blanks, each weighted by its share of the marks: a table laid out
+    like the values, or one blank for one value."""
+    stage, shape = _text(a.stage.title(problem)), a.values.shape
+    w = weight.blank(len(a.cells))
+    blanks = [f"{{{w}:NUMERICAL:={value}:{tolerance}}}" for value, tolerance in a.cells]
     if not shape:
-        return f"<p><strong>{_text(stage)}</strong> ({how}): {blanks[0]}</p>"
+        return f"<p><strong>{stage}</strong> ({_how(a, decimals)}; {weight.said()}): {blanks[0]}</p>"
     rows = "".join("<tr>" + "".join(f"<td>{b}</td>" for b in row) + "</tr>" for row in _rows(shape, blanks))
     return (
-        f"<p><strong>{_text(stage)}</strong>: enter every value, {how}.</p>"
+        f"<p><strong>{stage}</strong> ({weight.said()}): enter every value, {_how(a, decimals)}.</p>"
         f'<table class="stepper-answer"><tbody>{rows}</tbody></table>'
     )
 
@@ -270,18 +424,15 @@ def category_name(name: str) -> str:
     return (" " if escaped.startswith("/") else "") + escaped + (" " if escaped.endswith("/") else "")
 
 
-def _question(
-    v: Variant, s: Stage, shape: tuple[int, ...], answers: list[tuple[str, str]], sheet: str, key: str
-) -> list[str]:
-    stage = s.title(v.problem)
-    rounded = any(tol != "0" for _, tol in answers)
-    how = f"rounded to {v.trace.settings.decimals} decimal places" if rounded else "exactly"
-    if shape:
-        kind = "cloze"
-        ask = _blanks(stage, shape, answers, v.trace.settings.decimals)
+def _question(v: Variant, a: StageAnswers, weight: Weighed, sheet: str, key: str) -> list[str]:
+    """One stage's question: a cloze question of weighted blanks for a map or vector, whose grade is their sum;
+    a numerical question, with its marks as `<defaultgrade>`, for a single value."""
+    stage, decimals = a.stage.title(v.problem), v.trace.settings.decimals
+    kind = "cloze" if a.values.shape else "numerical"
+    if kind == "cloze":
+        ask = _blanks(v.problem, a, weight, decimals)
     else:
-        kind = "numerical"
-        ask = f"<p><strong>{_text(stage)}</strong>: enter its value, {how}.</p>"
+        ask = f"<p><strong>{_text(stage)}</strong> ({weight.said()}): enter its value, {_how(a, decimals)}.</p>"
     text = sheet + "\n<hr>\n" + ask  # the sheet's own braces are entities: the blanks are ours
     lines = [
         f'  <question type="{kind}">',
@@ -290,14 +441,14 @@ def _question(
         f'    <generalfeedback format="html"><text>{_cdata(key)}</text></generalfeedback>',
     ]
     if kind == "numerical":  # a cloze question's grade is the sum of its blanks; Moodle ignores one given
-        lines.append("    <defaultgrade>1</defaultgrade>")
+        lines.append(f"    <defaultgrade>{weight.blank(1)}</defaultgrade>")
     lines += [
         "    <penalty>0</penalty>",
         "    <hidden>0</hidden>",
-        f"    <idnumber>{_xml(f'{v.id}-{s.key}')}</idnumber>",
+        f"    <idnumber>{_xml(f'{v.id}-{a.stage.key}')}</idnumber>",
     ]
     if kind == "numerical":
-        ((value, tolerance),) = answers
+        ((value, tolerance),) = a.cells
         lines += [
             '    <answer fraction="100" format="moodle_auto_format">',
             f"      <text>{value}</text>",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from stepper.exams.generate import generate
-from stepper.exams.moodle import _cdata, answer, category_name, moodle_xml, to_html
+from stepper.exams.moodle import _cdata, answer, category_name, mark_scale, moodle_xml, to_html
 from stepper.core.numbers import Values
 from stepper.writing.documents import render_layer, render_question
 from stepper.core.stages import stages
@@ -129,7 +129,10 @@ def test_names_idnumbers_and_grades(root_element, variants):
     assert [(text(q, "name/text"), text(q, "idnumber")) for q in named] == wanted
     for q in named:
         assert text(q, "penalty") == "0" and text(q, "hidden") == "0"
-        assert q.find("defaultgrade") is None if q.get("type") == "cloze" else text(q, "defaultgrade") == "1"
+        # A numerical question's grade is its stage's marks (1 by default) times the quiz's scale; a cloze
+        # question's is the sum of its blanks' weights (tests/exams/test_moodle_marks.py).
+        scale = mark_scale(v.problem for v in variants)
+        assert q.find("defaultgrade") is None if q.get("type") == "cloze" else text(q, "defaultgrade") == str(scale)
         assert q.find("generalfeedback").get("format") == "html"
 
 
@@ -202,9 +205,17 @@ def test_every_answer_is_the_forward_pass_within_its_tolerance(root_element, var
         for (value, tolerance), truth in zip(got, want):
             assert re.fullmatch(NUMBER, value) and re.fullmatch(NUMBER, tolerance)
             assert abs(float(value) - truth) <= 1e-9, (vid, key, value, truth)  # the key value itself is exact
-            assert float(tolerance) in (0, 1e-4)
+            assert rounded_tolerance(tolerance), (vid, key, tolerance)
             checked += 1
     assert checked == sum(int(np.prod(s.shape or (1,))) for v in variants for s in stages(v.problem))
+
+
+def rounded_tolerance(tolerance: str, exact: bool = True) -> bool:
+    """0 (an exact value, when allowed), or half a unit in the 4th place, widened by whole units to take in the
+    full-precision answer: 0.00005, 0.00015, ..."""
+    if exact and tolerance == "0":
+        return True
+    return float(tolerance) >= 5e-5 and abs(float(tolerance) * 1e4 - 0.5) % 1 < 1e-6
 
 
 def test_cloze_blanks_are_laid_out_like_the_values(root_element, variants):
@@ -222,24 +233,25 @@ def test_cloze_blanks_are_laid_out_like_the_values(root_element, variants):
 
 def test_exact_values_are_exact_and_rounded_ones_carry_a_tolerance(root_element):
     numerical = questions(root_element, "numerical")
-    assert numerical and all(text(q, "answer/tolerance") == "0.0001" for q in numerical)  # dense: sigmoid's inputs
+    # dense: from sigmoid's rounded values, so half a unit at least, never 0
+    assert numerical and all(rounded_tolerance(text(q, "answer/tolerance"), exact=False) for q in numerical)
     first = questions(root_element, "cloze")[0]  # layer 1: whole numbers, exact
     assert {t for _, _, t in BLANK.findall(text(first, "questiontext/text"))} == {"0"}
 
 
 @pytest.mark.parametrize("cell, want", [
     (Values(np.array([27]), 8), ("3.375", "0")),  # exact, ends: written in full, no tolerance
-    (Values(np.array([-1]), 3), ("-0.3333", "0.0001")),  # exact, does not end: to `decimals` places
-    (Values(np.array([5000]), 10000, 4), ("0.5000", "0.0001")),  # rounded: the key's value
-    (Values(np.array([-0.00001]), 0), ("0.0000", "0.0001")),  # a float: never -0
+    (Values(np.array([-1]), 3), ("-0.3333", "0.00005")),  # exact, does not end: to `decimals` places, ± half a unit
+    (Values(np.array([5000]), 10000, 4), ("0.5000", "0.00005")),  # rounded: the key's value, never 0 though exact
+    (Values(np.array([-0.00001]), 0), ("0.0000", "0.00005")),  # a float: never -0
     (Values(np.array([12]), 1), ("12", "0")),
 ])
 def test_answer(cell, want):
     assert answer(cell, cell.data[0], 4) == want
 
 
-def test_no_decimals_gives_a_whole_tolerance():
-    assert answer(Values(np.array([2]), 3), 2, 0) == ("1", "1")
+def test_no_decimals_gives_half_a_whole_tolerance():
+    assert answer(Values(np.array([2]), 3), 2, 0) == ("1", "0.5")
 
 
 # ---- text: HTML, maths, escaping ----
@@ -311,6 +323,6 @@ def test_whole_layout_gives_one_cloze_question_per_variant(variants, keys):
         want = np.concatenate([expected(outputs, s.key).ravel() for s in stages(v.problem)])
         assert len(blanks) == len(want)
         for (_, value, tolerance), truth in zip(blanks, want):
-            assert abs(float(value) - truth) <= 1e-9 and float(tolerance) in (0, 1e-4)
+            assert abs(float(value) - truth) <= 1e-9 and rounded_tolerance(tolerance)
         feedback = text(q, "generalfeedback/text")
         assert "Layer 1: convolution" in feedback and "Layer 7: softmax" in feedback

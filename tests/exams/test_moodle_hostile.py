@@ -163,7 +163,8 @@ def coarse(root, tmp_path_factory):
 
 def test_no_decimals_is_refused_at_the_first_rounded_stage(coarse):
     """With 0 decimals the 1x1 filter's halves (1/2 + 1/2 of whole numbers) are already rounded, so its
-    every answer, the first cell's included, is marked within ±1."""
+    every answer, the first cell's included, is marked within ±0.5 (half a unit: the halves round the same carried
+    or not)."""
     v = coarse[0][0]
     halves = v.trace.layers[3].sums.floats().ravel()  # the exact averages, before any rounding
     assert any(x != int(x) for x in halves)
@@ -171,7 +172,8 @@ def test_no_decimals_is_refused_at_the_first_rounded_stage(coarse):
     with pytest.raises(StepperError) as e:
         check_tolerances(coarse[0], "exam.toml")
     assert str(e.value) == (f"exam.toml: settings, field 'decimals': layer 4 (1×1 filter): with decimals = 0 "
-                            f"the answer {value} is marked right anywhere from {value - 1} to {value + 1}; "
+                            f"the answer {value} is marked right anywhere from {value - Decimal('0.5')} to "
+                            f"{value + Decimal('0.5')}; "
                             "use decimals = 2 or more")
 
 
@@ -179,11 +181,11 @@ def test_one_decimal_is_refused_and_says_how_much_a_sigmoid_answer_accepts(coars
     v = coarse[1][0]
     z = v.trace.layers[4].input.floats().ravel()[0]  # the first sigmoid's input, as carried
     a = Decimal(1 / (1 + np.exp(-z))).quantize(Decimal("0.1"), rounding="ROUND_HALF_UP")
-    share = (min(Decimal(1), a + Decimal("0.1")) - max(Decimal(0), a - Decimal("0.1")))
+    share = (min(Decimal(1), a + Decimal("0.05")) - max(Decimal(0), a - Decimal("0.05")))
     with pytest.raises(StepperError) as e:
         check_tolerances(coarse[1], "exam.toml")
     assert str(e.value) == (f"exam.toml: settings, field 'decimals': layer 5 (sigmoid): with decimals = 1 the "
-                            f"tolerance ±0.1 accepts {round(share * 100)}% of the values a sigmoid can take; "
+                            f"tolerance ±0.05 accepts {round(share * 100)}% of the values a sigmoid can take; "
                             "use decimals = 2 or more")
 
 
@@ -197,18 +199,18 @@ def test_two_decimals_pass_and_whole_numbers_need_none(coarse, root, tmp_path):
 
 
 def test_the_writer_refuses_a_meaningless_tolerance_too(coarse):
-    with pytest.raises(StepperError, match="accepts every value a sigmoid can take|marked right anywhere"):
+    with pytest.raises(StepperError, match="of the values a sigmoid can take|marked right anywhere"):
         moodle_xml("Coarse", coarse[0], {v.id: "" for v in coarse[0]},
                    {v.id: {n: "" for n in range(1, 8)} for v in coarse[0]})
 
 
-def test_the_tolerance_check_says_every_value_when_it_covers_the_range(root, tmp_path):
-    """0 decimals on a sigmoid of whole numbers (no 1x1 filter halves before it)."""
+def test_the_tolerance_check_says_how_much_of_the_range_it_covers(root, tmp_path):
+    """0 decimals on a sigmoid of whole numbers (no 1x1 filter halves before it): ±0.5 takes in half of 0..1."""
     text = max_pooled(template_text(root, "Sig", decimals=0)).replace('weights = ["1/2", "1/2"]', "weights = [1, 1]")
     (tmp_path / "sig.toml").write_text(text)
     variants = generate(load_template(tmp_path / "sig.toml"), 1, seed=1)
-    with pytest.raises(StepperError, match=r"layer 5 \(sigmoid\): with decimals = 0 the tolerance ±1 accepts "
-                                           r"every value a sigmoid can take; use decimals = 2 or more$"):
+    with pytest.raises(StepperError, match=r"layer 5 \(sigmoid\): with decimals = 0 the tolerance ±0.5 accepts "
+                                           r"50% of the values a sigmoid can take; use decimals = 2 or more$"):
         check_tolerances(variants, "sig.toml")
 
 
