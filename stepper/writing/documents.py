@@ -122,7 +122,7 @@ def render(trace: Trace, fmt: str, settings: Settings | None = None, templates: 
     with; `detail` and `terms` may differ, `rounding` and `decimals` are the trace's own)."""
     settings = _traced(trace, settings)
     env = environment(fmt, settings, templates)
-    return _render(env, f"document.{fmt}", trace=trace, problem=trace.problem, settings=settings)
+    return render_template(env, f"document.{fmt}", trace=trace, problem=trace.problem, settings=settings)
 
 
 def render_pieces(
@@ -141,7 +141,7 @@ def _traced(trace: Trace, settings: Settings | None) -> Settings:
     return replace(settings, rounding=trace.settings.rounding, decimals=trace.settings.decimals)
 
 
-def _render(env: jinja2.Environment, name: str, **context: Any) -> str:
+def render_template(env: jinja2.Environment, name: str, **context: Any) -> str:
     """One template rendered, its failures turned into located errors."""
     try:
         return env.get_template(name).render(**context)
@@ -150,7 +150,7 @@ def _render(env: jinja2.Environment, name: str, **context: Any) -> str:
 
 
 def _render_stream(env: jinja2.Environment, name: str, **context: Any) -> Iterator[str]:
-    """`_render` as a stream of pieces, with the same located errors."""
+    """`render_template` as a stream of pieces, with the same located errors."""
     try:
         yield from env.get_template(name).generate(**context)
     except _TEMPLATE_ERRORS as e:
@@ -193,7 +193,7 @@ def _template_error(e: Exception) -> NoReturn:
 def render_feedback(feedback: Any, fmt: str, templates: Path | None = None) -> str:
     """A student's feedback report, through the same environment as the worked solution."""
     env = environment(fmt, feedback.trace.settings, templates)
-    return _render(
+    return render_template(
         env,
         f"feedback.{fmt}",
         feedback=feedback,
@@ -206,7 +206,7 @@ def render_feedback(feedback: Any, fmt: str, templates: Path | None = None) -> s
 def render_class_summary(view: Any, problem: Problem, fmt: str, templates: Path | None = None) -> str:
     """A marked class's summary (a marking.class_view.ClassView) as Markdown, or LaTeX for its one-page PDF."""
     env = environment(fmt, problem.settings, templates)
-    return _render(env, f"class-summary.{fmt}", view=view, problem=problem, settings=problem.settings)
+    return render_template(env, f"class-summary.{fmt}", view=view, problem=problem, settings=problem.settings)
 
 
 def render_question(trace: Trace, fmt: str, variant: str, templates: Path | None = None) -> str:
@@ -214,7 +214,7 @@ def render_question(trace: Trace, fmt: str, variant: str, templates: Path | None
     from ..core.stages import stages
 
     env = environment(fmt, trace.settings, templates)
-    return _render(
+    return render_template(
         env,
         f"question.{fmt}",
         trace=trace,
@@ -231,7 +231,7 @@ def render_layer(
     """Layer `number`'s working alone (1-based), as in the worked solution."""
     settings = _traced(trace, settings)
     env = environment(fmt, settings, templates)
-    return _render(
+    return render_template(
         env, "layer.j2", trace=trace, problem=trace.problem, settings=settings, record=trace.layers[number - 1]
     )
 

@@ -33,7 +33,8 @@ MARKS = {
 JSON_MARK = '"format": "stepper '
 
 PDF_MARK = b"/Creator (stepper)"
-# A slide deck's creator is written by hyperref (which Beamer loads), in UTF-16.
+# A slide deck's creator, as hyperref (which Beamer loads) writes it: in UTF-16. Either mark is stepper's, whatever
+# the PDF's name (a problem file may itself be called week3-slides.toml).
 DECK_PDF_MARK = b"/Creator(\\376\\377\\000s\\000t\\000e\\000p\\000p\\000e\\000r)"
 # A class summary is a plain CSV for spreadsheets, so its header is its mark: exactly stepper's columns (the
 # stage keys between), so a user's sheet that merely starts alike is never taken for stepper's.
@@ -101,7 +102,7 @@ def written_by_stepper(path: Path) -> bool:
         return False
     with os.fdopen(fd, "rb") as f:
         if path.suffix == ".pdf":
-            return _holds(f, DECK_PDF_MARK if path.name.endswith("-slides.pdf") else PDF_MARK)
+            return _holds(f, PDF_MARK, DECK_PDF_MARK)
         if path.suffix == ".docx":
             return docx_marked(f.read(MAX_MARKED_BYTES))
         if path.suffix not in MARKS and path.suffix not in (".csv", ".json"):
@@ -127,13 +128,13 @@ MAX_MARKED_BYTES = 512 * 2**20  # a file larger than any stepper writes is not l
 MAX_HEADER_BYTES = 16 * 2**20  # a CSV header: an answer sheet's names every cell of the network
 
 
-def _holds(f, mark: bytes) -> bool:
-    """`mark` occurs in the open file, read a block at a time (a mark may straddle two blocks)."""
-    tail, read = b"", 0
+def _holds(f, *marks: bytes) -> bool:
+    """One of `marks` occurs in the open file, read a block at a time (a mark may straddle two blocks)."""
+    tail, read, longest = b"", 0, max(map(len, marks))
     while read < MAX_MARKED_BYTES and (block := f.read(1 << 20)):
-        if mark in tail + block:
+        if any(mark in tail + block for mark in marks):
             return True
-        tail, read = block[-len(mark) :], read + len(block)
+        tail, read = block[-longest:], read + len(block)
     return False
 
 

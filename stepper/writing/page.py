@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import StepperError
+from ..core.text import plain_text
 from .templating import search_path
 
 if TYPE_CHECKING:
@@ -40,20 +41,16 @@ STEP_LISTS = ("windows", "cells", "neurons", "elements")
 
 def render_page(trace: Trace, settings: Settings | None = None, templates: Path | None = None) -> str:
     """The whole HTML document of `trace`'s worked solution: the same trace and settings give the same bytes."""
-    import jinja2
-
     from .data import embeddable, trace_data
+    from .documents import render_template
 
     data = trace_data(trace, settings)
     # The data as data.trace_json writes it, but compact: the page carries it once, unindented.
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    env = environment(templates)
-    try:
-        return env.get_template("page.html").render(data=data, data_json=embeddable(text), assets=assets())
-    except jinja2.TemplateSyntaxError as e:
-        raise StepperError(f"template syntax error: {e.message}", file=e.filename, place=f"line {e.lineno}") from None
-    except jinja2.TemplateError as e:
-        raise StepperError(f"HTML page template: {e}", file="templates") from None
+    # The page's own words: the title and file name cleaned of control and bidi characters, as every format's are.
+    shown = {**data, "title": plain_text(data["title"]), "source": plain_text(data["source"])}
+    # A mistake in a user's template is a located one-line error, as in the documents (documents.render_template).
+    return render_template(environment(templates), "page.html", data=shown, data_json=embeddable(text), assets=assets())
 
 
 def environment(templates: Path | None = None) -> jinja2.Environment:

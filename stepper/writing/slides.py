@@ -25,7 +25,7 @@ import jinja2
 from ..core.spec import Settings
 from ..core.trace import ConvTrace, LayerTrace, PoolTrace, Trace
 from .describe import describe
-from .documents import _render, _traced, partial
+from .documents import _traced, partial, render_template
 from .filters import cell_name, points, size_words, step_kind
 from .formats import Format, escape_tex
 from .latex import wrap_tex
@@ -99,7 +99,7 @@ def render_slides(trace: Trace, settings: Settings | None = None, templates: Pat
     `detail` and `terms` may differ). The same trace and settings always give the same text."""
     settings = _traced(trace, settings)
     env = _environment(settings, templates)
-    return wrap_tex(_render(env, DECK, trace=trace, problem=trace.problem, settings=settings))
+    return wrap_tex(render_template(env, DECK, trace=trace, problem=trace.problem, settings=settings))
 
 
 @lru_cache(maxsize=8)

@@ -23,6 +23,11 @@ from .output import check_writable, marked, remove_stale_log, write_files
 # How a format's file is named after the problem file's stem, where not `.<format>`: the slide deck is LaTeX too,
 # and its PDF (asked for as "beamer-pdf", see cli/solve.py) sits beside it.
 FILE_ENDINGS = {"beamer": "-slides.tex", "beamer-pdf": "-slides.pdf"}
+# The trace's data (json, and the page that embeds it) against the Markdown, byte for byte: measured 2.6 for the
+# tutorial, 5.2 for LeNet at --detail 2 and 8.5 for all of LeNet (its arrays written three ways).
+DATA_PER_TEXT_BYTE = 9
+# The most steps a slide deck shows one click at a time (a page each); LeNet worked whole would be 7,895 pages.
+DECK_PAGES = 2000
 PDFS = ("pdf", "beamer-pdf")  # the formats LaTeX typesets, each of which may fail and leave its log
 
 
@@ -90,6 +95,7 @@ def check_size(problem: Problem, settings: Settings, formats: tuple[str, ...], f
     forced); the line that announces one that takes a while, so that a long wait is not silent."""
     size = estimate(problem, settings)
     text = [f for f in formats if f in ("md", "tex")]
+    data = [f for f in formats if f in ("json", "html")]
     engine = tex_engine(escape_tex(problem.title))  # the only text of a solution that is not stepper's own
     why = None
     if size.bytes > TEXT_LIMIT and text:
@@ -97,6 +103,16 @@ def check_size(problem: Problem, settings: Settings, formats: tuple[str, ...], f
             f"its worked solution would be {size.describe()} of {' and '.join(text)}, more than the "
             f"{byte_size(TEXT_LIMIT)} stepper writes: work fewer windows with --detail N (N of each map) or "
             "give a table of sizes with --detail shapes; or pass --force to write it anyway"
+        )
+    elif size.bytes * DATA_PER_TEXT_BYTE > TEXT_LIMIT and data:
+        why = (
+            f"its {' and '.join(data)} would be about {byte_size(size.bytes * DATA_PER_TEXT_BYTE)}, more than the "
+            f"{byte_size(TEXT_LIMIT)} stepper writes: work fewer windows with --detail N, or pass --force"
+        )
+    elif size.windows > DECK_PAGES and "beamer" in formats:
+        why = (
+            f"its slide deck would show about {size.windows:,} steps one click at a time, more than the "
+            f"{DECK_PAGES:,} pages stepper makes: show fewer windows one by one with --detail N, or pass --force"
         )
     elif size.bytes > PDF_LIMIT[engine] and "pdf" in formats:
         needs = " with LuaLaTeX, which its title needs" if engine == "lualatex" else ""

@@ -36,6 +36,7 @@ from ..core.evaluate import trace as trace_problem
 from ..core.load import load, loads
 from ..core.numbers import Values
 from ..core.spec import Problem, Settings
+from ..core.text import plain_text
 from ..core.trace import Trace
 from .documents import render
 from .formats import FORMATS
@@ -80,7 +81,8 @@ class Solution:
 
     def _repr_html_(self) -> str:
         """The page for a notebook: in an iframe of its own, where its scripts may run (see the module's notes)."""
-        title = f"Worked solution: {self.problem.title}" if self.problem.title else "Worked solution"
+        name = plain_text(self.problem.title)  # no control or bidi character reaches the notebook's attribute
+        title = f"Worked solution: {name}" if name else "Worked solution"
         return FRAME.format(page=html.escape(self.html(), quote=True), title=html.escape(title, quote=True))
 
     def _repr_markdown_(self) -> str:

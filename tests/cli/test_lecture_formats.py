@@ -54,3 +54,40 @@ def test_a_file_name_cannot_end_the_pages_mark_comment(tmp_path):
     assert done.returncode == 0, done.stderr
     first = (tmp_path / "out" / "a--b-->c.html").read_text(encoding="utf-8").split("\n", 1)[0]
     assert first.startswith("<!--") and first.endswith("-->") and first[4:-3].count("--") == 0
+
+
+@needs_tex
+def test_a_problem_named_like_a_deck_is_replaced_as_stepper_s_own(tmp_path):
+    problem = tmp_path / "week3-slides.toml"
+    shutil.copy(ROOT / "examples" / "tutorial.toml", problem)
+    for _ in range(2):
+        done = stepper("solve", str(problem), "--format", "pdf", "--out", str(tmp_path / "out"))
+        assert done.returncode == 0, done.stderr
+
+
+def test_a_users_page_template_that_fails_is_one_located_line(tmp_path):
+    (tmp_path / "html").mkdir()
+    (tmp_path / "html" / "page.html").write_text("<p>\n{{ 1 // 0 }}</p>\n", encoding="utf-8")
+    done = stepper("solve", "--format", "html", "--templates", str(tmp_path), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and "page.html: line 2:" in done.stderr and "ZeroDivisionError" in done.stderr
+
+
+def test_the_page_takes_control_and_bidi_characters_out_of_a_title(tmp_path):
+    text = (ROOT / "examples" / "tutorial.toml").read_text(encoding="utf-8")
+    title = next(line for line in text.splitlines() if line.startswith("title"))
+    problem = tmp_path / "x\u202ey.toml"
+    problem.write_text(text.replace(title, 'title = "a\\u0007b\\u001bc \\u202eevil"'), encoding="utf-8")
+    done = stepper("solve", str(problem), "--format", "html", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    page = next((tmp_path / "out").glob("*.html")).read_text(encoding="utf-8")
+    shown = page.split('<script type="application/json"')[0]  # the embedded data keeps the title as given, as JSON
+    assert "a?b?c evil" in shown and not any(ch in shown for ch in "\u202e\x07\x1b")
+
+
+@pytest.mark.parametrize("fmt,words", [("json", "its json would be about"), ("beamer", "its slide deck would show")])
+def test_a_page_deck_or_data_too_large_is_refused_before_any_work(tmp_path, fmt, words):
+    done = stepper("solve", str(ROOT / "examples" / "lenet.toml"), "--detail", "all", "--format", fmt,
+                   "--out", str(tmp_path))
+    assert done.returncode == 2 and words in done.stderr and "--force" in done.stderr
+    assert list(tmp_path.iterdir()) == []
