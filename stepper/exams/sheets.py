@@ -1,6 +1,11 @@
 """An exam's documents: per variant a question sheet and an answer key, one combined key for markers,
 a Moodle XML quiz and, last, the manifest; every one rendered from the variants' traces.
 
+A question sheet is an answer sheet too (`answer_sheet`): for every stage a student writes down, a grid of boxes
+shaped like the stage (a map's rows and columns, a vector's row, one box for a value), its marks as the marker
+counts them, and space for working; on every page the variant's id and a QR code (`qr.py`) naming the exam, seed
+and variant, so that a scanned page finds its key.
+
 Each document is written to its sink as soon as it is made, so a large exam is never held in
 memory whole: the sink is an `ExamFolder` (files in a staging folder, swapped in at the end) or
 `InMemory`. PDFs are typeset on several threads (pdflatex runs as a separate process), a bounded
@@ -11,18 +16,24 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
-from pathlib import Path
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path, PurePath
 from types import TracebackType
 from typing import IO, Protocol
 
-from ..writing.documents import render, render_keys_chunks, render_layer, render_question
+from ..core.spec import MarkScheme
+from ..core.stages import Stage, layer_title, stages
+from ..core.trace import Trace
+from ..writing.documents import environment, render, render_keys_chunks, render_layer, render_question, render_template
 from ..writing.latex import typeset
 from ..writing.output import marked
+from . import qr
 from .generate import Variant
 from .manifest import manifest_json
 from .moodle import moodle_chunks
@@ -91,6 +102,181 @@ def file_names(count: int, formats: list[str]) -> list[str]:
     return names + ["manifest.json"]
 
 
+# An answer box on paper, in millimetres: wide enough for "-0.1234" by hand, narrower (down to NARROWEST) when a
+# map's columns would not fit the line; a map wider than MOST_COLUMNS is printed in bands of columns. Each box takes
+# its width, its frame (two 0.6 pt rules) and the gap after it (templates/tex/question.tex, \answerbox).
+BOX_MM, NARROWEST_MM, GAP_MM, FRAME_MM = 15.0, 12.0, 1.5, 0.45
+LINE_MM = 170.0 - 7.0  # the text width (A4 less 2 cm margins, preamble.tex) less the row numbers
+MOST_COLUMNS = int(LINE_MM // (NARROWEST_MM + GAP_MM + FRAME_MM))
+VALUES_PER_LINE = 6  # a dense layer's neurons, one box each, side by side
+# The space for working under a stage, in millimetres, by its layer's kind: room for the sums of a convolution or a
+# neuron, less for an activation, a line for a layer that only keeps or moves values. Others: WORKING_MM_ELSE.
+WORKING_MM = {
+    "conv2d": 50,
+    "conv_transpose2d": 50,
+    "dense": 45,
+    "softmax": 40,
+    "conv1x1": 35,
+    "avgpool": 30,
+    "globalavgpool": 30,
+    "sigmoid": 30,
+    "tanh": 30,
+    "maxpool": 20,
+    "leaky_relu": 15,
+    "relu": 12,
+    "identity": 12,
+    "flatten": 12,
+}
+WORKING_MM_ELSE = 30
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A stage's answer boxes: `rows` x `columns` (a vector is one row, a value one box), printed in `bands` of
+    columns (first and last, counted from 1) one under another, each box `width` mm wide."""
+
+    rows: int
+    columns: int
+    kind: str  # "map", "vector" or "value"
+    bands: tuple[tuple[int, int], ...]
+    width: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One stage on the sheet: what it is called, its working-file name, its marks and its boxes."""
+
+    stage: Stage
+    title: str  # "Layer 1 (convolution), filter 1"; a neuron's part alone ("z1") within its layer's block
+    key: str  # layer1.filter1
+    points: Fraction
+    grid: Grid
+
+
+@dataclass(frozen=True)
+class Block:
+    """Stages that share a heading and a space for working: a stage alone, or a dense layer's neurons, one box
+    each, `VALUES_PER_LINE` to a line."""
+
+    number: int  # counted from 1 down the sheet
+    title: str
+    answers: tuple[Answer, ...]
+    working_mm: int
+    sum_points: Fraction  # marks for each sum written in the working (0: none)
+
+    @property
+    def lines(self) -> list[tuple[Answer, ...]]:
+        """A block of single values, `VALUES_PER_LINE` boxes to a line."""
+        return [self.answers[i : i + VALUES_PER_LINE] for i in range(0, len(self.answers), VALUES_PER_LINE)]
+
+
+@dataclass(frozen=True)
+class AnswerSheet:
+    """What a question sheet adds to the problem: where each answer goes, its marks, and the mark of the page."""
+
+    exam: str  # the template's file name
+    seed: int
+    variant: str
+    payload: str  # the QR code's text (qr.payload)
+    qr_tex: str
+    qr_mm: float
+    total: Fraction
+    sums: bool  # some written sums earn marks
+    blocks: tuple[Block, ...]
+
+
+def answer_sheet(trace: Trace, template: str, seed: int, variant: str) -> AnswerSheet:
+    """The answer sheet of `variant` (drawn with the exam's `seed` from the template file `template`)."""
+    problem = trace.problem
+    asked = stages(problem)
+    points = stage_points(problem.marks, asked)
+    blocks: list[Block] = []
+    for group in _groups(asked):
+        first = group[0]
+        single = len(group) == 1
+        title = first.title(problem) if single else f"{layer_title(problem, first.layer)}, {_span(group)}"
+        answers = tuple(
+            Answer(s, s.title(problem) if single else s.part, s.key, points[s.key], grid(s.shape)) for s in group
+        )
+        kind = problem.layers[first.layer - 1].kind
+        working = WORKING_MM.get(kind, WORKING_MM_ELSE)
+        blocks.append(Block(len(blocks) + 1, title, answers, working, problem.marks.sum_points(first.layer)))
+    text = qr.payload(template, seed, variant)
+    return AnswerSheet(
+        PurePath(template).name,
+        seed,
+        variant,
+        text,
+        qr.tex_code(text),
+        qr.side_mm(text),
+        sum(points.values(), Fraction(0)),
+        any(b.sum_points for b in blocks),
+        tuple(blocks),
+    )
+
+
+def grid(shape: tuple[int, ...]) -> Grid:
+    """The boxes for a stage of `shape`: a map's rows and columns, a vector's row, or one box for a value."""
+    if not shape:
+        return Grid(1, 1, "value", ((1, 1),), BOX_MM)
+    rows, columns = (1, shape[0]) if len(shape) == 1 else (shape[0], shape[1])
+    count = math.ceil(columns / MOST_COLUMNS)
+    per = math.ceil(columns / count)
+    bands = tuple((start, min(start + per - 1, columns)) for start in range(1, columns + 1, per))
+    width = min(BOX_MM, math.floor(2 * (LINE_MM / per - GAP_MM - FRAME_MM)) / 2)
+    return Grid(rows, columns, "vector" if len(shape) == 1 else "map", bands, width)
+
+
+def stage_points(scheme: MarkScheme, asked: tuple[Stage, ...]) -> dict[str, Fraction]:
+    """Each stage's marks as `[marks]` gives them and the marker counts them (stepper.marking.marker._points,
+    which this package may not import: tests/exams/test_answer_sheets.py checks that the two agree)."""
+    given = dict(scheme.points)
+    points = {}
+    for s in asked:
+        if s.key in given:
+            points[s.key] = Fraction(given[s.key])
+        elif f"layer{s.layer}" in given:
+            share = sum(1 for t in asked if t.layer == s.layer and t.key not in given)
+            points[s.key] = Fraction(given[f"layer{s.layer}"]) / share
+        else:
+            points[s.key] = Fraction(scheme.default)
+    return points
+
+
+def _groups(asked: tuple[Stage, ...]) -> list[list[Stage]]:
+    """The stages as the sheet shows them: each alone, but a layer's single values (a dense layer's neurons)
+    together."""
+    groups: list[list[Stage]] = []
+    for s in asked:
+        last = groups[-1][-1] if groups else None
+        if last is not None and not s.shape and not last.shape and last.layer == s.layer:
+            groups[-1].append(s)
+        else:
+            groups.append([s])
+    return groups
+
+
+def _span(group: list[Stage]) -> str:
+    """A layer's neurons named at once: "z1 and z2", "z1 to z120"."""
+    first, last = group[0].part, group[-1].part
+    return f"{first} and {last}" if len(group) == 2 else f"{first} to {last}"
+
+
+def render_sheet(trace: Trace, fmt: str, sheet: AnswerSheet, templates: Path | None = None) -> str:
+    """A variant's question sheet with its answer boxes, marks and page marks (`question.md` or `.tex`)."""
+    env = environment(fmt, trace.settings, templates)
+    return render_template(
+        env,
+        f"question.{fmt}",
+        trace=trace,
+        problem=trace.problem,
+        settings=trace.settings,
+        variant=sheet.variant,
+        asked=stages(trace.problem),
+        sheet=sheet,
+    )
+
+
 def write_exam(
     sink: Sink,
     template: Template,
@@ -111,7 +297,10 @@ def write_exam(
             key_trace = replace(v.trace, problem=replace(v.problem, title=f"{v.problem.title}, answer key"))
             for fmt in text_formats:
                 for part, text in (
-                    ("question", render_question(v.trace, fmt, v.id, templates)),
+                    (
+                        "question",
+                        render_sheet(v.trace, fmt, answer_sheet(v.trace, template.source, seed, v.id), templates),
+                    ),
                     ("key", render(key_trace, fmt, settings, templates)),
                 ):
                     _put(sink, f"variant-{v.id}-{part}.{fmt}", marked(text, f".{fmt}", source), fmt in formats, pdfs)
