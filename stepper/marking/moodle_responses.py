@@ -79,7 +79,7 @@ _SLOT = re.compile(r"(Question|Response|Right answer) ([1-9][0-9]{0,5})")
 # One part's label in a cloze summary: "part 3: " (at the very end, trimmed to "part 3:").
 _LABEL = re.compile(r"(?:^|; )part ([0-9]{1,9}):(?: |$)")
 # A blank as exams/moodle.py writes it into a cloze question.
-_BLANK = re.compile(r"\{1:NUMERICAL:=([^:{}]*):([^{}]*)\}")
+_BLANK = re.compile(r"\{[0-9]*:NUMERICAL:=([^:{}]*):([^{}]*)\}")
 # The end of the first line of a variant's question text: its title, "...: variant 001".
 _TITLED = re.compile(r"\bvariant ([0-9A-Za-z_-]{1,40})\s*$", re.IGNORECASE)
 _UNANSWERED = ("", "-")
