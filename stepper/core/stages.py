@@ -10,10 +10,11 @@ parts; it is what gets compared, marked and diagnosed.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from fractions import Fraction
 from typing import NamedTuple
 
 from .numbers import Values
-from .spec import KINDS, Problem, title
+from .spec import KINDS, MarkScheme, Problem, title
 
 
 class _Titles(Mapping[str, str]):
@@ -104,3 +105,20 @@ def table_names(problem: Problem) -> dict[str, int]:
         if kinds.count(kind) == 1:
             names[kind] = n
     return names
+
+
+def stage_points(scheme: MarkScheme, asked: tuple[Stage, ...]) -> dict[str, Fraction]:
+    """Each stage's marks as `[marks]` gives them, the one count the marker, the answer sheets and the Moodle,
+    QTI and Canvas exports share: a stage named there has its points, a layer's points are shared equally among
+    its stages not named, and any other stage has the default."""
+    given = dict(scheme.points)
+    points = {}
+    for s in asked:
+        if s.key in given:
+            points[s.key] = Fraction(given[s.key])
+        elif f"layer{s.layer}" in given:
+            share = sum(1 for t in asked if t.layer == s.layer and t.key not in given)
+            points[s.key] = Fraction(given[f"layer{s.layer}"]) / share
+        else:
+            points[s.key] = Fraction(scheme.default)
+    return points

@@ -57,7 +57,7 @@ from ..core.errors import StepperError
 from ..core.evaluate import trace
 from ..core.numbers import Values, fixed, write_exact
 from ..core.spec import Problem
-from ..core.stages import Stage, stages
+from ..core.stages import Stage, stage_points, stages
 from ..core.text import plain_text
 from ..writing.filters import points
 
@@ -137,21 +137,8 @@ MAX_GRADE = 99_999
 
 
 def stage_marks(problem: Problem) -> dict[str, Fraction]:
-    """Each stage's marks as the problem's `[marks]` gives them, counted as `stepper check` counts them
-    (stepper.marking.marker._points): a stage named there has its points, a layer's points are shared equally
-    among its stages not named, and any other stage has the default."""
-    scheme, every = problem.marks, stages(problem)
-    given = dict(scheme.points)
-    marks = {}
-    for s in every:
-        if s.key in given:
-            marks[s.key] = Fraction(given[s.key])
-        elif f"layer{s.layer}" in given:
-            share = sum(1 for t in every if t.layer == s.layer and t.key not in given)
-            marks[s.key] = Fraction(given[f"layer{s.layer}"]) / share
-        else:
-            marks[s.key] = Fraction(scheme.default)
-    return marks
+    """Each stage's marks as the problem's `[marks]` gives them, counted as `stepper check` counts them."""
+    return stage_points(problem.marks, stages(problem))
 
 
 def mark_scale(problems: Iterable[Problem]) -> int:

@@ -27,8 +27,7 @@ from pathlib import Path, PurePath
 from types import TracebackType
 from typing import IO, Protocol
 
-from ..core.spec import MarkScheme
-from ..core.stages import Stage, layer_title, stages
+from ..core.stages import Stage, layer_title, stage_points, stages
 from ..core.trace import Trace
 from ..writing.documents import environment, render, render_keys_chunks, render_layer, render_question, render_template
 from ..writing.latex import typeset
@@ -225,22 +224,6 @@ def grid(shape: tuple[int, ...]) -> Grid:
     bands = tuple((start, min(start + per - 1, columns)) for start in range(1, columns + 1, per))
     width = min(BOX_MM, math.floor(2 * (LINE_MM / per - GAP_MM - FRAME_MM)) / 2)
     return Grid(rows, columns, "vector" if len(shape) == 1 else "map", bands, width)
-
-
-def stage_points(scheme: MarkScheme, asked: tuple[Stage, ...]) -> dict[str, Fraction]:
-    """Each stage's marks as `[marks]` gives them and the marker counts them (stepper.marking.marker._points,
-    which this package may not import: tests/exams/test_answer_sheets.py checks that the two agree)."""
-    given = dict(scheme.points)
-    points = {}
-    for s in asked:
-        if s.key in given:
-            points[s.key] = Fraction(given[s.key])
-        elif f"layer{s.layer}" in given:
-            share = sum(1 for t in asked if t.layer == s.layer and t.key not in given)
-            points[s.key] = Fraction(given[f"layer{s.layer}"]) / share
-        else:
-            points[s.key] = Fraction(scheme.default)
-    return points
 
 
 def _groups(asked: tuple[Stage, ...]) -> list[list[Stage]]:

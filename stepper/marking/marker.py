@@ -45,8 +45,8 @@ import numpy as np
 from ..core.errors import StepperError
 from ..core.evaluate import trace
 from ..core.numbers import Values, from_numbers
-from ..core.spec import MarkScheme, Problem
-from ..core.stages import Stage, layer_title, stages
+from ..core.spec import Problem
+from ..core.stages import Stage, layer_title, stage_points, stages
 from ..core.trace import (
     ConvTrace,
     ConvWindow,
@@ -174,7 +174,7 @@ class Marker:
         self.full = trace(problem, replace(settings, rounding="full")) if settings.rounding == "carry" else self.trace
         self.tolerance = 0.5 * 10.0**-settings.decimals + 1e-9
         self.stages = stages(problem)
-        self.points = _points(problem.marks, self.stages)
+        self.points = stage_points(problem.marks, self.stages)
         self.diagnoser = Diagnoser(problem, self.trace, self.tolerance)
         self.mistakes = self.diagnoser.mistakes
         self.no_follow = "" if problem.marks.follow_through else "the marking scheme gives no follow-through marks"
@@ -594,20 +594,6 @@ def _assemble(parts: list[Values], layer_stages: list[Stage]) -> Values | None:
         return from_numbers([p.numbers() for p in parts])
     except ValueError:
         return None
-
-
-def _points(scheme: MarkScheme, all_stages: tuple[Stage, ...]) -> dict[str, Fraction]:
-    given = dict(scheme.points)
-    points = {}
-    for s in all_stages:
-        if s.key in given:
-            points[s.key] = Fraction(given[s.key])
-        elif f"layer{s.layer}" in given:
-            share = sum(1 for t in all_stages if t.layer == s.layer and t.key not in given)
-            points[s.key] = Fraction(given[f"layer{s.layer}"]) / share
-        else:
-            points[s.key] = Fraction(scheme.default)
-    return points
 
 
 def _own_precision(answer: Answer, tolerance: float) -> np.ndarray:
