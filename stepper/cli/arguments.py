@@ -16,7 +16,7 @@ FORMATS = ("md", "tex", "pdf")
 # Word (through pandoc from the Markdown); for teaching from: an interactive page, a slide deck (its LaTeX and PDF)
 # and the trace as data
 SOLVE_FORMATS = FORMATS + ("docx", "html", "beamer", "json")
-EXAM_FORMATS = FORMATS + ("moodle",)
+EXAM_FORMATS = FORMATS + ("moodle", "qti", "canvas")  # a Moodle quiz, an IMS QTI 2.1 package, a Canvas package
 DEFAULT_FORMATS = "md,tex,pdf"  # the documents every command writes when --format is not given
 _DEFAULT_HELP = f"default: {DEFAULT_FORMATS}; pdf needs pdflatex and is left out with a note when it is missing"
 

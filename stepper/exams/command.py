@@ -112,7 +112,7 @@ def make_exam(
             (lambda n: drawing(n, options.variants)) if drawing else None,
             progress.attempts,
         )
-        if "moodle" in formats:
+        if {"moodle", "qti", "canvas"} & set(formats):
             from .moodle import check_tolerances  # markdown-it, only for a Moodle quiz
 
             check_tolerances(variants, template.source)

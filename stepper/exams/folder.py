@@ -41,7 +41,9 @@ from ..writing.output import open_regular, written_by_stepper
 STAGING = ".{}.stepper-new"
 ASIDE = ".{}.stepper-aside"  # the earlier exam, for a moment, where the kernel cannot exchange two folders
 # Files an exam wrote before manifests listed them (a manifest without "files").
-_OLD_EXAM_FILE = re.compile(r"variant-\d+-(question|key)\.(md|tex|pdf)|keys\.(md|tex|pdf)|moodle\.xml|manifest\.json")
+_OLD_EXAM_FILE = re.compile(
+    r"variant-\d+-(question|key)\.(md|tex|pdf)|keys\.(md|tex|pdf)|moodle\.xml|qti\.zip|canvas\.zip|manifest\.json"
+)
 MAX_MANIFEST_BYTES = 256 * 2**20
 
 

@@ -35,6 +35,7 @@ from io import BytesIO
 from typing import TYPE_CHECKING
 
 from ..core.text import plain_text
+from ..writing.output import ZIP_MARK
 from .moodle import _NOT_XML, StageAnswers, _no_maths, _refuse_coarse, stage_answers, stage_marks, to_html
 
 if TYPE_CHECKING:
@@ -221,6 +222,7 @@ def deterministic_zip(files: Mapping[str, bytes]) -> bytes:
             info.create_system = 3  # Unix, whatever the machine
             info.external_attr = (0o40755 if name.endswith("/") else 0o100644) << 16
             z.writestr(info, files[name], compresslevel=9)
+        z.comment = ZIP_MARK  # stepper's mark (writing.output.written_by_stepper), which no platform reads
     return out.getvalue()
 
 

@@ -38,7 +38,9 @@ from .manifest import manifest_json
 from .moodle import moodle_chunks
 from .variants import Template
 
-FORMATS = ("md", "tex", "pdf", "moodle")
+FORMATS = ("md", "tex", "pdf", "moodle", "qti", "canvas")
+# The formats written once for the whole exam, for a learning platform: their files, by format.
+PLATFORMS = {"moodle": "moodle.xml", "qti": "qti.zip", "canvas": "canvas.zip"}
 
 
 class File(Protocol):
@@ -94,10 +96,13 @@ def file_names(count: int, formats: list[str]) -> list[str]:
     names = []
     for n in range(1, count + 1):
         names += [
-            f"variant-{n:0{width}d}-{part}.{fmt}" for part in ("question", "key") for fmt in formats if fmt != "moodle"
+            f"variant-{n:0{width}d}-{part}.{fmt}"
+            for part in ("question", "key")
+            for fmt in formats
+            if fmt not in PLATFORMS
         ]
-    names += [f"keys.{fmt}" for fmt in formats if fmt != "moodle"]
-    names += ["moodle.xml"] if "moodle" in formats else []
+    names += [f"keys.{fmt}" for fmt in formats if fmt not in PLATFORMS]
+    names += [PLATFORMS[fmt] for fmt in PLATFORMS if fmt in formats]
     return names + ["manifest.json"]
 
 
@@ -297,8 +302,9 @@ def write_exam(
     finally:
         if pdfs:
             pdfs.close()
-    if "moodle" in formats:
-        _write_moodle(sink, template, variants, settings, templates, source)
+    platforms = [f for f in PLATFORMS if f in formats]
+    if platforms:
+        _write_platforms(sink, template, variants, settings, templates, source, platforms)
     sink.write("manifest.json", manifest_json(template, seed, variants, dict(sink.hashes)).encode("utf-8"))
 
 
@@ -329,19 +335,34 @@ def _marked_chunks(chunks: Iterator[str], fmt: str, source: str) -> Iterator[str
     yield from chunks
 
 
-def _write_moodle(sink: Sink, template: Template, variants: list[Variant], settings, templates, source) -> None:
+def _write_platforms(
+    sink: Sink, template: Template, variants: list[Variant], settings, templates, source, platforms: list[str]
+) -> None:
+    """The exam for learning platforms: a Moodle quiz (moodle.xml), an IMS QTI 2.1 package (qti.zip) and a Canvas
+    quiz package (canvas.zip), each variant's sheet and keys rendered as Markdown for their HTML."""
+
     def question_of(v: Variant) -> str:
         return render_question(v.trace, "md", v.id, templates)
 
     def keys_of(v: Variant) -> dict[int, str]:
         return {n: render_layer(v.trace, n, "md", settings, templates) for n in range(1, len(v.trace.layers) + 1)}
 
-    chunks = moodle_chunks(template.base.title, variants, question_of, keys_of, template.moodle)
-    with sink.open("moodle.xml") as f:
-        declaration = next(chunks)  # the mark goes after the XML declaration, which must come first
-        f.write(f"{declaration}\n{marked('', '.xml', source)}".encode())
-        for chunk in chunks:
-            f.write(chunk.encode("utf-8"))
+    title = template.base.title
+    if "moodle" in platforms:
+        chunks = moodle_chunks(title, variants, question_of, keys_of, template.moodle)
+        with sink.open("moodle.xml") as f:
+            declaration = next(chunks)  # the mark goes after the XML declaration, which must come first
+            f.write(f"{declaration}\n{marked('', '.xml', source)}".encode())
+            for chunk in chunks:
+                f.write(chunk.encode("utf-8"))
+    if "qti" in platforms:
+        from .qti import qti_package
+
+        sink.write("qti.zip", qti_package(title, variants, question_of, keys_of, template.moodle))
+    if "canvas" in platforms:
+        from .canvas import canvas_package
+
+        sink.write("canvas.zip", canvas_package(title, variants, question_of, keys_of, template.moodle))
 
 
 class _Typesetter:

@@ -33,6 +33,8 @@ MARKS = {
 JSON_MARK = '"format": "stepper '
 
 PDF_MARK = b"/Creator (stepper)"
+# A QTI or Canvas package (a zip) carries its mark as the zip's comment, at its very end.
+ZIP_MARK = b"Written by stepper: an exam's questions for a learning platform."
 # A slide deck's creator, as hyperref (which Beamer loads) writes it: in UTF-16. Either mark is stepper's, whatever
 # the PDF's name (a problem file may itself be called week3-slides.toml).
 DECK_PDF_MARK = b"/Creator(\\376\\377\\000s\\000t\\000e\\000p\\000p\\000e\\000r)"
@@ -94,6 +96,15 @@ def docx_marked(data: bytes) -> bool:
     return f"<dc:subject>{DOCX_MARK}</dc:subject>" in core
 
 
+def zip_comment(f) -> bytes:
+    """The comment of the zip open as `f` (b"" when it is no zip)."""
+    try:
+        with zipfile.ZipFile(f) as z:
+            return z.comment
+    except (zipfile.BadZipFile, OSError):
+        return b""
+
+
 def written_by_stepper(path: Path) -> bool:
     """The file at `path` carries stepper's mark. Only a regular file is read (see `open_regular`), and only
     as much as the mark needs."""
@@ -105,6 +116,8 @@ def written_by_stepper(path: Path) -> bool:
             return _holds(f, PDF_MARK, DECK_PDF_MARK)
         if path.suffix == ".docx":
             return docx_marked(f.read(MAX_MARKED_BYTES))
+        if path.suffix == ".zip":
+            return zip_comment(f) == ZIP_MARK
         if path.suffix not in MARKS and path.suffix not in (".csv", ".json"):
             return False
         limit = MAX_HEADER_BYTES if path.suffix == ".csv" else 64 * 1024  # an answer sheet's header is long
