@@ -3,6 +3,9 @@
 Variant n tries the seeds derived from (seed, n, 0), (seed, n, 1), ... until a
 candidate meets every constraint, so each variant depends only on the template,
 the seed and its number (and, through `distinct`, on the variants before it).
+Each of those seeds also carries the layer types dealt to variant n (balanced
+over the exam, or fixed for it: see variants.py), so a variant's seed alone
+draws its problem again.
 A template that cannot be met stops after `tries` candidates with the
 constraint that failed most, instead of looping.
 """
@@ -12,14 +15,15 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..core.errors import StepperError
 from ..core.spec import Problem
 from ..core.trace import Trace
-from .fairness import DESCRIPTIONS, NAMES, Constraints, Verdict, answers, judge
+from .fairness import DESCRIPTIONS, MEASURES, NAMES, Constraints, Difficulty, Verdict, answers, judge, out_of_band
+from .fairness import difficulty as difficulty_of
 from .fairness import winners as winners_of
 from .variants import Template
 
@@ -41,10 +45,17 @@ def variant_seed(seed: int, number: int, attempt: int) -> int:
     return int(np.random.SeedSequence([seed, number, attempt]).generate_state(1)[0])
 
 
+def candidate_seed(template: Template, seed: int, number: int, attempt: int) -> int:
+    """Candidate `attempt` of variant `number`: a well-mixed seed, times the template's `deals`, plus the types
+    dealt to the variant (0 when none are), so that the seed alone draws the candidate again."""
+    return variant_seed(seed, number, attempt) * template.deals + template.deal(seed, number)
+
+
 def candidates(template: Template, seed: int, number: int) -> Iterator[tuple[int, Verdict]]:
     """Variant `number`'s candidates, judged, in the order they are tried."""
+    deal = template.deal(seed, number)
     for attempt in range(template.constraints.tries):
-        s = variant_seed(seed, number, attempt)
+        s = variant_seed(seed, number, attempt) * template.deals + deal
         yield s, judge(template.draw(s), template.constraints)
 
 
@@ -100,15 +111,20 @@ def _first_fair(
         rejected.update(failures.keys())
         for name, where in failures.items():
             examples.setdefault(name, where)
-    raise unsatisfiable(template, number, rejected, examples)
+    raise unsatisfiable(template, number, rejected, examples, template.deal(seed, number))
 
 
-def unsatisfiable(template: Template, number: int, rejected: Counter, examples: dict[str, str]) -> StepperError:
+def unsatisfiable(
+    template: Template, number: int, rejected: Counter, examples: dict[str, str], deal: int = 0
+) -> StepperError:
     tries = template.constraints.tries
     name, times = rejected.most_common(1)[0]
     others = ", ".join(f"{n!r} in {c:,}" for n, c in rejected.most_common()[1:3])
+    dealt = ", ".join(f"{path} = {kind!r}" for path, kind in template.dealt_values(deal).items())
     return StepperError(
-        f"cannot draw variant {number}: none of {tries:,} candidates met every constraint; most often failed: "
+        f"cannot draw variant {number}"
+        + (f" (dealt {dealt}: [random] balance = false draws types freely)" if dealt else "")
+        + f": none of {tries:,} candidates met every constraint; most often failed: "
         f"{name!r} ({DESCRIPTIONS[name]}) in {times:,} of {tries:,}, e.g. {examples[name]}"
         + (f" (also: {others})" if others else "")
         + "; widen [random] or relax [constraints]",
@@ -131,6 +147,9 @@ class Stress:
     spreads: list[tuple[str, float, float, float, int]]  # stage, least, largest, standard deviation, distinct answers
     repeats: list[tuple[str, str, int]]  # stage, the answer, how many accepted variants share it
     winners: dict[int, int]  # for a network ending in softmax: class (from 1; 0 for a tie) -> variants it wins
+    difficulty: list[tuple[str, float, float, float]] = field(default_factory=list)  # measure, least, median, most
+    outside: dict[str, int] = field(default_factory=dict)  # measure -> candidates outside its [constraints] band
+    types: dict[str, dict[str, int]] = field(default_factory=dict)  # drawn type path -> type -> accepted variants
 
 
 def stress(template: Template, count: int, seed: int) -> Stress:
@@ -138,24 +157,39 @@ def stress(template: Template, count: int, seed: int) -> Stress:
     if not 1 <= count <= 1_000_000:
         raise StepperError(f"expected from 1 to 1,000,000 candidates, found {count}", place="--stress")
     passed: Counter[str] = Counter()
-    winners: Counter[int] = Counter()
-    kept: list[dict[str, list[str]]] = []
+    outside: Counter[str] = Counter()
+    kept: list[Verdict] = []
     seen: set[tuple[str, ...]] = set()
     start = time.perf_counter()
     for number in range(1, count + 1):
-        verdict = judge(template.draw(variant_seed(seed, number, 0)), template.constraints)
+        verdict = judge(template.draw(candidate_seed(template, seed, number, 0)), template.constraints)
         failures = set(verdict.failures)
         if verdict.trace is not None and template.constraints.distinct and verdict.answer in seen:
             failures.add("distinct")
         passed.update(n for n in NAMES if n not in failures)
+        if verdict.difficulty is not None:
+            outside.update(out_of_band(verdict.difficulty, template.constraints.difficulty).keys())
         if not failures:
-            assert verdict.trace is not None, "a candidate that fits is traced"
-            kept.append(answers(verdict.trace))
+            kept.append(verdict)
             seen.add(verdict.answer)
-            if verdict.problem.layers and verdict.problem.layers[-1].kind == "softmax":
-                top = winners_of(verdict.trace.output, verdict.trace.settings.decimals)
-                winners[top[0] + 1 if len(top) == 1 else 0] += 1  # 0: a tie
     seconds = time.perf_counter() - start
+    spreads, repeats = _spreads([answers(v.trace) for v in kept if v.trace is not None])
+    return Stress(
+        count,
+        {n: passed[n] for n in NAMES},
+        len(kept),
+        seconds,
+        spreads,
+        repeats,
+        _winners(kept),
+        _difficulty_spread(kept),
+        {m: outside[m] for m in MEASURES if outside[m]},
+        _types(template, kept),
+    )
+
+
+def _spreads(kept: list[dict[str, list[str]]]) -> tuple[list, list]:
+    """Each stage's spread over the accepted variants, and the answers shared by too many of them."""
     spreads, repeats = [], []
     for key in kept[0] if kept else {}:
         values = np.array([float(x) for a in kept for x in a[key]])  # all cells: shapes may differ by variant
@@ -164,9 +198,42 @@ def stress(template: Template, count: int, seed: int) -> Stress:
         common, times = written.most_common(1)[0]
         if len(kept) >= 10 and times > REPEAT_SHARE * len(kept):
             repeats.append((key, common, times))
-    return Stress(
-        count, {n: passed[n] for n in NAMES}, len(kept), seconds, spreads, repeats, dict(sorted(winners.items()))
-    )
+    return spreads, repeats
+
+
+def _winners(kept: list[Verdict]) -> dict[int, int]:
+    winners: Counter[int] = Counter()
+    for v in kept:
+        if v.trace is not None and v.problem.layers and v.problem.layers[-1].kind == "softmax":
+            top = winners_of(v.trace.output, v.trace.settings.decimals)
+            winners[top[0] + 1 if len(top) == 1 else 0] += 1  # 0: a tie
+    return dict(sorted(winners.items()))
+
+
+def _difficulty_spread(kept: list[Verdict]) -> list[tuple[str, float, float, float]]:
+    """Each difficulty measure's least, median and largest over the accepted variants."""
+    measured: list[Difficulty] = [
+        v.difficulty if v.difficulty is not None else difficulty_of(v.trace) for v in kept if v.trace is not None
+    ]
+    spread = []
+    for measure in MEASURES:
+        values = [x for x in (getattr(d, measure) for d in measured) if x is not None]
+        if values:
+            spread.append((measure, float(min(values)), float(np.median(values)), float(max(values))))
+    return spread
+
+
+def _types(template: Template, kept: list[Verdict]) -> dict[str, dict[str, int]]:
+    """How often each drawn layer type came in the accepted variants."""
+    found: dict[str, dict[str, int]] = {}
+    for choice in template.choices:
+        if choice.how == "type" and choice.layer is not None:
+            times = Counter(v.problem.layers[choice.layer - 1].kind for v in kept)
+            found[choice.path] = {kind: times[kind] for kind in dict.fromkeys(choice.values)}
+    return found
+
+
+LABEL = 70  # the width of a constraint's name and description in the report
 
 
 def stress_report(result: Stress, constraints: Constraints) -> str:
@@ -177,35 +244,60 @@ def stress_report(result: Stress, constraints: Constraints) -> str:
         f"{n:,} candidates drawn in {result.seconds:.2f} s ({1000 * result.seconds / n:.2f} ms each"
         f"{per_variant}); {result.accepted:,} met every constraint ({100 * result.accepted / n:.1f}%).",
         "",
-        f"{'Constraint':<64} {'met':>6}  {'rate':>5}",
+        f"{'Constraint':<{LABEL}} {'met':>6}  {'rate':>5}",
     ]
     for name in NAMES:
-        off = (
-            (name in ("nonzero", "saturated", "no_ties", "distinct") and not getattr(constraints, name))
-            or (name == "largest" and constraints.largest is None)
-            or (name == "integers" and not constraints.integers)
-        )
-        label = f"{name} ({DESCRIPTIONS[name]})"
+        label = f"{name} ({_describe(name, constraints)})"
         lines.append(
-            f"{label:<64} "
-            + ("    (off)" if off else f"{result.passed[name]:>6,}  {100 * result.passed[name] / n:5.1f}%")
+            f"{label:<{LABEL}} "
+            + (f"{result.passed[name]:>6,}  {100 * result.passed[name] / n:5.1f}%" if constraints.on(name) else "(off)")
         )
+        if name == "difficulty":
+            for band in constraints.difficulty:
+                if result.outside.get(band.measure):
+                    where = f"  outside its band: {band.measure} ({band.text()})"
+                    lines.append(f"{where:<{LABEL}} {result.outside[band.measure]:>6,}  rejected")
     if result.accepted:
-        lines += ["", "Answers of the accepted variants  (least .. largest, spread, distinct answers)"]
-        for key, low, high, spread, distinct in result.spreads:
-            lines.append(f"  {key:<24} {low:>10.4g} .. {high:<10.4g} sd {spread:<8.3g} {distinct:>6,} distinct")
-        if result.winners:
-            lines += [
-                "",
-                "Winning class (the largest softmax output): "
-                + ", ".join(f"{c or 'a tie'} in {100 * n / result.accepted:.1f}%" for c, n in result.winners.items()),
-            ]
+        lines += _accepted_report(result)
+    return "\n".join(lines) + "\n"
+
+
+def _describe(name: str, constraints: Constraints) -> str:
+    """A constraint in words, with its threshold where it has one."""
+    saturation = constraints.saturated
+    if name == "saturated" and saturation is not None:
+        allowed = f", more than {saturation.at_most} a stage" if saturation.at_most else ""
+        return f"no sigmoid, tanh or softmax value within {float(saturation.within):g} of 0 or 1{allowed}"
+    return DESCRIPTIONS[name]
+
+
+def _accepted_report(result: Stress) -> list[str]:
+    """What the report says of the accepted variants: answers, difficulty, types, winners, repeats."""
+    lines = ["", "Answers of the accepted variants  (least .. largest, spread, distinct answers)"]
+    for key, low, high, spread, distinct in result.spreads:
+        lines.append(f"  {key:<24} {low:>10.4g} .. {high:<10.4g} sd {spread:<8.3g} {distinct:>6,} distinct")
+    if result.difficulty:
+        lines += ["", f"{'Difficulty of the accepted variants':<58} {'least':>8} {'median':>8} {'largest':>8}"]
+        for measure, low, middle, high in result.difficulty:
+            label = f"{measure} ({MEASURES[measure]})"
+            lines.append(f"  {label:<56} {low:>8.4g} {middle:>8.4g} {high:>8.4g}")
+    for path, times in result.types.items():
+        if len(times) < 2:
+            continue
+        shares = ", ".join(f"{kind} in {times[kind]:,}" for kind in times)
+        lines += ["", f"Types drawn for {path}: {shares} of {result.accepted:,}"]
+    if result.winners:
         lines += [
             "",
-            f"Answers shared by more than {100 * REPEAT_SHARE:.0f}% of the accepted variants "
-            "(a pattern a student could guess):",
+            "Winning class (the largest softmax output): "
+            + ", ".join(f"{c or 'a tie'} in {100 * n / result.accepted:.1f}%" for c, n in result.winners.items()),
         ]
-        lines += [
-            f"  {key}: {answer}  ({times:,} of {result.accepted:,})" for key, answer, times in result.repeats
-        ] or ["  none"]
-    return "\n".join(lines) + "\n"
+    lines += [
+        "",
+        f"Answers shared by more than {100 * REPEAT_SHARE:.0f}% of the accepted variants "
+        "(a pattern a student could guess):",
+    ]
+    lines += [f"  {key}: {answer}  ({times:,} of {result.accepted:,})" for key, answer, times in result.repeats] or [
+        "  none"
+    ]
+    return lines

@@ -6,10 +6,17 @@
     "layer3.type" = ["maxpool", "avgpool"]
     "layer6.weights" = "0..0.5 by 0.1"   # 0, 0.1, ..., 0.5
 
+    balance = true                       # the default: each type for as many variants as the others
+    fixed = ["layer3.type"]              # or one type for the whole exam, drawn from the exam's seed
+
 A path names the input or a layer's field (`layerN.field`), and may end in a
 part counted from 1 (filter, channel or neuron). A grid's cells are drawn one
-by one; a stride, size or padding is drawn once. Drawing is seeded: the same
-template and seed give the same problem. Whether a problem is fair to set is
+by one; a stride, size or padding is drawn once. A layer's type is dealt out
+in turn (balanced: round-robin over the variants, in a seeded order each
+round), held for the whole exam (`fixed`), or drawn for each variant alone
+(`balance = false`); a variant's seed carries its dealt types, so the seed
+alone draws its problem again. Drawing is seeded: the same template and seed
+give the same problem. Whether a problem is fair to set is
 `fairness.py`'s question; this file reads the template and draws.
 """
 
@@ -19,6 +26,7 @@ import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +58,8 @@ FIELDS = {
     Activation: {"type": "type", "slope": CELLS},
 }
 TEMPLATE_PARTS = ("random", "constraints", "exam")
+RANDOM_OPTIONS = ("balance", "fixed")  # [random] fields that say how types are dealt, not what is drawn
+BALANCED, FIXED, FREE = "balanced", "fixed", "free"  # how a type is dealt to the variants of one exam
 KEYS = ("full", "answers")
 # A layer's number or a part's in a [random] path: ASCII digits only (str.isdigit also takes '²'), and few
 # enough for int() (which refuses more than 4,300).
@@ -67,6 +77,7 @@ class Choice:
     part: int | None  # 0-based filter, channel or neuron; None for the whole field
     how: str  # CELLS, "pair", "pair0", "count" or "type"
     values: tuple  # Fractions, or names of layer types
+    dealt: str = FREE  # a type: BALANCED over the exam's variants, FIXED for the exam, or FREE (drawn alone)
 
     def draw(self, rng: np.random.Generator, count: int) -> list:
         return [self.values[i] for i in rng.integers(len(self.values), size=count)]
@@ -81,12 +92,47 @@ class Template:
     source: str
     moodle: str = "stages"  # the Moodle quiz: a question per stage, or one "whole" question per variant
 
+    @cached_property
+    def dealt(self) -> tuple[Choice, ...]:
+        """The type choices dealt out over an exam (balanced or fixed), rather than drawn for each variant."""
+        return tuple(c for c in self.choices if c.dealt != FREE)
+
+    @cached_property
+    def deals(self) -> int:
+        """How many ways the dealt types can fall together: a seed carries one of them as its remainder."""
+        return int(np.prod([len(c.values) for c in self.dealt], dtype=object)) if self.dealt else 1
+
+    def deal(self, seed: int, number: int) -> int:
+        """Variant `number`'s dealt types for the exam of `seed`, as one number below `deals` (a mixed radix):
+        a balanced type is the next of a seeded order of its values, a new order each round, so every value
+        comes as often as the others, to within one; a fixed type is one value for the whole exam."""
+        code, radix = 0, 1
+        for k, choice in enumerate(self.dealt):
+            n = len(choice.values)
+            if choice.dealt == FIXED:
+                index = int(np.random.default_rng([seed, k]).integers(n))
+            else:
+                round_, place = divmod(number - 1, n)
+                index = int(np.random.default_rng([seed, k, round_]).permutation(n)[place])
+            code, radix = code + index * radix, radix * n
+        return code
+
+    def dealt_values(self, seed: int) -> dict[str, str]:
+        """The dealt types a (variant's) seed carries: path -> type."""
+        code, found = seed % self.deals, {}
+        for choice in self.dealt:
+            code, index = divmod(code, len(choice.values))
+            found[choice.path] = choice.values[index]
+        return found
+
     def draw(self, seed: int) -> Problem:
-        """The problem of one seed: each choice drawn in the order the template lists them."""
+        """The problem of one seed: each choice drawn in the order the template lists them, the dealt types
+        taken from the seed's remainder by `deals` (see `deal`)."""
         rng = np.random.default_rng(seed)
+        dealt = self.dealt_values(seed) if self.dealt else {}
         problem = self.base
         for choice in self.choices:
-            problem = _apply(problem, choice, rng)
+            problem = _apply(problem, choice, rng, dealt.get(choice.path))
         return problem
 
 
@@ -107,11 +153,19 @@ def loads_template(text: str, *, name: str = "<template>") -> Template:
             raise StepperError(
                 f'expected a [random] table naming what varies, such as input = "0..4", found {found}', place="[random]"
             )
+        random = dict(random)
+        options = {k: random.pop(k) for k in RANDOM_OPTIONS if k in random}
+        if not random:
+            raise StepperError(
+                'expected a [random] table naming what varies, such as input = "0..4", found only '
+                + " and ".join(options),
+                place="[random]",
+            )
         paths = [path for path, _ in _flat(random)]
         twice = next((p for p in paths if paths.count(p) > 1), None)
         if twice:
             raise StepperError("named twice (once quoted, once as a table): keep one", place=f"[random] {twice!r}")
-        choices = tuple(_choice(path, spec, base) for path, spec in _flat(random))
+        choices = _dealing(tuple(_choice(path, spec, base) for path, spec in _flat(random)), options)
         constraints = parts.get("constraints", {})
         if not isinstance(constraints, dict):
             raise StepperError(f"expected a [constraints] table, found {shown(constraints)}", place="[constraints]")
@@ -143,6 +197,32 @@ def loads_template(text: str, *, name: str = "<template>") -> Template:
     template = Template(base, choices, constraints, key, name, moodle)
     _numbers_only(template)
     return template
+
+
+def _dealing(choices: tuple[Choice, ...], options: dict) -> tuple[Choice, ...]:
+    """The type choices marked as dealt: balanced over the variants (`balance = true`, the default), or fixed
+    for the exam (`fixed = ["layer3.type"]`); `balance = false` draws each variant's types alone."""
+    balance, fixed = options.get("balance", True), options.get("fixed", [])
+    if not isinstance(balance, bool):
+        raise StepperError(f"expected true or false, found {shown(balance)}", place="[random] field 'balance'")
+    types = [c.path for c in choices if c.how == "type"]
+    example = types[0] if types else "layer3.type"
+    if not isinstance(fixed, list) or not all(isinstance(p, str) for p in fixed):
+        raise StepperError(
+            f"expected a list of the types [random] draws, such as [{example!r}], found {shown(fixed)}",
+            place="[random] field 'fixed'",
+        )
+    unknown = [p for p in fixed if p not in types]
+    if unknown:
+        raise StepperError(
+            f"{unknown[0]!r} is not a type [random] draws: {suggestion(unknown[0], types)}expected "
+            + (" or ".join(map(repr, types)) if types else 'a type drawn above it, such as "layer3.type" = [...]'),
+            place="[random] field 'fixed'",
+        )
+    return tuple(
+        replace(c, dealt=FIXED if c.path in fixed else BALANCED if balance else FREE) if c.how == "type" else c
+        for c in choices
+    )
 
 
 def _misspelt_parts(data: dict, name: str) -> None:
@@ -347,13 +427,15 @@ def _show(x: Fraction) -> str:
 # ---- drawing: each choice replaces one field of the problem ----
 
 
-def _apply(problem: Problem, choice: Choice, rng: np.random.Generator) -> Problem:
+def _apply(problem: Problem, choice: Choice, rng: np.random.Generator, dealt: str | None = None) -> Problem:
+    """`problem` with one choice drawn (`dealt`: the type dealt to this variant, if the choice is dealt)."""
     if choice.layer is None:
         return replace(problem, input=_redraw(problem.input, choice, rng))
     layers = list(problem.layers)
     layer = layers[choice.layer - 1]
     if choice.how == "type":
-        layer = replace(layer, kind=choice.draw(rng, 1)[0])
+        kind: Any = dealt if dealt is not None else choice.draw(rng, 1)[0]
+        layer = replace(layer, kind=kind)
     elif isinstance(layer, Dense) and choice.field == "weights":
         weights = list(layer.weights)
         for k in range(len(weights)) if choice.part is None else [choice.part]:

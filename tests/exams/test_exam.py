@@ -18,7 +18,7 @@ import pytest
 
 from stepper.cli import main
 from stepper.core.errors import StepperError
-from stepper.exams.generate import generate, stress, stress_report, variant_seed
+from stepper.exams.generate import candidate_seed, generate, stress, stress_report, variant_seed
 from stepper.exams.fairness import judge
 from stepper.interop.dump import dumps
 from stepper.exams.variants import load_template, loads_template
@@ -244,7 +244,8 @@ def test_a_template_that_breaks_a_constraint_is_reported(name):
 
 
 def test_judge_names_only_the_broken_constraint():
-    template = loads_template(template_with('input = "1..1"\n"layer1.filters" = [1]', "nonzero = false"), name="t")
+    template = loads_template(template_with('input = "1..1"\n"layer1.filters" = [1]', "nonzero = false\nsaturated = false"),
+                              name="t")
     verdict = judge(template.draw(1), template.constraints)
     assert set(verdict.failures) == {"no_ties"}
     assert verdict.failures["no_ties"] == "layer3, channel 1: the window at row 1, column 2 has a tie for the largest"
@@ -290,7 +291,7 @@ def test_stress_reports_every_constraint_and_each_answer(capsys):
 def test_stress_counts_match_judging_each_candidate():
     template = load_template(TEMPLATE)
     result = stress(template, 60, 3)
-    verdicts = [judge(template.draw(variant_seed(3, n, 0)), template.constraints) for n in range(1, 61)]
+    verdicts = [judge(template.draw(candidate_seed(template, 3, n, 0)), template.constraints) for n in range(1, 61)]
     for name in ("nonzero", "no_ties", "largest"):
         assert result.passed[name] == sum(name not in v.failures for v in verdicts)
     assert result.accepted <= sum(not v.failures for v in verdicts)
