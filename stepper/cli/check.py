@@ -104,7 +104,7 @@ def _scripts(
     scripts = [file_script(p) for p in paths]
     taken = {p.stem for p in paths}
     for sheet in dict.fromkeys(sheets):
-        rows = sheet_rows(sheet, source)
+        rows = sheet_rows(sheet, source, odd)
         for name, same in duplicates(rows):
             where = " and ".join(row.place.split(" (")[0] for row in same)
             print(
@@ -117,13 +117,17 @@ def _scripts(
     return scripts, odd, bool(sheets)
 
 
-def sheet_rows(sheet: Path, source: Problem | Manifest) -> list[Row]:
+def sheet_rows(sheet: Path, source: Problem | Manifest, passed_over: list[Skipped]) -> list[Row]:
     """A spreadsheet's rows: a Moodle quiz's responses report (a CSV whose header says so), or a class's
-    answers with stepper's columns, each column checked against the problem."""
+    answers with stepper's columns, each column checked against the problem. A report's attempts that were not
+    finished are added to `passed_over`, with why, so that the summary lists them."""
     if sheet.suffix.lower() == ".csv":
         moodle = _moodle_responses()
         if moodle is not None and moodle.looks_like_responses(read_header(sheet)):
-            return moodle.read_responses(sheet, source)
+            unfinished: list = []
+            rows = moodle.read_responses(sheet, source, unfinished)
+            passed_over += [Skipped(Path(f"{sheet.name}, {u.place}"), u.why) for u in unfinished]
+            return rows
     rows = read_answers(sheet)
     check_columns(rows[0].cells, source, str(sheet))
     return rows

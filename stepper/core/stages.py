@@ -122,3 +122,8 @@ def stage_points(scheme: MarkScheme, asked: tuple[Stage, ...]) -> dict[str, Frac
         else:
             points[s.key] = Fraction(scheme.default)
     return points
+
+
+# Layers whose single steps are weighted sums a student may write out (`[[window]]` in a working file, a `sum:`
+# column of a class sheet), and what picks the map.
+SUM_LAYERS = {"conv2d": "filter", "conv1x1": None, "dense": "neuron"}

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..core.stages import Stage
 from .moodle import _refuse_coarse, _xml, stage_answers, stage_marks, to_html
-from .qti import DECLARATION, attribute, decimal, deterministic_zip, text
+from .qti import DECLARATION, attribute, decimal, deterministic_zip, shares, text
 
 if TYPE_CHECKING:
     from .generate import Variant
@@ -78,10 +78,9 @@ def _items(v: Variant, sheet: str, keys: Mapping[int, str]) -> tuple[list[str], 
     marks, total, keyed = stage_marks(v.problem), Fraction(0), set()
     for found in stage_answers(v):
         s, answers = found.stage, found.cells
-        share = marks[s.key] / len(answers)
         total += marks[s.key]
         how = f"rounded to {v.trace.settings.decimals} decimal places" if found.rounded else "exactly"
-        for index, (value, tolerance) in zip(np.ndindex(*s.shape), answers):
+        for index, (value, tolerance), share in zip(np.ndindex(*s.shape), answers, shares(marks[s.key], len(answers))):
             where = _place(s, index)
             ask = f"<p>Variant {text(v.id)}: <strong>{text(s.title(v.problem))}</strong>{where} ({how})</p>"
             key = None if s.layer in keyed else to_html(keys[s.layer])

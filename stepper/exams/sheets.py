@@ -27,7 +27,7 @@ from pathlib import Path, PurePath
 from types import TracebackType
 from typing import IO, Protocol
 
-from ..core.stages import Stage, layer_title, stage_points, stages
+from ..core.stages import SUM_LAYERS, Stage, layer_title, stage_points, stages
 from ..core.trace import Trace
 from ..writing.documents import environment, render, render_keys_chunks, render_layer, render_question, render_template
 from ..writing.latex import typeset
@@ -204,7 +204,8 @@ def answer_sheet(trace: Trace, template: str, seed: int, variant: str) -> Answer
         )
         kind = problem.layers[first.layer - 1].kind
         working = WORKING_MM.get(kind, WORKING_MM_ELSE)
-        blocks.append(Block(len(blocks) + 1, title, answers, working, problem.marks.sum_points(first.layer)))
+        sums = problem.marks.sum_points(first.layer) if kind in SUM_LAYERS else Fraction(0)  # only sums it can mark
+        blocks.append(Block(len(blocks) + 1, title, answers, working, sums))
     text = qr.payload(template, seed, variant)
     return AnswerSheet(
         PurePath(template).name,

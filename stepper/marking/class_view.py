@@ -51,7 +51,7 @@ class ClassView(NamedTuple):
     mean: Fraction | None  # None when no one was marked
     lowest: Fraction | None
     highest: Fraction | None
-    out_of: Fraction | None
+    out_of: tuple[Fraction, Fraction] | None  # the least and the most a student could earn (the same, mostly)
     mistakes: tuple[MistakeGroup, ...]  # most students first
     stages: tuple[StageTally, ...]  # in the order of the network
     hardest: StageTally | None  # the stage most students got wrong (None when none did)
@@ -70,13 +70,14 @@ def class_view(
     totals = [s.marks for s in students]
     stages = _stages(marked)
     wrong = [t for t in stages if t.wrong]
+    out_of = sorted({s.out_of for s in students})  # written sums or variants may make students' totals differ
     return ClassView(
         title=title,
         students=students,
         mean=Fraction(sum(totals), len(totals)) if totals else None,
         lowest=min(totals) if totals else None,
         highest=max(totals) if totals else None,
-        out_of=students[0].out_of if students else None,
+        out_of=(out_of[0], out_of[-1]) if out_of else None,
         mistakes=_mistakes(marked),
         stages=stages,
         hardest=max(wrong, key=lambda t: t.wrong) if wrong else None,  # the first of any tie, in network order
@@ -87,14 +88,14 @@ def class_view(
 
 def _mistakes(marked: list[tuple[Path, Feedback]]) -> tuple[MistakeGroup, ...]:
     """Each diagnosis with the students it explains and the stages it was found at, most students first."""
-    students: dict[str, dict[str, None]] = {}
+    students: dict[str, dict[Path, str]] = {}  # by the file or row, so that two students of one name count twice
     where: dict[str, dict[str, None]] = {}
-    for _, fb in marked:
+    for path, fb in marked:
         for r in fb.stages:
             if r.diagnosis is not None:
-                students.setdefault(r.diagnosis.name, {})[fb.working.student] = None
+                students.setdefault(r.diagnosis.name, {})[path] = fb.working.student
                 where.setdefault(r.diagnosis.name, {})[r.title] = None
-    groups = [MistakeGroup(name, tuple(students[name]), _by_layer(where[name])) for name in students]
+    groups = [MistakeGroup(name, tuple(students[name].values()), _by_layer(where[name])) for name in students]
     return tuple(sorted(groups, key=lambda g: (-len(g.students), g.name)))
 
 

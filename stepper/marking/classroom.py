@@ -147,7 +147,7 @@ class Markers:
 
     def check_row(self, row: Row, sheet: str) -> Feedback:
         """A spreadsheet's row marked against the problem, or the variant its `variant` column names."""
-        from .spreadsheet import working_from_row
+        from .spreadsheet import sum_column, working_from_row
 
         problem = self.source
         if not isinstance(problem, Problem):
@@ -163,7 +163,16 @@ class Markers:
                 problem = problem.problem_for(row.variant, sheet)
             except StepperError as e:
                 raise StepperError(e.message, file=sheet, place=place) from None
-        return self.marker(problem).check(working_from_row(row, problem, sheet))
+        working = working_from_row(row, problem, sheet)
+        try:
+            return self.marker(problem).check(working)
+        except StepperError as e:  # a written sum that cannot be read: placed at its row and column, as a cell is
+            found = re.fullmatch(r"\[\[window\]\] ([0-9]+)", e.place or "")
+            if found is None or not 0 < int(found[1]) <= len(working.sums):
+                raise
+            column = sum_column(working.sums[int(found[1]) - 1], problem)
+            message = e.message if len(e.message) <= 200 else e.message[:200] + "..."
+            raise StepperError(message, file=sheet, place=f"{row.place}, column {column}") from None
 
     def marker(self, problem: Problem) -> Marker:
         """The one Marker of this problem (a variant's), made when first needed."""

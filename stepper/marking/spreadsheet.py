@@ -26,8 +26,8 @@ from ..core.errors import StepperError, suggestion
 from ..core.load import NON_FINITE, read_text
 from ..core.numbers import TooManyDigits, fraction
 from ..core.spec import Problem
-from ..core.stages import Stage, stages
-from .working import SUM_LAYERS, Working, working_from_table
+from ..core.stages import SUM_LAYERS, Stage, stages
+from .working import Working, WrittenSum, working_from_table
 
 if TYPE_CHECKING:
     from ..exams.manifest import Manifest
@@ -156,13 +156,17 @@ def row_of_working(working: Working, problem: Problem) -> dict[str, str]:
             written = answer.written
             row[stage.key] = "\n".join(" ".join(written[i : i + width]) for i in range(0, len(written), width))
     for w in working.sums:
-        kind = problem.layers[w.layer - 1].kind
-        if kind == "dense":
-            row[f"sum:layer{w.layer}.z{w.row + 1}"] = w.text
-        else:
-            part = f"filter{w.map + 1}" if kind == "conv2d" else "map"
-            row[f"sum:layer{w.layer}.{part}[{w.row + 1},{w.col + 1}]"] = w.text
+        row[sum_column(w, problem)] = w.text
     return row
+
+
+def sum_column(w: WrittenSum, problem: Problem) -> str:
+    """The sheet's column of a written sum: sum:layer1.filter1[1,2], sum:layer4.map[1,1], sum:layer6.z1."""
+    kind = problem.layers[w.layer - 1].kind
+    if kind == "dense":
+        return f"sum:layer{w.layer}.z{w.row + 1}"
+    part = f"filter{w.map + 1}" if kind == "conv2d" else "map"
+    return f"sum:layer{w.layer}.{part}[{w.row + 1},{w.col + 1}]"
 
 
 def sheet_of_rows(rows: list[dict[str, str]], source: Problem | Manifest) -> str:

@@ -56,14 +56,12 @@ from ..core.load import NON_FINITE, cell_place, culprit, read_text, read_toml, s
 from ..core.numbers import TooManyDigits, Values, fraction, from_numbers, plain_number
 from ..core.reading import list_of_tables
 from ..core.spec import Problem
-from ..core.stages import Stage, stages, table_names
+from ..core.stages import SUM_LAYERS, Stage, stages, table_names
 
 TOP_FIELDS = {"student", "note", "variant", "window"}
 WINDOW_FIELDS = {"layer", "filter", "neuron", "row", "column", "sum"}
 BLANK = ("?", "_")  # how a cell left blank is typed
 ROWS = "rows"  # the field of a layer's table naming the rows of its maps that are typed; <part>_rows for one map
-# Layers whose single steps are weighted sums a student may write out, and what picks the map.
-SUM_LAYERS = {"conv2d": "filter", "conv1x1": None, "dense": "neuron"}
 
 
 class Answer(NamedTuple):

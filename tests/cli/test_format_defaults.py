@@ -22,8 +22,11 @@ def test_the_default_is_defined_once():
 
 
 @pytest.fixture
-def no_pdflatex(monkeypatch):
-    monkeypatch.setattr(latex, "pdflatex_available", lambda: False)
+def no_pdflatex(monkeypatch, tmp_path_factory):
+    """A PATH without pdflatex, as on a machine without TeX. (Patching pdflatex_available itself would leak: a
+    command module first imported under the patch would keep the patched function for every later test.)"""
+    monkeypatch.setenv("PATH", str(tmp_path_factory.mktemp("no-tex-bin")))
+    assert not latex.pdflatex_available()
 
 
 NOTE = "stepper: note: pdflatex is not installed, so no PDF is made (md and tex are)"

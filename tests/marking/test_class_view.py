@@ -95,3 +95,15 @@ def test_hostile_names_are_escaped_in_both(problem, marked):
     assert "<b>" not in md and "<i>" not in md
     pdf = typeset(summary_tex(problem, bad, [Skipped(Path("a%b.toml"), "50% & more")]), "summary.tex")
     assert pdf.startswith(b"%PDF")
+
+
+def test_two_students_of_one_name_count_twice_and_totals_that_differ_are_a_range(marked):
+    path, fb = next((p, f) for p, f in marked if p.stem.endswith("relu-forgotten"))
+    twin = (path.with_name("twin.toml"), fb)
+    richer = (path.with_name("richer.toml"), replace(fb, out_of=fb.out_of + 3))
+    view = class_view("t", [*marked, twin, richer], [])
+    relu = next(g for g in view.mistakes if g.name == "ReLU forgotten")
+    assert len(relu.students) == 3 and set(relu.students) == {fb.working.student}
+    assert view.out_of == (fb.out_of, fb.out_of + 3)
+    md = summary_md(load(ROOT / "examples" / "tutorial.toml"), [*marked, twin, richer], [])
+    assert f"out of {fb.out_of} to {fb.out_of + 3}," in md

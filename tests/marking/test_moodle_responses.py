@@ -361,3 +361,20 @@ def test_a_file_that_is_not_csv_or_not_utf8_is_one_error(tmp_path, manifest):
     one_line_error(path, manifest)
     path.write_bytes(b'State,Response 1\nFinished,"part 1: 4\n')  # an unclosed quote
     one_line_error(path, manifest)
+
+
+def test_the_command_marks_a_report_and_lists_the_attempts_not_finished(tmp_path, exam, classroom, capsys):
+    """`stepper check manifest.json responses.csv`: the finished attempts marked, the others named as skipped on the
+    terminal and in the class summary."""
+    from tests.helpers.one_line import run_stepper
+
+    data, typed = classroom
+    (tmp_path / "responses.csv").write_bytes(data)
+    code, out, err = run_stepper(capsys, "check", exam / "manifest.json", tmp_path / "responses.csv", "--format", "md",
+                                 "--out", tmp_path / "fb")
+    assert code == 2  # some attempts were passed over, as for files that cannot be marked
+    for student in typed:
+        assert student in out
+    summary = (tmp_path / "fb" / "class-summary.md").read_text(encoding="utf-8")
+    assert 'row 5 (student "Dee Park")' in err and 'row 6 (student "Eve Quist")' in err
+    assert 'row 5 (student "Dee Park") (the attempt is "In progress"' in summary and "Never submitted" in summary

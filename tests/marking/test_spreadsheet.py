@@ -391,3 +391,16 @@ def test_a_folder_of_working_files_becomes_one_class_sheet_with_the_same_marks(t
     for p in paths:
         fb = check_working(PROBLEM, load_working(p, PROBLEM))
         assert marks[fb.working.student] == f"{points(fb.marks)} / {points(fb.out_of)}"
+
+
+def test_a_written_sum_that_cannot_be_read_is_placed_at_its_row_and_column(tmp_path, capsys):
+    problem = tmp_path / "sums.toml"
+    problem.write_text(TUTORIAL.read_text(encoding="utf-8") + "\n[marks]\nsums = 1\n", encoding="utf-8")
+    rows = [{**right_row("A. Ok")}, {**right_row("B. Zero"), "sum:layer1.filter1[1,1]": "1/0"},
+            {**right_row("C. Long"), "sum:layer1.filter1[1,1]": "(" * 300}]
+    write_csv(tmp_path / "sums.csv", rows)
+    code, out, err = run_stepper(capsys, "check", problem, tmp_path / "sums.csv", "--format", "md", "--out", tmp_path / "fb")
+    assert code == 2 and "A. Ok" in out
+    lines = [line for line in err.splitlines() if line.startswith("stepper: skipped:")]
+    assert 'row 3 (student "B. Zero"), column sum:layer1.filter1[1,1]:' in lines[0]
+    assert 'row 4 (student "C. Long"), column sum:layer1.filter1[1,1]:' in lines[1] and len(lines[1]) < 400
