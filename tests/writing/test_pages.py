@@ -221,7 +221,7 @@ def template_headings() -> list[str]:
                 "s.title|escape": "Layer 1 (convolution), filter 1, row 1, column 2"}
     found = []
     for path in TEMPLATES.rglob("*"):
-        if path.is_file():
+        if path.is_file() and not path.name.endswith("_md.j2"):  # a partial for Markdown alone has no pages
             for call in re.findall(r"mk\.heading\(\d, (.*?)\)\}", path.read_text(encoding="utf-8")):
                 parts = [p.strip() for p in call.split(" ~ ")]
                 found.append("".join(p[1:-1] if p.startswith('"') else examples[p] for p in parts))
