@@ -97,6 +97,20 @@ def page_picture(page: Path, picture: Path) -> None:
         browser.close()
 
 
+# `stepper exam --stress 200` of the tutorial's exam template: how often each constraint holds and how hard the
+# accepted variants are. Its first line says how long the run took, which no two runs share.
+STRESS = "output/exam-stress.txt"
+STRESS_ARGS = ["exam", str(ROOT / "examples" / "tutorial-exam.toml"), "--stress", "200", "--seed", "1"]
+
+
+def stress_report() -> str:
+    """The stress run's report, as `stepper exam --stress` prints it."""
+    run = subprocess.run([sys.executable, "-m", "stepper", *STRESS_ARGS], cwd=ROOT, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(run.stderr)
+    return run.stdout
+
+
 # `stepper exam` of the tutorial's exam template: a few variants in every format.
 EXAM = "output/exam"
 
@@ -151,6 +165,8 @@ def main() -> int:
         status = stepper(class_args(str(sheet), str(ROOT / CLASS)))
     if status == 0:
         status = stepper(exam_args(str(ROOT / EXAM)))
+    if status == 0:
+        (ROOT / STRESS).write_text(stress_report(), encoding="utf-8")
     if status == 0:
         page = str(PICTURE_PAGE)
         subprocess.run(

@@ -12,7 +12,7 @@ from tests.helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
 from regenerate_output import (  # noqa: E402
-    ANSWER_SHEET, CLASS, CLASS_SHEET, answer_sheet_args, class_args, class_sheet,
+    ANSWER_SHEET, CLASS, CLASS_SHEET, STRESS, answer_sheet_args, class_args, class_sheet, stress_report,
     EXAM, EXAMPLES, FEEDBACK, LECTURE_FILES, PAGE_PICTURE, PICTURE, WORKINGS, check_args, exam_args, lecture_args,
 )
 
@@ -122,6 +122,15 @@ def test_exam_outputs_are_current(fresh_exam):
 def test_no_stray_files_in_output():
     expected = {ROOT.joinpath(e).stem + s for e in EXAMPLES for s in (".md", ".tex", ".pdf")} | {"feedback", "exam"}
     extra = {p.name for p in (ROOT / "output").iterdir()} - expected - set(LECTURE_FILES) - {PICTURE, PAGE_PICTURE}
+    extra -= {Path(STRESS).name}
     assert not extra, f"files in output/ that no example makes: {sorted(extra)}"
     for picture in (PICTURE, PAGE_PICTURE):
         assert (ROOT / "output" / picture).read_bytes().startswith(b"\x89PNG"), STALE
+
+
+def test_the_exam_stress_report_is_current():
+    """output/exam-stress.txt: 200 candidates of the exam template, all but the first line (its timing)."""
+    kept = (ROOT / STRESS).read_text(encoding="utf-8").splitlines()[1:]
+    fresh = stress_report().splitlines()
+    assert kept == fresh[1:], STALE
+    assert any(line.startswith("Difficulty of the accepted variants") for line in fresh)
