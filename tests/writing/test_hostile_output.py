@@ -561,7 +561,7 @@ def test_a_report_name_too_long_for_the_disk_skips_one_student_not_the_class(cap
     shutil.copy(ROOT / "examples" / "tutorial-working-right.toml", folder / "ada.toml")
     long = "x" * 245  # the file fits the 255-byte limit; "-feedback.md" added to it does not
     shutil.copy(ROOT / "examples" / "tutorial-working-right.toml", folder / f"{long}.toml")
-    code, out, err = run_stepper(capsys, "check", TUTORIAL, folder, "--out", tmp_path / "fb")
+    code, out, err = run_stepper(capsys, "check", TUTORIAL, folder, "--format", "md", "--out", tmp_path / "fb")
     assert code == 2 and "Traceback" not in err
     assert "ada.toml: Ada Right" in out
     assert any(line.startswith("stepper: skipped: ") and "too long" in line for line in err.splitlines()), err
