@@ -13,3 +13,7 @@ TRANSPOSED = ("scatter", "convolution")
 # (CS231n's notes call such a stride invalid).
 SIZE_RULES = ("floor", "exact")
 MARK_PER = ("cell", "stage")
+# Training ([train]): the loss a network's output is judged by, and where max pooling sends a tied window's
+# gradient: to the first of the tied cells in reading order (PyTorch), or to every one of them (Ng's mask).
+LOSSES = ("cross_entropy", "mse", "half_sse", "binary_cross_entropy")
+TIES = ("first", "all")

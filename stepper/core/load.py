@@ -45,7 +45,7 @@ MAX_FILE_BYTES = 10 * 2**20
 # The most layers a problem may have. Checking runs the network again for each known mistake of each layer,
 # so its cost grows with the square of the layers: 100 mixed layers take about 2 s, 400 about 16 s.
 MAX_LAYERS = 100
-TOP_FIELDS = {"title", "input", "layers", "settings", "marks"}
+TOP_FIELDS = {"title", "input", "layers", "settings", "marks", "train"}
 SETTINGS_FIELDS = {"decimals", "rounding", "detail", "terms", "simplify", "channels", "transposed", "size_rule"}
 
 
@@ -156,6 +156,10 @@ def _problem(data: dict, name: str) -> Problem:
     built = tuple(_layer(i, raw) for i, raw in enumerate(layers, 1))
     problem = Problem(title=title, input=image, layers=built, settings=settings, source=name)
     _distinct_symbols(problem)
+    if "train" in data:  # before [marks], which may give points to the backward pass's stages
+        from .train import read_train
+
+        problem = replace(problem, train=read_train(data["train"], problem))
     if "marks" in data:
         problem = replace(problem, marks=_marks(data["marks"], problem))
     return problem

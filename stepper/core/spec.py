@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from functools import cached_property
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from . import reading
 from .choices import CHANNELS, MARK_PER, ROUNDING, SIZE_RULES, TERMS, TRANSPOSED
 from .errors import StepperError, suggestion
 from .numbers import Values, as_symbols, exact, floats, symbols
+
+if TYPE_CHECKING:
+    from .train import Train
 
 Shape = tuple[int, ...]
 Pair = tuple[int, int]  # (rows, columns)
@@ -560,6 +563,7 @@ class Problem:
     settings: Settings = field(default_factory=Settings)
     source: str = "<problem>"
     marks: MarkScheme = field(default_factory=MarkScheme)  # where it was read from, for messages
+    train: Train | None = None  # [train]: the target, loss and learning rate of a backward pass, if asked for
 
     def shapes(self) -> list[Shape]:
         """The input's shape and each layer's output shape, checked layer by layer; symbols may only

@@ -1,0 +1,398 @@
+"""The backward evaluator: the loss, every layer's gradients, and the gradient-descent update, as records.
+
+Every layer goes the same three steps, mirroring the forward evaluator: from dL/d(output) compute dL/d(input)
+and dL/d(parameters) with numpy, carry them as the settings say (rounded to the places a student keeps, or in
+full), and return the layer's record (gradients.LayerGrad). The forward values used are those the forward pass
+carried, so that a solution with carried rounding reproduces the working a student does on paper.
+
+Limits, stated plainly: gradients are floats (no exact fractions, no symbols); rounding a value (carry) is
+treated as the identity when differentiating, as a student does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .errors import StepperError
+from .evaluate import trace
+from .gradients import LayerGrad, LossTrace, Training, TrainingStep, Update
+from .numbers import Values, floats, round_half_away
+from .spec import Conv1x1, Conv2d, ConvTranspose2d, Dense, Layer, Problem, Settings
+from .trace import (
+    ConvTrace,
+    DenseTrace,
+    ElementwiseTrace,
+    FlattenTrace,
+    LayerTrace,
+    MixTrace,
+    PoolTrace,
+    SoftmaxTrace,
+    Trace,
+    TransposedTrace,
+)
+from .train import Train
+
+
+def training(problem: Problem, settings: Settings | None = None) -> Training:
+    """Every step of gradient descent the problem's [train] asks for, and the loss after the last."""
+    if problem.train is None:
+        raise StepperError("the problem has no [train] table: nothing to train", file=problem.source)
+    settings = settings or problem.settings
+    if settings.detail == "shapes":
+        settings = replace(settings, detail="answers")
+    train, steps, current = problem.train, [], problem
+    for number in range(1, train.steps + 1):
+        forward = trace(current, settings)
+        loss = loss_of(forward, train, settings)
+        grads = backward(forward, loss, train, settings)
+        updates = update(current, grads, train, settings)
+        after = updated(current, updates)
+        steps.append(TrainingStep(number, forward, loss, grads, updates, after))
+        current = after
+    final = loss_of(trace(current, settings), train, settings)
+    return Training(train, tuple(steps), final)
+
+
+# ---- the loss ----
+
+
+def loss_of(forward: Trace, train: Train, settings: Settings) -> LossTrace:
+    """L of the network's output against the target, and the gradient the backward pass starts from."""
+    yhat = forward.output.reshape(-1)
+    p, y = yhat.floats().astype(np.float64), train.target.floats().astype(np.float64)
+    n = p.size
+    kind = train.loss
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "half_sse":
+            terms, value, grad = 0.5 * (p - y) ** 2, None, p - y
+        elif kind == "mse":
+            terms, value, grad = (p - y) ** 2, None, 2 * (p - y) / n
+        elif kind == "cross_entropy":
+            terms, grad = np.where(y > 0, -y * np.log(p), 0.0), p * y.sum() - y
+            value = None
+        else:  # binary_cross_entropy
+            terms = -(np.where(y > 0, y * np.log(p), 0.0) + np.where(y < 1, (1 - y) * np.log(1 - p), 0.0))
+            value, grad = None, (p - y) / n
+    if not np.isfinite(terms).all():
+        bad = int(np.argmax(~np.isfinite(terms)))
+        raise StepperError(
+            f"the loss is infinite: output {bad + 1} is {p[bad]:g}, whose logarithm has no value; "
+            "carry more decimals (or rounding = 'full')",
+            file=forward.problem.source,
+            place="[train] field 'loss'",
+        )
+    total = terms.sum() / (n if kind in ("mse", "binary_cross_entropy") else 1) if value is None else value
+    return LossTrace(
+        kind,
+        yhat,
+        train.target,
+        _kept(terms, settings),
+        _kept(np.array(total), settings),
+        _kept(grad, settings),
+        train.combined,
+    )
+
+
+# ---- the backward pass ----
+
+
+def backward(forward: Trace, loss: LossTrace, train: Train, settings: Settings) -> tuple[LayerGrad, ...]:
+    """Each layer's backward record, last layer first, from the loss's gradient down to the first layer."""
+    records = forward.layers
+    upstream = loss.grad.reshape(*records[-1].output.shape) if records else loss.grad
+    start = len(records) - (1 if loss.combined else 0)
+    grads = []
+    for record in reversed(records[:start]):
+        grad = back_step(record, upstream, train, settings)
+        grads.append(grad)
+        upstream = grad.input
+    return tuple(grads)
+
+
+def back_step(record: LayerTrace, upstream: Values, train: Train, settings: Settings) -> LayerGrad:
+    """One layer's backward record from any upstream gradient of its output's shape (the checker runs a
+    student's own gradient through the layer below this way)."""
+    found = BACK_STEPS.get(type(record))
+    if found is None:  # every forward record has its backward step; a new kind of layer adds one here
+        raise StepperError(f"no backward step for layer kind {record.layer.kind!r}", place=f"layer {record.number}")
+    g = upstream.floats().astype(np.float64).reshape(record.output.shape)
+    return found(record, g, train, settings)
+
+
+def _kept(data: np.ndarray, settings: Settings) -> Values:
+    """A gradient as carried: rounded to the settings' places when rounding is carried, else in full."""
+    v = floats(np.asarray(data, dtype=np.float64))
+    if settings.rounding == "carry":
+        return round_half_away(v, settings.decimals)
+    return v
+
+
+def _windows(data: np.ndarray, shape: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int], out):
+    """(oh, ow, C, kh, kw) view of every window of a (C, H, W) array."""
+    c = data.shape[0]
+    sc, sh, sw = data.strides
+    return as_strided(
+        data,
+        (out[0], out[1], c, shape[0], shape[1]),
+        (sh * stride[0], sw * stride[1], sc, sh * dilation[0], sw * dilation[1]),
+        writeable=False,
+    )
+
+
+def _conv_grads(conv: ConvTrace, g: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """(dL/dfilters as written, dL/db, dL/d(padded input), the upstream spread for the full convolution)."""
+    layer = conv.layer
+    kernels = layer.kernels.floats().astype(np.float64)
+    padded = np.ascontiguousarray(conv.padded.floats(), dtype=np.float64)
+    f, c, kh, kw = kernels.shape
+    (sh, sw), (dh, dw) = layer.stride, layer.dilation
+    oh, ow = g.shape[1:]
+    windows = _windows(padded, (kh, kw), (sh, sw), (dh, dw), (oh, ow))
+    d_kernels = np.einsum("fij,ijcuv->fcuv", g, windows)
+    d_padded = np.zeros_like(padded)
+    for u in range(kh):
+        for v in range(kw):
+            rows = slice(u * dh, u * dh + (oh - 1) * sh + 1, sh)
+            cols = slice(v * dw, v * dw + (ow - 1) * sw + 1, sw)
+            d_padded[:, rows, cols] += np.einsum("fij,fc->cij", g, kernels[:, :, u, v])
+    # The same dL/d(padded input) as a full convolution: the upstream spread stride apart, reach - 1 zeros
+    # around (and the cells no window reached at the end), slid under the kernels turned 180 degrees.
+    rh, rw = layer.reach
+    hp, wp = padded.shape[1:]
+    spread = np.zeros((f, hp + rh - 1, wp + rw - 1))
+    spread[:, rh - 1 : rh - 1 + (oh - 1) * sh + 1 : sh, rw - 1 : rw - 1 + (ow - 1) * sw + 1 : sw] = g
+    d_filters = d_kernels[..., ::-1, ::-1] if layer.flip else d_kernels
+    d_bias = g.sum(axis=(1, 2)) if layer.bias is not None else None
+    return d_filters, d_bias, d_padded, spread
+
+
+def _conv(record: ConvTrace, g: np.ndarray, train: Train, settings: Settings) -> LayerGrad:
+    d_filters, d_bias, d_padded, spread = _conv_grads(record, g)
+    pad = record.padding
+    h, w = record.input.shape[1:]
+    d_input = d_padded[:, pad.top : pad.top + h, pad.left : pad.left + w]
+    return LayerGrad(
+        record.number,
+        record.layer,
+        record,
+        _kept(g, settings),
+        None,
+        _kept(d_filters, settings),
+        _maybe(d_bias, settings),
+        _kept(d_input, settings),
+        floats(spread),
+        _rotated(record.layer),
+    )
+
+
+def _transposed(record: TransposedTrace, g: np.ndarray, train: Train, settings: Settings) -> LayerGrad:
+    """Worked as the convolution over the expanded input it is; dL/d(input) is read off the expanded input's
+    gradient at the cells the input was spread to."""
+    d_filters, d_bias, d_expanded, spread = _conv_grads(record.conv, g)
+    (h, w), at = record.layer.expansion(record.input.shape)
+    sh, sw = record.layer.stride
+    d_input = d_expanded[:, at.top : h - at.bottom : sh, at.left : w - at.right : sw]
+    return LayerGrad(
+        record.number,
+        record.layer,
+        record,
+        _kept(g, settings),
+        None,
+        _kept(d_filters, settings),
+        _maybe(d_bias, settings),
+        _kept(d_input, settings),
+        floats(spread),
+        _rotated(record.conv.layer),
+    )
+
+
+def _rotated(layer: Conv2d) -> Values:
+    return floats(layer.kernels.floats()[..., ::-1, ::-1].astype(np.float64))
+
+
+def _maybe(data: np.ndarray | None, settings: Settings) -> Values | None:
+    return None if data is None else _kept(data, settings)
+
+
+def _pool(record: PoolTrace, g: np.ndarray, train: Train, settings: Settings) -> LayerGrad:
+    """Max pooling sends each window's gradient to its maximum (the first of tied cells, or each of them, as
+    `ties` says); average pooling shares it equally among the window's cells, padding included."""
+    (kh, kw), stride = record.layer.kernel(record.input.shape), record.layer.stride
+    padded = np.ascontiguousarray(record.padded.floats(), dtype=np.float64)
+    c, oh, ow = g.shape
+    windows = _windows(padded, (kh, kw), stride, (1, 1), (oh, ow)).transpose(2, 0, 1, 3, 4)  # (C, oh, ow, kh, kw)
+    if record.layer.kind == "maxpool":
+        best = windows.max(axis=(3, 4), keepdims=True)
+        share = (windows == best).astype(np.float64)
+        if train.ties == "first":
+            flat = share.reshape(c, oh, ow, kh * kw)
+            first = np.zeros_like(flat)
+            np.put_along_axis(first, flat.argmax(axis=-1)[..., None], 1.0, axis=-1)
+            share = first.reshape(share.shape)
+    else:
+        share = np.full(windows.shape, 1.0 / (kh * kw))
+    d_padded, local = np.zeros_like(padded), np.zeros_like(padded)
+    for u in range(kh):
+        for v in range(kw):
+            rows = slice(u, u + (oh - 1) * stride[0] + 1, stride[0])
+            cols = slice(v, v + (ow - 1) * stride[1] + 1, stride[1])
+            d_padded[:, rows, cols] += share[:, :, :, u, v] * g
+            local[:, rows, cols] += share[:, :, :, u, v]
+    pad = record.padding
+    h, w = record.input.shape[1:]
+    inside = (slice(None), slice(pad.top, pad.top + h), slice(pad.left, pad.left + w))
+    return LayerGrad(
+        record.number,
+        record.layer,
+        record,
+        _kept(g, settings),
+        floats(local[inside]),
+        None,
+        None,
+        _kept(d_padded[inside], settings),
+    )
+
+
+def _activation(record: ElementwiseTrace, g: np.ndarray, train: Train, settings: Settings) -> LayerGrad:
+    """f'(x) cell by cell, from the forward values as carried: relu's 1 where x > 0 (else 0), leaky relu's
+    slope where x <= 0, sigmoid's y(1 - y), tanh's 1 - y^2, identity's 1."""
+    x, y, kind = record.input.floats(), record.output.floats(), record.layer.kind
+    if kind == "relu":
+        local = (x > 0).astype(np.float64)
+    elif kind == "leaky_relu":
+        assert record.layer.slope is not None
+        local = np.where(x > 0, 1.0, float(record.layer.slope.floats()))
+    elif kind == "sigmoid":
+        local = y * (1 - y)
+    elif kind == "tanh":
+        local = 1 - y**2
+    else:  # identity
+        local = np.ones_like(x, dtype=np.float64)
+    local_kept = _kept(local, settings) if kind in ("sigmoid", "tanh") else floats(local)
+    return LayerGrad(
+        record.number,
+        record.layer,
+        record,
+        _kept(g, settings),
+        local_kept,
+        None,
+        None,
+        _kept(g * local_kept.floats(), settings),
+    )
+
+
+def _softmax(record: SoftmaxTrace, g: np.ndarray, train: Train, settings: Settings) -> LayerGrad:
+    """dL/dz_i = yhat_i (g_i - sum_j g_j yhat_j): softmax's Jacobian, when the loss is not cross-entropy."""
+    s = record.output.floats().astype(np.float64)
+    return LayerGrad(
+        record.number, record.layer, record, _kept(g, settings), None, None, None, _kept(s * (g - g @ s), settings)
+    )
+
+
+def _mix(record: MixTrace, g: np.ndarray, train: Train, settings: Settings) -> LayerGrad:
+    x, w = record.input.floats().astype(np.float64), record.weights.floats().astype(np.float64)
+    d_weights = np.einsum("hw,chw->c", g[0], x)
+    d_bias = np.array([g.sum()]) if record.bias is not None else None
+    return LayerGrad(
+        record.number,
+        record.layer,
+        record,
+        _kept(g, settings),
+        None,
+        _kept(d_weights, settings),
+        _maybe(d_bias, settings),
+        _kept(w[:, None, None] * g[0], settings),
+    )
+
+
+def _dense(record: DenseTrace, g: np.ndarray, train: Train, settings: Settings) -> LayerGrad:
+    x = record.input.floats().astype(np.float64).reshape(-1)
+    weights = record.weights.floats().astype(np.float64)
+    d_input = (weights.T @ g).reshape(record.input.shape)
+    return LayerGrad(
+        record.number,
+        record.layer,
+        record,
+        _kept(g, settings),
+        None,
+        _kept(np.outer(g, x), settings),
+        _maybe(g if record.bias is not None else None, settings),
+        _kept(d_input, settings),
+    )
+
+
+def _flatten(record: FlattenTrace, g: np.ndarray, train: Train, settings: Settings) -> LayerGrad:
+    return LayerGrad(
+        record.number,
+        record.layer,
+        record,
+        _kept(g, settings),
+        None,
+        None,
+        None,
+        _kept(g.reshape(record.input.shape), settings),
+    )
+
+
+# One backward step per class of forward record: a new kind of layer adds its step here.
+BACK_STEPS: dict[type, Callable[[Any, np.ndarray, Train, Settings], LayerGrad]] = {
+    ConvTrace: _conv,
+    TransposedTrace: _transposed,
+    PoolTrace: _pool,
+    ElementwiseTrace: _activation,
+    SoftmaxTrace: _softmax,
+    MixTrace: _mix,
+    DenseTrace: _dense,
+    FlattenTrace: _flatten,
+}
+
+
+# ---- the update ----
+
+
+def update(problem: Problem, grads: tuple[LayerGrad, ...], train: Train, settings: Settings) -> tuple[Update, ...]:
+    """new = old - rate x grad for every parameter array (biases only when `update_bias`), layer by layer."""
+    rate = float(train.learning_rate)
+    made = []
+    for grad in sorted(grads, key=lambda g: g.number):
+        for name, old, g in _parameters(grad):
+            if name == "bias" and not train.update_bias:
+                continue
+            new = old.floats().astype(np.float64) - rate * g.floats()
+            made.append(Update(grad.number, name, old, g, _kept(new, settings)))
+    return tuple(made)
+
+
+def _parameters(grad: LayerGrad) -> list[tuple[str, Values, Values]]:
+    """(field, the array as it stands, its gradient) for each parameter array of a layer."""
+    layer = grad.layer
+    found: list[tuple[str, Values, Values]] = []
+    if grad.weights is not None:
+        if isinstance(layer, Dense):
+            found.append(("weights", grad.forward.weights, grad.weights))  # type: ignore[union-attr]
+        elif isinstance(layer, (Conv2d, ConvTranspose2d)):
+            found.append(("filters", layer.filters, grad.weights))
+        elif isinstance(layer, Conv1x1):
+            found.append(("weights", layer.weights, grad.weights))
+    bias = getattr(layer, "bias", None)
+    if grad.bias is not None and bias is not None:
+        found.append(("bias", bias, grad.bias))
+    return found
+
+
+def updated(problem: Problem, updates: tuple[Update, ...]) -> Problem:
+    """The problem with each updated array in place of the old one."""
+    layers: list[Layer] = list(problem.layers)
+    for u in updates:
+        layer = layers[u.number - 1]
+        if isinstance(layer, Dense) and u.name == "weights":
+            rows = tuple(u.new[k].reshape(*w.shape) for k, w in enumerate(layer.weights))
+            layers[u.number - 1] = replace(layer, weights=rows)
+        else:
+            layers[u.number - 1] = replace(layer, **{u.name: u.new})  # type: ignore[arg-type]
+    return replace(problem, layers=tuple(layers))
