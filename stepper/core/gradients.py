@@ -18,6 +18,7 @@ import numpy as np
 
 from .numbers import Values, floats
 from .spec import Layer, Problem
+from .stages import Stage
 from .trace import LayerTrace, Terms, Trace
 from .train import Train
 
@@ -61,7 +62,9 @@ class LayerGrad:
         g = self.upstream.floats()[f].reshape(-1)
         x = conv.padded.floats()[c, u * dh : u * dh + (oh - 1) * sh + 1 : sh, v * dw : v * dw + (ow - 1) * sw + 1 : sw]
         total = float(g @ x.reshape(-1))
-        return Terms((f, c, u, v), floats(g), floats(x.reshape(-1)), floats(g * x.reshape(-1)), None, floats(total))
+        return Terms(
+            (f, c, u, v), floats(g), floats(x.reshape(-1)), floats(g * x.reshape(-1)), None, floats(np.array(total))
+        )
 
     def input_terms(self, c: int, a: int, b: int) -> Terms:
         """dL/d(padded input)[c, a, b] as one window of the full convolution: the spread upstream gradient under
@@ -88,7 +91,7 @@ class LayerGrad:
         """dL/dx_d = sum over neurons k of W[k, d] x dL/dz_k."""
         weights = self.forward.weights.floats()[:, d]  # type: ignore[union-attr]
         g = self.upstream.floats().reshape(-1)
-        return Terms((d,), floats(g), floats(weights), floats(g * weights), None, floats(float(g @ weights)))
+        return Terms((d,), floats(g), floats(weights), floats(g * weights), None, floats(np.array(g @ weights)))
 
 
 def _conv_of(record: LayerTrace):
@@ -134,10 +137,29 @@ class Training:
         """The loss before each step, and after the last: the table of a run of several steps."""
         return tuple(float(s.loss.value.floats()) for s in self.steps) + (float(self.final.value.floats()),)
 
+    def value(self, stage: Stage) -> Values:
+        """A backward stage's values in the first step (stages.backward_stages names them)."""
+        step = self.first
+        if stage.layer == 0:
+            return step.loss.value
+        what, _, _ = stage.part.partition(".")
+        grad = self.grad(stage.layer)
+        if what == "grad" and grad is not None:
+            return stage._replace(part="").of(grad.upstream)
+        if what == "dw" and grad is not None and grad.weights is not None:
+            return _part(grad.weights, stage)
+        if what == "db" and grad is not None and grad.bias is not None:
+            return grad.bias
+        for u in step.updates:
+            if u.number == stage.layer and (u.name == "bias") == (what == "new_bias"):
+                return u.new if what == "new_bias" else _part(u.new, stage)
+        raise KeyError(stage.key)
+
     def grad(self, number: int) -> LayerGrad | None:
         """Layer `number`'s backward record in the first step, if it has one (a combined loss skips the last)."""
         return next((g for g in self.first.grads if g.number == number), None)
 
 
-def empty_like(shape: tuple[int, ...]) -> Values:
-    return floats(np.zeros(shape))
+def _part(v: Values, stage: Stage) -> Values:
+    """A stage's part of a parameter array, in the stage's shape (a dense neuron's row as its weight grid)."""
+    return (v[stage.index] if stage.index else v).reshape(*stage.shape)

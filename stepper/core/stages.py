@@ -50,11 +50,19 @@ class Stage(NamedTuple):
 
     @property
     def key(self) -> str:
-        """How a marking scheme and the class summary name it: layer1.filter1."""
-        return f"layer{self.layer}.{self.part}"
+        """How a marking scheme and the class summary name it: layer1.filter1 (the loss, layer 0: `loss`)."""
+        return self.part if self.layer == 0 else f"layer{self.layer}.{self.part}"
 
     def title(self, problem: Problem) -> str:
-        """How a report names it: Layer 1 (convolution), filter 1."""
+        """How a report names it: Layer 1 (convolution), filter 1; Layer 6 (dense), dL/dW of neuron 1."""
+        if self.layer == 0:
+            return "Loss"
+        if "." in self.part:  # a backward stage: grad.z1, dw.filter1, db, new.neuron2
+            what, _, rest = self.part.partition(".")
+            part = {"map": "", "values": "", "": ""}.get(rest, _spaced(rest))
+            return layer_title(problem, self.layer) + f", {BACKWARD_WORDS[what]}" + (f" of {part}" if part else "")
+        if self.part in BACKWARD_WORDS:
+            return layer_title(problem, self.layer) + f", {BACKWARD_WORDS[self.part]}"
         part = {"map": "", "values": ""}.get(self.part, _spaced(self.part))
         return layer_title(problem, self.layer) + (f", {part}" if part else "")
 
@@ -68,9 +76,77 @@ def layer_title(problem: Problem, number: int) -> str:
 
 
 def _spaced(part: str) -> str:
-    """filter1 -> filter 1; z1 stays z1."""
+    """filter1 -> filter 1; z1 stays z1; filter1_channel2 -> filter 1, channel 2."""
+    if "_" in part:
+        return ", ".join(_spaced(p) for p in part.split("_"))
     head = part.rstrip("0123456789")
     return part if head == "z" else f"{head} {part[len(head) :]}"
+
+
+# ---- the backward pass's stages (a problem with [train]) ----
+
+# What each kind of backward stage is, in words: `grad` is dL/d(the layer's output), parted as the forward
+# output is; `dw` dL/d(the layer's weights), `db` dL/d(its bias), `new` the weights after the update and
+# `new_bias` the bias after it.
+BACKWARD_WORDS = {
+    "grad": "dL/d(output)",
+    "dw": "dL/dW",
+    "db": "dL/db",
+    "new": "updated weights",
+    "new_bias": "updated bias",
+}
+
+
+def backward_stages(problem: Problem) -> tuple[Stage, ...]:
+    """The stages of the backward pass's first step, in the order it is worked: the loss (`loss`), then from the
+    last layer down each layer's gradient of its output (`layer6.grad.z1`, `layer1.grad.filter2`: parted as the
+    forward stages are), the gradients of its weights (`layer6.dw.neuron1`, `layer1.dw.filter1`, or
+    `layer1.dw.filter1_channel2` when the filters have several channels; `layer4.dw.values` for a 1x1 filter)
+    and bias (`layer6.db`), and then, layer by layer, the updated weights and biases (`layer6.new.neuron1`,
+    `layer6.new_bias`). A combined loss (softmax with cross-entropy, sigmoid with binary cross-entropy) has no
+    `grad` stage for the last layer: its first gradient is the last layer's input's, yhat - y. None without
+    [train]."""
+    train = problem.train
+    if train is None:
+        return ()
+    shapes = problem.shapes()
+    found = [Stage(0, "loss", (), ())]
+    last = len(problem.layers) - (1 if train.combined else 0)
+    params: list[Stage] = []
+    for number in range(last, 0, -1):
+        layer = problem.layers[number - 1]
+        kind, shape = layer.kind, shapes[number]
+        found += [s._replace(part=f"grad.{s.part}") for s in layer_stages(number, kind, shape)]
+        weights = _weight_parts(number, layer)
+        bias = getattr(layer, "bias", None)
+        found += [s._replace(part=f"dw.{s.part}") for s in weights]
+        if bias is not None:
+            found.append(Stage(number, "db", (), bias.shape))
+        params = (
+            [s._replace(part=f"new.{s.part}") for s in weights]
+            + ([Stage(number, "new_bias", (), bias.shape)] if bias is not None and train.update_bias else [])
+            + params
+        )
+    return tuple(found + params)
+
+
+def _weight_parts(number: int, layer) -> list[Stage]:
+    """A layer's weights parted for writing down: a filter per channel, a neuron's grid, or one vector."""
+    kind = layer.kind
+    if kind in ("conv2d", "conv_transpose2d"):
+        f, c, kh, kw = layer.filters.shape
+        if c == 1:
+            return [Stage(number, f"filter{i}", (i - 1, 0), (kh, kw)) for i in range(1, f + 1)]
+        return [
+            Stage(number, f"filter{i}_channel{j}", (i - 1, j - 1), (kh, kw))
+            for i in range(1, f + 1)
+            for j in range(1, c + 1)
+        ]
+    if kind == "dense":
+        return [Stage(number, f"neuron{k}", (k - 1,), w.shape) for k, w in enumerate(layer.weights, 1)]
+    if kind == "conv1x1":
+        return [Stage(number, "values", (), layer.weights.shape)]
+    return []
 
 
 def stages(problem: Problem) -> tuple[Stage, ...]:

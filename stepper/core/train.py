@@ -122,7 +122,7 @@ def _target(raw, n: int, loss: str) -> tuple[Values, int | None]:
             raise StepperError(
                 f"expected a class from 1 to {n} (the network has {n} outputs), found {raw}", place=place
             )
-        onehot = [Fraction(int(k == raw)) for k in range(1, n + 1)]
+        onehot = [int(k == raw) for k in range(1, n + 1)]
         return reading.vector(onehot, place), raw
     if isinstance(raw, (str, list)):
         target = reading.vector(raw, place, n, f"one per output of the network's {n}")
