@@ -35,6 +35,8 @@ TRAIN_FIELDS = ("target", "loss", "learning_rate", "steps", "update_bias", "ties
 MAX_STEPS = 1000
 # The loss that must follow a given last layer, when the loss needs one.
 _LAST_LAYER = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}
+# The learning rate of a [train] table that gives none.
+_RATE = Fraction(1, 10)
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,7 +44,7 @@ class Train:
     target: Values  # y, shaped like the network's output (a class becomes its one-hot vector)
     target_class: int | None  # the class as written (counted from 1), when the target was given as one
     loss: str = "cross_entropy"
-    learning_rate: Fraction = Fraction(1, 10)
+    learning_rate: Fraction = _RATE
     steps: int = 1
     update_bias: bool = True
     ties: str = "first"
@@ -89,7 +91,7 @@ def read_train(raw, problem: Problem) -> Train:
     if "target" not in raw:
         raise StepperError("missing field 'target': expected a class number (from 1) or a vector", place="[train]")
     target, target_class = _target(raw["target"], outputs[0], loss)
-    rate = reading.number(raw.get("learning_rate", Fraction(1, 10)), "[train] field 'learning_rate'")
+    rate = reading.number(raw["learning_rate"], "[train] field 'learning_rate'") if "learning_rate" in raw else _RATE
     if is_sympy(rate) or not 0 < rate <= 100:
         raise StepperError(
             f"expected a learning rate above 0 and at most 100, found {reading.shown(raw.get('learning_rate'))}",
