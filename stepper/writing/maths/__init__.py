@@ -13,6 +13,8 @@ users copy templates, so `Maths` keeps every method name they call; behind it, o
     _pool        pooling windows
     _activation  activations and softmax
     _sizes       output sizes, parameter counts and multiply-adds
+    _backward    the backward pass: the loss, each layer's gradients (_grad_layers, _grad_pool, _grad_conv, on the
+                 rows and signs of _grad_base) and the update
 
 It imports only stepper.core (and the output formats' type, for annotations).
 """
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 
 from ._activation import ActivationWriter
 from ._arrays import WHOLE_GRID_UP_TO, WIDE_CELL
+from ._backward import BackwardWriter
 from ._conv import FLIPPED, ConvWriter, WindowText
 from ._equations import ONE_LINE
 from ._pool import POOL_PADDING, PoolWriter
@@ -56,7 +59,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Maths(ConvWriter, PoolWriter, ActivationWriter, SizeWriter):
+class Maths(BackwardWriter, ConvWriter, PoolWriter, ActivationWriter, SizeWriter):
     """Writes records as maths for one output format: `Maths(settings, highlight)`, the templates' `m`.
 
     Each base class is one family's writer; this class adds nothing, so that a template's `m.<method>` finds
