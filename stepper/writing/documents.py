@@ -34,11 +34,13 @@ from .maths import Maths
 from .templating import builtin_templates, jinja_options, search_path
 
 if TYPE_CHECKING:
+    from ..core.gradients import LayerGrad, Training
     from ..core.spec import Shape
 
 # Names other modules import from here, where they lived before the formats, filters and sentences had modules.
 __all__ = [
     "FORMATS",
+    "GRAD_PARTIALS",
     "PARTIALS",
     "Format",
     "builtin_templates",
@@ -46,6 +48,7 @@ __all__ = [
     "describe",
     "environment",
     "escape_md",
+    "grad_partial",
     "escape_tex",
     "partial",
     "points",
@@ -58,6 +61,7 @@ __all__ = [
     "render_question",
     "size_words",
     "step_kind",
+    "training_of",
 ]
 
 # The kinds of layer that share another kind's partial template, the one table the renderer dispatches on; any
@@ -76,6 +80,38 @@ def partial(record: LayerTrace) -> str:
     """The template that renders a layer record: its kind's own (`<kind>.j2`), or the one it shares (PARTIALS)."""
     kind = record.layer.kind
     return f"{PARTIALS.get(kind, kind)}.j2"
+
+
+# The backward step of each kind of layer, by the family it is worked with (templates/layers/grad_<family>.j2):
+# a convolution's windows, an activation's cells, a pool's routing; any other kind has its own.
+GRAD_PARTIALS = {
+    "conv_transpose2d": "conv",
+    "conv2d": "conv",
+    "maxpool": "pool",
+    "avgpool": "pool",
+    "globalavgpool": "pool",
+    "relu": "activation",
+    "leaky_relu": "activation",
+    "sigmoid": "activation",
+    "tanh": "activation",
+    "identity": "activation",
+}
+
+
+def grad_partial(grad: LayerGrad) -> str:
+    """The template that renders a layer's backward record (`grad_<family>.j2`, GRAD_PARTIALS)."""
+    kind = grad.layer.kind
+    return f"grad_{GRAD_PARTIALS.get(kind, kind)}.j2"
+
+
+def training_of(trace: Trace, settings: Settings) -> Training | None:
+    """The backward pass a document shows after the forward one: only for a problem with [train], worked with
+    the trace's rounding and places; None otherwise, and for a summary of shapes."""
+    if trace.problem.train is None or settings.detail == "shapes":
+        return None
+    from ..core.backward import training
+
+    return training(trace.problem, settings)
 
 
 @lru_cache(maxsize=32)
@@ -98,7 +134,7 @@ def environment(fmt: str, settings: Settings, templates: Path | None = None) -> 
         # files with why each was left out, for a class summary: "a.toml (not UTF-8); b.toml (empty)"
         return "; ".join(f"{spec.escape(name)} ({spec.escape(why)})" for name, why in entries)
 
-    env.filters.update(escape=spec.escape, partial=partial, display=display, points=points)
+    env.filters.update(escape=spec.escape, partial=partial, grad_partial=grad_partial, display=display, points=points)
     env.filters.update(listed=listed, shown=shown, more=more)
     env.globals.update(m=maths, mk=spec, describe=describe_layer)
     env.globals.update(step_kind=step_kind, cell_name=cell_name, size_words=size_words)
@@ -122,7 +158,10 @@ def render(trace: Trace, fmt: str, settings: Settings | None = None, templates: 
     with; `detail` and `terms` may differ, `rounding` and `decimals` are the trace's own)."""
     settings = _traced(trace, settings)
     env = environment(fmt, settings, templates)
-    return render_template(env, f"document.{fmt}", trace=trace, problem=trace.problem, settings=settings)
+    training = training_of(trace, settings)
+    return render_template(
+        env, f"document.{fmt}", trace=trace, problem=trace.problem, settings=settings, training=training
+    )
 
 
 def render_pieces(
@@ -131,7 +170,10 @@ def render_pieces(
     """`render` piece by piece, as the template makes it: the pieces joined are the same document."""
     settings = _traced(trace, settings)
     env = environment(fmt, settings, templates)
-    return _render_stream(env, f"document.{fmt}", trace=trace, problem=trace.problem, settings=settings)
+    training = training_of(trace, settings)
+    return _render_stream(
+        env, f"document.{fmt}", trace=trace, problem=trace.problem, settings=settings, training=training
+    )
 
 
 def _traced(trace: Trace, settings: Settings | None) -> Settings:
