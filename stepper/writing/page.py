@@ -12,6 +12,7 @@ checked not to close their element, and the JSON, made safe by `data.embeddable`
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import StepperError
 from ..core.text import plain_text
+from .formats import Format
 from .templating import search_path
 
 if TYPE_CHECKING:
@@ -50,7 +52,14 @@ def render_page(trace: Trace, settings: Settings | None = None, templates: Path 
     # The page's own words: the title and file name cleaned of control and bidi characters, as every format's are.
     shown = {**data, "title": plain_text(data["title"]), "source": plain_text(data["source"])}
     # A mistake in a user's template is a located one-line error, as in the documents (documents.render_template).
-    return render_template(environment(templates), "page.html", data=shown, data_json=embeddable(text), assets=assets())
+    return render_template(
+        environment(templates),
+        "page.html",
+        data=shown,
+        data_json=embeddable(text),
+        assets=assets(),
+        backward=backward_html(trace, settings, templates),
+    )
 
 
 def environment(templates: Path | None = None) -> jinja2.Environment:
@@ -231,3 +240,60 @@ def _flat(nested: Any) -> list[Any]:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# ---- the backward pass: the documents' own working, written as HTML for KaTeX ----
+
+# The page's format for the documents' layer templates: maths in <div class="tex display"> for the page's script to
+# render with KaTeX (escaped, as the page reads it back as text), headings as the page's own.
+HTML = Format(
+    "html",
+    html.escape,
+    r"\colorbox{yellow}{$%s$}",
+    ("<h2>%s</h2>", "<h3>%s</h3>", "<h4>%s</h4>"),
+    "<strong>%s</strong>",
+    '<div class="tex display">%s</div>',
+    "<p>%d. %s</p>",
+    "\u00d7",
+    "\u2013",
+    "<code>%s</code>",
+    label_format="<p>%s</p>",
+    rewrite=html.escape,
+)
+_INLINE = re.compile(r"\$([^$]+)\$")
+
+
+def backward_html(trace: Trace, settings: Settings | None = None, templates: Path | None = None) -> str:
+    """The backward pass of a problem with [train], as the documents work it (templates/layers/backward.j2), in
+    HTML: the page shows it as a static section after the answer. "" without [train]."""
+    from .documents import _traced, grad_partial, partial, render_template, training_of
+    from .maths import Maths
+
+    settings = _traced(trace, settings)
+    training = training_of(trace, settings)
+    if training is None:
+        return ""
+    import jinja2
+
+    from .templating import jinja_options
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(search_path("html", templates)), **jinja_options())
+    env.filters.update(
+        escape=HTML.escape,
+        partial=partial,
+        grad_partial=grad_partial,
+        display=lambda tex, stacked=False: HTML.display(tex, stacked) + "\n",
+    )
+    env.globals.update(m=Maths(settings, HTML.highlight), mk=HTML)
+    text = render_template(env, "backward.j2", trace=trace, problem=trace.problem, settings=settings, training=training)
+    return "\n".join(_html_block(block) for block in re.split(r"\n\s*\n", text) if block.strip())
+
+
+def _html_block(block: str) -> str:
+    """One paragraph of the rendered working: a display as it is; any other text with its inline maths as KaTeX
+    spans, in a paragraph unless it is markup already (a heading, a label, the conventions)."""
+    block = block.strip()
+    if block.startswith('<div class="tex display">'):
+        return block
+    block = _INLINE.sub(lambda found: f'<span class="tex">{html.escape(found[1])}</span>', block)
+    return block if block.startswith("<") else f"<p>{block}</p>"

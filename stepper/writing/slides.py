@@ -4,7 +4,8 @@ One frame per stage of the network. A convolution or pooling layer has a frame t
 per filter (or channel) whose overlays move the highlighted window across the (padded) input one step per click
 while the output map fills in: a cell not yet computed shows `?`, the cell being computed is highlighted. As many
 windows are worked one by one as `detail` asks (`Settings.worked_in_full`); one more overlay then shows the rest of
-the map at once. Every other layer has one frame, its working written by the documents' own layer template.
+the map at once. Every other layer has one frame, its working written by the documents' own layer template. With
+[train], the backward pass follows the answer (deck_backward.tex), worked by the documents' own templates.
 
 The deck is laid out by `templates/beamer/deck.tex` and the templates it includes (a user's `--templates` folder is
 searched first, as for the documents); the numbers come from the trace through the documents' maths writers
@@ -25,7 +26,7 @@ import jinja2
 from ..core.spec import Settings
 from ..core.trace import ConvTrace, LayerTrace, PoolTrace, Trace
 from .describe import describe
-from .documents import _traced, partial, render_template
+from .documents import _traced, grad_partial, partial, render_template, training_of
 from .filters import cell_name, points, size_words, step_kind
 from .formats import Format, escape_tex
 from .latex import wrap_tex
@@ -83,7 +84,8 @@ def window_plan(record: LayerTrace, settings: Settings) -> WindowPlan | None:
 def slide_count(trace: Trace, settings: Settings | None = None) -> int:
     """How many pages the deck of `trace` has: the title, the problem, each layer's frames and overlays, the
     answer (with detail "shapes": the title, the layers, the table of shapes and the totals). Worked out from the
-    trace alone."""
+    trace alone. With [train], the backward pass's frames follow: those of its layers and its update break over
+    as many slides as their working needs, which only TeX knows, so the count is then the least the deck has."""
     settings = _traced(trace, settings)
     if settings.detail == "shapes":
         return 4
@@ -91,15 +93,22 @@ def slide_count(trace: Trace, settings: Settings | None = None) -> int:
     for record in trace.layers:
         plan = window_plan(record, settings)
         pages += 1 if plan is None else 1 + plan.maps * plan.overlays
+    if trace.problem.train is not None:  # conventions, loss, each layer's step (combined: the last has none), ...
+        layers = len(trace.layers) - (1 if trace.problem.train.combined else 0)
+        pages += 2 + layers + 2  # ... the update, the loss after it
     return pages
 
 
 def render_slides(trace: Trace, settings: Settings | None = None, templates: Path | None = None) -> str:
     """The worked solution of `trace` as a Beamer deck's LaTeX (by default with the settings it was traced with;
-    `detail` and `terms` may differ). The same trace and settings always give the same text."""
+    `detail` and `terms` may differ), with the backward pass after it when the problem has [train]. The same
+    trace and settings always give the same text."""
     settings = _traced(trace, settings)
     env = _environment(settings, templates)
-    return wrap_tex(render_template(env, DECK, trace=trace, problem=trace.problem, settings=settings))
+    training = training_of(trace, settings)
+    return wrap_tex(
+        render_template(env, DECK, trace=trace, problem=trace.problem, settings=settings, training=training)
+    )
 
 
 @lru_cache(maxsize=8)
@@ -115,7 +124,7 @@ def _environment(settings: Settings, templates: Path | None) -> jinja2.Environme
     def describe_layer(layer: Any, shape: Any = None) -> str:
         return describe(layer, maths, BEAMER.times, shape)
 
-    env.filters.update(escape=BEAMER.escape, partial=partial, display=display, points=points)
+    env.filters.update(escape=BEAMER.escape, partial=partial, grad_partial=grad_partial, display=display, points=points)
     env.globals.update(m=maths, mk=BEAMER, describe=describe_layer, deck=Deck(maths, settings))
     env.globals.update(step_kind=step_kind, cell_name=cell_name, size_words=size_words)
     return env
@@ -137,6 +146,12 @@ class Deck:
         if isinstance(record, ConvTrace):
             return "deck_conv.tex"
         return "deck_pool.tex" if isinstance(record, PoolTrace) else "deck_layer.tex"
+
+    @staticmethod
+    def grad_title(grad: Any) -> str:
+        """A backward frame's title, escaped: "Backward, layer 6: dense"."""
+        layer = grad.layer
+        return escape_tex(f"Backward, layer {grad.number}: {type(layer).kinds[layer.kind].title}")
 
     @staticmethod
     def title(record: LayerTrace, part: str = "") -> str:
