@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
@@ -128,8 +129,27 @@ def _kept(data: np.ndarray, settings: Settings) -> Values:
     """A gradient as carried: rounded to the settings' places when rounding is carried, else in full."""
     v = floats(np.asarray(data, dtype=np.float64))
     if settings.rounding == "carry":
-        return round_half_away(v, settings.decimals)
+        return round_half_away(_halves_as_written(v, settings.decimals), settings.decimals)
     return v
+
+
+def _halves_as_written(v: Values, places: int) -> Values:
+    """A gradient worked in floats from carried values, with each cell that lies at a half of the last place kept
+    already rounded as on paper. Worked from decimals of a few places, a gradient is a decimal of a few more, which
+    a float holds only to within a hair: -0.0283 x 1/2 = -0.01415 comes out as -0.014149999..., and rounding that
+    float (even exactly) gives -0.0141 where a student writes -0.0142. Read to 12 significant figures, such a cell
+    is the half it stands for, and is rounded away from zero."""
+    x = v.data
+    scaled = np.abs(x) * 10.0**places
+    with np.errstate(invalid="ignore"):
+        near = np.isfinite(scaled) & (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    if not near.any():
+        return v
+    unit = Decimal(1).scaleb(-places)
+    written = x.copy()
+    for index in zip(*np.nonzero(near)):
+        written[index] = float(Decimal(f"{x[index]:.12g}").quantize(unit, rounding=ROUND_HALF_UP))
+    return floats(written)
 
 
 def _windows(data: np.ndarray, shape: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int], out):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -580,6 +581,11 @@ def test_mazur_example_to_nine_decimals():
     assert set(updates) == {(1, "weights"), (3, "weights")}, "the biases stay as they are"
     nine(updates[3, "weights"], new_out, "w5..w8 after the step")
     nine(updates[1, "weights"], new_hidden, "w1..w4 after the step")
+    # the total error after the step, with the new weights and the biases as they were
+    out_after = 1 / (1 + np.exp(-(new_out @ (1 / (1 + np.exp(-(new_hidden @ i + b_hidden)))) + b_out)))
+    e_after = 0.5 * np.sum((t - out_after) ** 2)
+    assert result.losses == pytest.approx((e_total, e_after), rel=0, abs=1e-15)
+    assert round(e_after, 9) == 0.291027774  # Mazur's post prints 0.291027924
     assert step.after.layers[0].bias.floats().tolist() == [0.35, 0.35]
     assert step.after.layers[2].bias.floats().tolist() == [0.6, 0.6]
 
@@ -625,6 +631,58 @@ def test_carried_rounding_rounds_every_gradient(name):
     for what, values in carried(training(problem)):
         scaled = values.floats() * 10**4
         assert np.allclose(scaled, np.round(scaled), rtol=0, atol=1e-6), f"{what}: {values.floats()}"
+
+
+def by_hand(x: Fraction, places: int = 4) -> Fraction:
+    """x rounded to `places` decimals, halves away from zero, in exact arithmetic."""
+    q, r = divmod(abs(x) * 10**places, 1)
+    q += r >= Fraction(1, 2)
+    return Fraction(int(q) if x >= 0 else -int(q), 10**places)
+
+
+def exactly(values) -> np.ndarray:
+    """Values as an object array of Fractions (a carried value is exact: a decimal of a few places)."""
+    return np.array(values.numbers(), dtype=object).reshape(values.shape)
+
+
+def rounded(cells: np.ndarray) -> np.ndarray:
+    return np.vectorize(by_hand, otypes=[object])(cells)
+
+
+@pytest.mark.parametrize("name", ["tutorial-train", "dense layers, half the summed squares"])
+def test_carried_gradients_are_worked_as_on_paper(name):
+    """With carried rounding, each gradient is worked from the values as written, in exact decimals, and rounded
+    half away from zero: -0.0283 x 1/2 = -0.01415 is written -0.0142, as a student writes it."""
+    if name in RECIPES:
+        net = network(RECIPES[name], 2)
+        net.settings = {"rounding": "carry", "decimals": 4}
+        problem = loads(net.toml())
+    else:
+        problem = load(ROOT / "examples" / f"{name}.toml")
+    step = training(problem).first
+    p, y = exactly(step.loss.output), exactly(step.loss.target)
+    assert problem.train.loss in ("cross_entropy", "half_sse")  # both: dL/d(their gradient's input) = yhat - y
+    assert np.array_equal(exactly(step.loss.grad), p - y)
+    for grad in step.grads:
+        g, x, where = exactly(grad.upstream), exactly(grad.forward.input), f"layer {grad.number} ({grad.layer.kind})"
+        if grad.layer.kind == "dense":
+            w = exactly(grad.forward.weights)
+            assert np.array_equal(exactly(grad.weights), rounded(np.outer(g, x.reshape(-1)))), where
+            assert np.array_equal(exactly(grad.input).reshape(-1), rounded(w.T @ g)), where
+        elif grad.layer.kind == "conv1x1":
+            w = exactly(grad.forward.weights)
+            assert np.array_equal(exactly(grad.weights), rounded(np.einsum("hw,chw->c", g[0], x))), where
+            assert np.array_equal(exactly(grad.input), rounded(w[:, None, None] * g[0])), where
+        elif grad.layer.kind in ("sigmoid", "tanh"):
+            out = exactly(grad.forward.output)
+            local = rounded(out * (1 - out) if grad.layer.kind == "sigmoid" else 1 - out * out)
+            assert np.array_equal(exactly(grad.local), local), where
+            assert np.array_equal(exactly(grad.input), rounded(g * local)), where
+        elif grad.layer.kind == "relu":
+            assert np.array_equal(exactly(grad.input), np.where(x > 0, g, 0)), where
+    for u in step.updates:
+        rate = problem.train.learning_rate
+        assert np.array_equal(exactly(u.new), rounded(exactly(u.old) - rate * exactly(u.grad))), u.name
 
 
 # ---- max pooling's ties ----
