@@ -649,7 +649,71 @@ def rounded(cells: np.ndarray) -> np.ndarray:
     return np.vectorize(by_hand, otypes=[object])(cells)
 
 
-@pytest.mark.parametrize("name", ["tutorial-train", "dense layers, half the summed squares"])
+def conv_on_paper(grad, g: np.ndarray) -> dict[str, np.ndarray]:
+    """A convolution's dL/dK (as written: turned back for a true convolution), dL/db and dL/dX, every product
+    of the upstream gradient with a padded input cell (for dL/dK) or a kernel cell (for dL/dX) added up."""
+    conv, layer = grad.forward, grad.layer
+    padded, kernels = exactly(conv.padded), exactly(layer.kernels)
+    (sh, sw), (dh, dw) = layer.stride, layer.dilation
+    d_kernels, d_padded = np.zeros(kernels.shape, dtype=object), np.zeros(padded.shape, dtype=object)
+    for f, i, j in np.ndindex(g.shape):
+        for c, u, v in np.ndindex(kernels.shape[1:]):
+            d_kernels[f, c, u, v] += g[f, i, j] * padded[c, i * sh + u * dh, j * sw + v * dw]
+            d_padded[c, i * sh + u * dh, j * sw + v * dw] += g[f, i, j] * kernels[f, c, u, v]
+    (h, w), pad = grad.input.shape[1:], conv.padding
+    found = {
+        "weights": d_kernels[..., ::-1, ::-1] if layer.flip else d_kernels,
+        "input": d_padded[:, pad.top : pad.top + h, pad.left : pad.left + w],
+    }
+    if layer.bias is not None:
+        found["bias"] = g.sum(axis=(1, 2))
+    return found
+
+
+def average_on_paper(grad, g: np.ndarray) -> np.ndarray:
+    """Average pooling's dL/dX: each window's gradient shared equally among its cells, padding included."""
+    (kh, kw), (sh, sw) = grad.layer.kernel(grad.input.shape), grad.layer.stride
+    d_padded = np.zeros(grad.forward.padded.shape, dtype=object)
+    for c, i, j in np.ndindex(g.shape):
+        for u, v in np.ndindex(kh, kw):
+            d_padded[c, i * sh + u, j * sw + v] += g[c, i, j] / (kh * kw)
+    (h, w), pad = grad.input.shape[1:], grad.forward.padding
+    return d_padded[:, pad.top : pad.top + h, pad.left : pad.left + w]
+
+
+def on_paper(grad) -> dict[str, np.ndarray]:
+    """A layer's gradients worked in exact decimals from its carried upstream gradient and forward values, before
+    they are rounded: {"input": dL/dX, "weights": ..., "bias": ..., "local": f'(x)}. Max pooling and the
+    transposed convolution are left out."""
+    g, x, kind = exactly(grad.upstream), exactly(grad.forward.input), grad.layer.kind
+    if kind == "dense":
+        w = exactly(grad.forward.weights)
+        found = {"weights": np.outer(g, x.reshape(-1)), "input": (w.T @ g).reshape(x.shape)}
+        return found | ({"bias": g} if grad.layer.bias is not None else {})
+    if kind == "conv1x1":
+        w = exactly(grad.forward.weights)
+        found = {"weights": np.einsum("hw,chw->c", g[0], x), "input": w[:, None, None] * g[0]}
+        return found | ({"bias": np.array([g.sum()])} if grad.layer.bias is not None else {})
+    if kind == "conv2d":
+        return conv_on_paper(grad, g)
+    if kind in ("avgpool", "globalavgpool"):
+        return {"input": average_on_paper(grad, g)}
+    if kind in ("sigmoid", "tanh"):
+        y = exactly(grad.forward.output)
+        local = rounded(y * (1 - y) if kind == "sigmoid" else 1 - y * y)  # written down, then multiplied
+        return {"local": local, "input": g * local}
+    if kind in ("relu", "leaky_relu"):
+        slope = Fraction(0) if kind == "relu" else exactly(grad.layer.slope)[()]
+        return {"input": np.where(x > 0, g, g * slope)}
+    if kind == "softmax":  # softmax's Jacobian: the loss is not cross-entropy
+        s = exactly(grad.forward.output)
+        return {"input": s * (g - (g * s).sum())}
+    if kind in ("identity", "flatten"):
+        return {"input": g.reshape(x.shape)}
+    return {}
+
+
+@pytest.mark.parametrize("name", ["tutorial-train", *RECIPES])
 def test_carried_gradients_are_worked_as_on_paper(name):
     """With carried rounding, each gradient is worked from the values as written, in exact decimals, and rounded
     half away from zero: -0.0283 x 1/2 = -0.01415 is written -0.0142, as a student writes it."""
@@ -659,30 +723,21 @@ def test_carried_gradients_are_worked_as_on_paper(name):
         problem = loads(net.toml())
     else:
         problem = load(ROOT / "examples" / f"{name}.toml")
-    step = training(problem).first
+    train, step = problem.train, training(problem).first
     p, y = exactly(step.loss.output), exactly(step.loss.target)
-    assert problem.train.loss in ("cross_entropy", "half_sse")  # both: dL/d(their gradient's input) = yhat - y
-    assert np.array_equal(exactly(step.loss.grad), p - y)
+    loss_grad = {"half_sse": p - y, "mse": 2 * (p - y) / len(p), "cross_entropy": p - y}
+    expected = loss_grad.get(train.loss, (p - y) / len(p))  # binary cross-entropy: (yhat - y) / n
+    assert np.array_equal(exactly(step.loss.grad), rounded(expected)), "dL/dyhat"
+    checked = set()
     for grad in step.grads:
-        g, x, where = exactly(grad.upstream), exactly(grad.forward.input), f"layer {grad.number} ({grad.layer.kind})"
-        if grad.layer.kind == "dense":
-            w = exactly(grad.forward.weights)
-            assert np.array_equal(exactly(grad.weights), rounded(np.outer(g, x.reshape(-1)))), where
-            assert np.array_equal(exactly(grad.input).reshape(-1), rounded(w.T @ g)), where
-        elif grad.layer.kind == "conv1x1":
-            w = exactly(grad.forward.weights)
-            assert np.array_equal(exactly(grad.weights), rounded(np.einsum("hw,chw->c", g[0], x))), where
-            assert np.array_equal(exactly(grad.input), rounded(w[:, None, None] * g[0])), where
-        elif grad.layer.kind in ("sigmoid", "tanh"):
-            out = exactly(grad.forward.output)
-            local = rounded(out * (1 - out) if grad.layer.kind == "sigmoid" else 1 - out * out)
-            assert np.array_equal(exactly(grad.local), local), where
-            assert np.array_equal(exactly(grad.input), rounded(g * local)), where
-        elif grad.layer.kind == "relu":
-            assert np.array_equal(exactly(grad.input), np.where(x > 0, g, 0)), where
+        for what, cells in on_paper(grad).items():
+            ours = exactly(getattr(grad, what))
+            assert np.array_equal(ours, rounded(cells).reshape(ours.shape)), f"layer {grad.number} {what}"
+            checked.add(grad.layer.kind)
+    assert checked >= {layer.kind for layer in problem.layers[:-1]} - {"maxpool", "conv_transpose2d"}
     for u in step.updates:
-        rate = problem.train.learning_rate
-        assert np.array_equal(exactly(u.new), rounded(exactly(u.old) - rate * exactly(u.grad))), u.name
+        new = rounded(exactly(u.old) - train.learning_rate * exactly(u.grad))
+        assert np.array_equal(exactly(u.new), new), f"layer {u.number} {u.name}"
 
 
 # ---- max pooling's ties ----
