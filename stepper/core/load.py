@@ -167,16 +167,32 @@ def _problem(data: dict, name: str) -> Problem:
 
 def _marks(raw, problem: Problem) -> MarkScheme:
     """[marks]: per = "cell" or "stage", default points, the settings of `MarkScheme.SETTINGS` (follow_through,
-    repeated, sums, figures), and points for any layer (layer1 = 4, shared among its stages) or stage
-    ("layer6.z1" = 2)."""
-    from .stages import stages
+    repeated, sums, figures), and points for any layer (layer1 = 4, shared among its forward stages), stage
+    ("layer6.z1" = 2) or, with [train], backward stage ("layer6.dw.neuron1" = 1, loss = 2) or group of them
+    ("layer6.dw" = 3, shared among its parts; also layer6.grad and layer6.new). A key may be dotted unquoted."""
+    from .stages import every_stage, stages
 
     if not isinstance(raw, dict):
         raise StepperError(f"expected a [marks] table, found {shown(raw)}", place="field 'marks'")
-    known = {s.key for s in stages(problem)} | {f"layer{n}" for n in range(1, len(problem.layers) + 1)}
+    asked = every_stage(problem)
+    known = {s.key for s in asked} | {s.group for s in asked} | {f"layer{n}" for n in range(1, len(problem.layers) + 1)}
+    groups = [s.group for s in asked if s.backward and s.group != s.key]  # layer6.grad, layer6.dw, ...
     settings: dict[str, Any] = {}
     points: list[tuple[str, Fraction]] = []
-    for key, value in raw.items():
+
+    def dotted(table: dict, prefix: str = "") -> list[tuple[str, Any]]:
+        # A table written with unquoted dots (layer6.z1 = 2) read as its dotted keys; a setting's own table
+        # (sums = { layer1 = 2 }) stays whole.
+        found: list[tuple[str, Any]] = []
+        for key, value in table.items():
+            name = prefix + key
+            if isinstance(value, dict) and name not in MarkScheme.SETTINGS and prefix.count(".") < 3:
+                found += dotted(value, name + ".")
+            else:
+                found.append((name, value))
+        return found
+
+    for key, value in dotted(raw):
         if key in MarkScheme.SETTINGS:
             settings[key] = MarkScheme.read_sums(value, len(problem.layers)) if key == "sums" else value
             continue
@@ -186,7 +202,8 @@ def _marks(raw, problem: Problem) -> MarkScheme:
             raise StepperError(
                 f"no stage is called {key!r}: {hint}expected 'default', "
                 f"{', '.join(map(repr, MarkScheme.SETTINGS))}, a layer "
-                f"such as 'layer1' or a stage such as {stages(problem)[0].key!r}",
+                f"such as 'layer1' or a stage such as {stages(problem)[0].key!r}"
+                + (f", 'loss' or {groups[0]!r}" if groups else ""),
                 place=place,
             )
         amount = number(value, place)

@@ -49,6 +49,18 @@ class Stage(NamedTuple):
     shape: tuple[int, ...]  # the part's own shape
 
     @property
+    def backward(self) -> bool:
+        """Whether it is a stage of the backward pass (the loss, a gradient, an updated parameter)."""
+        return self.layer == 0 or "." in self.part or self.part in BACKWARD_WORDS
+
+    @property
+    def group(self) -> str:
+        """The backward stages it is one part of, as [marks] may name them together: layer6.dw for
+        layer6.dw.neuron1 (its own key for a stage in no group: layer6.db, the loss)."""
+        what, dot, _ = self.part.partition(".")
+        return f"layer{self.layer}.{what}" if dot else self.key
+
+    @property
     def key(self) -> str:
         """How a marking scheme and the class summary name it: layer1.filter1 (the loss, layer 0: `loss`)."""
         return self.part if self.layer == 0 else f"layer{self.layer}.{self.part}"
@@ -59,6 +71,8 @@ class Stage(NamedTuple):
             return "Loss"
         if "." in self.part:  # a backward stage: grad.z1, dw.filter1, db, new.neuron2
             what, _, rest = self.part.partition(".")
+            if what == "grad" and rest.startswith("z"):  # a neuron's gradient: dL/dz1
+                return layer_title(problem, self.layer) + f", dL/d{rest}"
             part = {"map": "", "values": "", "": ""}.get(rest, _spaced(rest))
             return layer_title(problem, self.layer) + f", {BACKWARD_WORDS[what]}" + (f" of {part}" if part else "")
         if self.part in BACKWARD_WORDS:
@@ -149,6 +163,12 @@ def _weight_parts(number: int, layer) -> list[Stage]:
     return []
 
 
+def every_stage(problem: Problem) -> tuple[Stage, ...]:
+    """What a student may write down and be marked on: the forward stages, then (with [train]) the backward
+    pass's, each in the order it is worked."""
+    return stages(problem) + backward_stages(problem)
+
+
 def stages(problem: Problem) -> tuple[Stage, ...]:
     """Every stage of the problem's worked solution, in the order it is worked."""
     found = []
@@ -185,16 +205,20 @@ def table_names(problem: Problem) -> dict[str, int]:
 
 def stage_points(scheme: MarkScheme, asked: tuple[Stage, ...]) -> dict[str, Fraction]:
     """Each stage's marks as `[marks]` gives them, the one count the marker, the answer sheets and the Moodle,
-    QTI and Canvas exports share: a stage named there has its points, a layer's points are shared equally among
-    its stages not named, and any other stage has the default."""
+    QTI and Canvas exports share: a stage named there has its points; a group's points are shared equally among
+    its stages not named (`layer6` among layer 6's forward stages only; `layer6.grad`, `layer6.dw` or
+    `layer6.new` among those backward stages of layer 6); any other stage has the default."""
     given = dict(scheme.points)
     points = {}
     for s in asked:
+        group = s.group if s.backward else f"layer{s.layer}"
         if s.key in given:
             points[s.key] = Fraction(given[s.key])
-        elif f"layer{s.layer}" in given:
-            share = sum(1 for t in asked if t.layer == s.layer and t.key not in given)
-            points[s.key] = Fraction(given[f"layer{s.layer}"]) / share
+        elif group in given:
+            share = sum(
+                1 for t in asked if (t.group if t.backward else f"layer{t.layer}") == group and t.key not in given
+            )
+            points[s.key] = Fraction(given[group]) / share
         else:
             points[s.key] = Fraction(scheme.default)
     return points
