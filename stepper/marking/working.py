@@ -35,6 +35,43 @@ as the map; the rows not typed are unanswered:
 
 A stage whose every cell is blank is left out.
 
+The backward pass (a problem with [train]). Each value's place in the file is
+its stage's name (`stepper.core.stages.backward_stages`): the loss at the top
+of the file, before any table; each layer's gradients in subtables of its
+table, parted as the forward stages are (dL/d(output): `[layer6.grad]`), as
+its weights are (dL/dW: `[layer6.dw]`, a dense neuron's grid shaped like its
+weights, `filter1` or `filter1_channel2` for filters, `values` for a 1x1
+filter) and its updated weights (`[layer6.new]`). A layer's bias goes in the
+same subtables as `bias` (or, by its stage's name, `db = ...` and
+`new_bias = ...` in the layer's own table). A parameter's values may be laid
+out otherwise than the problem writes them (a neuron's four weights as one
+row or as a 2x2 grid): they are read in reading order. Blank cells and `rows`
+work there as in the forward tables, and `[dense.grad]` names the dense
+layer's when it is the only one:
+
+    loss = 0.8354           # at the top: a table header ends the top level
+
+    [layer6.grad]           # dL/dz of each neuron
+    z1 = -0.5663
+    z2 = 0.5663
+
+    [layer6.dw]             # dL/dW, each neuron's grid laid out as its weights
+    neuron1 = '''
+    -0.5395 -0.2832
+    -0.4988 -0.4988
+    '''
+
+    [layer6.new]            # the weights after the step, laid out alike
+    neuron1 = '''
+    0.154  0.3283
+    0.2499 0.1499
+    '''
+
+    [layer1.grad]           # dL/d(feature map) of filter 1: a 4x4 grid
+    filter1 = '''
+    ...
+    '''
+
 Values keep the text the student wrote, so a report quotes them as written.
 Nothing here judges the working; that is `marker`'s job.
 """
@@ -43,6 +80,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -56,9 +94,19 @@ from ..core.load import NON_FINITE, cell_place, culprit, read_text, read_toml, s
 from ..core.numbers import TooManyDigits, Values, fraction, from_numbers, plain_number
 from ..core.reading import list_of_tables
 from ..core.spec import Problem
-from ..core.stages import SUM_LAYERS, Stage, stages, table_names
+from ..core.stages import SUM_LAYERS, Stage, every_stage, stages, table_names
 
-TOP_FIELDS = {"student", "note", "variant", "window"}
+TOP_FIELDS = {"student", "note", "variant", "window", "loss"}
+LOSS = "loss"  # the loss, written at the top of the file (a problem with [train])
+# The subtables of a layer's table that hold its backward stages, each by the first piece of the stage's part
+# (grad.z1, dw.neuron1, new.filter1), with what they hold in words; and the single stages a layer's bias gives,
+# by the name it has in the subtable (`bias`) and its stage's own part.
+GROUPS = {
+    "grad": "dL/d(output), parted as the layer's output",
+    "dw": "dL/dW, parted as the layer's weights, and dL/db as bias",
+    "new": "the updated weights, and the updated bias as bias",
+}
+BIAS_STAGES = {"dw": "db", "new": "new_bias"}
 WINDOW_FIELDS = {"layer", "filter", "neuron", "row", "column", "sum"}
 BLANK = ("?", "_")  # how a cell left blank is typed
 ROWS = "rows"  # the field of a layer's table naming the rows of its maps that are typed; <part>_rows for one map
@@ -131,11 +179,14 @@ def working_from_table(data: dict, problem: Problem, *, name: str, default_stude
 def _working(data: dict, problem: Problem, name: str, default_student: str) -> Working:
     tables = table_names(problem)
     by_layer: dict[int, list[Stage]] = {}
-    for s in stages(problem):
+    for s in every_stage(problem):
         by_layer.setdefault(s.layer, []).append(s)
     answers: list[Answer] = []
     seen: dict[int, str] = {}  # layer number -> the table that gave it
     for key, raw in data.items():
+        if key == LOSS:
+            answers += _loss(raw, problem)
+            continue
         if key in TOP_FIELDS:
             continue
         if key not in tables:
@@ -154,7 +205,7 @@ def _working(data: dict, problem: Problem, name: str, default_student: str) -> W
                 f"{by_layer[number][0].part} = ..., found {_what(raw)}",
                 place=f"field {key!r}",
             )
-        answers += _layer_answers(key, raw, by_layer[number])
+        answers += _layer_answers(key, raw, by_layer[number], problem)
     student = _text(data.get("student", default_student), "field 'student'")
     note = _text(data.get("note", ""), "field 'note'")
     variant = data.get("variant")
@@ -172,8 +223,84 @@ def _working(data: dict, problem: Problem, name: str, default_student: str) -> W
     return Working(student.strip() or default_student, name, tuple(answers), sums, note, variant)
 
 
-def _layer_answers(key: str, raw: dict, layer_stages: list[Stage]) -> list[Answer]:
-    parts = {s.part: s for s in layer_stages}
+def _loss(raw, problem: Problem) -> list[Answer]:
+    """`loss = 0.8354` at the top of the file: the backward pass's first stage."""
+    if problem.train is None:
+        raise StepperError(
+            "the problem has no [train] table, so no loss is asked: leave 'loss' out", place=f"field {LOSS!r}"
+        )
+    if isinstance(raw, dict):
+        raise StepperError(
+            f"expected the loss as one number at the top of the file, before any table: {LOSS} = 0.8354; "
+            f"found a [{LOSS}] table",
+            place=f"[{LOSS}]",
+        )
+    found = _answer(Stage(0, LOSS, (), ()), raw, f"field {LOSS!r}")
+    return [found] if found is not None else []
+
+
+def _layer_answers(key: str, raw: dict, layer_stages: list[Stage], problem: Problem) -> list[Answer]:
+    """A layer's table: its forward stages, its bias's backward stages by their own names (db, new_bias), and
+    a subtable for each group of backward stages (grad, dw, new)."""
+    parts = {s.part: s for s in layer_stages if "." not in s.part}
+    groups = {g: {s.part.partition(".")[2]: s for s in layer_stages if s.part.startswith(g + ".")} for g in GROUPS}
+    for group, single in BIAS_STAGES.items():
+        bias = parts.get(single)
+        if bias is not None:
+            groups[group]["bias"] = bias
+    answers: list[Answer] = []
+    for group, value in raw.items():
+        if group not in GROUPS:
+            continue
+        if not groups[group]:
+            raise StepperError(_no_group(group, layer_stages[0].layer, problem), place=f"[{key}.{group}]")
+        if not isinstance(value, dict):
+            example = next(iter(groups[group]))
+            raise StepperError(
+                f"expected a table of values, such as [{key}.{group}] with {example} = ..., found {_what(value)}",
+                place=f"[{key}] {group}",
+            )
+        answers += _table_answers(f"{key}.{group}", value, groups[group])
+    forward = {k: v for k, v in raw.items() if k not in GROUPS}
+    for part, value in forward.items():
+        if part in BIAS_STAGES.values() and isinstance(value, dict):
+            group = next(g for g, single in BIAS_STAGES.items() if single == part)
+            if part not in parts:
+                raise StepperError(_no_group(part, layer_stages[0].layer, problem), place=f"[{key}.{part}]")
+            raise StepperError(
+                f"{key}.{part} is one vector, not a table: write bias = ... in [{key}.{group}] "
+                f"(or {part} = ... in [{key}])",
+                place=f"[{key}.{part}]",
+            )
+    taken = {a.stage for a in answers}
+    for a in _table_answers(key, forward, parts, known=[*parts, *(g for g in GROUPS if groups[g])]):
+        if a.stage in taken:
+            raise StepperError(f"{a.stage.key} is given twice: as bias in a subtable, and here", place=a.place)
+        answers.append(a)
+    return answers
+
+
+def _no_group(name: str, number: int, problem: Problem) -> str:
+    """Why a layer has no backward stages called `name` (grad, dw, new, db, new_bias): the problem trains
+    nothing, the layer has no weights or no bias, or it sits above where the backward pass starts."""
+    if problem.train is None:
+        return f"the problem has no [train] table, so no gradient is asked: [layer{number}.{name}] has nothing to hold"
+    kind = problem.layers[number - 1].kind
+    if name in BIAS_STAGES.values():
+        updated = name == "db" or problem.train.update_bias
+        return f"layer {number} ({kind}) has no bias" + ("" if updated else " to update: [train] update_bias = false")
+    if name == "grad":
+        return (
+            f"layer {number} ({kind}) has no gradient to write: with {problem.train.loss} after it, the backward "
+            f"pass starts at the output of layer {number - 1} (dL/dz = yhat - y)"
+        )
+    return f"layer {number} ({kind}) has no weights, so nothing to write in [layer{number}.{name}]"
+
+
+def _table_answers(key: str, raw: dict, parts: dict[str, Stage], known: list[str] | None = None) -> list[Answer]:
+    """The answers of one table of a working file: each of its parts, with the rows typed (`rows`,
+    `<part>_rows`); `known` names what the table may hold, for messages (its parts by default)."""
+    parts = dict(parts)
     if "map" in parts:
         parts["channel1"] = parts["map"]  # a one-channel map may be called either
     rows = _rows_given(key, raw, parts)
@@ -182,32 +309,51 @@ def _layer_answers(key: str, raw: dict, layer_stages: list[Stage]) -> list[Answe
         if part == ROWS or part.endswith("_" + ROWS):
             continue
         if part not in parts:
-            names = [s.part for s in layer_stages]
-            raise StepperError(
-                f"unknown part {part!r}: {suggestion(part, names)}expected {_choices(names)}", place=f"[{key}]"
-            )
+            names = known if known is not None else [p for p in parts if p != "channel1" or "map" not in parts]
+            raise StepperError(_unknown_part(part, names, key), place=f"[{key}]")
         stage = parts[part]
         if any(a.stage == stage for a in answers):
             raise StepperError(f"{part!r} gives {stage.part} a second time", place=f"[{key}] {part}")
-        place = f"[{key}] {part}"
-        cells, shape = _cells(value, place, len(stage.shape))
         picked = rows.get(part, rows.get(ROWS)) if len(stage.shape) == 2 else None
-        if picked is not None:
-            cells, shape = _placed(cells, shape, picked, stage.shape, place)
-        blank = [_is_blank(c) for c in cells]
-        if all(blank):
-            continue  # nothing answered: as if left out
-        numbers = [
-            Fraction(0) if b else _number(c, f"{place}{cell_place(i, shape)}")
-            for i, (c, b) in enumerate(zip(cells, blank))
-        ]
-        try:
-            values = from_numbers(numbers, shape)
-        except ValueError as e:
-            raise StepperError(str(e), place=place + culprit(numbers, shape)) from None
-        typed = tuple("?" if b else _typed(c) for c, b in zip(cells, blank))
-        answers.append(Answer(stage, values, typed, place, tuple(blank) if any(blank) else ()))
+        found = _answer(stage, value, f"[{key}] {part}", picked)
+        if found is not None:
+            answers.append(found)
     return answers
+
+
+def _unknown_part(part: str, names: list[str], key: str) -> str:
+    if part == LOSS:
+        return f"the loss goes at the top of the file, before any table: {LOSS} = ..."
+    if not names:
+        return f"unknown part {part!r}: [{key}] has nothing to hold"
+    return f"unknown part {part!r}: {suggestion(part, names)}expected {_choices(names)}"
+
+
+def _answer(stage: Stage, value, place: str, picked: list[int] | None = None) -> Answer | None:
+    """One stage's values as typed (None when every cell is blank: as if left out)."""
+    cells, shape = _cells(value, place, len(stage.shape))
+    if picked is not None:
+        cells, shape = _placed(cells, shape, picked, stage.shape, place)
+    blank = [_is_blank(c) for c in cells]
+    if all(blank):
+        return None
+    numbers = [
+        Fraction(0) if b else _number(c, f"{place}{cell_place(i, shape)}") for i, (c, b) in enumerate(zip(cells, blank))
+    ]
+    try:
+        values = from_numbers(numbers, shape)
+    except ValueError as e:
+        raise StepperError(str(e), place=place + culprit(numbers, shape)) from None
+    if _parameter(stage) and shape != stage.shape and values.data.size == int(np.prod(stage.shape)):
+        values = values.reshape(*stage.shape)  # a neuron's weights as a grid or a row: read in reading order
+    typed = tuple("?" if b else _typed(c) for c, b in zip(cells, blank))
+    return Answer(stage, values, typed, place, tuple(blank) if any(blank) else ())
+
+
+def _parameter(stage: Stage) -> bool:
+    """A stage of a layer's parameters (dL/dW, dL/db, the updated weights or bias): laid out as the weights are
+    written in the problem, which a student may write in another layout of the same cells."""
+    return stage.part.startswith(("dw.", "new.")) or stage.part in BIAS_STAGES.values()
 
 
 def _is_blank(cell) -> bool:
@@ -430,11 +576,17 @@ def dumps_working(
     decimals: int,
     comment: str = "",
     sums: tuple[tuple[dict, str], ...] = (),
+    backward: Mapping[Stage, Values] | None = None,
 ) -> str:
-    """A working file holding `outputs` (each layer's output, as a student would write them).
+    """A working file holding `outputs` (each layer's output, as a student would write them) and, with
+    `backward`, the backward stages given there (the loss at the top, the rest in each layer's subtables).
     A layer whose output does not have its stage's shape is written as it is, in the stage's parts."""
     lines = [f"# {line}".rstrip() for line in comment.strip().splitlines()] if comment else []
     lines.append(f"student = {_toml_string(student)}")
+    backward = backward or {}
+    loss = next((v for s, v in backward.items() if s.layer == 0), None)
+    if loss is not None:
+        lines.append(f"{LOSS} = {_toml_values(loss, decimals)}")
     by_layer: dict[int, list[Stage]] = {}
     for s in stages(problem):
         by_layer.setdefault(s.layer, []).append(s)
@@ -445,6 +597,16 @@ def dumps_working(
         for s in by_layer[number]:
             part = s.of(output) if output.data.ndim == len(s.index) + len(s.shape) else output
             lines.append(f"{s.part} = {_toml_values(part, decimals)}")
+    table = ""
+    for s in every_stage(problem):
+        if not s.backward or s.layer == 0 or s not in backward:
+            continue
+        what, _, name = s.part.partition(".")
+        what = next((g for g, single in BIAS_STAGES.items() if single == what), what)
+        if f"layer{s.layer}.{what}" != table:
+            table = f"layer{s.layer}.{what}"
+            lines += ["", f"[{table}]"]
+        lines.append(f"{name or 'bias'} = {_toml_values(backward[s], decimals)}")
     for fields, text in sums:
         lines += ["", "[[window]]"] + [f"{k} = {v}" for k, v in fields.items()] + [f"sum = {_toml_string(text)}"]
     return "\n".join(lines) + "\n"
