@@ -1,7 +1,8 @@
 """`stepper check PROBLEM WORKING ...`: each working file marked against the problem (or the exam variant it
-names), with a feedback report for each student and, for a class, a summary; see stepper.marking.reports. A
-class's spreadsheet (or a Moodle quiz's responses report) is marked a row at a time, as a class;
-`--answer-sheet` writes the blank sheet to fill in."""
+names), with a feedback report for each student and, for a class, a summary; see stepper.marking.reports. With
+[train] the backward pass is marked too (the loss, `[layer6.grad]`, `[layer6.dw]`, `[layer6.new]`: see
+stepper.marking.working and stepper.marking.backward). A class's spreadsheet (or a Moodle quiz's responses
+report) is marked a row at a time, as a class; `--answer-sheet` writes the blank sheet to fill in."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Marking: a student's working read from its file (working), checked against the worked solution stage by
-stage with follow-through, the known mistake behind a wrong stage named (marker, mistakes, _diagnose), written
-sums checked term by term (written), and a whole class marked with its summary (classroom).
+stage with follow-through, the known mistake behind a wrong stage named (marker, mistakes, _diagnose; each stage's
+record in _results), the backward pass of a problem with [train] judged the same way (backward), written sums
+checked term by term (written), and a whole class marked with its summary (classroom).
 
 May import stepper.core, stepper.writing and stepper.exams; never stepper.cli. The names below load their
 modules on first use (see stepper/core/lazy.py): checking one working loads only stepper.core, sympy comes
@@ -15,11 +16,11 @@ from ..core.lazy import exports
 
 _PUBLIC = {
     "EMPTY": ".marker",
-    "CellNote": ".marker",
-    "Diagnosis": ".marker",
+    "CellNote": "._results",
+    "Diagnosis": "._diagnose",
     "Feedback": ".marker",
     "Marker": ".marker",
-    "StageResult": ".marker",
+    "StageResult": "._results",
     "SumResult": ".marker",
     "check_working": ".marker",
     "Mistake": ".mistakes",
@@ -47,6 +48,8 @@ __all__ = list(_PUBLIC)
 __getattr__, __dir__ = exports(__name__, _PUBLIC)
 
 if TYPE_CHECKING:
+    from ._diagnose import Diagnosis
+    from ._results import CellNote, StageResult
     from .classroom import (
         Markers,
         Skipped,
@@ -57,7 +60,7 @@ if TYPE_CHECKING:
         summary_md,
         working_files,
     )
-    from .marker import EMPTY, CellNote, Diagnosis, Feedback, Marker, StageResult, SumResult, check_working
+    from .marker import EMPTY, Feedback, Marker, SumResult, check_working
     from .mistakes import Mistake, catalogue
     from .working import Answer, Working, WrittenSum, dumps_working, load_working, loads_working
     from .written import SumCheck, TermCheck, check_sum, parse_sum

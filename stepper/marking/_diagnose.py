@@ -145,10 +145,7 @@ class Diagnoser:
         """Why a wrong answer no mistake explains is too trivial to follow through from, or "" if it is not.
         `implied` is what the student's own earlier values give for the layer."""
         if written.shape != s.shape and not self._shape_explained(written.shape, s, implied):
-            return (
-                f"{_a(_dims(written.shape))} answer where the stage is {_dims(s.shape)}, and no known mistake "
-                "gives that shape"
-            )
+            return f"{shape_words(written.shape, s.shape)}, and no known mistake gives that shape"
         given = written[~np.isnan(written)]
         if given.size > 1 and not given.any():
             return "every value is 0"
@@ -161,6 +158,11 @@ class Diagnoser:
         """Whether a known mistake, or the student's own earlier values, give a stage of this shape."""
         parts = [part(s, values[s.layer - 1]) for m, values in zip(self.mistakes, self.mistaken) if m.layer <= s.layer]
         return any(p is not None and p.shape == shape for p in parts + [part(s, implied)])
+
+
+def shape_words(written: tuple[int, ...], stage: tuple[int, ...]) -> str:
+    """An answer of the wrong shape, in words: "a 3×3 answer where the stage is 4×4"."""
+    return f"{_a(_dims(written))} answer where the stage is {_dims(stage)}"
 
 
 def close(written: np.ndarray, values: Values | None, tolerance: float | np.ndarray) -> np.ndarray:

@@ -38,15 +38,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from ..core.errors import StepperError
 from ..core.evaluate import trace
-from ..core.numbers import Values, from_numbers
+from ..core.numbers import Values
 from ..core.spec import Problem
-from ..core.stages import Stage, layer_title, stage_points, stages
+from ..core.stages import Stage, every_stage, layer_title, stage_points, stages
 from ..core.trace import (
     ConvTrace,
     ConvWindow,
@@ -58,46 +58,17 @@ from ..core.trace import (
     Terms,
     Trace,
 )
-from ._diagnose import Diagnoser, Diagnosis, close, early_tolerance, early_values, part, places
+from ._diagnose import Diagnoser, close, early_tolerance, early_values, part, places
+from ._results import CellNote, StageResult, assemble, charged, filled, missing, written_values
 from .mistakes import record_or_none, run_or_none
 from .working import Answer, Working, WrittenSum
 from .written import Expected, SumCheck, check_sum, explain_total
 
+if TYPE_CHECKING:
+    from .backward import BackwardMarker
+
 # Wrong cells shown with their working, per stage (more would bury the first mistake).
 NOTES_PER_STAGE = 3
-
-
-class CellNote(NamedTuple):
-    """A wrong cell, with its right working and the slip that explains it, if one does."""
-
-    index: tuple[int, ...]  # type: ignore[assignment]  # the cell within the stage's part; templates read n.index
-    written: str
-    record: object  # the layer's trace record
-    step: object  # the window, neuron, cell or element record whose working is shown
-    slip: str  # missing, sign, bias (see written.explain_total), or ""
-    term: Expected | None
-
-
-class StageResult(NamedTuple):
-    stage: Stage
-    title: str
-    answer: Answer | None
-    right: Values  # the worked solution's values for the stage
-    verdict: str  # correct, follow-through, wrong, missing
-    degenerate: str  # why a wrong answer earns no follow-through after it ("" if it may)
-    diagnosis: Diagnosis | None
-    wrong: tuple[tuple[int, ...], ...]  # the cells neither right nor following from earlier values
-    cells_right: int
-    cells: int
-    marks: Fraction
-    out_of: Fraction
-    notes: tuple[CellNote, ...]
-    follows_from: int | None  # for follow-through: the layer whose (student's) values it follows from
-    refused: str = ""  # why values that follow from the student's own earlier ones earn nothing ("" if they do)
-    blank: int = 0  # cells left blank: unanswered, never wrong, earning nothing
-    early: tuple[tuple[int, ...], ...] = ()  # cells right only as rounded early (within what early rounding allows)
-    early_why: str = ""  # how early rounding explains them: "the exponentials kept to 3 significant figures"
-    charged: str = ""  # a repeated mistake charged once: "the same mistake as channel 1: charged once"
 
 
 class SumResult(NamedTuple):
@@ -174,10 +145,15 @@ class Marker:
         self.full = trace(problem, replace(settings, rounding="full")) if settings.rounding == "carry" else self.trace
         self.tolerance = 0.5 * 10.0**-settings.decimals + 1e-9
         self.stages = stages(problem)
-        self.points = stage_points(problem.marks, self.stages)
+        self.points = stage_points(problem.marks, every_stage(problem))
         self.diagnoser = Diagnoser(problem, self.trace, self.tolerance)
         self.mistakes = self.diagnoser.mistakes
         self.no_follow = "" if problem.marks.follow_through else "the marking scheme gives no follow-through marks"
+        self.backward: BackwardMarker | None = None
+        if problem.train is not None:  # the backward pass's stages, judged after the forward pass's
+            from .backward import BackwardMarker
+
+            self.backward = BackwardMarker(self)
 
     @property
     def mistaken(self) -> list[list[Values | None]]:
@@ -193,6 +169,8 @@ class Marker:
             came.append(carried)
             layer_results, carried = self._layer(number, record, working, carried)
             results += layer_results
+        if self.backward is not None:
+            results += self.backward.check(working, came, carried)
         sums = tuple(_judge_sum(self, w, working.source, came[w.layer - 1]) for w in working.sums)
         marks = sum((r.marks for r in results), Fraction(0)) + sum((r.marks for r in sums), Fraction(0))
         out_of = sum((r.out_of for r in results), Fraction(0)) + sum((r.out_of for r in sums), Fraction(0))
@@ -210,7 +188,7 @@ class Marker:
         now = before
         first: dict[tuple[str, int], str] = {}  # each mistake of method in this layer, and the stage it was first in
         for s in (s for s in self.stages if s.layer == number):
-            r = _charged(self._stage(s, record, working.answer(s), implied, now), first, self.problem)
+            r = charged(self._stage(s, record, working.answer(s), implied, now), first, self.problem)
             results.append(r)
             parts.append(_carried(s, r, record, implied.values))
             now = _noted(now, r, number)
@@ -237,7 +215,7 @@ class Marker:
             return replace(now, values=record.output, own=False, taint=self.no_follow)
         changed = any(r.answer is not None and (r.verdict != "correct" or r.early) for r in results)
         if changed or now.own:
-            values = _assemble(parts, [r.stage for r in results])
+            values = assemble(parts, [r.stage for r in results])
             return replace(now, values=values, own=True, source=number if changed else now.source)
         return replace(now, values=record.output)
 
@@ -249,10 +227,10 @@ class Marker:
         """A stage judged: right, following from the student's own earlier values, wrong, or missing. A cell left
         blank is neither right nor wrong, and earns nothing."""
         out_of = self.points[s.key]
-        result = _missing(s, s.title(self.problem), s.of(record.output), out_of)
+        result = missing(s, s.title(self.problem), s.of(record.output), out_of)
         if answer is None:
             return result
-        written = _written(answer)
+        written = written_values(answer)
         cells = written.size
         c = _compare(self, s, written, answer, implied, carried)
         blank = ~c.answered
@@ -435,12 +413,6 @@ def check_working(problem: Problem, working: Working, marker: Marker | None = No
     return marker.check(working)
 
 
-def _missing(s: Stage, title: str, right: Values, out_of: Fraction) -> StageResult:
-    """A stage left out, which earns nothing: where every stage's result starts."""
-    cells = int(np.prod(s.shape))
-    return StageResult(s, title, None, right, "missing", "", None, (), 0, cells, Fraction(0), out_of, (), None)
-
-
 def _noted(carried: Carried, r: StageResult, number: int) -> Carried:
     """What is carried past one stage: the mistake it was diagnosed with, and why nothing follows from it."""
     named = carried.named | {r.diagnosis.name} if r.diagnosis is not None else carried.named
@@ -514,22 +486,7 @@ def _where(k: int, c: int, kh: int, kw: int) -> str:
 def _carried(s: Stage, r: StageResult, record: LayerTrace, implied: Values | None) -> Values:
     """What the student carries out of a stage: their own values where given, else what their earlier values
     imply (the worked solution's, when they are on it): a cell left blank is filled the same way."""
-    fill = s.of(implied) if implied is not None else s.of(record.output)
-    if r.answer is None:
-        return fill
-    if not r.answer.blank or fill.shape != r.answer.values.shape or fill.symbolic:
-        return r.answer.values
-    given = _flat(r.answer.values.numbers())
-    other = _flat(fill.numbers())
-    merged = [o if b else g for g, o, b in zip(given, other, r.answer.blank)]
-    try:
-        return from_numbers(merged, fill.shape)
-    except ValueError:  # too many digits to share one denominator: as floats
-        return from_numbers([float(x) for x in merged], fill.shape)
-
-
-def _flat(cells) -> list:
-    return [x for c in cells for x in _flat(c)] if isinstance(cells, list) else [cells]
+    return filled(r, s.of(implied) if implied is not None else s.of(record.output))
 
 
 class Compared(NamedTuple):
@@ -543,12 +500,6 @@ class Compared(NamedTuple):
     why: str  # how early rounding explains the cells it accepts
 
 
-def _written(answer: Answer) -> np.ndarray:
-    """The written values as floats, NaN where a cell was left blank (NaN is close to nothing)."""
-    written = answer.values.floats().astype(float)
-    return np.where(answer.answered, written, np.nan)
-
-
 def _early_cells(mask: np.ndarray) -> tuple[tuple[int, ...], ...]:
     if mask.ndim == 0:
         return ((),) if mask else ()
@@ -560,40 +511,11 @@ def _with_early(r: StageResult, early: tuple[tuple[int, ...], ...], why: str) ->
     return r._replace(early=early, early_why=why) if early else r
 
 
-def _charged(r: StageResult, first: dict[tuple[str, int], str], problem: Problem) -> StageResult:
-    """A mistake of method already charged in an earlier stage of this layer (`first` holds each, with the stage
-    it was first in) is charged once when the scheme says `repeated = "once"`: this stage keeps its marks, and
-    says so."""
-    d = r.diagnosis
-    if r.verdict != "wrong" or d is None or d.matched != d.cells or r.marks == r.out_of:
-        return r
-    key = (d.name, d.layer)
-    if key not in first:
-        first[key] = r.title[len(layer_title(problem, r.stage.layer)) + 2 :] or r.title
-        return r
-    if problem.marks.repeated != "once":
-        return r
-    return r._replace(marks=r.out_of, charged=f"the same mistake as {first[key]}: charged once")
-
-
 def part_of(s: Stage, cells: np.ndarray) -> np.ndarray | None:
     """A stage's part of a layer's output as a plain array (None when it does not have the stage's layout)."""
     if cells.ndim != len(s.index) + len(s.shape) or (s.index and s.index[0] >= cells.shape[0]):
         return None
     return cells[s.index] if s.index else cells
-
-
-def _assemble(parts: list[Values], layer_stages: list[Stage]) -> Values | None:
-    """One layer's output from its stages' parts; None when the parts do not fit together."""
-    if len(parts) == 1 and layer_stages[0].index == ():
-        return parts[0]
-    shapes = {p.shape for p in parts}
-    if len(shapes) != 1:
-        return None
-    try:
-        return from_numbers([p.numbers() for p in parts])
-    except ValueError:
-        return None
 
 
 def _own_precision(answer: Answer, tolerance: float) -> np.ndarray:

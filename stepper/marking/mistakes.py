@@ -8,6 +8,13 @@ slips that no layer type expresses (sigmoid with e^z, softmax without the
 exponential) are small `Formula` layers that exist only here.
 Limits: one mistake at a time; "rows and columns swapped" is a way of writing
 a map down, so the checker tries it on the answer itself, not here.
+
+The backward pass's mistakes (a problem with [train]) are slips in one step, each made on what the student had
+coming into it, as `backward.py` judges them: a loss worked with the wrong formula (`loss_slips`), the loss's
+gradient with its sign turned or a factor left out (`top_slips`), a layer's dL/d(input) worked without its
+activation's derivative, with max pooling's gradient sent to every cell or dense weights not transposed
+(`input_slips`), and an update that adds, forgets the learning rate or writes the step alone (`update_slips`).
+Each gives the values it leads to, by name; the checker names the one that reproduces the student's.
 """
 
 from __future__ import annotations
@@ -272,3 +279,128 @@ def _pool_name(layer: Pool) -> str:
 
 def _pair(pair: tuple[int, int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]} by {pair[1]}"
+
+
+# ---- the backward pass's mistakes ----
+
+# A backward slip: its name, as the report says it, and the values it gives (None where it cannot be made).
+Slip = tuple[str, np.ndarray]
+MaybeSlip = tuple[str, np.ndarray | None]
+# The sign slip of the first gradient, and each activation's derivative left out.
+_SIGN = "the gradient's sign turned: y - yhat instead of yhat - y"
+_DERIVATIVES = {
+    "relu": "ReLU's derivative left out: the gradient passed back unchanged, where the input was 0 or below too",
+    "leaky_relu": "leaky ReLU's derivative left out: the gradient passed back unchanged, not scaled by the slope "
+    "where the input was 0 or below",
+    "sigmoid": "the sigmoid's derivative a(1 - a) left out: the gradient passed back unchanged",
+    "tanh": "tanh's derivative 1 - a^2 left out: the gradient passed back unchanged",
+}
+
+
+def loss_slips(kind: str, value: float, n: int) -> list[Slip]:
+    """The loss worked with a formula slip, from the right loss `value` of `n` outputs: log to base 10 for the
+    natural log; half the sum of squares without its 1/2; the squared errors added instead of averaged."""
+    if kind in ("cross_entropy", "binary_cross_entropy"):
+        return [("the logarithm taken to base 10 instead of the natural log (ln)", np.array(value / np.log(10)))]
+    if kind == "half_sse":
+        return [("the 1/2 of 1/2 sum (yhat - y)^2 left out", np.array(2 * value))]
+    return [("the squared errors added up, not averaged (not divided by n)", np.array(n * value))]
+
+
+def top_slips(kind: str, grad: np.ndarray) -> list[Slip]:
+    """The gradient the backward pass starts from (`grad`, right or from the student's own yhat), worked wrong: its
+    sign turned, or, for a mean, without the factor the mean gives it."""
+    found: list[Slip] = [(_SIGN, -grad)]
+    n = grad.size
+    if kind == "mse":
+        found.append(("the 2/n of the mean squared error's gradient left out: yhat - y", grad * n / 2))
+    elif kind == "binary_cross_entropy":
+        found.append(("the 1/n of the mean left out: yhat - y", grad * n))
+    return found
+
+
+def input_slips(record: Any, upstream: Values, train: Any, settings: Settings) -> list[MaybeSlip]:
+    """A layer's dL/d(input) worked wrong from `upstream` (dL/d(its output)), by the layer's kind: an
+    activation's derivative left out or worked from its input; max pooling's gradient sent to every cell of
+    its window, or shared out as average pooling's; average pooling's not divided; dense weights not
+    transposed; a convolution's kernels not turned 180 degrees."""
+    from ..core.backward import back_step
+    from ..core.trace import ConvTrace, DenseTrace, ElementwiseTrace, PoolTrace
+
+    g = upstream.floats().astype(np.float64)
+
+    def back(changed: Any, scale: float = 1.0) -> np.ndarray | None:
+        """dL/d(input) of a changed record, from the upstream gradient times `scale`."""
+        try:
+            return back_step(changed, floats(g * scale), train, settings).input.floats()
+        except Exception:  # noqa: BLE001 - a slip that cannot be made on these values gives nothing
+            return None
+
+    if isinstance(record, ElementwiseTrace):
+        return _activation_slips(record, g, settings)
+    if isinstance(record, PoolTrace):
+        return _pool_slips(record, back)
+    if isinstance(record, DenseTrace):
+        weights = record.weights.floats().astype(np.float64)
+        if weights.shape[0] != weights.shape[1]:
+            return []
+        wrong = (weights @ g.reshape(-1)).reshape(record.input.shape)
+        return [("the weights not transposed: dL/dx worked as W g instead of W^T g (g: dL/dz)", _kept(wrong, settings))]
+    if isinstance(record, ConvTrace):
+        turned = Values(np.ascontiguousarray(record.layer.filters.data[..., ::-1, ::-1]), record.layer.filters.scale)
+        unturned = replace(record, layer=replace(record.layer, filters=turned))
+        return [("the kernel not turned 180 degrees: dL/dX slid under the kernel as it is", back(unturned))]
+    return []
+
+
+def _activation_slips(record: Any, g: np.ndarray, settings: Settings) -> list[MaybeSlip]:
+    """An activation's derivative left out (the gradient passed back as it came), or a sigmoid's or tanh's worked
+    from its input z instead of its output a."""
+    kind = record.layer.kind
+    if kind not in _DERIVATIVES:
+        return []
+    found: list[MaybeSlip] = [(_DERIVATIVES[kind], _kept(g.reshape(record.input.shape), settings))]
+    if kind in ("sigmoid", "tanh"):
+        x = record.input.floats().astype(np.float64)
+        local = x * (1 - x) if kind == "sigmoid" else 1 - x**2
+        said, right = ("z(1 - z)", "a(1 - a)") if kind == "sigmoid" else ("1 - z^2", "1 - a^2")
+        name = f"the {kind}'s derivative worked from its input, {said}, instead of from its output, {right}"
+        found.append((name, _kept(g.reshape(x.shape) * local, settings)))
+    return found
+
+
+def _pool_slips(record: Any, back: Callable[..., np.ndarray | None]) -> list[MaybeSlip]:
+    """Max pooling's gradient sent to every cell of its window, or shared out as average pooling's; average
+    pooling's given whole to each cell, not divided."""
+    kind = record.layer.kind
+    if kind not in ("maxpool", "avgpool"):
+        return []
+    kh, kw = record.layer.kernel(record.input.shape)
+    if kind == "avgpool":
+        return [("average pooling's gradient not divided among the window's cells", back(record, kh * kw))]
+    average = replace(record, layer=replace(record.layer, kind="avgpool"))
+    return [
+        ("max pooling's gradient sent to every cell of its window, not to its maximum alone", back(average, kh * kw)),
+        ("max pooling's gradient shared out equally, as average pooling's", back(average)),
+    ]
+
+
+def update_slips(old: np.ndarray, grad: np.ndarray, rate: float, settings: Settings) -> list[Slip]:
+    """The update W - rate × dL/dW worked wrong, from the student's own gradient `grad`: added instead of taken
+    away, the learning rate left out, or the step alone written for the new weights."""
+    found: list[Slip] = [
+        ("the update added: W + rate × dL/dW instead of W - rate × dL/dW", _kept(old + rate * grad, settings)),
+        (
+            "the step -rate × dL/dW written instead of the updated weights W - rate × dL/dW",
+            _kept(-rate * grad, settings),
+        ),
+    ]
+    if rate != 1:
+        found.append(("the learning rate left out: W - dL/dW instead of W - rate × dL/dW", _kept(old - grad, settings)))
+    return found
+
+
+def _kept(data: np.ndarray, settings: Settings) -> np.ndarray:
+    """Values as carried: rounded to the settings' places when rounding is carried, else in full."""
+    v = floats(np.asarray(data, dtype=np.float64))
+    return (round_half_away(v, settings.decimals) if settings.rounding == "carry" else v).floats()

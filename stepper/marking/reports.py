@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from ..core.errors import StepperError
 from ..core.load import load
 from ..core.spec import Problem
-from ..core.stages import stages
+from ..core.stages import every_stage
 from ..core.text import plain_text
 from ..writing.documents import points, render_feedback
 from ..writing.latex import TypesetError, typeset
@@ -255,7 +255,7 @@ def write_summary(problem: Problem, outcome: Marked, options: ReportOptions, sou
     skipped = sorted(outcome.odd + outcome.skipped)
     args = (problem, outcome.results, skipped, outcome.no_pdf, options.templates)
     files = {
-        csv_path: summary_csv(stages(problem), outcome.results).encode("utf-8"),
+        csv_path: summary_csv(every_stage(problem), outcome.results).encode("utf-8"),
         md_path: marked(summary_md(*args), ".md", source).encode("utf-8"),
     }
     failure = None

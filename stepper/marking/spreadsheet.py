@@ -20,13 +20,13 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..core.errors import StepperError, suggestion
 from ..core.load import NON_FINITE, read_text
 from ..core.numbers import TooManyDigits, fraction
 from ..core.spec import Problem
-from ..core.stages import SUM_LAYERS, Stage, stages
+from ..core.stages import SUM_LAYERS, Stage, every_stage
 from .working import Working, WrittenSum, working_from_table
 
 if TYPE_CHECKING:
@@ -81,13 +81,13 @@ def layout(problem: Problem) -> Layout:
         return kept[1]
     cells: dict[str, tuple[Stage, int]] = {}
     sums: dict[str, dict[str, int]] = {}
-    for stage in stages(problem):
-        kind = problem.layers[stage.layer - 1].kind
+    for stage in every_stage(problem):
+        kind = problem.layers[stage.layer - 1].kind if not stage.backward else None
         for n, name in enumerate(cell_names(stage)):
             cells[name] = (stage, n)
             if kind in SUM_LAYERS:
                 sums[SUM + name] = _window(stage, n, kind)
-    made = Layout(cells, sums, {s.key: s for s in stages(problem)})
+    made = Layout(cells, sums, {s.key: s for s in every_stage(problem)})
     _LAYOUTS[id(problem)] = (problem, made)
     return made
 
@@ -127,12 +127,15 @@ def sheet_columns(source: Problem | Manifest) -> list[str]:
 
 
 def _column_order(name: str) -> tuple:
-    """sum: after cells; then layer, part name, part number, row, column, all as numbers."""
-    m = re.fullmatch(r"(sum:)?layer(\d+)\.([a-z]+)(\d*)(?:\[(\d+)(?:,(\d+))?\])?", name)
+    """sum: after cells, the backward pass's after the forward pass's (the loss first); then layer, part name,
+    part number, row, column, all as numbers."""
+    m = re.fullmatch(r"(sum:)?layer(\d+)\.((?:grad|dw|new)\.)?([a-z0-9_]+?)(\d*)(?:\[(\d+)(?:,(\d+))?\])?", name)
     if m is None:
-        return (2, name)
-    is_sum, layer, part, number, *index = m.groups()
-    return (bool(is_sum), int(layer), part, int(number or 0), *(int(i or 0) for i in index))
+        loss = re.fullmatch(r"loss(?:\[(\d+)\])?", name)
+        return (False, 1, 0, "", 0, int(loss[1] or 0)) if loss else (2, name)
+    is_sum, layer, group, part, number, *index = m.groups()
+    backward = group is not None or part in ("db", "new_bias")
+    return (bool(is_sum), int(backward), int(layer), group or "", part, int(number or 0), *(int(i or 0) for i in index))
 
 
 def answer_sheet(source: Problem | Manifest) -> str:
@@ -195,8 +198,8 @@ def working_from_row(row: Row, problem: Problem, source: str) -> Working:
         _cells(row, found, grids, whole, windows)
     except StepperError as e:
         raise e.located(file=source) from None
-    tables: dict[str, dict[str, str]] = {}
-    for stage in stages(problem):
+    tables: dict[str, Any] = {}
+    for stage in every_stage(problem):
         if stage in whole and stage in grids:
             raise StepperError(
                 f"{stage.key} is given whole and cell by cell: leave one of them blank",
@@ -204,8 +207,12 @@ def working_from_row(row: Row, problem: Problem, source: str) -> Working:
                 place=f"{row.place}, column {stage.key}",
             )
         text = whole.get(stage) or (_grid_text(stage, grids[stage]) if stage in grids else None)
-        if text is not None:
-            tables.setdefault(f"layer{stage.layer}", {})[stage.part] = text
+        if text is not None:  # in the working file's table its stage's name gives: layer6.dw.neuron1, loss
+            *path, part = stage.key.split(".")
+            table: dict[str, Any] = tables
+            for name in path:
+                table = table.setdefault(name, {})
+            table[part] = text
     data: dict = {STUDENT: row.student, **tables, "window": [w for _, w in windows]}
     if row.variant is not None:
         data[VARIANT] = row.variant
