@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.stages import Stage
-from .moodle import _refuse_coarse, _xml, stage_answers, stage_marks, to_html
+from .moodle import _refuse_coarse, _xml, key_number, stage_answers, stage_marks, to_html
 from .qti import DECLARATION, attribute, decimal, deterministic_zip, shares, text
 
 if TYPE_CHECKING:
@@ -83,8 +83,8 @@ def _items(v: Variant, sheet: str, keys: Mapping[int, str]) -> tuple[list[str], 
         for index, (value, tolerance), share in zip(np.ndindex(*s.shape), answers, shares(marks[s.key], len(answers))):
             where = _place(s, index)
             ask = f"<p>Variant {text(v.id)}: <strong>{text(s.title(v.problem))}</strong>{where} ({how})</p>"
-            key = None if s.layer in keyed else to_html(keys[s.layer])
-            keyed.add(s.layer)
+            key = None if key_number(s) in keyed or key_number(s) not in keys else to_html(keys[key_number(s)])
+            keyed.add(key_number(s))
             ident = f"v{v.id}-{s.key}" + ("-" + "-".join(str(i + 1) for i in index) if index else "")
             items.append(_numerical(ident, f"{s.title(v.problem)}{where}", ask, value, tolerance, share, key))
     return items, total

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from ..core.evaluate import trace
 from ..core.load import shown
 from ..core.numbers import Values, plain_number
 from ..core.spec import Problem
-from ..core.stages import stages
+from ..core.stages import backward_stages, stages
 from ..core.trace import (
     ConvTrace,
     DenseTrace,
@@ -43,6 +43,9 @@ from ..core.trace import (
     Trace,
     TransposedTrace,
 )
+
+if TYPE_CHECKING:
+    from ..core.gradients import Training
 
 # The constraints, in the order reports list them; "fits" (every layer's windows fit) is always on.
 NAMES = ("fits", "nonzero", "saturated", "no_ties", "largest", "integers", "difficulty", "distinct")
@@ -255,6 +258,10 @@ def judge(problem: Problem, constraints: Constraints) -> Verdict:
         return Verdict(problem, None, {"fits": e.message if not e.place else f"{e.place}: {e.message}"}, ())
     try:
         result = trace(problem)
+        if problem.train is not None:  # its backward pass must be workable too: a loss of log(0) is not
+            from ..core.backward import training
+
+            training(problem, result.settings)
     except StepperError as e:  # values beyond a float: this draw cannot be worked, another may
         return Verdict(problem, None, {"fits": e.message if not e.place else f"{e.place}: {e.message}"}, ())
     failures = {}
@@ -288,12 +295,21 @@ def out_of_band(measured: Difficulty, bands: tuple[Band, ...]) -> dict[str, str]
     return found
 
 
-def answers(result: Trace) -> dict[str, list[str]]:
-    """Every stage's values as a student writes them, by stage key (flat, in reading order)."""
+def answers(result: Trace, backward: Training | None = None) -> dict[str, list[str]]:
+    """Every stage's values as a student writes them, by stage key (flat, in reading order); with [train], the
+    backward pass's after them (`backward`: its training, worked here when not given)."""
     found = {}
     for s in stages(result.problem):
         v = s.of(result.layers[s.layer - 1].output)
         found[s.key] = [plain_number(v, x, result.settings.decimals) for x in v.data.ravel().tolist()]
+    if result.problem.train is not None:
+        if backward is None:
+            from ..core.backward import training
+
+            backward = training(result.problem, result.settings)
+        for s in backward_stages(result.problem):
+            v = backward.value(s)
+            found[s.key] = [plain_number(v, x, result.settings.decimals) for x in v.data.ravel().tolist()]
     return found
 
 

@@ -16,16 +16,22 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from ..core.errors import StepperError
+from ..core.numbers import Values
 from ..core.spec import Problem
 from ..core.trace import Trace
 from .fairness import DESCRIPTIONS, MEASURES, NAMES, Constraints, Difficulty, Verdict, answers, judge, out_of_band
 from .fairness import difficulty as difficulty_of
 from .fairness import winners as winners_of
 from .variants import Template
+
+if TYPE_CHECKING:
+    from ..core.gradients import Training
 
 MAX_VARIANTS = 10_000
 MANIFEST_FORMAT = "stepper exam manifest 1"
@@ -38,6 +44,36 @@ class Variant:
     seed: int  # the seed its problem was drawn with: the template and this seed give it again
     problem: Problem
     trace: Trace
+
+    @cached_property
+    def training(self) -> Training | None:
+        """The backward pass of a variant whose template has [train] (its first step is what the keys, sheets
+        and quizzes ask for), worked as the trace rounds; None without [train]."""
+        if self.problem.train is None:
+            return None
+        from ..core.backward import training
+
+        return training(self.problem, self.trace.settings)
+
+    @property
+    def backward(self) -> list[BackwardAnswer]:
+        """The backward stages with their values, in the order they are worked (none without [train]): what the
+        keys and the quizzes' feedback list."""
+        if self.training is None:
+            return []
+        from ..core.stages import backward_stages
+
+        return [
+            BackwardAnswer(s.title(self.problem), s.key, self.training.value(s)) for s in backward_stages(self.problem)
+        ]
+
+
+class BackwardAnswer(NamedTuple):
+    """One backward stage's answer in a key: its name, its working-file name and its values."""
+
+    title: str
+    key: str
+    values: Values
 
 
 def variant_seed(seed: int, number: int, attempt: int) -> int:

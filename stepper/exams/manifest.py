@@ -124,7 +124,7 @@ def manifest_json(template: Template, seed: int, variants: list[Variant], files:
             {
                 "id": v.id,
                 "seed": v.seed,
-                "answers": {k: one_line(a) for k, a in answers(v.trace).items()},
+                "answers": {k: one_line(a) for k, a in answers(v.trace, v.training).items()},
                 "problem": dumps(v.problem),
             }
             for v in variants

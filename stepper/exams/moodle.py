@@ -57,7 +57,7 @@ from ..core.errors import StepperError
 from ..core.evaluate import trace
 from ..core.numbers import Values, fixed, write_exact
 from ..core.spec import Problem
-from ..core.stages import Stage, stage_points, stages
+from ..core.stages import Stage, backward_stages, every_stage, stage_points, stages
 from ..core.text import plain_text
 from ..writing.filters import points
 
@@ -90,7 +90,8 @@ def moodle_chunks(
 
     `question_of(v)` is the variant's question sheet in Markdown, shown by every question; `keys_of(v)[n]`
     is the worked key of layer n in Markdown, the general feedback of that layer's questions (the whole
-    key in each question would make the file many times larger). Both are asked for once per variant.
+    key in each question would make the file many times larger), and with [train] `keys_of(v)[BACKWARD_KEY]`
+    the backward pass's answers, the feedback of its questions. Both are asked for once per variant.
     """
     variants = list(variants)  # already drawn: the marks' scale is one for the whole quiz
     scale = mark_scale(v.problem for v in variants)
@@ -102,7 +103,7 @@ def moodle_chunks(
         _refuse_coarse(v)  # a guard: the exam command checks every variant before writing (check_tolerances)
         sheet, keys = to_html(question_of(v)), keys_of(v)
         if layout == "whole":
-            key = "\n".join(to_html(keys[n]) for n in sorted(keys))
+            key = "\n".join(to_html(keys[n]) for n in key_order(keys))
             yield _joined(_whole_question(v, sheet, key, scale))
             continue
         layer_keys = {n: to_html(text) for n, text in keys.items()}
@@ -110,7 +111,7 @@ def moodle_chunks(
         marks = stage_marks(v.problem)
         for a in stage_answers(v):
             weight = Weighed(marks[a.stage.key], scale)
-            yield _joined(_question(v, a, weight, sheet, layer_keys[a.stage.layer]))
+            yield _joined(_question(v, a, weight, sheet, layer_keys.get(key_number(a.stage), "")))
     yield "</quiz>\n"
 
 
@@ -137,8 +138,9 @@ MAX_GRADE = 99_999
 
 
 def stage_marks(problem: Problem) -> dict[str, Fraction]:
-    """Each stage's marks as the problem's `[marks]` gives them, counted as `stepper check` counts them."""
-    return stage_points(problem.marks, stages(problem))
+    """Each stage's marks as the problem's `[marks]` gives them, counted as `stepper check` counts them (with
+    [train], the backward pass's stages too)."""
+    return stage_points(problem.marks, every_stage(problem))
 
 
 def mark_scale(problems: Iterable[Problem]) -> int:
@@ -149,7 +151,7 @@ def mark_scale(problems: Iterable[Problem]) -> int:
     for problem in problems:
         marks = stage_marks(problem)
         totals.append(sum(marks.values(), Fraction(0)))
-        shares += [(m, _cells(s)) for s in stages(problem) if (m := marks[s.key])]
+        shares += [(m, _cells(s)) for s in every_stage(problem) if (m := marks[s.key])]
     exact = math.lcm(1, *((m / n).denominator for m, n in shares), *(m.denominator for m, _ in shares))
     total = max(totals)
     if exact * total <= MAX_GRADE:
@@ -211,7 +213,43 @@ def stage_answers(v: Variant) -> list[StageAnswers]:
                 cells = [_either_way(a, b, values, settings.decimals) for (a, _), b in zip(cells, truth)]
             found.append(StageAnswers(s, values, cells))
         before = before or any(a.rounded for a in found[-len(here) :])
+    return found + _backward_answers(v)
+
+
+def _backward_answers(v: Variant) -> list[StageAnswers]:
+    """A variant with [train]: the backward pass's stages, each cell the key's value to the problem's places
+    (gradients are worked from rounded values, so none ends exactly), within half a unit in its last place
+    widened to take in the backward pass worked at full precision as well as the key's carried one."""
+    if v.training is None:
+        return []
+    from ..core.backward import training
+
+    settings = v.trace.settings
+    full = v.training if settings.rounding == "full" else training(v.problem, replace(settings, rounding="full"))
+    found = []
+    for s in backward_stages(v.problem):
+        values = v.training.value(s)
+        truth = full.value(s).floats().ravel().tolist()
+        cells = [answer(values, x, settings.decimals) for x in values.data.ravel().tolist()]
+        found.append(
+            StageAnswers(s, values, [_either_way(a, b, values, settings.decimals) for (a, _), b in zip(cells, truth)])
+        )
     return found
+
+
+# A backward stage's general feedback is the backward pass's key (`keys_of(v)[BACKWARD_KEY]`), a forward
+# stage's its layer's.
+BACKWARD_KEY = 0
+
+
+def key_number(s: Stage) -> int:
+    """Which of a variant's keys a stage's question shows as its feedback: its layer's, or the backward pass's."""
+    return BACKWARD_KEY if s.backward else s.layer
+
+
+def key_order(keys: Iterable[int]) -> list[int]:
+    """A variant's keys in the order of its worked solution: the layers', then the backward pass's."""
+    return sorted(keys, key=lambda n: (n == BACKWARD_KEY, n))
 
 
 def _answers(v: Variant, s: Stage) -> tuple[Values, list[tuple[str, str]]]:
@@ -268,7 +306,7 @@ def _refuse_coarse(v: Variant, source: str | None = None) -> None:
         rounded = next(((a, t) for a, t in found.cells if t != "0"), None)
         if rounded is not None:
             title = s.title(v.problem)
-            accepted = _accepted(v.problem.layers[s.layer - 1].kind, *rounded)
+            accepted = _accepted("" if s.backward else v.problem.layers[s.layer - 1].kind, *rounded)
             raise StepperError(
                 f"{title[0].lower()}{title[1:]}: with decimals = {decimals} {accepted}; "
                 f"use decimals = {MIN_DECIMALS} or more",

@@ -36,7 +36,17 @@ from typing import TYPE_CHECKING
 
 from ..core.text import plain_text
 from ..writing.output import ZIP_MARK
-from .moodle import _NOT_XML, StageAnswers, _no_maths, _refuse_coarse, stage_answers, stage_marks, to_html
+from .moodle import (
+    _NOT_XML,
+    StageAnswers,
+    _no_maths,
+    _refuse_coarse,
+    key_number,
+    key_order,
+    stage_answers,
+    stage_marks,
+    to_html,
+)
 
 if TYPE_CHECKING:
     from .generate import Variant
@@ -57,7 +67,8 @@ def qti_package(
     layout: str = "stages",
 ) -> bytes:
     """The QTI 2.1 package of the exam, as zip bytes. The arguments are moodle_chunks': `question_of(v)` is the
-    variant's question sheet in Markdown, `keys_of(v)[n]` the worked key of layer n; "stages" makes an item per
+    variant's question sheet in Markdown, `keys_of(v)[n]` the worked key of layer n (moodle.key_number: the backward
+    pass's for its stages); "stages" makes an item per
     variant and stage, "whole" one item per variant with every stage."""
     files: dict[str, bytes] = {}
     sections: list[tuple[str, list[str]]] = []
@@ -69,8 +80,8 @@ def qti_package(
         names = []
         for group in groups:
             ident = f"v{v.id}-" + ("whole" if layout == "whole" else group[0].stage.key)
-            layers = sorted({a.stage.layer for a in group})
-            key = "\n".join(xhtml(to_html(keys[n])) for n in layers)
+            layers = key_order({key_number(a.stage) for a in group})
+            key = "\n".join(xhtml(to_html(keys[n])) for n in layers if n in keys)
             files[f"items/{ident}.xml"] = _item(ident, title, v, group, sheet, key).encode("utf-8")
             names.append(ident)
         sections.append((v.id, names))

@@ -27,15 +27,15 @@ from pathlib import Path, PurePath
 from types import TracebackType
 from typing import IO, Protocol
 
-from ..core.stages import SUM_LAYERS, Stage, layer_title, stage_points, stages
+from ..core.stages import SUM_LAYERS, Stage, every_stage, layer_title, stage_points
 from ..core.trace import Trace
-from ..writing.documents import environment, render, render_keys_chunks, render_layer, render_question, render_template
+from ..writing.documents import environment, render, render_keys_chunks, render_layer, render_template
 from ..writing.latex import typeset
 from ..writing.output import marked
 from . import qr
 from .generate import Variant
 from .manifest import manifest_json
-from .moodle import moodle_chunks
+from .moodle import BACKWARD_KEY, moodle_chunks
 from .variants import Template
 
 FORMATS = ("md", "tex", "pdf", "moodle", "qti", "canvas")
@@ -132,6 +132,9 @@ WORKING_MM = {
     "flatten": 12,
 }
 WORKING_MM_ELSE = 30
+# With [train], the space under each backward stage, by what it is: the loss, a layer's dL/d(output) (worked back
+# through the layer above), its dL/dW and dL/db, and the updated weights (old - rate x gradient, cell by cell).
+BACKWARD_WORKING_MM = {"loss": 30, "grad": 40, "dw": 45, "db": 20, "new": 20, "new_bias": 15}
 
 
 @dataclass(frozen=True)
@@ -192,19 +195,23 @@ class AnswerSheet:
 def answer_sheet(trace: Trace, template: str, seed: int, variant: str) -> AnswerSheet:
     """The answer sheet of `variant` (drawn with the exam's `seed` from the template file `template`)."""
     problem = trace.problem
-    asked = stages(problem)
+    asked = every_stage(problem)
     points = stage_points(problem.marks, asked)
     blocks: list[Block] = []
     for group in _groups(asked):
         first = group[0]
         single = len(group) == 1
-        title = first.title(problem) if single else f"{layer_title(problem, first.layer)}, {_span(group)}"
+        title = first.title(problem) if single else f"{layer_title(problem, first.layer)}, {_span(problem, group)}"
         answers = tuple(
-            Answer(s, s.title(problem) if single else s.part, s.key, points[s.key], grid(s.shape)) for s in group
+            Answer(s, s.title(problem) if single else _short(problem, s), s.key, points[s.key], grid(s.shape))
+            for s in group
         )
-        kind = problem.layers[first.layer - 1].kind
-        working = WORKING_MM.get(kind, WORKING_MM_ELSE)
-        sums = problem.marks.sum_points(first.layer) if kind in SUM_LAYERS else Fraction(0)  # only sums it can mark
+        if first.backward:  # no written sums are marked in the backward pass
+            working, sums = BACKWARD_WORKING_MM[first.part.partition(".")[0]], Fraction(0)
+        else:
+            kind = problem.layers[first.layer - 1].kind
+            working = WORKING_MM.get(kind, WORKING_MM_ELSE)
+            sums = problem.marks.sum_points(first.layer) if kind in SUM_LAYERS else Fraction(0)  # sums it can mark
         blocks.append(Block(len(blocks) + 1, title, answers, working, sums))
     text = qr.payload(template, seed, variant)
     return AnswerSheet(
@@ -233,21 +240,33 @@ def grid(shape: tuple[int, ...]) -> Grid:
 
 
 def _groups(asked: tuple[Stage, ...]) -> list[list[Stage]]:
-    """The stages as the sheet shows them: each alone, but a layer's single values (a dense layer's neurons)
-    together."""
+    """The stages as the sheet shows them: each alone, but a layer's single values (a dense layer's neurons, or
+    their gradients) together."""
     groups: list[list[Stage]] = []
     for s in asked:
         last = groups[-1][-1] if groups else None
-        if last is not None and not s.shape and not last.shape and last.layer == s.layer:
+        if (
+            last is not None
+            and not s.shape
+            and not last.shape
+            and last.layer == s.layer
+            and last.backward == s.backward
+            and last.layer
+        ):
             groups[-1].append(s)
         else:
             groups.append([s])
     return groups
 
 
-def _span(group: list[Stage]) -> str:
-    """A layer's neurons named at once: "z1 and z2", "z1 to z120"."""
-    first, last = group[0].part, group[-1].part
+def _short(problem, s: Stage) -> str:
+    """A stage's name within its layer's block: z1; dL/dz1."""
+    return s.title(problem).removeprefix(layer_title(problem, s.layer) + ", ") if s.backward else s.part
+
+
+def _span(problem, group: list[Stage]) -> str:
+    """A layer's neurons named at once: "z1 and z2", "z1 to z120", "dL/dz1 and dL/dz2"."""
+    first, last = _short(problem, group[0]), _short(problem, group[-1])
     return f"{first} and {last}" if len(group) == 2 else f"{first} to {last}"
 
 
@@ -261,8 +280,22 @@ def render_sheet(trace: Trace, fmt: str, sheet: AnswerSheet, templates: Path | N
         problem=trace.problem,
         settings=trace.settings,
         variant=sheet.variant,
-        asked=stages(trace.problem),
+        asked=every_stage(trace.problem),
         sheet=sheet,
+    )
+
+
+def render_backward_answers(v: Variant, fmt: str, templates: Path | None = None) -> str:
+    """The backward pass's answers of a variant alone (`answer_backward.j2`): the feedback of its questions on a
+    learning platform."""
+    env = environment(fmt, v.trace.settings, templates)
+    return render_template(
+        env,
+        "answer_backward.j2",
+        trace=v.trace,
+        problem=v.problem,
+        settings=v.trace.settings,
+        backward=v.backward,
     )
 
 
@@ -342,11 +375,24 @@ def _write_platforms(
     """The exam for learning platforms: a Moodle quiz (moodle.xml), an IMS QTI 2.1 package (qti.zip) and a Canvas
     quiz package (canvas.zip), each variant's sheet and keys rendered as Markdown for their HTML."""
 
-    def question_of(v: Variant) -> str:
-        return render_question(v.trace, "md", v.id, templates)
+    def question_of(v: Variant) -> str:  # documents.render_question, asking for the backward stages too
+        env = environment("md", v.trace.settings, templates)
+        problem = v.trace.problem
+        return render_template(
+            env,
+            "question.md",
+            trace=v.trace,
+            problem=problem,
+            settings=v.trace.settings,
+            variant=v.id,
+            asked=every_stage(problem),
+        )
 
     def keys_of(v: Variant) -> dict[int, str]:
-        return {n: render_layer(v.trace, n, "md", settings, templates) for n in range(1, len(v.trace.layers) + 1)}
+        keys = {n: render_layer(v.trace, n, "md", settings, templates) for n in range(1, len(v.trace.layers) + 1)}
+        if v.training is not None:  # the backward pass's questions show its answers
+            keys[BACKWARD_KEY] = render_backward_answers(v, "md", templates)
+        return keys
 
     title = template.base.title
     if "moodle" in platforms:

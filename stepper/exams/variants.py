@@ -288,6 +288,13 @@ def _choice(path: str, spec, base: Problem) -> Choice:
     values = _values(spec, place, how)
     if found is not None and how == "type":
         _swappable(found.kind, values, place)
+        train = base.train
+        if train is not None and train.combined and layer == len(base.layers) and set(values) != {found.kind}:
+            raise StepperError(
+                f"[train] loss = {train.loss!r} needs the last layer to stay a {found.kind} layer: "
+                "draw another layer's type, or leave this one out",
+                place=place,
+            )
     return Choice(path, layer, field, part, how, values)
 
 

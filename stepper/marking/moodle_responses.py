@@ -60,7 +60,6 @@ from ..core.errors import StepperError
 from ..core.evaluate import trace
 from ..core.load import read_text
 from ..core.spec import Problem
-from ..core.stages import stages
 from ..core.text import plain_text
 from ..exams import moodle
 from ..exams.generate import Variant
@@ -138,10 +137,9 @@ def cloze(problem: Problem, variant: str) -> Cloze:
     blanks = [a for a, _ in _BLANK.findall(text)]
     cells: list[str] = []
     answers: list[str] = []
-    for s in stages(problem):
-        _, stage_answers = moodle._answers(v, s)
-        cells += cell_names(s)
-        answers += [a for a, _ in stage_answers]
+    for found in moodle.stage_answers(v):  # with [train], the backward pass's stages after the forward pass's
+        cells += cell_names(found.stage)
+        answers += [a for a, _ in found.cells]
     if blanks != answers or len(cells) != len(answers):
         raise AssertionError(f"variant {variant}: the cloze parts moodle.py writes are not the stage cells in order")
     return Cloze(tuple(cells), tuple(answers))
