@@ -41,7 +41,10 @@ class PoolGradWriter(GradBase, PoolWriter):
             window = self._grid(marked, width, part=(w.rows, w.cols))
             sent = f"{self.dl(p)} = {self.number(grad.upstream[c, w.row, w.col])}"
             to = ", ".join(self.dl(x) for x in names)
-            rows.append(f"{p} = \\max {window} &= {' = '.join(names)}: \\quad {sent} \\;\\rightarrow\\; {to}")
+            if len(names) == 1:
+                rows.append(f"{p} = \\max {window} &= {names[0]}: \\quad {sent} \\;\\rightarrow\\; {to}")
+            else:  # tied cells: the gradient to each, on a line of its own
+                rows.append(f"{p} = \\max {window} &= {' = '.join(names)}: \\\\ &\\quad {sent} \\;\\rightarrow\\; {to}")
         return rows
 
     @staticmethod
