@@ -35,6 +35,10 @@ HEADINGS = [
     r"Layer \d+: [^:]+",  # Layer 1: convolution, Layer 4: 1×1 filter across the channels
     r"Filter \d+", r"Channel \d+",
     r"Layer \d+ \([^)]+\)(, [a-z]+ \d+)*(, row \d+, column \d+)?",  # a feedback stage or written sum
+    # the backward pass (backward.j2, grad_*.j2): Backward, layer 6: dense; Filter 1, channel 2; The update
+    r"Backward pass", r"Backward, layer \d+: [^:]+", r"The (loss|weights|bias|input|filters|update)",
+    r"Where the gradient starts", r"After the step", r"Filter \d+, channel \d+", r"Input channel \d+",
+    r"Answer: the backward pass",  # an exam key's backward answers (answer_backward.j2)
     r"Variant \d+( \(seed \d+\)| +seed \d+)?",  # an exam key's title
 ]
 HEADING = re.compile("|".join(f"(?:{h})" for h in HEADINGS))
@@ -218,7 +222,8 @@ def template_headings() -> list[str]:
     """Every mk.heading(...) of templates/, with each expression in it written as an example value."""
     examples = {"record.number": "3", "how": "max", "m.activation_title(record.layer)": "leaky ReLU",
                 "mk.times": "×", "(c + 1)": "2", "(f + 1)": "1", "r.title|escape": "Layer 1 (convolution), filter 1",
-                "s.title|escape": "Layer 1 (convolution), filter 1, row 1, column 2"}
+                "s.title|escape": "Layer 1 (convolution), filter 1, row 1, column 2",
+                "grad.number": "6", "m.kind_title(grad.layer)|escape": "dense", "u.number": "6", "u.name": "weights"}
     found = []
     for path in TEMPLATES.rglob("*"):
         if path.is_file() and not path.name.endswith("_md.j2"):  # a partial for Markdown alone has no pages
