@@ -710,10 +710,15 @@ def test_every_backward_formula_renders_in_katex(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_latex_compiles_with_the_backward_pass(name, tmp_path):
+    """pdflatex typesets it, with no line off the page and no heading or label left at a page's foot (the checks
+    tests/writing/test_pages.py makes of output/)."""
+    from tests.writing.test_pages import compile_tex, overfull, stranded
+
     tex = render(solved(name), "tex")
     assert "\\section*{Backward pass}" in tex and "\\fbox{\\parbox" in tex
-    pdf = tmp_path / f"{name}.pdf"
-    pdf.write_bytes(typeset(tex, name))
+    assert typeset(tex, name).startswith(b"%PDF")
+    log, pdf = compile_tex(tex, tmp_path)
+    assert overfull(log) == [] and stranded(pdf) == []
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "Conventions" in text and "After the step" in text
 
