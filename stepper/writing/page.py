@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.errors import StepperError
 from ..core.text import plain_text
 from .formats import Format
-from .templating import search_path
+from .templating import jinja_options, search_path
 
 if TYPE_CHECKING:
     import jinja2
@@ -274,8 +274,6 @@ def backward_html(trace: Trace, settings: Settings | None = None, templates: Pat
     if training is None:
         return ""
     import jinja2
-
-    from .templating import jinja_options
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(search_path("html", templates)), **jinja_options())
     env.filters.update(
