@@ -125,7 +125,8 @@ def _environment(settings: Settings, templates: Path | None) -> jinja2.Environme
         return describe(layer, maths, BEAMER.times, shape)
 
     env.filters.update(escape=BEAMER.escape, partial=partial, grad_partial=grad_partial, display=display, points=points)
-    env.globals.update(m=maths, mk=BEAMER, describe=describe_layer, deck=Deck(maths, settings))
+    deck = Deck(maths, settings)
+    env.globals.update(m=maths, mk=BEAMER, describe=describe_layer, deck=deck, frame_break=deck.frame_break)
     env.globals.update(step_kind=step_kind, cell_name=cell_name, size_words=size_words)
     return env
 
@@ -146,6 +147,13 @@ class Deck:
         if isinstance(record, ConvTrace):
             return "deck_conv.tex"
         return "deck_pool.tex" if isinstance(record, PoolTrace) else "deck_layer.tex"
+
+    def frame_break(self, grad: Any = None) -> str:
+        """The end of a backward frame and the start of the next of the same working (the backward templates'
+        grad_break.j2): a layer's step, or the update (`grad` None), over several frames rather than one frame
+        too long for TeX to break."""
+        title = self.grad_title(grad) if grad is not None else "The update"
+        return f"\\end{{frame}}\n\\begin{{frame}}[allowframebreaks]{{{title}}}"
 
     @staticmethod
     def grad_title(grad: Any) -> str:
