@@ -824,6 +824,20 @@ def test_beamer_deck_compiles_with_every_backward_frame(name, tmp_path):
     assert pages >= slide_count(solved(name))
 
 
+@pytest.mark.skipif(not _beamer_ready(), reason="needs pdflatex with beamer, and poppler-utils")
+def test_beamer_deck_of_every_product_breaks_into_frames_tex_can_hold(tmp_path):
+    """With terms = "all" every window's zero products are written too: a convolution's working runs over more
+    frames, each small enough for TeX (one frame of it all is "Dimension too large")."""
+    from dataclasses import replace
+
+    from stepper.writing.slides import render_slides
+
+    t = solved("tutorial-train")
+    tex = render_slides(t, replace(t.settings, terms="all"))
+    assert tex.count("{Backward, layer 1: convolution}") > 3
+    assert typeset(tex, "every-product").startswith(b"%PDF")
+
+
 @pytest.mark.skipif(shutil.which("pandoc") is None, reason="pandoc is not installed")
 def test_word_takes_the_backward_pass():
     from stepper.writing.docx import to_docx
