@@ -281,6 +281,96 @@ def d2l_lenet(rng) -> Problem:
     return Problem("LeNet (d2l)", Values(rng.integers(0, 10, (1, 28, 28)).astype(np.int64)), layers)
 
 
+def lenet_train(net: Problem) -> Problem:
+    """The LeNet above trained one step: every weight its integer -2..2 in sixteenths (so that each layer keeps its
+    values near 1 and the softmax is not saturated: the integers give logits in the millions, whose softmax is
+    0 or 1 to any decimals), a softmax appended, and [train]: cross-entropy towards class 1, learning rate 0.01."""
+    from dataclasses import replace
+
+    from stepper.core.train import read_train
+
+    def sixteenths(v: Values) -> Values:
+        return Values(v.data, 16)
+
+    layers = []
+    for layer in net.layers:
+        if isinstance(layer, Conv2d):
+            layer = replace(layer, filters=sixteenths(layer.filters))
+        elif isinstance(layer, Dense):
+            layer = replace(layer, weights=tuple(sixteenths(w) for w in layer.weights))
+        layers.append(layer)
+    problem = replace(net, title="LeNet, trained", layers=tuple(layers) + (Activation("softmax"),))
+    return replace(problem, train=read_train({"target": 1, "loss": "cross_entropy", "learning_rate": "0.01"}, problem))
+
+
+def plain_backward(
+    problem: Problem, xs: list[np.ndarray], dz: np.ndarray, given: dict[int, np.ndarray] | None = None
+) -> dict[int, np.ndarray]:
+    """dL/d(weights) of every conv and dense layer by plain numpy, from the forward pass's values `xs` (xs[k] the
+    input of layer k + 1) and dL/dz at the softmax's input: {layer number: gradient, shaped as the weights}. With
+    `given`, each layer starts from the dL/d(output) given for it (as carried) instead of the one worked here."""
+    grads: dict[int, np.ndarray] = {}
+    g = dz
+    shape = problem.input.shape
+    shapes = [shape]
+    for layer in problem.layers:
+        shape = layer.out_shape(shape)
+        shapes.append(shape)
+    for number in range(len(problem.layers) - 1, 0, -1):  # the softmax's gradient is dz: start below it
+        layer, x = problem.layers[number - 1], xs[number - 1]
+        g = (given[number] if given else g).reshape(shapes[number])
+        if isinstance(layer, Dense):
+            w = np.stack([f64(n).ravel() for n in layer.weights])
+            grads[number] = np.outer(g, x.ravel())
+            g = (w.T @ g).reshape(x.shape)
+        elif layer.kind == "relu":
+            g = g * (x > 0)
+        elif isinstance(layer, Pool):  # max pooling, windows apart: each window's gradient to its first maximum
+            (kh, kw), (sh, sw) = layer.size, layer.stride
+            windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]  # (C, oh, ow, kh, kw)
+            first = windows.reshape(*windows.shape[:3], kh * kw).argmax(axis=-1)
+            dx = np.zeros_like(x)
+            c, i, j = np.indices(first.shape)
+            np.add.at(dx, (c, i * sh + first // kw, j * sw + first % kw), g)
+            g = dx
+        elif isinstance(layer, Conv2d):  # stride 1: dK by a correlation of x with g, dX by the full convolution
+            pad = layer.padding_for(x.shape)
+            xp = np.pad(x, ((0, 0), (pad.top, pad.bottom), (pad.left, pad.right)))
+            k = f64(layer.filters)
+            oh, ow = g.shape[1:]
+            grads[number] = np.tensordot(g, sliding_window_view(xp, (oh, ow), axis=(1, 2)), axes=([1, 2], [3, 4]))
+            kh, kw = k.shape[2:]
+            gp = np.pad(g, ((0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1)))
+            windows = sliding_window_view(gp, (kh, kw), axis=(1, 2))  # (F, H', W', kh, kw)
+            dxp = np.tensordot(windows, k[:, :, ::-1, ::-1], axes=([0, 3, 4], [0, 2, 3])).transpose(2, 0, 1)
+            g = dxp[:, pad.top : pad.top + x.shape[1], pad.left : pad.left + x.shape[2]]
+        else:
+            raise ValueError(layer.kind)
+    return grads
+
+
+def check_backward(problem: Problem, forward_trace, grads) -> None:
+    """Each conv and dense layer's weight gradient in stepper's backward records against plain numpy from the same
+    forward values: to 1e-9 in full precision; as carried, each from its own dL/d(output) and input as carried,
+    to within half a unit of the last place."""
+    settings = forward_trace.settings
+    xs = [r.input.floats().astype(np.float64) for r in forward_trace.layers]
+    p, y = forward_trace.output.floats().reshape(-1), problem.train.target.floats()
+    ours = {g.number: g.weights.floats() for g in grads if g.weights is not None}
+    carried = settings.rounding == "carry"
+    given = {g.number: g.upstream.floats() for g in grads} if carried else None
+    expected = plain_backward(problem, xs, p - y, given)
+    assert sorted(ours) == sorted(expected), f"gradients for layers {sorted(ours)}, numpy {sorted(expected)}"
+    half = 0.5 * 10.0**-settings.decimals + 1e-12
+    for number, grad in expected.items():
+        got = ours[number].reshape(grad.shape)
+        if carried:
+            assert np.abs(got - grad).max() <= half, f"layer {number}: dW is not numpy's, rounded"
+        else:
+            assert np.allclose(got, grad, rtol=1e-9, atol=1e-12), f"layer {number}: dW differs from numpy"
+    assert all(np.abs(g).max() > 0 for g in ours.values()), "a gradient of zeros checks nothing"
+
+
 def big_conv(rng) -> Problem:
     x = Values(rng.integers(0, 256, (3, 224, 224)).astype(np.int64))
     w = Values(rng.integers(-2, 3, (64, 3, 3, 3)).astype(np.int64))
@@ -401,6 +491,7 @@ def main() -> None:
         print("    by layer: " + ", ".join(f"{k} {fmt_bytes(b)}" for k, b in bytes_by_layer(tr)))
     line("tracemalloc peak during trace (info)", fmt_bytes(peak_bytes(lambda: evaluate.trace(net))))
     line("tracemalloc peak, numpy forward (info)", fmt_bytes(peak_bytes(forward)))
+    lenet_backward(net)
 
     # 3. one large conv layer
     print("\n3. one conv layer: 3x224x224 input, 64 filters 3x3, padding 1")
@@ -515,6 +606,35 @@ def main() -> None:
         + (f"; missed: {', '.join(missed)}" if missed else "")
         + f" ({time.perf_counter() - started:.0f} s)"
     )
+
+
+def lenet_backward(net: Problem) -> None:
+    """The backward pass's cost (the loss, every layer's backward record and the update) on a forward trace made
+    beforehand, against the forward trace itself, on LeNet trained one step (lenet_train): as carried, the
+    problem's own settings (the figure), then in full precision (for information: what rounding each gradient to
+    the places a student keeps costs)."""
+    backward_module = importlib.import_module("stepper.core.backward")
+    problem = lenet_train(net)
+    train = problem.train
+    print("  backward: cross-entropy after a softmax, class 1, rate 0.01; weights in sixteenths (lenet_train)")
+    for settings in (problem.settings, Settings(rounding="full")):
+        forward_trace = evaluate.trace(problem, settings)
+        loss = backward_module.loss_of(forward_trace, train, settings)
+        check_backward(problem, forward_trace, backward_module.backward(forward_trace, loss, train, settings))
+
+        def backward_pass(forward_trace=forward_trace, settings=settings):
+            loss = backward_module.loss_of(forward_trace, train, settings)
+            grads = backward_module.backward(forward_trace, loss, train, settings)
+            return backward_module.update(problem, grads, train, settings)
+
+        t_back, t_trace = compare(backward_pass, lambda settings=settings: evaluate.trace(problem, settings), 21)
+        r = t_back / t_trace
+        if settings.rounding == "carry":
+            line(f"backward trace, carried to {settings.decimals} places", f"{t_back * 1e3:.2f} ms")
+            line("forward trace", f"{t_trace * 1e3:.2f} ms")
+            line("LeNet backward trace / LeNet forward trace", f"{r:.1f}x", "<= 3x", r <= 3)
+        else:
+            line("the same in full precision (info)", f"{r:.1f}x")
 
 
 def class_from_csv(tutorial: Problem, paths: list[Path], students: int = 200) -> float:

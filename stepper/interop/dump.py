@@ -13,6 +13,7 @@ from typing import Any
 
 from ..core.numbers import Values, is_sympy
 from ..core.spec import Conv1x1, Conv2d, Dense, Layer, MarkScheme, Pool, Problem, Settings
+from ..core.train import Train
 
 
 def dumps(problem: Problem) -> str:
@@ -27,6 +28,8 @@ def dumps(problem: Problem) -> str:
         lines += ["[settings]"] + [f"{k} = {_value(v)}" for k, v in changed] + [""]
     for layer in problem.layers:
         lines += ["[[layers]]", f"type = {_string(layer.kind)}"] + _fields(layer) + [""]
+    if problem.train is not None:
+        lines += _train(problem.train) + [""]
     marks = problem.marks
     if marks != MarkScheme():
         lines += [
@@ -37,6 +40,21 @@ def dumps(problem: Problem) -> str:
         ]
         lines += [f"{_string(k) if '.' in k else k} = {_string(str(v))}" for k, v in marks.points] + [""]
     return "\n".join(lines)
+
+
+def _train(train: Train) -> list[str]:
+    """[train]: the target (its class, or the vector) and the loss always, the rest when not the default."""
+    target = str(train.target_class) if train.target_class is not None else _vector(train.target)
+    rate = _text(train.learning_rate)
+    lines = ["[train]", f"target = {target}", f"loss = {_string(train.loss)}"]
+    lines += [f"learning_rate = {rate if '/' not in rate else _string(rate)}"]
+    default = Train(train.target, None)
+    lines += [
+        f"{k} = {_value(getattr(train, k))}"
+        for k in ("steps", "update_bias", "ties")
+        if getattr(train, k) != getattr(default, k)
+    ]
+    return lines
 
 
 def _fields(layer: Layer) -> list[str]:

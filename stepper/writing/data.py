@@ -7,6 +7,11 @@ number no float holds); `exact`, the exact value as a string (`-7`, `1/3`, `0.01
 float's repr for a float). Positions (filters, rows, columns, channels, neurons) count from 1, as the documents do.
 Windows, cells, neurons and elements are listed as far as the documents work them in full (`detail`); each one's
 `working` is the LaTeX the maths writers give the documents, without display delimiters.
+
+A problem with a `[train]` table adds a `training` object (and only then: without one the data is as it was): the
+train settings and its conventions in words, the loss, each layer's backward record (last layer first), the
+update of every parameter array, the loss before each step and after the last, and every backward stage
+(stages.backward_stages) with its values, all of the first step, in the same Numbers and Arrays.
 """
 
 from __future__ import annotations
@@ -16,12 +21,12 @@ import re
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.numbers import Values, write_exact
-from ..core.spec import Settings, title
+from ..core.numbers import Values, from_numbers, write_exact
+from ..core.spec import Problem, Settings, title
 from ..core.trace import (
     ConvTrace,
     DenseTrace,
@@ -37,6 +42,10 @@ from ..core.trace import (
 )
 from .formats import FORMATS
 from .maths import POOL_PADDING, Maths, cells, number, sub
+
+if TYPE_CHECKING:
+    from ..core.gradients import LayerGrad, LossTrace, Training, Update
+    from ..core.train import Train
 
 SCHEMA_VERSION = 1
 TRACE_FORMAT = "stepper trace"  # what a file of this data is, whatever its schema version
@@ -423,6 +432,140 @@ def _layer(record: LayerTrace, heading: str, m: Maths, settings: Settings) -> Js
     return data
 
 
+# ---- training (a problem with [train]) ----
+
+# Each loss as a formula in words, and the gradient the backward pass starts from (train.py states them).
+_LOSS_WORDS = {
+    "cross_entropy": "L = -sum_i y_i ln(yhat_i), natural log, yhat the softmax's output (PyTorch's CrossEntropyLoss "
+    "of the logits that go into the softmax)",
+    "mse": "L = (1/n) sum_i (yhat_i - y_i)^2, the mean over the n outputs (PyTorch's MSELoss)",
+    "half_sse": "L = 1/2 sum_i (yhat_i - y_i)^2, half the summed squared errors (Mazur's)",
+    "binary_cross_entropy": "L = -(1/n) sum_i [y_i ln(yhat_i) + (1 - y_i) ln(1 - yhat_i)], natural log, the mean "
+    "over the n outputs (PyTorch's BCELoss)",
+}
+_GRADIENT_WORDS = {
+    "cross_entropy": "softmax and cross-entropy together: dL/dz = yhat - y at the softmax's input z; the softmax "
+    "layer has no backward record of its own",
+    "mse": "dL/dyhat_i = 2 (yhat_i - y_i) / n",
+    "half_sse": "dL/dyhat_i = yhat_i - y_i",
+    "binary_cross_entropy": "sigmoid and binary cross-entropy together: dL/dz = (yhat - y) / n at the sigmoid's "
+    "input z; the sigmoid layer has no backward record of its own",
+}
+_TIES_WORDS = {
+    "first": "max pooling sends a window's gradient to its maximum; of tied cells, to the first in reading order "
+    "(PyTorch)",
+    "all": "max pooling sends a window's gradient to its maximum; of tied cells, to every one of them",
+}
+
+
+def _conventions(train: Train, problem: Problem, settings: Settings) -> Json:
+    """The conventions the backward pass follows, in words, as a solution's Conventions box states them."""
+    if settings.rounding == "carry":
+        numbers = (
+            f"gradients are worked from the forward values as carried, and each is itself rounded to "
+            f"{settings.decimals} places (a half of the last place away from zero) before it is carried back; "
+            "rounding counts as the identity when differentiating"
+        )
+    else:
+        numbers = "gradients are floats, worked from the forward values in full and kept in full"
+    biases = any(getattr(layer, "bias", None) is not None for layer in problem.layers)
+    target = (
+        f"class {train.target_class}, as its one-hot vector"
+        if train.target_class is not None
+        else "the vector given, one value per output"
+    )
+    found: Json = {
+        "loss": _LOSS_WORDS[train.loss],
+        "gradient": _GRADIENT_WORDS[train.loss],
+        "target": target,
+        "update": "new = old - learning_rate x dL/d(old), for every weight"
+        + ("" if not biases else " and bias" if train.update_bias else "; the biases stay as they are"),
+        "ties": _TIES_WORDS[train.ties],
+        "numbers": numbers,
+    }
+    if any(layer.kind in ("relu", "leaky_relu") for layer in problem.layers):
+        found["relu"] = "the derivative of ReLU at 0 is taken as 0 (leaky ReLU's: its slope), as PyTorch does"
+    return found
+
+
+def _train_settings(train: Train, d: int) -> Json:
+    rate = from_numbers([train.learning_rate], ())
+    return {
+        "loss": train.loss,
+        "target": _array(train.target, d),
+        "target_class": train.target_class,
+        "learning_rate": _number(rate, d),
+        "steps": train.steps,
+        "update_bias": train.update_bias,
+        "ties": train.ties,
+    }
+
+
+def _optional_array(v: Values | None, d: int) -> Json | None:
+    return None if v is None else _array(v, d)
+
+
+def _loss(loss: LossTrace, d: int) -> Json:
+    return {
+        "kind": loss.kind,
+        "output": _array(loss.output, d),
+        "target": _array(loss.target, d),
+        "terms": _array(loss.terms, d),
+        "value": _number(loss.value, d),
+        "gradient": _array(loss.grad, d),
+        "combined": loss.combined,
+    }
+
+
+def _grad(grad: LayerGrad, d: int) -> Json:
+    return {
+        "number": grad.number,
+        "kind": grad.layer.kind,
+        "stage": f"layer{grad.number}",
+        "upstream": _array(grad.upstream, d),
+        "local": _optional_array(grad.local, d),
+        "weights": _optional_array(grad.weights, d),
+        "bias": _optional_array(grad.bias, d),
+        "input": _array(grad.input, d),
+    }
+
+
+def _update(u: Update, d: int) -> Json:
+    return {
+        "layer": u.number,
+        "name": u.name,
+        "old": _array(u.old, d),
+        "grad": _array(u.grad, d),
+        "new": _array(u.new, d),
+    }
+
+
+def _training(training: Training, problem: Problem, d: int) -> Json:
+    """The training object: settings and conventions, the first step's loss, backward records, updates and stages,
+    and the loss before each step and after the last."""
+    from ..core.stages import backward_stages
+
+    step, settings = training.first, training.first.trace.settings
+    return {
+        "settings": _train_settings(training.train, d),
+        "conventions": _conventions(training.train, problem, settings),
+        "loss": _loss(step.loss, d),
+        "layers": [_grad(g, d) for g in step.grads],
+        "updates": [_update(u, d) for u in step.updates],
+        "losses": [_number(s.loss.value, d) for s in training.steps] + [_number(training.final.value, d)],
+        "stages": [
+            {
+                "key": s.key,
+                "layer": s.layer,
+                "title": s.title(problem),
+                "shape": list(s.shape),
+                "values": _array(training.value(s), d),
+            }
+            for s in backward_stages(problem)
+        ],
+    }
+
+
 def _settings(trace: Trace, settings: Settings | None) -> Settings:
     """The settings to write with: `settings`' detail and terms, the trace's own rounding and decimals, which shaped
     its numbers (as the documents take them)."""
@@ -431,16 +574,18 @@ def _settings(trace: Trace, settings: Settings | None) -> Settings:
     return replace(settings, rounding=trace.settings.rounding, decimals=trace.settings.decimals)
 
 
-def trace_data(trace: Trace, settings: Settings | None = None) -> Json:
+def trace_data(trace: Trace, settings: Settings | None = None, training: Training | None = None) -> Json:
     """The trace as plain JSON data (see trace.schema.json): the problem's input and output, and each layer's arrays
-    and worked steps as far as `settings.detail` works them (by default the trace's own settings)."""
+    and worked steps as far as `settings.detail` works them (by default the trace's own settings). A problem with
+    [train] adds its `training` (backward.training of the trace's problem, unless given, worked with the trace's
+    rounding and decimals)."""
     settings = _settings(trace, settings)
     m = Maths(settings, FORMATS["md"].highlight)
     d = settings.decimals
     problem = trace.problem
     source = "" if problem.source.startswith("<") else PurePath(problem.source).name
     headings = _headings(trace, settings)
-    return {
+    data: Json = {
         "format": TRACE_FORMAT,  # first, so on the second line: the mark that says stepper wrote the file
         "schema_version": SCHEMA_VERSION,
         "title": problem.title,
@@ -458,13 +603,20 @@ def trace_data(trace: Trace, settings: Settings | None = None) -> Json:
         "layers": [_layer(r, h, m, settings) for r, h in zip(trace.layers, headings)],
         "output": _array(trace.output, d),
     }
+    if problem.train is not None:
+        if training is None:
+            from ..core.backward import training as backward_training
+
+            training = backward_training(problem, settings)
+        data["training"] = _training(training, problem, d)
+    return data
 
 
-def trace_json(trace: Trace, settings: Settings | None = None) -> str:
+def trace_json(trace: Trace, settings: Settings | None = None, training: Training | None = None) -> str:
     """trace_data as JSON text: UTF-8 characters as they are, ending in a newline; each object's fields a line, and
     a short object or list (a Number, a term), or a row of an array, on one line. The same trace and settings give
     the same text."""
-    return _dump(trace_data(trace, settings), 0) + "\n"
+    return _dump(trace_data(trace, settings, training), 0) + "\n"
 
 
 def _dump(item: Any, depth: int) -> str:
