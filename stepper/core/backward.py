@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
@@ -130,67 +129,69 @@ def _kept(data: np.ndarray, settings: Settings) -> Values:
     """A gradient as carried: rounded to the settings' places when rounding is carried, else in full."""
     v = floats(np.asarray(data, dtype=np.float64))
     if settings.rounding == "carry":
-        return _rounded(_halves_as_written(v, settings.decimals), settings.decimals)
+        return _carried(v, settings.decimals)
     return v
 
 
-def _halves_as_written(v: Values, places: int) -> Values:
-    """A gradient worked in floats from carried values, with each cell that lies at a half of the last place kept
-    already rounded as on paper. Worked from decimals of a few places, a gradient is a decimal of a few more, which
-    a float holds only to within a hair: -0.0283 x 1/2 = -0.01415 comes out as -0.014149999..., and rounding that
-    float (even exactly) gives -0.0141 where a student writes -0.0142. Read to 12 significant figures, such a cell
-    is the half it stands for, and is rounded away from zero."""
-    x = v.data
-    scaled = np.abs(x) * 10.0**places
-    with np.errstate(invalid="ignore"):
-        near = np.isfinite(scaled) & (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
-    if not near.any():
-        return v
-    unit = Decimal(1).scaleb(-places)
-    written = x.copy()
-    for index in zip(*np.nonzero(near)):
-        written[index] = float(Decimal(f"{x[index]:.12g}").quantize(unit, rounding=ROUND_HALF_UP))
-    return floats(written)
-
-
-# Arrays of at least this many floats are rounded by _rounded's own passes; smaller ones by round_half_away.
-_MANY = 64
 # Rounded values up to this size stay whole in a float, and within numbers' exact range.
 _WHOLE = 2.0**51
+# How near a half of the last place (in units of that place) a float must lie to be read as the half it stands for.
+_NEAR_HALF = 1e-6
 
 
-def _rounded(v: Values, places: int) -> Values:
-    """round_half_away(v, places) for an array of floats, the very same Values, in fewer passes over a large array
-    (a layer's dL/dW and its update hold every weight): |x| x 10^places rounded half up as round_half_away rounds
-    it, and the common factor of the numerators and 10^places bounded by a sample of cells (usually 1 already)
-    rather than found by a gcd of every cell. Anything else (a few cells, a tie of the float's own, a huge or
-    non-finite value, no places) is left to round_half_away."""
-    x = v.data
-    if v.exact or x.size < _MANY or places < 1:
-        return round_half_away(v, places)
+def _carried(v: Values, places: int) -> Values:
+    """A gradient rounded to `places` decimals, halves away from zero, as a student rounds it: the same Values
+    (lowest terms) as numbers.round_half_away gives, except at a half of the last place. Worked from decimals of a
+    few places, a gradient is a decimal of a few more, which a float holds only to within a hair: -0.0283 x 1/2 =
+    -0.01415 comes out as -0.014149999..., and rounding that float (even exactly) gives -0.0141 where a student
+    writes -0.0142. So a cell within a hair of a half is read to 12 significant figures, and a half is rounded
+    away from zero. One pass of numpy for the whole array (a layer's dL/dW holds every weight); anything unusual
+    (no places, a huge or non-finite value) is left to round_half_away."""
+    x = v.data.reshape(-1)  # a 0-d array's abs would be a scalar, which no `out=` takes
     unit = 10**places
-    half = np.abs(x) * unit
-    half += 0.5
-    q = np.floor(half)
-    if not q.max() < _WHOLE:  # NaN compares false: round_half_away says what becomes of it
+    scaled = np.abs(x)
+    scaled *= unit
+    q = scaled + 0.5
+    np.floor(q, out=q)
+    if places < 1 or not (q.size and q.max() < _WHOLE):  # NaN compares false
         return round_half_away(v, places)
-    half -= q
-    if (half < 1e-6).any():  # a float at a half of the last place: decided exactly, as round_half_away does
-        return round_half_away(v, places)
-    np.copysign(q, x, out=q)
-    ints = q.astype(np.int64)
-    flat = ints.reshape(-1)
-    common = math.gcd(unit, *flat[:: max(1, flat.size // _MANY)].tolist())
-    if common > 1:  # the largest divisor of the sample's common factor that divides every cell
-        twos = fives = 0
-        while common % 2 ** (twos + 1) == 0 and not (flat & ((2 << twos) - 1)).any():
-            twos += 1
-        while common % 5 ** (fives + 1) == 0 and not (flat % 5 ** (fives + 1)).any():
-            fives += 1
-        common = 2**twos * 5**fives
-        if common > 1:
-            ints //= common
-    return Values(ints, unit // common, places)
+    scaled -= q  # how far past the nearest whole number: from -1/2 up to 1/2, near +-1/2 at a half
+    np.abs(scaled, out=scaled)
+    near = scaled > 0.5 - _NEAR_HALF
+    if near.any():
+        q[near] = _halves_up(x[near], unit)
+    ints = np.copysign(q, x, out=q).astype(np.int64)
+    common = _common_factor(ints, unit)
+    return Values((ints // common if common > 1 else ints).reshape(v.shape), unit // common, places)
+
+
+def _halves_up(x: np.ndarray, unit: int) -> np.ndarray:
+    """|x| x unit rounded half up, for cells near a half of the last place: each read to 12 significant figures
+    first (a whole number of 12 digits, R x 10^(e - 11)), so that a float a hair below a half counts as the half it
+    stands for; then rounded in whole numbers, exactly."""
+    magnitude = np.abs(x)
+    e = np.floor(np.log10(magnitude)).astype(np.int64)
+    digits = np.round(magnitude * 10.0 ** (11 - e)).astype(np.int64)  # R: the 12 significant figures
+    below = 11 - e - (len(str(unit)) - 1)  # R's digits below the last place kept
+    shift = np.power(10, np.clip(below, 0, 18)).astype(np.int64)
+    q, r = np.divmod(digits, shift)
+    q = np.where(below > 0, q + (2 * r >= shift), digits * np.power(10, np.clip(-below, 0, 18)).astype(np.int64))
+    return q.astype(np.float64)
+
+
+def _common_factor(flat: np.ndarray, unit: int) -> int:
+    """The largest divisor of unit = 10^places that divides every numerator: 2^a 5^b, found by whole-array tests
+    of divisibility, a few of them, rather than a gcd over every cell. A sample of the cells bounds it first: for
+    most gradients the sample alone shows it is 1."""
+    bound = math.gcd(unit, *flat[:: max(1, flat.size // 64)].tolist())
+    if bound == 1:
+        return 1
+    twos = fives = 0
+    while bound % 2 ** (twos + 1) == 0 and not (flat & ((2 << twos) - 1)).any():
+        twos += 1
+    while bound % 5 ** (fives + 1) == 0 and not (flat % 5 ** (fives + 1)).any():
+        fives += 1
+    return 2**twos * 5**fives
 
 
 def _windows(data: np.ndarray, shape: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int], out):
