@@ -27,6 +27,8 @@ EXAMPLES = [
     "examples/volumetric-symbols.toml",
     "examples/cs231n-scores.toml",
     "examples/lenet.toml",
+    "examples/mazur-backprop.toml",
+    "examples/tutorial-train.toml",
 ]  # lenet.toml says detail = "shapes": its table of shapes, no windows
 FORMATS = "md,tex,pdf"
 # `stepper check` of the tutorial's example working files, as a class.
