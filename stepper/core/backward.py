@@ -87,12 +87,15 @@ def loss_of(forward: Trace, train: Train, settings: Settings) -> LossTrace:
             file=forward.problem.source,
             place="[train] field 'loss'",
         )
-    total = terms.sum() / (n if kind in ("mse", "binary_cross_entropy") else 1) if value is None else value
+    # The total of the terms as written: carried terms are added as they stand, as softmax adds its rounded
+    # exponentials, so that the sum shown adds up to the loss shown.
+    kept = _kept(terms, settings)
+    total = kept.floats().sum() / (n if kind in ("mse", "binary_cross_entropy") else 1) if value is None else value
     return LossTrace(
         kind,
         yhat,
         train.target,
-        _kept(terms, settings),
+        kept,
         _kept(np.array(total), settings),
         _kept(grad, settings),
         train.combined,

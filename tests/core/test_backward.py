@@ -799,3 +799,34 @@ def test_overlapping_windows_add_their_gradients(ties, seed):
     upstream = out_values - target.reshape(out, out)
     assert np.array_equal(result.grad(1).upstream.floats()[0], upstream)
     assert np.array_equal(result.grad(1).input.floats()[0], routed(image, upstream, size, 1, ties))
+
+
+def test_a_loss_at_a_half_of_the_last_place_rounds_away_from_zero():
+    """L = 1/2 (1 - 0.5)^2 = 0.125 exactly, a single number (a 0-d array) at a half of the second place: 0.13."""
+    problem = loads(
+        'input = "1"\n[[layers]]\ntype = "dense"\nweights = [[1]]\n'
+        '[train]\ntarget = [0.5]\nloss = "half_sse"\n[settings]\ndecimals = 2\n'
+    )
+    assert training(problem).first.loss.value.floats() == pytest.approx(0.13, abs=1e-12)
+
+
+def test_a_carried_loss_is_the_total_of_the_carried_terms_it_shows():
+    """Binary cross-entropy of three outputs, carried to 4 places: each term rounded as written, then their mean
+    rounded, as by hand (1.6558 / 3 = 0.55193 -> 0.5519), not the mean of the unrounded terms (0.55199 -> 0.5520)."""
+    problem = loads(
+        'input = "1 2"\n[[layers]]\ntype = "dense"\nweights = [[0.1, 0.2], [0.3, -0.1], [0.2, 0.2]]\n'
+        '[[layers]]\ntype = "sigmoid"\n[train]\ntarget = [1, 0, 1]\nloss = "binary_cross_entropy"\n'
+    )
+    y = np.array([1.0, 0.0, 1.0])
+    p = np.array([round_4(1 / (1 + math.exp(-z))) for z in (0.5, 0.1, 0.6)])
+    terms = [round_4(-(t * math.log(q) + (1 - t) * math.log(1 - q))) for t, q in zip(y, p)]
+    loss = training(problem).first.loss
+    assert loss.terms.floats().tolist() == pytest.approx(terms, abs=1e-12)
+    assert float(loss.value.floats()) == pytest.approx(round_4(sum(terms) / 3), abs=1e-12)
+
+
+def round_4(x: float) -> float:
+    """x to 4 places, halves away from zero, in decimal arithmetic as on paper."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return float(Decimal(repr(float(x))).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
