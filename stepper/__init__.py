@@ -1,6 +1,7 @@
 """stepper: a neural network's forward pass, worked step by step as a lecturer writes it.
 
     problem file -> load() -> Problem -> trace() -> Trace -> render() -> Markdown / LaTeX / PDF
+    problem with [train] -> training() -> Training (the loss, every layer's gradients, the update)
     problem file -> solve() -> Solution (its trace; .markdown(), .latex(), .pdf())
     problem + working file -> load_working() -> Working -> check_working() -> Feedback -> render_feedback()
 
@@ -32,6 +33,7 @@ _PUBLIC = {
     "load": ".core.load",
     "loads": ".core.load",
     "trace": ".core.evaluate",
+    "training": ".core.backward",
     "render": ".writing.documents",
     "render_feedback": ".writing.documents",
     "from_torch": ".interop.pytorch",
@@ -45,6 +47,7 @@ __getattr__, __dir__ = exports(__name__, _PUBLIC)
 
 if TYPE_CHECKING:
     from .core.errors import StepperError
+    from .core.backward import training
     from .core.evaluate import trace
     from .core.load import load, loads
     from .interop.pytorch import from_torch, to_torch

@@ -1,6 +1,7 @@
 """The problem and its forward pass: what a problem is (spec, its TOML read by load and reading, the settings'
 allowed values in choices), how its numbers stay exact (numbers),
-the tracing evaluator (evaluate) and its records of every step (trace), and the stages a student writes down.
+the tracing evaluator (evaluate) and its records of every step (trace), the backward pass of a problem with [train]
+(train, backward, gradients), and the stages a student writes down.
 
 May import no other stepper code. numpy is its one heavy import: sympy is imported only for a problem with symbols.
 The names below load their modules on first use (see lazy.py). The functions that trace and load a problem are
@@ -31,6 +32,9 @@ _PUBLIC = {
     "Problem": ".spec",
     "Settings": ".spec",
     "Stage": ".stages",
+    "LayerGrad": ".gradients",
+    "Training": ".gradients",
+    "Train": ".train",
     "LayerTrace": ".trace",
     "Trace": ".trace",
 }
@@ -55,5 +59,7 @@ if TYPE_CHECKING:
         Problem,
         Settings,
     )
+    from .gradients import LayerGrad, Training
     from .stages import Stage
+    from .train import Train
     from .trace import LayerTrace, Trace
