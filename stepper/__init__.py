@@ -46,8 +46,8 @@ __all__ = [*_PUBLIC, "__version__"]
 __getattr__, __dir__ = exports(__name__, _PUBLIC)
 
 if TYPE_CHECKING:
-    from .core.errors import StepperError
     from .core.backward import training
+    from .core.errors import StepperError
     from .core.evaluate import trace
     from .core.load import load, loads
     from .interop.pytorch import from_torch, to_torch

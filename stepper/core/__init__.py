@@ -44,6 +44,7 @@ __getattr__, __dir__ = exports(__name__, _PUBLIC)
 if TYPE_CHECKING:
     from .errors import StepperError
     from .evaluate import step
+    from .gradients import LayerGrad, Training
     from .load import loads
     from .numbers import Values
     from .spec import (
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
         Problem,
         Settings,
     )
-    from .gradients import LayerGrad, Training
     from .stages import Stage
-    from .train import Train
     from .trace import LayerTrace, Trace
+    from .train import Train
