@@ -39,16 +39,20 @@ from .trace import (
 from .train import Train
 
 
-def training(problem: Problem, settings: Settings | None = None) -> Training:
-    """Every step of gradient descent the problem's [train] asks for, and the loss after the last."""
+def training(problem: Problem, settings: Settings | None = None, forward: Trace | None = None) -> Training:
+    """Every step of gradient descent the problem's [train] asks for, and the loss after the last. `forward`, the
+    problem's forward trace with the same rounding and places, if a caller has it, is the first step's (a document
+    has traced the forward pass already)."""
     if problem.train is None:
         raise StepperError("the problem has no [train] table: nothing to train", file=problem.source)
     settings = settings or problem.settings
     if settings.detail == "shapes":
         settings = replace(settings, detail="answers")
     train, steps, current = problem.train, [], problem
+    reuse = forward is not None and forward.problem is problem and _same_numbers(forward.settings, settings)
     for number in range(1, train.steps + 1):
-        forward = trace(current, settings)
+        forward = forward if number == 1 and reuse else trace(current, settings)
+        assert forward is not None
         loss = loss_of(forward, train, settings)
         grads = backward(forward, loss, train, settings)
         updates = update(current, grads, train, settings)
@@ -57,6 +61,11 @@ def training(problem: Problem, settings: Settings | None = None) -> Training:
         current = after
     final = loss_of(trace(current, settings), train, settings)
     return Training(train, tuple(steps), final)
+
+
+def _same_numbers(a: Settings, b: Settings) -> bool:
+    """Whether two settings give a trace the same numbers: its rounding and places shape them, nothing else."""
+    return (a.rounding, a.decimals) == (b.rounding, b.decimals)
 
 
 # ---- the loss ----

@@ -607,7 +607,7 @@ def trace_data(trace: Trace, settings: Settings | None = None, training: Trainin
         if training is None:
             from ..core.backward import training as backward_training
 
-            training = backward_training(problem, settings)
+            training = backward_training(problem, settings, forward=trace)
         data["training"] = _training(training, problem, d)
     return data
 

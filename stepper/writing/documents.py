@@ -111,7 +111,7 @@ def training_of(trace: Trace, settings: Settings) -> Training | None:
         return None
     from ..core.backward import training
 
-    return training(trace.problem, settings)
+    return training(trace.problem, settings, forward=trace)
 
 
 @lru_cache(maxsize=32)

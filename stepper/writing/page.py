@@ -28,6 +28,7 @@ from .templating import jinja_options, search_path
 if TYPE_CHECKING:
     import jinja2
 
+    from ..core.gradients import Training
     from ..core.spec import Settings
     from ..core.trace import Trace
 
@@ -44,9 +45,10 @@ STEP_LISTS = ("windows", "cells", "neurons", "elements")
 def render_page(trace: Trace, settings: Settings | None = None, templates: Path | None = None) -> str:
     """The whole HTML document of `trace`'s worked solution: the same trace and settings give the same bytes."""
     from .data import embeddable, trace_data
-    from .documents import render_template
+    from .documents import _traced, render_template, training_of
 
-    data = trace_data(trace, settings)
+    training = training_of(trace, _traced(trace, settings))  # worked once, for the data and the static section
+    data = trace_data(trace, settings, training=training)
     # The data as data.trace_json writes it, but compact: the page carries it once, unindented.
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     # The page's own words: the title and file name cleaned of control and bidi characters, as every format's are.
@@ -58,7 +60,7 @@ def render_page(trace: Trace, settings: Settings | None = None, templates: Path 
         data=shown,
         data_json=embeddable(text),
         assets=assets(),
-        backward=backward_html(trace, settings, templates),
+        backward=backward_html(trace, settings, templates, training),
     )
 
 
@@ -263,14 +265,17 @@ HTML = Format(
 _INLINE = re.compile(r"\$([^$]+)\$")
 
 
-def backward_html(trace: Trace, settings: Settings | None = None, templates: Path | None = None) -> str:
+def backward_html(
+    trace: Trace, settings: Settings | None = None, templates: Path | None = None, training: Training | None = None
+) -> str:
     """The backward pass of a problem with [train], as the documents work it (templates/layers/backward.j2), in
-    HTML: the page shows it as a static section after the answer. "" without [train]."""
+    HTML: the page shows it as a static section after the answer (`training`, if the caller has worked it already).
+    "" without [train]."""
     from .documents import _traced, grad_partial, partial, render_template, training_of
     from .maths import Maths
 
     settings = _traced(trace, settings)
-    training = training_of(trace, settings)
+    training = training or training_of(trace, settings)
     if training is None:
         return ""
     import jinja2

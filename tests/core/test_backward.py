@@ -830,3 +830,20 @@ def round_4(x: float) -> float:
     from decimal import ROUND_HALF_UP, Decimal
 
     return float(Decimal(repr(float(x))).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+
+
+def test_a_forward_trace_given_is_the_first_steps_when_its_numbers_are_the_same():
+    """A document that has traced the forward pass hands it over; one traced with other rounding is not used."""
+    from dataclasses import replace
+
+    from stepper.core.evaluate import trace
+
+    problem = load(ROOT / "examples" / "tutorial-train.toml")
+    forward = trace(problem)
+    given, own = training(problem, forward=forward), training(problem)
+    assert given.first.trace is forward and own.first.trace is not forward
+    assert [u.new.floats().tolist() for u in given.first.updates] == [
+        u.new.floats().tolist() for u in own.first.updates
+    ]
+    full = replace(problem.settings, rounding="full")
+    assert training(problem, full, forward=forward).first.trace is not forward
