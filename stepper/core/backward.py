@@ -53,14 +53,26 @@ def training(problem: Problem, settings: Settings | None = None, forward: Trace 
     for number in range(1, train.steps + 1):
         forward = forward if number == 1 and reuse else trace(current, settings)
         assert forward is not None
-        loss = loss_of(forward, train, settings)
+        loss = _step_loss(forward, train, settings, number)
         grads = backward(forward, loss, train, settings)
         updates = update(current, grads, train, settings)
         after = updated(current, updates)
         steps.append(TrainingStep(number, forward, loss, grads, updates, after))
         current = after
-    final = loss_of(trace(current, settings), train, settings)
+    final = _step_loss(trace(current, settings), train, settings, train.steps + 1)
     return Training(train, tuple(steps), final)
+
+
+def _step_loss(forward: Trace, train: Train, settings: Settings, number: int) -> LossTrace:
+    """The loss before step `number`; a loss that fails after the first step says after which step it did."""
+    try:
+        return loss_of(forward, train, settings)
+    except StepperError as e:
+        if number == 1:
+            raise
+        raise StepperError(
+            f"after step {number - 1} of {train.steps}: {e.message}", file=e.file, place=e.place
+        ) from None
 
 
 def _same_numbers(a: Settings, b: Settings) -> bool:

@@ -847,3 +847,23 @@ def test_a_forward_trace_given_is_the_first_steps_when_its_numbers_are_the_same(
     ]
     full = replace(problem.settings, rounding="full")
     assert training(problem, full, forward=forward).first.trace is not forward
+
+
+def test_a_loss_that_has_no_value_after_a_step_says_after_which_step():
+    """Cross-entropy of an output carried as 0.00 is infinite: before the first step the error names the field,
+    and after a later step it also says which step led there."""
+    from stepper.core.backward import _step_loss
+    from stepper.core.errors import StepperError
+    from stepper.core.evaluate import trace
+
+    problem = loads(
+        'input = "1"\n[settings]\ndecimals = 2\n[[layers]]\ntype = "dense"\nweights = [[0], [20]]\n'
+        '[[layers]]\ntype = "softmax"\n[train]\ntarget = 1\nsteps = 3\n',
+        name="far.toml",
+    )
+    with pytest.raises(StepperError) as first:
+        training(problem)
+    assert "after step" not in str(first.value) and "[train] field 'loss'" in str(first.value)
+    with pytest.raises(StepperError) as later:
+        _step_loss(trace(problem), problem.train, problem.settings, 3)
+    assert str(later.value).startswith("far.toml: [train] field 'loss': after step 2 of 3: the loss is infinite")
