@@ -262,17 +262,8 @@ def _conv(record: ConvTrace, g: np.ndarray, train: Train, settings: Settings) ->
     pad = record.padding
     h, w = record.input.shape[1:]
     d_input = d_padded[:, pad.top : pad.top + h, pad.left : pad.left + w]
-    return LayerGrad(
-        record.number,
-        record.layer,
-        record,
-        _kept(g, settings),
-        None,
-        _kept(d_filters, settings),
-        _maybe(d_bias, settings),
-        _kept(d_input, settings),
-        floats(spread),
-        _rotated(record.layer),
+    return _carried_step(
+        record, g, settings, d_input, weights=d_filters, bias=d_bias, spread=spread, rotated=_rotated(record.layer)
     )
 
 
@@ -283,17 +274,8 @@ def _transposed(record: TransposedTrace, g: np.ndarray, train: Train, settings: 
     (h, w), at = record.layer.expansion(record.input.shape)
     sh, sw = record.layer.stride
     d_input = d_expanded[:, at.top : h - at.bottom : sh, at.left : w - at.right : sw]
-    return LayerGrad(
-        record.number,
-        record.layer,
-        record,
-        _kept(g, settings),
-        None,
-        _kept(d_filters, settings),
-        _maybe(d_bias, settings),
-        _kept(d_input, settings),
-        floats(spread),
-        _rotated(record.conv.layer),
+    return _carried_step(
+        record, g, settings, d_input, weights=d_filters, bias=d_bias, spread=spread, rotated=_rotated(record.conv.layer)
     )
 
 
@@ -301,8 +283,32 @@ def _rotated(layer: Conv2d) -> Values:
     return floats(layer.kernels.floats()[..., ::-1, ::-1].astype(np.float64))
 
 
-def _maybe(data: np.ndarray | None, settings: Settings) -> Values | None:
-    return None if data is None else _kept(data, settings)
+def _carried_step(
+    record: LayerTrace,
+    g: np.ndarray,
+    settings: Settings,
+    d_input: np.ndarray,
+    *,
+    local: Values | None = None,
+    weights: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    spread: np.ndarray | None = None,
+    rotated: Values | None = None,
+) -> LayerGrad:
+    """A layer's backward record, every gradient in it carried as the settings say (`local` as the step gives
+    it: a derivative a student rounds is rounded by the step itself)."""
+    return LayerGrad(
+        record.number,
+        record.layer,
+        record,
+        _kept(g, settings),
+        local,
+        None if weights is None else _kept(weights, settings),
+        None if bias is None else _kept(bias, settings),
+        _kept(d_input, settings),
+        None if spread is None else floats(spread),
+        rotated,
+    )
 
 
 def _pool(record: PoolTrace, g: np.ndarray, train: Train, settings: Settings) -> LayerGrad:
@@ -332,16 +338,7 @@ def _pool(record: PoolTrace, g: np.ndarray, train: Train, settings: Settings) ->
     pad = record.padding
     h, w = record.input.shape[1:]
     inside = (slice(None), slice(pad.top, pad.top + h), slice(pad.left, pad.left + w))
-    return LayerGrad(
-        record.number,
-        record.layer,
-        record,
-        _kept(g, settings),
-        floats(local[inside]),
-        None,
-        None,
-        _kept(d_padded[inside], settings),
-    )
+    return _carried_step(record, g, settings, d_padded[inside], local=floats(local[inside]))
 
 
 def _activation(record: ElementwiseTrace, g: np.ndarray, train: Train, settings: Settings) -> LayerGrad:
@@ -360,69 +357,33 @@ def _activation(record: ElementwiseTrace, g: np.ndarray, train: Train, settings:
     else:  # identity
         local = np.ones_like(x, dtype=np.float64)
     local_kept = _kept(local, settings) if kind in ("sigmoid", "tanh") else floats(local)
-    return LayerGrad(
-        record.number,
-        record.layer,
-        record,
-        _kept(g, settings),
-        local_kept,
-        None,
-        None,
-        _kept(g * local_kept.floats(), settings),
-    )
+    return _carried_step(record, g, settings, g * local_kept.floats(), local=local_kept)
 
 
 def _softmax(record: SoftmaxTrace, g: np.ndarray, train: Train, settings: Settings) -> LayerGrad:
     """dL/dz_i = yhat_i (g_i - sum_j g_j yhat_j): softmax's Jacobian, when the loss is not cross-entropy."""
     s = record.output.floats().astype(np.float64)
-    return LayerGrad(
-        record.number, record.layer, record, _kept(g, settings), None, None, None, _kept(s * (g - g @ s), settings)
-    )
+    return _carried_step(record, g, settings, s * (g - g @ s))
 
 
 def _mix(record: MixTrace, g: np.ndarray, train: Train, settings: Settings) -> LayerGrad:
     x, w = record.input.floats().astype(np.float64), record.weights.floats().astype(np.float64)
     d_weights = np.einsum("hw,chw->c", g[0], x)
     d_bias = np.array([g.sum()]) if record.bias is not None else None
-    return LayerGrad(
-        record.number,
-        record.layer,
-        record,
-        _kept(g, settings),
-        None,
-        _kept(d_weights, settings),
-        _maybe(d_bias, settings),
-        _kept(w[:, None, None] * g[0], settings),
-    )
+    return _carried_step(record, g, settings, w[:, None, None] * g[0], weights=d_weights, bias=d_bias)
 
 
 def _dense(record: DenseTrace, g: np.ndarray, train: Train, settings: Settings) -> LayerGrad:
     x = record.input.floats().astype(np.float64).reshape(-1)
     weights = record.weights.floats().astype(np.float64)
     d_input = (weights.T @ g).reshape(record.input.shape)
-    return LayerGrad(
-        record.number,
-        record.layer,
-        record,
-        _kept(g, settings),
-        None,
-        _kept(np.outer(g, x), settings),
-        _maybe(g if record.bias is not None else None, settings),
-        _kept(d_input, settings),
+    return _carried_step(
+        record, g, settings, d_input, weights=np.outer(g, x), bias=g if record.bias is not None else None
     )
 
 
 def _flatten(record: FlattenTrace, g: np.ndarray, train: Train, settings: Settings) -> LayerGrad:
-    return LayerGrad(
-        record.number,
-        record.layer,
-        record,
-        _kept(g, settings),
-        None,
-        None,
-        None,
-        _kept(g.reshape(record.input.shape), settings),
-    )
+    return _carried_step(record, g, settings, g.reshape(record.input.shape))
 
 
 # One backward step per class of forward record: a new kind of layer adds its step here.
