@@ -146,7 +146,9 @@ def back_step(record: LayerTrace, upstream: Values, train: Train, settings: Sett
     if found is None:  # every forward record has its backward step; a new kind of layer adds one here
         raise StepperError(f"no backward step for layer kind {record.layer.kind!r}", place=f"layer {record.number}")
     g = upstream.floats().astype(np.float64).reshape(record.output.shape)
-    return found(record, g, train, settings)
+    # The upstream gradient is kept as it was given: carried already (the layer above's, or the loss's), or the
+    # student's own as written.
+    return replace(found(record, g, train, settings), upstream=upstream.reshape(*record.output.shape))
 
 
 def _kept(data: np.ndarray, settings: Settings) -> Values:
@@ -197,9 +199,11 @@ def _halves_up(x: np.ndarray, unit: int) -> np.ndarray:
     e = np.floor(np.log10(magnitude)).astype(np.int64)
     digits = np.round(magnitude * 10.0 ** (11 - e)).astype(np.int64)  # R: the 12 significant figures
     below = 11 - e - (len(str(unit)) - 1)  # R's digits below the last place kept
-    shift = np.power(10, np.clip(below, 0, 18)).astype(np.int64)
+    # A cell near a half is at least half a unit of the last place, so `below` is at most 12; and under 2^51
+    # units (_carried), so -below is at most 4: every power of 10 here fits in int64.
+    shift = np.power(10, np.maximum(below, 0))
     q, r = np.divmod(digits, shift)
-    q = np.where(below > 0, q + (2 * r >= shift), digits * np.power(10, np.clip(-below, 0, 18)).astype(np.int64))
+    q = np.where(below > 0, q + (2 * r >= shift), digits * np.power(10, np.maximum(-below, 0)))
     return q.astype(np.float64)
 
 
@@ -239,13 +243,16 @@ def _conv_grads(conv: ConvTrace, g: np.ndarray) -> tuple[np.ndarray, np.ndarray 
     (sh, sw), (dh, dw) = layer.stride, layer.dilation
     oh, ow = g.shape[1:]
     windows = _windows(padded, (kh, kw), (sh, sw), (dh, dw), (oh, ow))
-    d_kernels = np.einsum("fij,ijcuv->fcuv", g, windows)
+    # Two matrix products (BLAS), as the forward pass's im2col: every window's cells against the upstream, and
+    # every filter cell's share of every output cell, added back at its place.
+    d_kernels = np.tensordot(g, windows, axes=([1, 2], [0, 1]))  # (F, C, kh, kw)
+    shares = np.tensordot(kernels, g, axes=([0], [0]))  # (C, kh, kw, oh, ow)
     d_padded = np.zeros_like(padded)
     for u in range(kh):
         for v in range(kw):
             rows = slice(u * dh, u * dh + (oh - 1) * sh + 1, sh)
             cols = slice(v * dw, v * dw + (ow - 1) * sw + 1, sw)
-            d_padded[:, rows, cols] += np.einsum("fij,fc->cij", g, kernels[:, :, u, v])
+            d_padded[:, rows, cols] += shares[:, u, v]
     # The same dL/d(padded input) as a full convolution: the upstream spread stride apart, reach - 1 zeros
     # around (and the cells no window reached at the end), slid under the kernels turned 180 degrees.
     rh, rw = layer.reach
@@ -301,7 +308,7 @@ def _carried_step(
         record.number,
         record.layer,
         record,
-        _kept(g, settings),
+        floats(g),  # back_step puts the upstream as it was given here
         local,
         None if weights is None else _kept(weights, settings),
         None if bias is None else _kept(bias, settings),
