@@ -8,6 +8,7 @@ writers only choose the sign: every number they write is a record's.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from fractions import Fraction
@@ -45,26 +46,22 @@ def relation_of(value: Fraction | None, shown: str) -> str:
     return "=" if value is not None and fraction(shown) == value else "\\approx"
 
 
+def _read(texts: Iterable[str]) -> list[Fraction] | None:
+    """The exact values of written numbers, None when one cannot be read."""
+    values = [fraction(t) for t in texts]
+    return None if any(v is None for v in values) else values  # type: ignore[return-value]
+
+
 def _product(texts: Iterable[str]) -> Fraction | None:
     """The exact product of written numbers, None when one cannot be read."""
-    out = Fraction(1)
-    for t in texts:
-        value = fraction(t)
-        if value is None:
-            return None
-        out *= value
-    return out
+    values = _read(texts)
+    return None if values is None else math.prod(values, start=Fraction(1))
 
 
 def _total(texts: Iterable[str]) -> Fraction | None:
     """The exact sum of written numbers, None when one cannot be read."""
-    out = Fraction(0)
-    for t in texts:
-        value = fraction(t)
-        if value is None:
-            return None
-        out += value
-    return out
+    values = _read(texts)
+    return None if values is None else sum(values, Fraction(0))
 
 
 class GradBase(SumWriter):
