@@ -192,11 +192,7 @@ def test_import_stepper_loads_nothing_heavy():
 
 
 def test_tracing_a_problem_without_symbols_never_loads_sympy():
-    code = (
-        "import sys, stepper\n"
-        "stepper.trace(stepper.load('examples/tutorial.toml'))\n"
-        "print('sympy' in sys.modules)\n"
-    )
+    code = "import sys, stepper\nstepper.trace(stepper.load('examples/tutorial.toml'))\nprint('sympy' in sys.modules)\n"
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "False"
 

@@ -9,9 +9,12 @@ Packaging profile) describes it:
 - one `assessmentItem` per variant and stage (`items/v001-layer1.filter1.xml`), or with `layout = "whole"` one per
   variant holding every stage; each cell a `textEntryInteraction` bound to a `responseDeclaration` of base type
   float whose `correctResponse` is the key's value;
-- `responseProcessing` that adds each cell's share of the stage's points to `SCORE` when the answer is `equal` to
-  the correct one within the tolerance (`toleranceMode="absolute"`; exact where the key is exact), and shows the
-  worked key as `modalFeedback` once answered;
+- `responseProcessing` that counts, per stage, the cells whose answer lies within the tolerance of the correct
+  one (between two bounds; `equal` where the key is exact), then sets `SCORE` once to each stage's
+  marks times the share of its cells that are right, and shows the worked key as `modalFeedback` once answered.
+  Counting in whole numbers and dividing once means a stage right in full earns its marks exactly even on a
+  platform that stores an outcome to a few places between rules (the citolab player keeps 3), where adding a
+  share per cell would drift (16 cells of 0.0625 came to 1.007 there);
 - `test.xml`, an `assessmentTest` whose one section selects one of its sections, one per variant, so that a
   platform that runs the test gives each candidate one whole variant.
 
@@ -95,20 +98,26 @@ def qti_package(
 
 def _item(ident: str, title: str, v: Variant, group: list[StageAnswers], sheet: str, key: str) -> str:
     """One assessmentItem: a response per cell of the group's stages, the sheet and a table of blanks per stage,
-    each right cell adding its share of its stage's marks, and the key shown once answered."""
+    the right cells counted per stage and scored once from the counts, and the key shown once answered."""
     marks = stage_marks(v.problem)
-    declarations, asks, conditions, total = [], [], [], Fraction(0)
+    declarations, counts, asks, conditions, parts = [], [], [], [], []
     for found in group:
         s, answers = found.stage, found.cells
-        ids = [f"{s.key.replace('.', '_')}_{k}" for k in range(1, len(answers) + 1)]
-        total += marks[s.key]
-        for rid, (value, tolerance), share in zip(ids, answers, shares(marks[s.key], len(answers))):
+        base = s.key.replace(".", "_")
+        ids = [f"{base}_{k}" for k in range(1, len(answers) + 1)]
+        for rid, (value, tolerance) in zip(ids, answers):
             declarations.append(
                 f'  <responseDeclaration identifier="{rid}" cardinality="single" baseType="float">'
                 f"<correctResponse><value>{value}</value></correctResponse></responseDeclaration>"
             )
-            conditions.append(_condition(rid, tolerance, share))
+            conditions.append(_condition(rid, value, tolerance, f"RIGHT_{base}"))
+        counts.append(_outcome(f"RIGHT_{base}", "integer", "0"))
+        if marks[s.key]:
+            parts.append(_stage_score(f"RIGHT_{base}", marks[s.key], len(answers)))
         asks.append(_ask(s.title(v.problem), s.shape, ids, found, v.trace.settings.decimals))
+    total = sum((marks[found.stage.key] for found in group), Fraction(0))
+    if parts:
+        conditions.append(f'    <setOutcomeValue identifier="SCORE"><sum>{"".join(parts)}</sum></setOutcomeValue>')
     name = f"{plain_text(title)}: variant {v.id}" + (f", {group[0].stage.title(v.problem)}" if len(group) == 1 else "")
     return "\n".join(
         [
@@ -118,6 +127,7 @@ def _item(ident: str, title: str, v: Variant, group: list[StageAnswers], sheet: 
             *declarations,
             _outcome("SCORE", "float", "0"),
             _outcome("MAXSCORE", "float", decimal(total)),
+            *counts,
             '  <outcomeDeclaration identifier="FEEDBACK" cardinality="single" baseType="identifier"/>',
             f'  <itemBody>\n    <p>Variant {text(v.id)}</p>\n    <div class="stepper-sheet">{sheet}</div>\n    <hr/>',
             *asks,
@@ -142,14 +152,34 @@ def _outcome(identifier: str, base: str, default: str) -> str:
     )
 
 
-def _condition(rid: str, tolerance: str, share: Fraction) -> str:
-    """SCORE += share when the response is within `tolerance` of the correct one (exactly, for tolerance 0)."""
-    how = 'toleranceMode="exact"' if Decimal(tolerance) == 0 else f'toleranceMode="absolute" tolerance="{tolerance}"'
+def _condition(rid: str, value: str, tolerance: str, count: str) -> str:
+    """count += 1 when the response is the correct one exactly (tolerance 0) or lies within `tolerance` of it.
+    The interval is written as bounds (`gte` and `lte`, as Canvas's QTI 1.2 has it) rather than as `equal` with
+    `toleranceMode="absolute"`: every engine evaluates comparisons, where the citolab player, for one, compares
+    `equal` exactly whatever its tolerance says. A blank box is never inside it (`isNull` first)."""
+    variable = f'<variable identifier="{rid}"/>'
+    if Decimal(tolerance) == 0:
+        test = f'<equal toleranceMode="exact">{variable}<correct identifier="{rid}"/></equal>'
+    else:
+        low, high = (format(Decimal(value) + sign * Decimal(tolerance), "f") for sign in (-1, 1))
+        test = (
+            f"<and><not><isNull>{variable}</isNull></not>"
+            f'<gte>{variable}<baseValue baseType="float">{low}</baseValue></gte>'
+            f'<lte>{variable}<baseValue baseType="float">{high}</baseValue></lte></and>'
+        )
     return (
-        f'    <responseCondition><responseIf><equal {how}><variable identifier="{rid}"/><correct identifier="{rid}"/>'
-        f'</equal><setOutcomeValue identifier="SCORE"><sum><variable identifier="SCORE"/>'
-        f'<baseValue baseType="float">{decimal(share)}</baseValue></sum></setOutcomeValue></responseIf>'
-        "</responseCondition>"
+        f"    <responseCondition><responseIf>{test}"
+        f'<setOutcomeValue identifier="{count}"><sum><variable identifier="{count}"/>'
+        '<baseValue baseType="integer">1</baseValue></sum></setOutcomeValue></responseIf></responseCondition>'
+    )
+
+
+def _stage_score(count: str, marks: Fraction, cells: int) -> str:
+    """A stage's part of SCORE: count x marks / cells, as count x numerator / (cells x denominator), so that one
+    division of whole numbers is the only rounding (a stage right in full earns exactly its marks)."""
+    return (
+        f'<divide><product><variable identifier="{count}"/><baseValue baseType="integer">{marks.numerator}'
+        f'</baseValue></product><baseValue baseType="integer">{cells * marks.denominator}</baseValue></divide>'
     )
 
 
@@ -167,14 +197,6 @@ def _ask(stage: str, shape: tuple[int, ...], ids: list[str], found: StageAnswers
         f"    <p><strong>{text(stage)}</strong>: enter every value, {how}.</p>\n"
         f'    <table class="stepper-answer"><tbody>{body}</tbody></table>'
     )
-
-
-def shares(marks: Fraction, cells: int) -> list[Fraction]:
-    """A stage's marks shared among its cells as the points a platform stores (4 decimal places), the last cell
-    taking what rounding left, so that a stage right in full earns its marks exactly (1.5 over 16 cells: 15 of
-    0.0938 and one of 0.093)."""
-    each = Fraction(round(marks / cells * 10**4), 10**4)
-    return [each] * (cells - 1) + [marks - each * (cells - 1)]
 
 
 def decimal(x: Fraction) -> str:

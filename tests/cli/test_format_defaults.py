@@ -1,5 +1,6 @@
 """One default for --format: `solve`, `check` and `exam` all write md, tex and pdf, and leave pdf out, with a note,
 where pdflatex is missing."""
+
 from __future__ import annotations
 
 import pytest

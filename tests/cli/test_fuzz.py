@@ -3,6 +3,7 @@
 Whatever comes in, stepper answers with its documents (exit 0) or one located line (exit 2): never a
 traceback, and never a file written, changed or removed anywhere but in --out.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,11 +22,16 @@ TUTORIAL = ROOT / "examples" / "tutorial.toml"
 EXAM = ROOT / "examples" / "tutorial-exam.toml"
 WORKING = ROOT / "examples" / "tutorial-working-slips.toml"
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 # ---- TOML written from random values ----
+
 
 def toml_value(x) -> str:
     if isinstance(x, bool):
@@ -45,9 +51,12 @@ def toml_value(x) -> str:
 
 def toml_document(data: dict) -> str:
     """Top-level values, then each table, then `[[layers]]`, as a person writes a problem file."""
-    lines = [f"{json.dumps(k)} = {toml_value(v)}" for k, v in data.items()
-             if not isinstance(v, dict) and not (k == "layers" and isinstance(v, list) and v
-                                                 and all(isinstance(t, dict) for t in v))]
+    lines = [
+        f"{json.dumps(k)} = {toml_value(v)}"
+        for k, v in data.items()
+        if not isinstance(v, dict)
+        and not (k == "layers" and isinstance(v, list) and v and all(isinstance(t, dict) for t in v))
+    ]
     for k, v in data.items():
         if isinstance(v, dict):
             lines += ["", f"[{json.dumps(k)}]"] + [f"{json.dumps(a)} = {toml_value(b)}" for a, b in v.items()]
@@ -58,13 +67,37 @@ def toml_document(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-scalars = st.one_of(st.integers(-10**20, 10**20), st.floats(allow_nan=True, allow_infinity=True),
-                    st.booleans(), st.text(max_size=30),
-                    st.sampled_from(["1/2", "w1", "-b", "NaN", "1e-3", "0.1", "same", "valid", "conv2d", "relu",
-                                     "maxpool", "1 2\n3 4", "1 2 3\n4 5 6\n7 8 9", "", "\u202e", "\x1b[2K"]))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.text(max_size=8), inner, max_size=3)),
-                      max_leaves=12)
+scalars = st.one_of(
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.text(max_size=30),
+    st.sampled_from(
+        [
+            "1/2",
+            "w1",
+            "-b",
+            "NaN",
+            "1e-3",
+            "0.1",
+            "same",
+            "valid",
+            "conv2d",
+            "relu",
+            "maxpool",
+            "1 2\n3 4",
+            "1 2 3\n4 5 6\n7 8 9",
+            "",
+            "\u202e",
+            "\x1b[2K",
+        ]
+    ),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=12,
+)
 
 
 @st.composite
@@ -73,11 +106,27 @@ def mutated(draw, base: dict) -> dict:
     data = json.loads(json.dumps(base))
     for _ in range(draw(st.integers(1, 3))):
         layers = data.get("layers") if isinstance(data.get("layers"), list) else []
-        tables = [data] + [t for t in layers if isinstance(t, dict)] + \
-                 [v for v in data.values() if isinstance(v, dict)]
+        tables = [data] + [t for t in layers if isinstance(t, dict)] + [v for v in data.values() if isinstance(v, dict)]
         table = draw(st.sampled_from(tables))
-        keys = list(table) + [draw(st.sampled_from(["type", "stride", "padding", "size", "bias", "weights",
-                                                    "filters", "decimals", "detail", "slope", "extra"]))]
+        keys = list(table) + [
+            draw(
+                st.sampled_from(
+                    [
+                        "type",
+                        "stride",
+                        "padding",
+                        "size",
+                        "bias",
+                        "weights",
+                        "filters",
+                        "decimals",
+                        "detail",
+                        "slope",
+                        "extra",
+                    ]
+                )
+            )
+        ]
         key = draw(st.sampled_from(keys))
         if key in table and draw(st.booleans()) and draw(st.booleans()):
             del table[key]
@@ -91,6 +140,7 @@ def _base(path: Path) -> dict:
 
 
 # ---- the contract ----
+
 
 def tree(folder: Path) -> dict[str, tuple[int, int]]:
     """Every path under `folder` with its size and modification time."""
@@ -140,8 +190,11 @@ def test_random_toml_as_a_problem(tmp_path, capsys, data):
 
 
 @FUZZ
-@given(data=st.one_of(st.binary(max_size=300).map(lambda b: ("bytes", b)),
-                      mutated(_base(WORKING)).map(lambda d: ("toml", d))))
+@given(
+    data=st.one_of(
+        st.binary(max_size=300).map(lambda b: ("bytes", b)), mutated(_base(WORKING)).map(lambda d: ("toml", d))
+    )
+)
 def test_random_working_files_in_a_class(tmp_path, capsys, data):
     work = fresh(tmp_path)
     shutil.copy(WORKING, work / "in" / "good.toml")
@@ -165,11 +218,13 @@ def test_random_toml_as_an_exam_template(tmp_path, capsys, data):
     code, _, err = run_inside(capsys, work, "exam", template, "--variants", "2", "--format", "md,moodle")
     if code == 0:
         from stepper.exams.folder import verify
+
         assert verify(work / "out") is None
 
 
-names = st.text(st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)), min_size=1,
-                max_size=40).filter(lambda n: n not in (".", "..") and len(n.encode("utf-8")) < 200)
+names = st.text(
+    st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)), min_size=1, max_size=40
+).filter(lambda n: n not in (".", "..") and len(n.encode("utf-8")) < 200)
 
 
 @FUZZ

@@ -17,8 +17,14 @@ needs_tex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflate
 
 
 def stepper(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stepper", *args], cwd=ROOT, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "stepper", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
 
 
 @needs_tex
@@ -87,7 +93,8 @@ def test_the_page_takes_control_and_bidi_characters_out_of_a_title(tmp_path):
 
 @pytest.mark.parametrize("fmt,words", [("json", "its json would be about"), ("beamer", "its slide deck would show")])
 def test_a_page_deck_or_data_too_large_is_refused_before_any_work(tmp_path, fmt, words):
-    done = stepper("solve", str(ROOT / "examples" / "lenet.toml"), "--detail", "all", "--format", fmt,
-                   "--out", str(tmp_path))
+    done = stepper(
+        "solve", str(ROOT / "examples" / "lenet.toml"), "--detail", "all", "--format", fmt, "--out", str(tmp_path)
+    )
     assert done.returncode == 2 and words in done.stderr and "--force" in done.stderr
     assert list(tmp_path.iterdir()) == []

@@ -5,6 +5,7 @@ Each test plants one such thing and runs `stepper.cli.main([...])` in-process (a
 does), and, where a real device or named pipe is involved, `python -m stepper` as well, with a
 timeout and a memory limit, so that a regression fails instead of hanging or filling memory.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -43,6 +44,7 @@ def small_problem(*layers: str) -> str:
 
 # ---- guards, so that a regression fails rather than hangs or fills the machine's memory ----
 
+
 @contextlib.contextmanager
 def memory_capped(extra: int = 2**30):
     """This process may allocate at most `extra` more bytes: an endless read dies of MemoryError."""
@@ -61,8 +63,10 @@ def memory_capped(extra: int = 2**30):
 @contextlib.contextmanager
 def deadline(seconds: int = SECONDS):
     """A blocking call is interrupted after `seconds` with TimeoutError (which run_stepper reports)."""
+
     def expire(signum, frame):
         raise TimeoutError(f"still blocked after {seconds} s")
+
     previous = signal.signal(signal.SIGALRM, expire)
     signal.alarm(seconds)
     try:
@@ -74,12 +78,22 @@ def deadline(seconds: int = SECONDS):
 
 def run_outside(*args) -> tuple[int, str, str]:
     """`python -m stepper ARGS` in a child with a timeout and 1.5 GB of address space."""
+
     def limit():
         import resource
+
         resource.setrlimit(resource.RLIMIT_AS, (3 * 2**29, resource.getrlimit(resource.RLIMIT_AS)[1]))
+
     try:
-        done = subprocess.run([sys.executable, "-m", "stepper", *map(str, args)], cwd=REPO, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=SECONDS, preexec_fn=limit)
+        done = subprocess.run(
+            [sys.executable, "-m", "stepper", *map(str, args)],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=SECONDS,
+            preexec_fn=limit,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"still running after {SECONDS} s")
     return done.returncode, done.stdout, done.stderr
@@ -90,6 +104,7 @@ def exam(tmp_path_factory) -> Path:
     """A small exam of the tutorial's template: its folder, holding manifest.json."""
     folder = tmp_path_factory.mktemp("exam")
     from stepper.cli import main
+
     assert main(["exam", str(TEMPLATE), "--variants", "2", "--out", str(folder / "exam")]) == 0
     return folder / "exam"
 
@@ -113,6 +128,7 @@ KINDS = ["problem", "working", "template", "manifest"]
 
 
 # ---- 1. files that are not regular files, and files too large ----
+
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("device", DEVICES)
@@ -172,8 +188,12 @@ def test_oversized_file_is_refused(kind, capsys, tmp_path):
     big.write_text(text + "#" * (MAX_FILE_BYTES + 1 - len(text.encode("utf-8"))), encoding="utf-8")
     args, named = _where(kind, big, tmp_path)
     code, _, err = run_stepper(capsys, *args)
-    assert_one_error(code, err, named, (rf"the file is {MAX_FILE_BYTES + 1:,} bytes",
-                                        rf"more than the {MAX_FILE_BYTES:,} bytes", r"\d+ MB"))
+    assert_one_error(
+        code,
+        err,
+        named,
+        (rf"the file is {MAX_FILE_BYTES + 1:,} bytes", rf"more than the {MAX_FILE_BYTES:,} bytes", r"\d+ MB"),
+    )
 
 
 def test_file_at_the_limit_is_read(capsys, tmp_path):
@@ -234,8 +254,9 @@ def test_deep_table_path_in_random(capsys, tmp_path):
     """A dotted key thousands of pieces long builds tables without recursion; [random] must not follow them."""
     template = tmp_path / "exam.toml"
     text = TEMPLATE.read_text(encoding="utf-8")
-    template.write_text(text.replace('input = "0..4"', "layer1." * 3000 + 'x = "0..4"\ninput = "0..4"'),
-                        encoding="utf-8")
+    template.write_text(
+        text.replace('input = "0..4"', "layer1." * 3000 + 'x = "0..4"\ninput = "0..4"'), encoding="utf-8"
+    )
     code, _, err = run_stepper(capsys, "exam", template, "--variants", "2", "--out", tmp_path / "out")
     assert_one_error(code, err, template, (r"^\[random\] 'layer1\.layer1\.layer1'", r"names no field"))
 
@@ -243,7 +264,7 @@ def test_deep_table_path_in_random(capsys, tmp_path):
 def test_whole_number_of_5000_digits(capsys, tmp_path):
     """int() refuses more than 4,300 digits with a ValueError: still one line."""
     problem = tmp_path / "digits.toml"
-    problem.write_text(small_problem(f"type = \"maxpool\"\nsize = {'9' * 5000}"), encoding="utf-8")
+    problem.write_text(small_problem(f'type = "maxpool"\nsize = {"9" * 5000}'), encoding="utf-8")
     code, _, err = run_stepper(capsys, "solve", problem, "--format", "md", "--out", tmp_path / "out")
     assert_one_error(code, err, problem, (r"not valid TOML", r"too many digits|4,300 digits"))
 
@@ -251,13 +272,18 @@ def test_whole_number_of_5000_digits(capsys, tmp_path):
 def test_hexadecimal_number_of_5000_digits(capsys, tmp_path):
     """A hexadecimal literal becomes a number that str() cannot write: the message must not try."""
     problem = tmp_path / "hex.toml"
-    problem.write_text(small_problem(f"type = \"maxpool\"\nsize = 0x{'f' * 5000}"), encoding="utf-8")
+    problem.write_text(small_problem(f'type = "maxpool"\nsize = 0x{"f" * 5000}'), encoding="utf-8")
     code, _, err = run_stepper(capsys, "solve", problem, "--format", "md", "--out", tmp_path / "out")
-    assert_one_error(code, err, problem, (r"layer 1 \(maxpool\), field 'size'", r"expected a whole number",
-                                          r"a whole number of about 6,02\d digits"))
+    assert_one_error(
+        code,
+        err,
+        problem,
+        (r"layer 1 \(maxpool\), field 'size'", r"expected a whole number", r"a whole number of about 6,02\d digits"),
+    )
 
 
 # ---- 3. digits that are not ASCII, and numbers too long for int() ----
+
 
 @pytest.mark.parametrize("variant", ["²", "1" * 5000, "٣"])
 def test_odd_variant_against_a_manifest(variant, exam, capsys, tmp_path):
@@ -274,8 +300,9 @@ def test_variant_as_a_number_still_finds_its_variant(exam, capsys, tmp_path):
     for written in ("2", '"2"', f'"{ids[1]}"'):
         working = tmp_path / "working.toml"
         working.write_text(f"variant = {written}\n" + RIGHT.read_text(encoding="utf-8"), encoding="utf-8")
-        code, stdout, err = run_stepper(capsys, "check", exam / "manifest.json", working, "--out", tmp_path / "out",
-                                        "--force")
+        code, stdout, err = run_stepper(
+            capsys, "check", exam / "manifest.json", working, "--out", tmp_path / "out", "--force"
+        )
         assert code == 0, (written, err)
 
 
@@ -286,8 +313,9 @@ def test_huge_variant_number(exam, capsys, tmp_path):
     assert_one_error(code, err, working, (r"^field 'variant': ", r"expected the variant"))
 
 
-@pytest.mark.parametrize("path", ["layer1.filters.²", "layer1.filters." + "1" * 5000, "layer" + "1" * 5000 + ".filters",
-                                  "layer1.filters.١"])
+@pytest.mark.parametrize(
+    "path", ["layer1.filters.²", "layer1.filters." + "1" * 5000, "layer" + "1" * 5000 + ".filters", "layer1.filters.١"]
+)
 def test_odd_part_in_a_random_path(path, capsys, tmp_path):
     template = tmp_path / "exam.toml"
     text = TEMPLATE.read_text(encoding="utf-8")
@@ -298,12 +326,14 @@ def test_odd_part_in_a_random_path(path, capsys, tmp_path):
 
 # ---- 4. a bound on the number of layers ----
 
+
 def test_too_many_layers(capsys, tmp_path):
     problem = tmp_path / "long.toml"
     problem.write_text(small_problem(*['type = "relu"'] * (MAX_LAYERS + 1)), encoding="utf-8")
     code, _, err = run_stepper(capsys, "check", problem, RIGHT, "--out", tmp_path / "out")
-    assert_one_error(code, err, problem, (r"^field 'layers': ", rf"at most {MAX_LAYERS} layers",
-                                          rf"found {MAX_LAYERS + 1}"))
+    assert_one_error(
+        code, err, problem, (r"^field 'layers': ", rf"at most {MAX_LAYERS} layers", rf"found {MAX_LAYERS + 1}")
+    )
 
 
 def test_as_many_layers_as_allowed(capsys, tmp_path):
@@ -316,6 +346,7 @@ def test_as_many_layers_as_allowed(capsys, tmp_path):
 
 # ---- 5. a byte-order mark ----
 
+
 def test_byte_order_mark_in_problem_and_working_file(capsys, tmp_path):
     """Saved with a BOM, the problem is solved and the working marked exactly as without one."""
     problem, working = tmp_path / "tutorial.toml", tmp_path / "right.toml"
@@ -325,8 +356,9 @@ def test_byte_order_mark_in_problem_and_working_file(capsys, tmp_path):
     assert code == 0, err
     code, _, err = run_stepper(capsys, "solve", TUTORIAL, "--format", "md", "--out", tmp_path / "plain")
     assert code == 0, err
-    assert (tmp_path / "bom" / "tutorial.md").read_text(encoding="utf-8") == \
-        (tmp_path / "plain" / "tutorial.md").read_text(encoding="utf-8")
+    assert (tmp_path / "bom" / "tutorial.md").read_text(encoding="utf-8") == (
+        tmp_path / "plain" / "tutorial.md"
+    ).read_text(encoding="utf-8")
     code, stdout, err = run_stepper(capsys, "check", problem, working, "--out", tmp_path / "feedback")
     assert code == 0, err
     assert re.search(r": Ada Right: 11 / 11: no wrong stage", stdout), stdout
@@ -334,14 +366,24 @@ def test_byte_order_mark_in_problem_and_working_file(capsys, tmp_path):
 
 # ---- 6 and 7. numbers that are not finite, and where a bad native number sits ----
 
+
 @pytest.mark.parametrize("text", ["NaN", "nan", "Infinity", "inf", "-inf", "+Inf", "∞"])
 def test_non_finite_text_in_a_problem(text, capsys, tmp_path):
     problem = tmp_path / "p.toml"
-    problem.write_text(small_problem('type = "conv2d"\nfilters = [[1, 0], [0, "' + text + '"]]',
-                                     'type = "relu"'), encoding="utf-8")
+    problem.write_text(
+        small_problem('type = "conv2d"\nfilters = [[1, 0], [0, "' + text + '"]]', 'type = "relu"'), encoding="utf-8"
+    )
     code, _, err = run_stepper(capsys, "solve", problem, "--format", "md", "--out", tmp_path / "out")
-    assert_one_error(code, err, problem, (r"^layer 1 \(conv2d\), field 'filters', filter 1, row 2, column 2: ",
-                                          r"expected a finite number", re.escape(repr(text))))
+    assert_one_error(
+        code,
+        err,
+        problem,
+        (
+            r"^layer 1 \(conv2d\), field 'filters', filter 1, row 2, column 2: ",
+            r"expected a finite number",
+            re.escape(repr(text)),
+        ),
+    )
 
 
 @pytest.mark.parametrize("text", ["NaN", "inf", "-Infinity"])
@@ -356,28 +398,57 @@ def test_non_finite_text_in_a_working_file(text, capsys, tmp_path):
 @pytest.mark.parametrize("text", ['"0..inf"', '[0, 1, "nan"]'])
 def test_non_finite_text_in_a_template(text, capsys, tmp_path):
     template = tmp_path / "exam.toml"
-    template.write_text(TEMPLATE.read_text(encoding="utf-8").replace('input = "0..4"', f"input = {text}"),
-                        encoding="utf-8")
+    template.write_text(
+        TEMPLATE.read_text(encoding="utf-8").replace('input = "0..4"', f"input = {text}"), encoding="utf-8"
+    )
     code, _, err = run_stepper(capsys, "exam", template, "--variants", "2", "--out", tmp_path / "out")
     assert_one_error(code, err, template, (r"^\[random\] 'input'", r"expected a finite number"))
 
 
 NATIVE = [
     ("input-nan", "input = [[1, 2], [3, nan]]\n", r"^field 'input', row 2, column 2: ", r"finite number, found nan"),
-    ("input-channel-inf", "input = [[[1, 2], [3, 4]], [[1, -inf], [3, 4]]]\n",
-     r"^field 'input', channel 2, row 1, column 2: ", r"finite number, found -inf"),
-    ("filter-inf", small_problem('type = "conv2d"\nfilters = [[1, 0], [inf, 1]]'),
-     r"^layer 1 \(conv2d\), field 'filters', filter 1, row 2, column 1: ", r"finite number, found inf"),
-    ("second-filter-nan", small_problem('type = "conv2d"\nfilters = [[[1, 0], [0, 1]], [[1, 0], [0, nan]]]'),
-     r"^layer 1 \(conv2d\), field 'filters', filter 2, row 2, column 2: ", r"finite number"),
-    ("dense-neuron-inf", small_problem('type = "dense"\nweights = [[[1, 0], [0, 1]], [[1, 0], [inf, 1]]]'),
-     r"^layer 1 \(dense\), field 'weights', neuron 2, row 2, column 1: ", r"finite number"),
-    ("float-too-long", "input = [[1, 2], [3, 0.1234567890123456789]]\n",
-     r"^field 'input', row 2, column 2: ", r"too many digits"),
-    ("filter-float-too-long", small_problem('type = "conv2d"\nfilters = [[1, 0.00000000000000001], [0, 1]]'),
-     r"^layer 1 \(conv2d\), field 'filters', filter 1, row 1, column 2: ", r"too many digits"),
-    ("bias-float-too-long", small_problem('type = "conv2d"\nfilters = [[1, 0], [0, 1]]\nbias = [0.12345678901234567]'),
-     r"^layer 1 \(conv2d\), field 'bias', item 1: ", r"too many digits"),
+    (
+        "input-channel-inf",
+        "input = [[[1, 2], [3, 4]], [[1, -inf], [3, 4]]]\n",
+        r"^field 'input', channel 2, row 1, column 2: ",
+        r"finite number, found -inf",
+    ),
+    (
+        "filter-inf",
+        small_problem('type = "conv2d"\nfilters = [[1, 0], [inf, 1]]'),
+        r"^layer 1 \(conv2d\), field 'filters', filter 1, row 2, column 1: ",
+        r"finite number, found inf",
+    ),
+    (
+        "second-filter-nan",
+        small_problem('type = "conv2d"\nfilters = [[[1, 0], [0, 1]], [[1, 0], [0, nan]]]'),
+        r"^layer 1 \(conv2d\), field 'filters', filter 2, row 2, column 2: ",
+        r"finite number",
+    ),
+    (
+        "dense-neuron-inf",
+        small_problem('type = "dense"\nweights = [[[1, 0], [0, 1]], [[1, 0], [inf, 1]]]'),
+        r"^layer 1 \(dense\), field 'weights', neuron 2, row 2, column 1: ",
+        r"finite number",
+    ),
+    (
+        "float-too-long",
+        "input = [[1, 2], [3, 0.1234567890123456789]]\n",
+        r"^field 'input', row 2, column 2: ",
+        r"too many digits",
+    ),
+    (
+        "filter-float-too-long",
+        small_problem('type = "conv2d"\nfilters = [[1, 0.00000000000000001], [0, 1]]'),
+        r"^layer 1 \(conv2d\), field 'filters', filter 1, row 1, column 2: ",
+        r"too many digits",
+    ),
+    (
+        "bias-float-too-long",
+        small_problem('type = "conv2d"\nfilters = [[1, 0], [0, 1]]\nbias = [0.12345678901234567]'),
+        r"^layer 1 \(conv2d\), field 'bias', item 1: ",
+        r"too many digits",
+    ),
 ]
 
 
@@ -389,10 +460,13 @@ def test_native_number_is_located(name, text, place, what, capsys, tmp_path):
     assert_one_error(code, err, problem, (place, what))
 
 
-@pytest.mark.parametrize("value, needle", [("[[-7, -6, -5, -9], [0, 6, nan, -1], [-3, 4, 4, 0], [-6, -4, -4, 3]]",
-                                            r"finite number, found nan"),
-                                           ("[[-7, -6, -5, -9], [0, 6, -1, -1], [-3, 4, 4, 0.12345678901234567], "
-                                            "[-6, -4, -4, 3]]", r"too many digits")])
+@pytest.mark.parametrize(
+    "value, needle",
+    [
+        ("[[-7, -6, -5, -9], [0, 6, nan, -1], [-3, 4, 4, 0], [-6, -4, -4, 3]]", r"finite number, found nan"),
+        ("[[-7, -6, -5, -9], [0, 6, -1, -1], [-3, 4, 4, 0.12345678901234567], [-6, -4, -4, 3]]", r"too many digits"),
+    ],
+)
 def test_native_number_in_a_working_file_is_located(value, needle, capsys, tmp_path):
     right = RIGHT.read_text(encoding="utf-8")
     start = right.index('filter1 = """')
@@ -405,6 +479,7 @@ def test_native_number_in_a_working_file_is_located(value, needle, capsys, tmp_p
 
 
 # ---- 8. values that overflow a float ----
+
 
 def test_values_beyond_a_float_stop_at_their_layer(capsys, tmp_path):
     """22 dense layers of weight 4e15: the error names the first layer whose values pass the largest float."""
@@ -421,8 +496,9 @@ def test_values_beyond_a_float_stop_at_their_layer(capsys, tmp_path):
     assert first is not None
     out = tmp_path / "out"
     code, _, err = run_stepper(capsys, "solve", problem, "--format", "md", "--out", out)
-    assert_one_error(code, err, problem, (rf"^layer {first} \(dense\): ", r"values grow beyond",
-                                          r"scale the weights .*down"))
+    assert_one_error(
+        code, err, problem, (rf"^layer {first} \(dense\): ", r"values grow beyond", r"scale the weights .*down")
+    )
     assert not out.exists() or not any(out.iterdir())
     code, _, err = run_stepper(capsys, "check", problem, RIGHT, "--out", out)
     assert_one_error(code, err, problem, (rf"^layer {first} \(dense\): ", r"values grow beyond"))
@@ -441,15 +517,19 @@ def test_large_values_below_the_limit_are_worked(capsys, tmp_path):
 
 # ---- 9. scientific notation in a written sum ----
 
-@pytest.mark.parametrize("text, value", [("1e-3", Fraction(1, 1000)), ("2.5E2", Fraction(250)),
-                                         (".5e1", Fraction(5)), ("1e+2", Fraction(100))])
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("1e-3", Fraction(1, 1000)), ("2.5E2", Fraction(250)), (".5e1", Fraction(5)), ("1e+2", Fraction(100))],
+)
 def test_scientific_notation_is_a_number(text, value):
     terms, _ = parse_sum(text, "here")
     assert len(terms) == 1 and terms[0].value == sympy.Rational(value.numerator, value.denominator)
 
 
-@pytest.mark.parametrize("text, value", [("2e", "2*e"), ("2 e-3", "2*e - 3"), ("2e + 3", "2*e + 3"),
-                                         ("2*e-3", "2*e - 3"), ("2e1x", "2*e1x")])
+@pytest.mark.parametrize(
+    "text, value", [("2e", "2*e"), ("2 e-3", "2*e - 3"), ("2e + 3", "2*e + 3"), ("2*e-3", "2*e - 3"), ("2e1x", "2*e1x")]
+)
 def test_e_as_a_name_stays_a_name(text, value):
     terms, _ = parse_sum(text, "here")
     assert sympy.Add(*(t.value for t in terms)) == sympy.sympify(value)
@@ -462,6 +542,7 @@ def test_sum_with_scientific_notation_is_judged_on_its_value(capsys, tmp_path):
     from stepper.marking.marker import Marker
     from stepper.core.load import load
     from stepper.marking.working import loads_working
+
     marker = Marker(load(problem))
     verdicts = {}
     for written in ("1e-3*1 + 1*4 = 4.001", "1e-2*1 + 1*4 = 4.01"):
@@ -475,12 +556,12 @@ def test_sum_with_scientific_notation_is_judged_on_its_value(capsys, tmp_path):
 
 # ---- 10. one line, whatever the error holds ----
 
+
 def test_newline_in_a_layer_type(capsys, tmp_path):
     problem = tmp_path / "p.toml"
     problem.write_text(small_problem('type = "conv2d\\nx"'), encoding="utf-8")
     code, _, err = run_stepper(capsys, "solve", problem, "--format", "md", "--out", tmp_path / "out")
-    message = assert_one_error(code, err, problem, (r"^layer 1 \(conv2d\\nx\), field 'type': ",
-                                                    r"unknown layer type"))
+    message = assert_one_error(code, err, problem, (r"^layer 1 \(conv2d\\nx\), field 'type': ", r"unknown layer type"))
     assert "\n" not in message
 
 
@@ -494,11 +575,26 @@ def test_file_name_with_escape_and_newline(capsys, tmp_path):
     assert "\x1b" not in err and "\u202e" not in err
 
 
-@pytest.mark.parametrize("char, escaped", [("\n", r"\n"), ("\t", r"\t"), ("\r", r"\r"), ("\x00", r"\x00"),
-                                           ("\x1b", r"\x1b"), ("\x7f", r"\x7f"), ("\x85", r"\x85"),
-                                           ("\u202a", r"\u202a"), ("\u202e", r"\u202e"), ("\u2066", r"\u2066"),
-                                           ("\u2069", r"\u2069"), ("\u200b", r"\u200b"), ("\u2028", r"\u2028"),
-                                           ("\u2029", r"\u2029"), ("\U000e0001", r"\U000e0001")])
+@pytest.mark.parametrize(
+    "char, escaped",
+    [
+        ("\n", r"\n"),
+        ("\t", r"\t"),
+        ("\r", r"\r"),
+        ("\x00", r"\x00"),
+        ("\x1b", r"\x1b"),
+        ("\x7f", r"\x7f"),
+        ("\x85", r"\x85"),
+        ("\u202a", r"\u202a"),
+        ("\u202e", r"\u202e"),
+        ("\u2066", r"\u2066"),
+        ("\u2069", r"\u2069"),
+        ("\u200b", r"\u200b"),
+        ("\u2028", r"\u2028"),
+        ("\u2029", r"\u2029"),
+        ("\U000e0001", r"\U000e0001"),
+    ],
+)
 def test_every_control_character_is_escaped(char, escaped):
     error = StepperError(f"found {char}here", file=f"a{char}.toml", place=f"layer{char}1")
     assert str(error) == f"a{escaped}.toml: layer{escaped}1: found {escaped}here"
@@ -541,7 +637,9 @@ def test_single_bracket_layers(capsys, tmp_path):
     problem = tmp_path / "p.toml"
     problem.write_text(SMALL + '\n[layers]\ntype = "relu"\n', encoding="utf-8")
     code, _, err = run_stepper(capsys, "solve", problem, "--format", "md", "--out", tmp_path / "out")
-    assert_one_error(code, err, problem, (r"^field 'layers': ", r"write \[\[layers\]\] \(two brackets\) before each layer"))
+    assert_one_error(
+        code, err, problem, (r"^field 'layers': ", r"write \[\[layers\]\] \(two brackets\) before each layer")
+    )
 
 
 TEMPLATE_HINTS = [
@@ -588,14 +686,19 @@ def test_typo_in_a_working_file_gets_a_hint(name, change, hint, capsys, tmp_path
 
 # ---- user templates (--templates): a loop of includes, a file that is not UTF-8 ----
 
-@pytest.mark.parametrize("content, needle", [
-    (b'\\BLOCK{include "document.md"}\n', r"md/document\.md: line 1: a template includes itself"),
-    (b"caf\xe9\n", r"md/document\.md: not UTF-8 text"),
-])
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b'\\BLOCK{include "document.md"}\n', r"md/document\.md: line 1: a template includes itself"),
+        (b"caf\xe9\n", r"md/document\.md: not UTF-8 text"),
+    ],
+)
 def test_a_broken_user_template_is_one_line(tmp_path, capsys, content, needle):
     (tmp_path / "t" / "md").mkdir(parents=True)
     (tmp_path / "t" / "md" / "document.md").write_bytes(content)
     from stepper.cli import main
+
     code = main(["solve", "--templates", str(tmp_path / "t"), "--format", "md", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err

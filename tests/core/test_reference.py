@@ -1,4 +1,5 @@
 """The evaluator against an independent forward pass, on randomly generated networks."""
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -11,6 +12,7 @@ from stepper import loads, trace
 from tests.helpers.problems import problems, to_toml
 from tests.helpers import ROOT
 from tests.helpers.reference import forward
+
 
 def as_fractions(values) -> np.ndarray:
     return np.array(values.numbers(), dtype=object)
@@ -42,6 +44,7 @@ def test_every_layer_matches_the_reference(problem):
 def test_tutorial_matches_the_reference(rounding):
     import tomllib
     from pathlib import Path
+
     text = (ROOT / "examples" / "tutorial.toml").read_text()
     data = tomllib.loads(text, parse_float=lambda s: s)  # decimals as their written text
     result = trace(loads(text.replace('rounding = "carry"', f'rounding = "{rounding}"')))

@@ -1,4 +1,5 @@
 """Symbols in the input, weights or bias: exact symbolic working, in the order written."""
+
 from __future__ import annotations
 
 import sympy
@@ -17,12 +18,17 @@ def test_the_tutorials_volumetric_illustration():
     md = render(result, "md")
     # each channel's terms in brackets (channels = "grouped"), weight first, in the order written; the window
     # holds 6, not 5
-    assert ("z_{1,1} &= \\bigl[(w_1 \\cdot 1) + (w_2 \\cdot 2) + (w_3 \\cdot 5) + (w_4 \\cdot 6)\\bigr] + "
-            "\\bigl[(w_1 \\cdot a) + (w_2 \\cdot b) + (w_3 \\cdot e) + (w_4 \\cdot f)\\bigr]") in md
+    assert (
+        "z_{1,1} &= \\bigl[(w_1 \\cdot 1) + (w_2 \\cdot 2) + (w_3 \\cdot 5) + (w_4 \\cdot 6)\\bigr] + "
+        "\\bigl[(w_1 \\cdot a) + (w_2 \\cdot b) + (w_3 \\cdot e) + (w_4 \\cdot f)\\bigr]"
+    ) in md
     from dataclasses import replace
+
     flat = render(result, "md", replace(result.settings, channels="flat"))  # the tutorial's own way: one sum
-    assert ("z_{1,1} &= (w_1 \\cdot 1) + (w_2 \\cdot 2) + (w_3 \\cdot 5) + (w_4 \\cdot 6) + (w_1 \\cdot a) + "
-            "(w_2 \\cdot b) + (w_3 \\cdot e) + (w_4 \\cdot f)") in flat
+    assert (
+        "z_{1,1} &= (w_1 \\cdot 1) + (w_2 \\cdot 2) + (w_3 \\cdot 5) + (w_4 \\cdot 6) + (w_1 \\cdot a) + "
+        "(w_2 \\cdot b) + (w_3 \\cdot e) + (w_4 \\cdot f)"
+    ) in flat
     assert "w_4 \\cdot 5" not in md
     assert "&= w_1 + 2 w_2 + 5 w_3 + 6 w_4 + a w_1 + b w_2 + e w_3 + f w_4" in md
 
@@ -68,9 +74,11 @@ def test_simplify_collects_each_sum_by_the_weights():
     result = trace(load(ROOT / "examples" / "volumetric-symbols.toml"))
     assert result.settings.simplify
     md = render(result, "md")
-    assert ("&= w_1 \\left(a + 1\\right) + w_2 \\left(b + 2\\right) + w_3 \\left(e + 5\\right) + "
-            "w_4 \\left(f + 6\\right)") in md
+    assert (
+        "&= w_1 \\left(a + 1\\right) + w_2 \\left(b + 2\\right) + w_3 \\left(e + 5\\right) + w_4 \\left(f + 6\\right)"
+    ) in md
     from dataclasses import replace
+
     plain = render(result, "md", replace(result.settings, simplify=False))
     assert "\\left(a + 1\\right)" not in plain
 
@@ -100,6 +108,7 @@ filters = [[1, 0], [0, 1]]
 def test_symbol_names_are_written_so_that_they_cannot_be_confused():
     from stepper import StepperError
     import pytest
+
     with pytest.raises(StepperError, match="'x1' and 'x_1' would be written alike"):
         loads('input = """\nx1 x_1\n"""\n')
     md = render(trace(loads('input = """\nab alpha\n"""\n[[layers]]\ntype = "conv2d"\nfilters = [[1, 2]]\n')), "md")

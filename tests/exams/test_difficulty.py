@@ -1,5 +1,6 @@
 """Equal difficulty: the difficulty measure against a recount by hand, `saturated` as a distance, difficulty bands,
 and layer types dealt out evenly over an exam's variants."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -22,6 +23,7 @@ TUTORIAL = (ROOT / "examples" / "tutorial.toml").read_text(encoding="utf-8")
 
 
 # ---- the default `saturated`: no sigmoid value within 0.01 of 0 or 1, over 200 variants ----
+
 
 def sigmoid_values_as_written(v) -> list[Decimal]:
     """The sigmoid layer's values as the key writes them, read from the variant's trace (not the measure)."""
@@ -58,8 +60,9 @@ def test_saturated_takes_a_distance_and_a_count():
     template = loads_template(TUTORIAL + '\n[random]\ninput = "0..4"\n[constraints]\nsaturated = 0.2\n', name="t")
     verdict = judge(template.base, template.constraints)  # the tutorial: sigmoid values 0.9997, 0.7311, ...
     assert "layer5.map has" in verdict.failures["saturated"] and "within 0.2 of 0 or 1" in verdict.failures["saturated"]
-    loose = loads_template(TUTORIAL + '\n[random]\ninput = "0..4"\n[constraints]\n'
-                           "saturated = { within = 0.2, at_most = 4 }\n", name="t")
+    loose = loads_template(
+        TUTORIAL + '\n[random]\ninput = "0..4"\n[constraints]\nsaturated = { within = 0.2, at_most = 4 }\n', name="t"
+    )
     assert "saturated" not in judge(loose.base, loose.constraints).failures
     for bad in ('"yes"', "0.5", "-0.1", "{ within = 0.01, at_most = -1 }", "{ width = 0.1 }"):
         with pytest.raises(StepperError, match="saturated"):
@@ -105,7 +108,7 @@ def recount(terms: str, squash: str) -> Difficulty:
     x = np.array([[1, 2, 0, 3], [0, 1, 2, 1], [3, 0, 1, 2], [2, 1, 0, 1]], dtype=float)
     k = [np.array([[1, 0, -1], [0, 1, 0], [-1, 0, 1]]), np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])]
     r = lambda a: np.sign(a) * np.floor(np.abs(a) * 1e4 + 0.5 + 1e-9) / 1e4  # noqa: E731
-    windows = [x[i:i + 3, j:j + 3] for i in range(2) for j in range(2)]
+    windows = [x[i : i + 3, j : j + 3] for i in range(2) for j in range(2)]
     products = [w * f for f in k for w in windows]  # 8 windows of 9 products
     sums = np.array([p.sum() for p in products]).reshape(2, 2, 2)
     relu = np.maximum(sums, 0)
@@ -146,13 +149,17 @@ def test_the_measure_equals_a_recount_by_hand(terms, squash):
 
 
 def test_a_max_pooling_tie_and_equal_softmax_inputs_are_counted():
-    text = SMALL.replace("{terms}", "all").replace("{squash}", "sigmoid").replace(
-        'weights = [[1, -1, 0.5], [0.5, 0.5, -1]]', 'weights = [[1, 1, 1], [1, 1, 1]]')
+    text = (
+        SMALL.replace("{terms}", "all")
+        .replace("{squash}", "sigmoid")
+        .replace("weights = [[1, -1, 0.5], [0.5, 0.5, -1]]", "weights = [[1, 1, 1], [1, 1, 1]]")
+    )
     text = text.replace('"0 1 0\\n1 1 1\\n0 1 0"', '"0 0 0\\n0 0 0\\n0 0 0"')  # filter 2: a map of zeros, all tied
     assert difficulty(trace(loads(text))).ties == 2  # the all-zero pooling window, and z1 = z2
 
 
 # ---- a difficulty band rejects a candidate outside it ----
+
 
 def test_a_band_rejects_an_out_of_band_candidate():
     base = TUTORIAL + '\n[random]\ninput = "0..4"\n[constraints]\nsaturated = false\n'
@@ -162,15 +169,18 @@ def test_a_band_rejects_an_out_of_band_candidate():
     verdict = judge(narrow.base, narrow.constraints)
     assert verdict.failures["difficulty"].startswith(f"exponent is {measured.exponent:g}, outside its band (at most 2)")
     assert verdict.difficulty == measured
-    wide = loads_template(base + f"[constraints.difficulty]\nexponent = 20\nproducts = [{measured.products}, "
-                          f"{measured.products}]\n", name="t")
+    wide = loads_template(
+        base + f"[constraints.difficulty]\nexponent = 20\nproducts = [{measured.products}, {measured.products}]\n",
+        name="t",
+    )
     assert "difficulty" not in judge(wide.base, wide.constraints).failures
     # a band on products alone: every accepted variant within it, and the stress report counts the rest
     template = load_template(TEMPLATE)
     spread = stress(template, 100, 2).difficulty
     low, middle, high = next((lo, mid, hi) for m, lo, mid, hi in spread if m == "products")
     text = TEMPLATE.read_text(encoding="utf-8").replace(
-        "[constraints]\n", f"[constraints]\ndifficulty = {{ products = [{int(low)}, {int(middle)}] }}\n", 1)
+        "[constraints]\n", f"[constraints]\ndifficulty = {{ products = [{int(low)}, {int(middle)}] }}\n", 1
+    )
     banded = loads_template(text, name="banded")
     result = stress(banded, 100, 2)
     assert 0 < result.outside["products"] < 100 and result.passed["difficulty"] == 100 - result.outside["products"]
@@ -179,12 +189,15 @@ def test_a_band_rejects_an_out_of_band_candidate():
     assert f"  outside its band: products (from {int(low)} to {int(middle)})" in report
 
 
-@pytest.mark.parametrize("bad, needle", [
-    ('"hard"', "expected a table of measures"),
-    ("{ product = 3 }", "did you mean 'products'"),
-    ("{ products = [60, 40] }", "expected the most allowed"),
-    ("{ exponent = -1 }", "expected the most allowed"),
-])
+@pytest.mark.parametrize(
+    "bad, needle",
+    [
+        ('"hard"', "expected a table of measures"),
+        ("{ product = 3 }", "did you mean 'products'"),
+        ("{ products = [60, 40] }", "expected the most allowed"),
+        ("{ exponent = -1 }", "expected the most allowed"),
+    ],
+)
 def test_a_bad_band_is_refused(bad, needle):
     with pytest.raises(StepperError, match=needle):
         loads_template(TUTORIAL + f'\n[random]\ninput = "0..4"\n[constraints]\ndifficulty = {bad}\n', name="t")
@@ -192,7 +205,9 @@ def test_a_bad_band_is_refused(bad, needle):
 
 # ---- layer types dealt out evenly, or fixed for the exam ----
 
-TYPES = TUTORIAL + '''
+TYPES = (
+    TUTORIAL
+    + """
 [random]
 input = "0..4"
 "layer3.type" = ["maxpool", "avgpool"]
@@ -201,7 +216,8 @@ input = "0..4"
 [constraints]
 no_ties = false
 saturated = false
-'''
+"""
+)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -225,14 +241,17 @@ def test_a_fixed_type_is_one_for_the_exam():
 def test_balance_false_draws_each_variant_alone_and_bad_options_are_refused():
     template = loads_template(TYPES.replace("{options}", "balance = false"), name="t")
     assert template.deals == 1 and not template.dealt
-    for options, needle in (("balance = 1", "field 'balance': expected true or false"),
-                            ('fixed = ["layer3.typ"]', "did you mean 'layer3.type'"),
-                            ('fixed = "layer3.type"', "expected a list of the types")):
+    for options, needle in (
+        ("balance = 1", "field 'balance': expected true or false"),
+        ('fixed = ["layer3.typ"]', "did you mean 'layer3.type'"),
+        ('fixed = "layer3.type"', "expected a list of the types"),
+    ):
         with pytest.raises(StepperError, match=needle):
             loads_template(TYPES.replace("{options}", options), name="t")
 
 
 # ---- determinism ----
+
 
 def test_the_same_template_and_seed_give_the_same_variants_and_report():
     template = load_template(TEMPLATE)

@@ -3,6 +3,7 @@
 The forward pass here is plain float numpy written for the tutorial's network, reading each variant's
 problem file (from the manifest) with tomllib: it shares no code with stepper.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,6 +32,7 @@ COUNT = 200
 
 # ---- an independent forward pass of the tutorial's network, in floats ----
 
+
 def cells(raw) -> np.ndarray:
     """A grid written as text or nested lists, or a flat list of numbers."""
     if isinstance(raw, list) and not any(isinstance(x, list) for x in raw):
@@ -50,7 +52,7 @@ def numpy_forward(problem_text: str) -> dict[str, np.ndarray]:
     data = tomllib.loads(problem_text)
     layers = data["layers"]
     places = data.get("settings", {}).get("decimals", 4)
-    unit = 10.0 ** places
+    unit = 10.0**places
     # The tutorial carries any value of more than 4 places rounded to 4, halves away from zero (z = 1.18815
     # is exact, and becomes 1.1882); the 1e-6 absorbs float error in sums of exact decimals.
     r = lambda a: np.sign(a) * np.floor(np.abs(a) * unit + 0.5 + 1e-6) / unit
@@ -62,8 +64,9 @@ def numpy_forward(problem_text: str) -> dict[str, np.ndarray]:
     for f in conv["filters"]:
         k = cells(f)
         n = (padded.shape[0] - k.shape[0]) // s + 1
-        maps.append(np.array([[np.sum(padded[i * s:i * s + 3, j * s:j * s + 3] * k) for j in range(n)]
-                              for i in range(n)]))
+        maps.append(
+            np.array([[np.sum(padded[i * s : i * s + 3, j * s : j * s + 3] * k) for j in range(n)] for i in range(n)])
+        )
     conv_out = np.stack(maps)
     relu = np.maximum(conv_out, 0)
     pool = layers[2]
@@ -89,8 +92,23 @@ def exam_run(tmp_path_factory):
     outs = []
     for name in ("first", "second"):
         out = tmp_path_factory.mktemp(name)
-        assert main(["exam", str(TEMPLATE), "--variants", str(COUNT), "--seed", "5",
-                     "--format", "md,tex,moodle", "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "exam",
+                    str(TEMPLATE),
+                    "--variants",
+                    str(COUNT),
+                    "--seed",
+                    "5",
+                    "--format",
+                    "md,tex,moodle",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         outs.append(out)
     return outs
 
@@ -116,11 +134,14 @@ def test_each_key_shows_the_numpy_answers(exam_run):
         for name, values in numpy_forward(v["problem"]).items():
             places = 4 if name.split(".")[0] in ("layer5", "layer6", "layer7") else None
             text = [f"{x:.{places}f}" if places else f"{x:g}" for x in np.ravel(values)]
-            rows = [" & ".join(text[i:i + values.shape[-1]]) for i in range(0, len(text), values.shape[-1])] \
-                if np.ndim(values) else text
+            rows = (
+                [" & ".join(text[i : i + values.shape[-1]]) for i in range(0, len(text), values.shape[-1])]
+                if np.ndim(values)
+                else text
+            )
             for row in rows:
                 assert row in key, (v["id"], name, row)
-        answer = key[key.index("## Answer"):]
+        answer = key[key.index("## Answer") :]
         final = numpy_forward(v["problem"])["layer7.values"]
         assert f"{final[0]:.4f} & {final[1]:.4f}" in answer, v["id"]
         question = (exam_run[0] / f"variant-{v['id']}-question.md").read_text(encoding="utf-8")
@@ -167,8 +188,14 @@ def test_a_different_seed_gives_different_variants(tmp_path):
 def test_the_tex_of_all_200_keys_compiles(exam_run, tmp_path):
     for name in ("keys.tex", "variant-001-question.tex", f"variant-{COUNT}-key.tex"):
         shutil.copy(exam_run[0] / name, tmp_path / name)
-        run = subprocess.run(["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", name],
-                             cwd=tmp_path, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+        run = subprocess.run(
+            ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", name],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=600,
+        )
         assert run.returncode == 0, run.stdout[-2000:]
     pages = re.search(r"Output written on keys\.pdf \((\d+) pages", (tmp_path / "keys.log").read_text(errors="replace"))
     assert pages and int(pages[1]) >= COUNT  # one variant per page at least
@@ -177,11 +204,32 @@ def test_the_tex_of_all_200_keys_compiles(exam_run, tmp_path):
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex")
 def test_pdfs_are_byte_identical_across_runs(tmp_path):
     for out in ("a", "b"):
-        assert main(["exam", str(TEMPLATE), "--variants", "2", "--seed", "9", "--format", "pdf",
-                     "--out", str(tmp_path / out)]) == 0
+        assert (
+            main(
+                [
+                    "exam",
+                    str(TEMPLATE),
+                    "--variants",
+                    "2",
+                    "--seed",
+                    "9",
+                    "--format",
+                    "pdf",
+                    "--out",
+                    str(tmp_path / out),
+                ]
+            )
+            == 0
+        )
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["keys.pdf", "manifest.json", "variant-001-key.pdf", "variant-001-question.pdf",
-                     "variant-002-key.pdf", "variant-002-question.pdf"]
+    assert names == [
+        "keys.pdf",
+        "manifest.json",
+        "variant-001-key.pdf",
+        "variant-001-question.pdf",
+        "variant-002-key.pdf",
+        "variant-002-question.pdf",
+    ]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
@@ -195,10 +243,11 @@ def test_answers_only_key(tmp_path):
     short, long = (tmp_path / "variant-001-key.md").read_text(), (full / "variant-001-key.md").read_text()
     window = "**Output row 1, column 1**"
     assert window in long and window not in short
-    assert short[short.index("## Answer"):] == long[long.index("## Answer"):]  # the same answer either way
+    assert short[short.index("## Answer") :] == long[long.index("## Answer") :]  # the same answer either way
 
 
 # ---- each default constraint: a template built to break it is reported, and passes with it turned off ----
+
 
 def template_with(random: str, constraints: str = "") -> str:
     return TUTORIAL + f"\n[random]\n{random}\n\n[constraints]\ntries = 40\n{constraints}\n"
@@ -244,8 +293,9 @@ def test_a_template_that_breaks_a_constraint_is_reported(name):
 
 
 def test_judge_names_only_the_broken_constraint():
-    template = loads_template(template_with('input = "1..1"\n"layer1.filters" = [1]', "nonzero = false\nsaturated = false"),
-                              name="t")
+    template = loads_template(
+        template_with('input = "1..1"\n"layer1.filters" = [1]', "nonzero = false\nsaturated = false"), name="t"
+    )
     verdict = judge(template.draw(1), template.constraints)
     assert set(verdict.failures) == {"no_ties"}
     assert verdict.failures["no_ties"] == "layer3, channel 1: the window at row 1, column 2 has a tie for the largest"
@@ -264,18 +314,21 @@ def test_a_long_search_for_one_variant_says_how_it_goes(tmp_path, capsys, monkey
     """Candidates that can never pass: a note every so many tried (10,000; 100 here, to be quick), then the
     one-line error."""
     import stepper.exams.generate
+
     monkeypatch.setattr(stepper.exams.generate, "ATTEMPTS_NOTE_FROM", 100)
     path = tmp_path / "zero.toml"
     path.write_text(template_with('"layer1.filters" = [0]').replace("tries = 40", "tries = 200"), encoding="utf-8")
     assert main(["exam", str(path), "--variants", "1", "--progress", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert [line for line in err if "candidates tried" in line] == [
-        f"stepper: drawing variant 1: {n} of 200 candidates tried, none fair yet" for n in (100, 200)]
+        f"stepper: drawing variant 1: {n} of 200 candidates tried, none fair yet" for n in (100, 200)
+    ]
     assert err[-1].startswith("stepper: error: ") and "none of 200 candidates" in err[-1]
     assert not (tmp_path / "out").exists()
 
 
 # ---- the stress test ----
+
 
 def test_stress_reports_every_constraint_and_each_answer(capsys):
     assert main(["exam", str(TEMPLATE), "--stress", "1000"]) == 0
@@ -309,6 +362,7 @@ def test_stress_flags_an_answer_students_could_guess():
 
 # ---- a student's working marked against their own variant ----
 
+
 def test_check_marks_working_against_its_variant(tmp_path, capsys):
     out = tmp_path / "exam"
     assert main(["exam", str(TEMPLATE), "--variants", "3", "--format", "md", "--out", str(out)]) == 0
@@ -320,7 +374,7 @@ def test_check_marks_working_against_its_variant(tmp_path, capsys):
         lines += [f"[{layer}]"] if f"[{layer}]" not in lines else []
         side = int(len(values) ** 0.5)
         if len(values) > 1 and side * side == len(values) and layer != "layer7":  # a map: one row per line
-            rows = [" ".join(values[r * side:(r + 1) * side]) for r in range(side)]
+            rows = [" ".join(values[r * side : (r + 1) * side]) for r in range(side)]
             lines.append(f'{part} = """\n' + "\n".join(rows) + '\n"""')
         else:
             lines.append(f'{part} = "{" ".join(values)}"')
@@ -343,8 +397,9 @@ def test_check_with_a_manifest_needs_a_known_variant(variant, needle, tmp_path, 
     out = tmp_path / "exam"
     assert main(["exam", str(TEMPLATE), "--variants", "2", "--format", "md", "--out", str(out)]) == 0
     working = tmp_path / "bob.toml"
-    working.write_text('student = "Bob"\n' + (f"variant = {variant}\n" if variant else "") + "[layer6]\nz1 = 1\n",
-                       encoding="utf-8")
+    working.write_text(
+        'student = "Bob"\n' + (f"variant = {variant}\n" if variant else "") + "[layer6]\nz1 = 1\n", encoding="utf-8"
+    )
     capsys.readouterr()
     assert main(["check", str(out / "manifest.json"), str(working), "--out", str(tmp_path / "fb")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -352,16 +407,32 @@ def test_check_with_a_manifest_needs_a_known_variant(variant, needle, tmp_path, 
 
 
 def test_progress_bar_when_asked(tmp_path, capsys):
-    assert main(["exam", str(TEMPLATE), "--variants", "3", "--format", "md", "--progress",
-                 "--out", str(tmp_path)]) == 0
+    assert main(["exam", str(TEMPLATE), "--variants", "3", "--format", "md", "--progress", "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "drawing 3/3" in err and "writing 3/3" in err and "typesetting" not in err  # no PDF asked for
 
 
 def test_exam_runs_as_a_fresh_process(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "stepper", "exam", str(TEMPLATE), "--variants", "2",
-                          "--format", "md", "--out", str(tmp_path)], capture_output=True, text=True,
-                         stdin=subprocess.DEVNULL, cwd=ROOT, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stepper",
+            "exam",
+            str(TEMPLATE),
+            "--variants",
+            "2",
+            "--format",
+            "md",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert run.returncode == 0 and "2 variants" in run.stdout, run.stderr
 
 
@@ -398,6 +469,7 @@ nonzero = false
 def test_question_sheet_shows_every_weight_a_student_needs():
     """A dense layer over two channels: each neuron's weights for both channels, and the biases."""
     from stepper.writing.documents import render_question
+
     template = loads_template(DENSE_OVER_CHANNELS, name="t")
     v = generate(template, 1, 3)[0]
     sheet = render_question(v.trace, "md", v.id)
@@ -405,15 +477,19 @@ def test_question_sheet_shows_every_weight_a_student_needs():
     for k, w in enumerate(dense.weights):
         for c in range(2):
             rows = [" & ".join(str(int(x)) for x in row) for row in w.floats().reshape(2, 2, 2)[c]]
-            assert f"N_{{{k + 1},{c + 1}}} = \\left[\\begin{{array}}{{rr}} {rows[0]} \\\\\n{rows[1]} \\end{{array}}" \
-                in sheet, (k, c)
+            assert (
+                f"N_{{{k + 1},{c + 1}}} = \\left[\\begin{{array}}{{rr}} {rows[0]} \\\\\n{rows[1]} \\end{{array}}"
+                in sheet
+            ), (k, c)
     assert "b = \\left[\\begin{array}{rr} 1 & -1 \\end{array}\\right]" in sheet
     assert "K_{1}" in sheet and "K_{2}" in sheet  # the filters
 
 
 def test_stress_with_shapes_that_vary_by_variant():
     """Strides, padding and pooling drawn: the maps differ in size from variant to variant."""
-    text = TUTORIAL.split("[[layers]]")[0] + '''
+    text = (
+        TUTORIAL.split("[[layers]]")[0]
+        + """
 [[layers]]
 type = "conv2d"
 filters = ["1 0 -1\\n0 1 0\\n-1 0 1"]
@@ -429,26 +505,30 @@ input = "0..3"
 "layer1.stride" = [1, 2]
 "layer1.padding" = [0, 1]
 "layer3.type" = ["maxpool", "avgpool"]
-'''
+"""
+    )
     template = loads_template(text, name="t")
     result = stress(template, 100, 1)
     assert result.accepted > 0
-    shapes = {judge(template.draw(variant_seed(1, n, 0)), template.constraints).trace.output.shape
-              for n in range(1, 30)}
+    shapes = {
+        judge(template.draw(variant_seed(1, n, 0)), template.constraints).trace.output.shape for n in range(1, 30)
+    }
     assert len(shapes) > 1  # the test would not test anything if every shape were the same
     assert "layer1.filter1" in stress_report(result, template.constraints)
 
 
 def test_a_tie_for_the_winning_class_is_rejected_and_a_key_says_so(tmp_path):
-    tie = '''title = "tie"
+    tie = """title = "tie"
 input = "1 1\\n1 1"
 [[layers]]
 type = "dense"
 weights = [[1, 1, 1, 1], [1, 1, 1, 1], [0, 0, 0, 1]]
 [[layers]]
 type = "softmax"
-'''
-    template = loads_template(tie + "[random]\n\"layer1.weights.3\" = [0, 1]\n[constraints]\ndistinct = false\nlargest = false\n", name="t")
+"""
+    template = loads_template(
+        tie + '[random]\n"layer1.weights.3" = [0, 1]\n[constraints]\ndistinct = false\nlargest = false\n', name="t"
+    )
     verdict = judge(template.base, template.constraints)
     assert verdict.failures == {"no_ties": "classes 1 and 2 tie for the highest probability, as written"}
     (tmp_path / "tie.toml").write_text(tie, encoding="utf-8")
@@ -458,12 +538,21 @@ type = "softmax"
 
 def test_largest_covers_average_pooling_and_softmax_sums():
     # each conv sum is at most 2 * 9 = 18, but a pooling window adds four of them
-    template = loads_template(template_with('input = "2..2"\n"layer1.filters" = [1]\n"layer3.type" = ["avgpool"]',
-                                            constraints_only("largest", "largest = 20")), name="t")
+    template = loads_template(
+        template_with(
+            'input = "2..2"\n"layer1.filters" = [1]\n"layer3.type" = ["avgpool"]',
+            constraints_only("largest", "largest = 20"),
+        ),
+        name="t",
+    )
     assert "window sum" in judge(template.draw(1), template.constraints).failures["largest"]
     big = TUTORIAL.replace("0.1 0.3\n  0.2 0.1", "9 9\n  9 9")
-    template = loads_template(big + '\n[random]\n"layer6.weights.2" = [0]\n[constraints]\nlargest = 500\n'
-                              + "nonzero = false\nno_ties = false\n", name="t")
+    template = loads_template(
+        big
+        + '\n[random]\n"layer6.weights.2" = [0]\n[constraints]\nlargest = 500\n'
+        + "nonzero = false\nno_ties = false\n",
+        name="t",
+    )
     assert "sum of exponentials" in judge(template.draw(1), template.constraints).failures["largest"]
 
 
@@ -477,14 +566,21 @@ def test_a_template_with_symbols_left_is_refused_in_one_line(tmp_path, capsys):
 
 def test_a_second_run_into_the_same_folder_leaves_no_earlier_files(tmp_path, capsys):
     out = tmp_path / "exam"
-    assert main(["exam", str(TEMPLATE), "--variants", "3", "--seed", "9", "--format", "md,moodle",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["exam", str(TEMPLATE), "--variants", "3", "--seed", "9", "--format", "md,moodle", "--out", str(out)]) == 0
+    )
     (out / "notes.md").write_text("mine", encoding="utf-8")  # the lecturer's own file stays
     assert main(["exam", str(TEMPLATE), "--variants", "2", "--seed", "2", "--format", "md", "--out", str(out)]) == 0
     assert "removed 3 files of an earlier exam" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [
-        "keys.md", "manifest.json", "notes.md", "variant-001-key.md", "variant-001-question.md",
-        "variant-002-key.md", "variant-002-question.md"]
+        "keys.md",
+        "manifest.json",
+        "notes.md",
+        "variant-001-key.md",
+        "variant-001-question.md",
+        "variant-002-key.md",
+        "variant-002-question.md",
+    ]
 
 
 @pytest.mark.parametrize("written", ["2", '"2"', '" 002 "'])
@@ -502,9 +598,14 @@ def test_moodle_whole_layout_from_the_template(tmp_path, capsys):
     text = TEMPLATE.read_text(encoding="utf-8").replace('moodle = "stages"', 'moodle = "whole"')
     assert 'moodle = "whole"' in text
     (tmp_path / "t.toml").write_text(text, encoding="utf-8")
-    assert main(["exam", str(tmp_path / "t.toml"), "--variants", "3", "--format", "moodle",
-                 "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            ["exam", str(tmp_path / "t.toml"), "--variants", "3", "--format", "moodle", "--out", str(tmp_path / "out")]
+        )
+        == 0
+    )
     import xml.etree.ElementTree as ET
+
     root = ET.parse(tmp_path / "out" / "moodle.xml").getroot()
     assert [q.get("type") for q in root.findall("question")] == ["category", "cloze", "cloze", "cloze"]
     (tmp_path / "t.toml").write_text(text.replace('moodle = "whole"', 'moodle = "all"'), encoding="utf-8")
@@ -525,8 +626,9 @@ def test_a_draw_whose_values_overflow_is_rejected_as_not_fitting(tmp_path, capsy
     """22 dense layers of weight 4e15: (4e15)^20 is beyond a float, so every draw fails 'fits' at layer 20."""
     layers = "".join('\n[[layers]]\ntype = "dense"\nweights = [[4000000000000000]]\n' for _ in range(22))
     path = tmp_path / "overflow.toml"
-    path.write_text(f'title = "t"\ninput = "1"\n{layers}\n[random]\ninput = "1..3"\n[constraints]\ntries = 5\n',
-                    encoding="utf-8")
+    path.write_text(
+        f'title = "t"\ninput = "1"\n{layers}\n[random]\ninput = "1..3"\n[constraints]\ntries = 5\n', encoding="utf-8"
+    )
     limit = next(n for n in range(1, 23) if (4 * 10**15) ** n > sys.float_info.max)  # with input 1; 3 is no sooner
     assert main(["exam", str(path), "--variants", "1", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -17,6 +17,7 @@ A template that cannot be met stops after `tries` candidates with one line
 naming the constraint that failed and how often, instead of looping.
 Cases that once showed a bug are kept (`fixed`), with what the bug was.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,6 +39,7 @@ VARIANTS = ("--variants", "3")
 
 # ---- editing the template's text ----
 
+
 def _bounds(name: str, text: str) -> tuple[int, int]:
     """Where the body of the table `[name]` starts and ends in `text` (its header is just before the start)."""
     header = re.search(rf"^\[{re.escape(name)}\]\n", text, re.M)
@@ -49,7 +51,7 @@ def _bounds(name: str, text: str) -> tuple[int, int]:
 def without(name: str, text: str = TEMPLATE) -> str:
     """`text` without the table `[name]`, header and all."""
     start, end = _bounds(name, text)
-    return text[:start - len(f"[{name}]\n")] + text[end:]
+    return text[: start - len(f"[{name}]\n")] + text[end:]
 
 
 def with_body(name: str, body: str, text: str = TEMPLATE) -> str:
@@ -94,12 +96,13 @@ def edit(*pairs: str, text: str = TEMPLATE) -> str:
     return text
 
 
-PROBLEM = TEMPLATE[:_bounds("random", TEMPLATE)[0] - len("[random]\n")]  # the problem file the template is built on
+PROBLEM = TEMPLATE[: _bounds("random", TEMPLATE)[0] - len("[random]\n")]  # the problem file the template is built on
 FILTER_ROW = "   1  0  1\n"  # the first row of the first filter
 assert TEMPLATE.count(FILTER_ROW) == 1, "the first filter's first row was not found"
 
 
 # ---- running it ----
+
 
 def run(capsys, *args) -> tuple[int, str, str]:
     return run_stepper(capsys, "exam", *args)
@@ -119,38 +122,68 @@ def fixed(case: Case, reason: str):
 NO_FIELD = r"names no field of the problem"
 
 PATH_CASES = [
-    Case("unknown-top-name-colour", random('colour = "0..4"'),
-         (r"^\[random\] 'colour': ", NO_FIELD, r"expected 'input' or 'layerN\.field'")),
-    Case("layer-out-of-range-layer9", random('"layer9.filters" = [1]'),
-         (r"^\[random\] 'layer9\.filters': ", NO_FIELD, r"layers 1 to 7")),
-    Case("layer-0", random('"layer0.filters" = [1]'),
-         (r"^\[random\] 'layer0\.filters': ", NO_FIELD, r"layers 1 to 7")),
-    Case("weights-on-conv2d", random('"layer1.weights" = [1]'),
-         (r"^\[random\] 'layer1\.weights': ", NO_FIELD, r"layer 1 \(conv2d\) may vary 'filters'")),
-    Case("filters-on-relu", random('"layer2.filters" = [1]'),
-         (r"^\[random\] 'layer2\.filters': ", NO_FIELD, r"layer 2 \(relu\) may vary 'type'")),
-    Case("type-on-conv2d", random('"layer1.type" = ["relu"]'),
-         (r"^\[random\] 'layer1\.type': ", NO_FIELD, r"layer 1 \(conv2d\) may vary")),
-    Case("slope-on-sigmoid", random('"layer5.slope" = [1]'),
-         (r"^\[random\] 'layer5\.slope': ", NO_FIELD, r"layer 5 \(sigmoid\) may vary 'type'")),
-    Case("part-out-of-range-filter3", random('"layer1.filters.3" = [1]'),
-         (r"^\[random\] 'layer1\.filters\.3': ", NO_FIELD, r"filters has parts 1 to 2")),
-    Case("part-0", random('"layer1.filters.0" = [1]'),
-         (r"^\[random\] 'layer1\.filters\.0': ", NO_FIELD, r"parts 1 to 2")),
-    Case("neuron-out-of-range", random('"layer6.weights.3" = "0..0.5 by 0.1"'),
-         (r"^\[random\] 'layer6\.weights\.3': ", NO_FIELD, r"weights has parts 1 to 2")),
-    Case("part-on-a-scalar-stride", random('"layer1.stride.1" = [1]'),
-         (r"^\[random\] 'layer1\.stride\.1': ", NO_FIELD, r"only a part counted from 1", r"field of cells")),
-    Case("part-not-a-number", random('"layer1.filters.first" = [1]'),
-         (r"^\[random\] 'layer1\.filters\.first': ", NO_FIELD, r"part counted from 1")),
-    Case("part-of-a-part", random('"layer1.filters.1.2" = [1]'),
-         (r"^\[random\] 'layer1\.filters\.1\.2': ", NO_FIELD)),
-    Case("layer1-alone", random("layer1 = [1]"),
-         (r"^\[random\] 'layer1': ", NO_FIELD, r"'layerN\.field'", r"'layer1\.filters'")),
-    Case("input-with-a-name-inline-table", random("input = { low = 0 }"),
-         (r"^\[random\] 'input\.low': ", NO_FIELD)),
-    Case("empty-key", random('"" = [1]'),
-         (r"^\[random\] '': ", NO_FIELD)),
+    Case(
+        "unknown-top-name-colour",
+        random('colour = "0..4"'),
+        (r"^\[random\] 'colour': ", NO_FIELD, r"expected 'input' or 'layerN\.field'"),
+    ),
+    Case(
+        "layer-out-of-range-layer9",
+        random('"layer9.filters" = [1]'),
+        (r"^\[random\] 'layer9\.filters': ", NO_FIELD, r"layers 1 to 7"),
+    ),
+    Case("layer-0", random('"layer0.filters" = [1]'), (r"^\[random\] 'layer0\.filters': ", NO_FIELD, r"layers 1 to 7")),
+    Case(
+        "weights-on-conv2d",
+        random('"layer1.weights" = [1]'),
+        (r"^\[random\] 'layer1\.weights': ", NO_FIELD, r"layer 1 \(conv2d\) may vary 'filters'"),
+    ),
+    Case(
+        "filters-on-relu",
+        random('"layer2.filters" = [1]'),
+        (r"^\[random\] 'layer2\.filters': ", NO_FIELD, r"layer 2 \(relu\) may vary 'type'"),
+    ),
+    Case(
+        "type-on-conv2d",
+        random('"layer1.type" = ["relu"]'),
+        (r"^\[random\] 'layer1\.type': ", NO_FIELD, r"layer 1 \(conv2d\) may vary"),
+    ),
+    Case(
+        "slope-on-sigmoid",
+        random('"layer5.slope" = [1]'),
+        (r"^\[random\] 'layer5\.slope': ", NO_FIELD, r"layer 5 \(sigmoid\) may vary 'type'"),
+    ),
+    Case(
+        "part-out-of-range-filter3",
+        random('"layer1.filters.3" = [1]'),
+        (r"^\[random\] 'layer1\.filters\.3': ", NO_FIELD, r"filters has parts 1 to 2"),
+    ),
+    Case(
+        "part-0", random('"layer1.filters.0" = [1]'), (r"^\[random\] 'layer1\.filters\.0': ", NO_FIELD, r"parts 1 to 2")
+    ),
+    Case(
+        "neuron-out-of-range",
+        random('"layer6.weights.3" = "0..0.5 by 0.1"'),
+        (r"^\[random\] 'layer6\.weights\.3': ", NO_FIELD, r"weights has parts 1 to 2"),
+    ),
+    Case(
+        "part-on-a-scalar-stride",
+        random('"layer1.stride.1" = [1]'),
+        (r"^\[random\] 'layer1\.stride\.1': ", NO_FIELD, r"only a part counted from 1", r"field of cells"),
+    ),
+    Case(
+        "part-not-a-number",
+        random('"layer1.filters.first" = [1]'),
+        (r"^\[random\] 'layer1\.filters\.first': ", NO_FIELD, r"part counted from 1"),
+    ),
+    Case("part-of-a-part", random('"layer1.filters.1.2" = [1]'), (r"^\[random\] 'layer1\.filters\.1\.2': ", NO_FIELD)),
+    Case(
+        "layer1-alone",
+        random("layer1 = [1]"),
+        (r"^\[random\] 'layer1': ", NO_FIELD, r"'layerN\.field'", r"'layer1\.filters'"),
+    ),
+    Case("input-with-a-name-inline-table", random("input = { low = 0 }"), (r"^\[random\] 'input\.low': ", NO_FIELD)),
+    Case("empty-key", random('"" = [1]'), (r"^\[random\] '': ", NO_FIELD)),
 ]
 
 # ---- [random]: what each value is drawn from ----
@@ -159,90 +192,148 @@ PICK = r"expected a range such as \"0\.\.4\" or \"0\.\.0\.5 by 0\.1\", or a list
 NUMBER = r"expected a (finite )?number"
 
 VALUE_CASES = [
-    Case("empty-list", random('"layer1.filters" = []'),
-         (r"^\[random\] 'layer1\.filters': ", r"the list is empty", r"one or more numbers")),
-    Case("inverted-range", random('input = "4..0"'),
-         (r"^\[random\] 'input': ", r"'4\.\.0' is inverted", r"from 4 down to 0")),
-    Case("step-0", random('input = "0..4 by 0"'),
-         (r"^\[random\] 'input': ", r"expected a step above 0", r"found 0\b")),
-    Case("step-negative", random('input = "0..4 by -1"'),
-         (r"^\[random\] 'input': ", r"expected a step above 0", r"found -1\b")),
-    Case("decimal-range-without-step", random('"layer6.weights" = "0..0.5"'),
-         (r"^\[random\] 'layer6\.weights': ", r"a range of decimals needs a step", r'"0\.\.0\.5 by 0\.1"')),
-    Case("range-with-too-many-values", random('input = "0..100000"'),
-         (r"^\[random\] 'input': ", r"the range holds 100,001 values", r"at most 10,000")),
-    Case("range-with-a-billion-values", random('input = "0..1000 by 0.000001"'),
-         (r"^\[random\] 'input': ", r"the range holds 1,000,000,001 values", r"at most 10,000")),
-    Case("range-not-numbers", random('input = "a..b"'),
-         (r"^\[random\] 'input': ", NUMBER, r"found 'a'")),
-    Case("range-step-not-a-number", random('input = "0..4 by abc"'),
-         (r"^\[random\] 'input': ", NUMBER, r"found 'abc'")),
-    Case("range-without-start", random('input = "..4"'),
-         (r"^\[random\] 'input': ", r"expected a range such as", r"found '\.\.4'")),
-    Case("range-not-a-range", random('input = "zero to four"'),
-         (r"^\[random\] 'input': ", r"expected a range such as", r"found 'zero to four'")),
-    Case("range-division-by-zero", random('input = "0..1/0"'),
-         (r"^\[random\] 'input': ", NUMBER, r"'1/0'")),
-    Case("list-with-a-word", random('input = [1, "x"]'),
-         (r"^\[random\] 'input': ", NUMBER, r"found 'x'")),
-    Case("list-of-lists", random("input = [[1, 2]]"),
-         (r"^\[random\] 'input': ", NUMBER, r"found a list")),
-    Case("list-with-nan", random("input = [nan]"),
-         (r"^\[random\] 'input': ", NUMBER)),
-    Case("boolean", random("input = true"),
-         (r"^\[random\] 'input': ", PICK)),
-    Case("boolean-in-a-list", random("input = [1, false]"),
-         (r"^\[random\] 'input': ", NUMBER)),
-    Case("bare-number", random("input = 3"),
-         (r"^\[random\] 'input': ", PICK, r"found 3\b")),
-    Case("bare-decimal", random("input = 0.5"),
-         (r"^\[random\] 'input': ", PICK)),
-    Case("date", random("input = 2024-01-01"),
-         (r"^\[random\] 'input': ", PICK)),
-    Case("type-sigmoid-on-maxpool", random('"layer3.type" = ["sigmoid"]'),
-         (r"^\[random\] 'layer3\.type': ", r"a maxpool layer may become only 'maxpool' or 'avgpool'",
-          r"not 'sigmoid'")),
-    Case("type-softmax-on-maxpool", random('"layer3.type" = ["maxpool", "softmax"]'),
-         (r"^\[random\] 'layer3\.type': ", r"may become only 'maxpool' or 'avgpool'", r"not 'softmax'")),
-    Case("type-softmax-on-sigmoid", random('"layer5.type" = ["softmax"]'),
-         (r"^\[random\] 'layer5\.type': ", r"a sigmoid layer may become only 'relu' or 'sigmoid'",
-          r"not 'softmax'")),
-    Case("type-unknown-name", random('"layer3.type" = ["maxpol"]'),
-         (r"^\[random\] 'layer3\.type': ", r"may become only", r"not 'maxpol'")),
-    Case("type-not-a-list", random('"layer3.type" = "maxpool"'),
-         (r"^\[random\] 'layer3\.type': ", r"expected a list of layer types", r"found 'maxpool'")),
-    Case("type-empty-list", random('"layer3.type" = []'),
-         (r"^\[random\] 'layer3\.type': ", r"expected a list of layer types")),
-    Case("type-list-with-a-number", random('"layer3.type" = ["maxpool", 3]'),
-         (r"^\[random\] 'layer3\.type': ", r"expected a list of layer types")),
-    Case("stride-0", random('"layer1.stride" = [0, 2]'),
-         (r"^\[random\] 'layer1\.stride': ", r"expected whole numbers from 1 to 100", r"found 0\b")),
-    Case("stride-1.5", random('"layer1.stride" = [1.5]'),
-         (r"^\[random\] 'layer1\.stride': ", r"expected whole numbers from 1 to 100", r"found 1\.5\b")),
-    Case("stride-range-of-decimals", random('"layer1.stride" = "1..2 by 0.5"'),
-         (r"^\[random\] 'layer1\.stride': ", r"expected whole numbers from 1 to 100", r"found 1\.5\b")),
-    Case("padding-negative", random('"layer1.padding" = [-1]'),
-         (r"^\[random\] 'layer1\.padding': ", r"expected whole numbers from 0 to 100", r"found -1\b")),
-    Case("pool-size-too-large", random('"layer3.size" = [101]'),
-         (r"^\[random\] 'layer3\.size': ", r"expected whole numbers from 1 to 100", r"found 101\b")),
+    Case(
+        "empty-list",
+        random('"layer1.filters" = []'),
+        (r"^\[random\] 'layer1\.filters': ", r"the list is empty", r"one or more numbers"),
+    ),
+    Case(
+        "inverted-range",
+        random('input = "4..0"'),
+        (r"^\[random\] 'input': ", r"'4\.\.0' is inverted", r"from 4 down to 0"),
+    ),
+    Case("step-0", random('input = "0..4 by 0"'), (r"^\[random\] 'input': ", r"expected a step above 0", r"found 0\b")),
+    Case(
+        "step-negative",
+        random('input = "0..4 by -1"'),
+        (r"^\[random\] 'input': ", r"expected a step above 0", r"found -1\b"),
+    ),
+    Case(
+        "decimal-range-without-step",
+        random('"layer6.weights" = "0..0.5"'),
+        (r"^\[random\] 'layer6\.weights': ", r"a range of decimals needs a step", r'"0\.\.0\.5 by 0\.1"'),
+    ),
+    Case(
+        "range-with-too-many-values",
+        random('input = "0..100000"'),
+        (r"^\[random\] 'input': ", r"the range holds 100,001 values", r"at most 10,000"),
+    ),
+    Case(
+        "range-with-a-billion-values",
+        random('input = "0..1000 by 0.000001"'),
+        (r"^\[random\] 'input': ", r"the range holds 1,000,000,001 values", r"at most 10,000"),
+    ),
+    Case("range-not-numbers", random('input = "a..b"'), (r"^\[random\] 'input': ", NUMBER, r"found 'a'")),
+    Case(
+        "range-step-not-a-number", random('input = "0..4 by abc"'), (r"^\[random\] 'input': ", NUMBER, r"found 'abc'")
+    ),
+    Case(
+        "range-without-start",
+        random('input = "..4"'),
+        (r"^\[random\] 'input': ", r"expected a range such as", r"found '\.\.4'"),
+    ),
+    Case(
+        "range-not-a-range",
+        random('input = "zero to four"'),
+        (r"^\[random\] 'input': ", r"expected a range such as", r"found 'zero to four'"),
+    ),
+    Case("range-division-by-zero", random('input = "0..1/0"'), (r"^\[random\] 'input': ", NUMBER, r"'1/0'")),
+    Case("list-with-a-word", random('input = [1, "x"]'), (r"^\[random\] 'input': ", NUMBER, r"found 'x'")),
+    Case("list-of-lists", random("input = [[1, 2]]"), (r"^\[random\] 'input': ", NUMBER, r"found a list")),
+    Case("list-with-nan", random("input = [nan]"), (r"^\[random\] 'input': ", NUMBER)),
+    Case("boolean", random("input = true"), (r"^\[random\] 'input': ", PICK)),
+    Case("boolean-in-a-list", random("input = [1, false]"), (r"^\[random\] 'input': ", NUMBER)),
+    Case("bare-number", random("input = 3"), (r"^\[random\] 'input': ", PICK, r"found 3\b")),
+    Case("bare-decimal", random("input = 0.5"), (r"^\[random\] 'input': ", PICK)),
+    Case("date", random("input = 2024-01-01"), (r"^\[random\] 'input': ", PICK)),
+    Case(
+        "type-sigmoid-on-maxpool",
+        random('"layer3.type" = ["sigmoid"]'),
+        (r"^\[random\] 'layer3\.type': ", r"a maxpool layer may become only 'maxpool' or 'avgpool'", r"not 'sigmoid'"),
+    ),
+    Case(
+        "type-softmax-on-maxpool",
+        random('"layer3.type" = ["maxpool", "softmax"]'),
+        (r"^\[random\] 'layer3\.type': ", r"may become only 'maxpool' or 'avgpool'", r"not 'softmax'"),
+    ),
+    Case(
+        "type-softmax-on-sigmoid",
+        random('"layer5.type" = ["softmax"]'),
+        (r"^\[random\] 'layer5\.type': ", r"a sigmoid layer may become only 'relu' or 'sigmoid'", r"not 'softmax'"),
+    ),
+    Case(
+        "type-unknown-name",
+        random('"layer3.type" = ["maxpol"]'),
+        (r"^\[random\] 'layer3\.type': ", r"may become only", r"not 'maxpol'"),
+    ),
+    Case(
+        "type-not-a-list",
+        random('"layer3.type" = "maxpool"'),
+        (r"^\[random\] 'layer3\.type': ", r"expected a list of layer types", r"found 'maxpool'"),
+    ),
+    Case(
+        "type-empty-list",
+        random('"layer3.type" = []'),
+        (r"^\[random\] 'layer3\.type': ", r"expected a list of layer types"),
+    ),
+    Case(
+        "type-list-with-a-number",
+        random('"layer3.type" = ["maxpool", 3]'),
+        (r"^\[random\] 'layer3\.type': ", r"expected a list of layer types"),
+    ),
+    Case(
+        "stride-0",
+        random('"layer1.stride" = [0, 2]'),
+        (r"^\[random\] 'layer1\.stride': ", r"expected whole numbers from 1 to 100", r"found 0\b"),
+    ),
+    Case(
+        "stride-1.5",
+        random('"layer1.stride" = [1.5]'),
+        (r"^\[random\] 'layer1\.stride': ", r"expected whole numbers from 1 to 100", r"found 1\.5\b"),
+    ),
+    Case(
+        "stride-range-of-decimals",
+        random('"layer1.stride" = "1..2 by 0.5"'),
+        (r"^\[random\] 'layer1\.stride': ", r"expected whole numbers from 1 to 100", r"found 1\.5\b"),
+    ),
+    Case(
+        "padding-negative",
+        random('"layer1.padding" = [-1]'),
+        (r"^\[random\] 'layer1\.padding': ", r"expected whole numbers from 0 to 100", r"found -1\b"),
+    ),
+    Case(
+        "pool-size-too-large",
+        random('"layer3.size" = [101]'),
+        (r"^\[random\] 'layer3\.size': ", r"expected whole numbers from 1 to 100", r"found 101\b"),
+    ),
     # An infinite number: Fraction(Decimal('Infinity')) raises OverflowError in variants._number.
-    fixed(Case("list-with-infinity", random("input = [inf]"),
-             (r"^\[random\] 'input': ", NUMBER)),
+    fixed(
+        Case("list-with-infinity", random("input = [inf]"), (r"^\[random\] 'input': ", NUMBER)),
         "`input = [inf]` in [random] raises OverflowError (cannot convert Infinity to integer ratio) "
-        "in variants._number: a traceback, not a located error"),
+        "in variants._number: a traceback, not a located error",
+    ),
     # A field the layer lacks (no bias written) is only found when drawing, and the error loses the file name.
-    fixed(Case("bias-the-layer-does-not-have", random('"layer1.bias" = [1]'),
-             (r"^\[random\] 'layer1\.bias': ", r"no bias to vary")),
-        "`\"layer1.bias\" = [1]` on a conv2d layer written without a bias fails at draw time in "
+    fixed(
+        Case(
+            "bias-the-layer-does-not-have",
+            random('"layer1.bias" = [1]'),
+            (r"^\[random\] 'layer1\.bias': ", r"no bias to vary"),
+        ),
+        '`"layer1.bias" = [1]` on a conv2d layer written without a bias fails at draw time in '
         "variants._redraw with `stepper: error: [random] 'layer1.bias': ...`: the template file is not named "
-        "(the StepperError is raised outside loads_template, so it is never .located(file=...))"),
+        "(the StepperError is raised outside loads_template, so it is never .located(file=...))",
+    ),
     # A part of a conv1x1's weights: each part is a single number, not an array.
     # The same field twice: TOML allows the quoted key and the dotted key side by side.
-    fixed(Case("same-path-twice-quoted-and-dotted",
-             random('"layer3.type" = ["maxpool", "avgpool"]\nlayer3.type = ["avgpool"]'),
-             (r"^\[random\] 'layer3\.type': ", r"twice|given (twice|again)|more than once")),
-        "`\"layer3.type\" = [...]` and `layer3.type = [...]` in one [random] are both accepted and the later "
-        "silently overrides the earlier; the same path given twice should be a located error"),
+    fixed(
+        Case(
+            "same-path-twice-quoted-and-dotted",
+            random('"layer3.type" = ["maxpool", "avgpool"]\nlayer3.type = ["avgpool"]'),
+            (r"^\[random\] 'layer3\.type': ", r"twice|given (twice|again)|more than once"),
+        ),
+        '`"layer3.type" = [...]` and `layer3.type = [...]` in one [random] are both accepted and the later '
+        "silently overrides the earlier; the same path given twice should be a located error",
+    ),
 ]
 
 # ---- [random] missing, empty or not a table ----
@@ -259,85 +350,161 @@ RANDOM_CASES = [
 # ---- [constraints] ----
 
 CONSTRAINT_CASES = [
-    Case("constraint-unknown-name", constraints("colour = true"),
-         (r"^\[constraints\] field 'colour': ", r"unknown constraint 'colour'", r"expected one of 'nonzero'",
-          r"'tries'")),
-    Case("nonzero-yes", constraints('nonzero = "yes"'),
-         (r"^\[constraints\] field 'nonzero': ", r"expected true or false", r"found 'yes'")),
-    Case("distinct-1", constraints("distinct = 1"),
-         (r"^\[constraints\] field 'distinct': ", r"expected true or false")),
-    Case("largest-negative", constraints("largest = -1"),
-         (r"^\[constraints\] field 'largest': ", r"expected a number above 0, or false for no limit",
-          r"found -1\b")),
-    Case("largest-0", constraints("largest = 0"),
-         (r"^\[constraints\] field 'largest': ", r"expected a number above 0")),
-    Case("largest-true", constraints("largest = true"),
-         (r"^\[constraints\] field 'largest': ", r"expected a number above 0, or false for no limit")),
-    Case("largest-text", constraints('largest = "40"'),
-         (r"^\[constraints\] field 'largest': ", r"expected a number above 0", r"found '40'")),
-    Case("largest-minus-infinity", constraints("largest = -inf"),
-         (r"^\[constraints\] field 'largest': ", r"expected a number above 0")),
-    fixed(Case("largest-infinity", constraints("largest = inf"),
-             (r"^\[constraints\] field 'largest': ", r"expected a number above 0|false for no limit")),
+    Case(
+        "constraint-unknown-name",
+        constraints("colour = true"),
+        (
+            r"^\[constraints\] field 'colour': ",
+            r"unknown constraint 'colour'",
+            r"expected one of 'nonzero'",
+            r"'tries'",
+        ),
+    ),
+    Case(
+        "nonzero-yes",
+        constraints('nonzero = "yes"'),
+        (r"^\[constraints\] field 'nonzero': ", r"expected true or false", r"found 'yes'"),
+    ),
+    Case(
+        "distinct-1", constraints("distinct = 1"), (r"^\[constraints\] field 'distinct': ", r"expected true or false")
+    ),
+    Case(
+        "largest-negative",
+        constraints("largest = -1"),
+        (r"^\[constraints\] field 'largest': ", r"expected a number above 0, or false for no limit", r"found -1\b"),
+    ),
+    Case(
+        "largest-0", constraints("largest = 0"), (r"^\[constraints\] field 'largest': ", r"expected a number above 0")
+    ),
+    Case(
+        "largest-true",
+        constraints("largest = true"),
+        (r"^\[constraints\] field 'largest': ", r"expected a number above 0, or false for no limit"),
+    ),
+    Case(
+        "largest-text",
+        constraints('largest = "40"'),
+        (r"^\[constraints\] field 'largest': ", r"expected a number above 0", r"found '40'"),
+    ),
+    Case(
+        "largest-minus-infinity",
+        constraints("largest = -inf"),
+        (r"^\[constraints\] field 'largest': ", r"expected a number above 0"),
+    ),
+    fixed(
+        Case(
+            "largest-infinity",
+            constraints("largest = inf"),
+            (r"^\[constraints\] field 'largest': ", r"expected a number above 0|false for no limit"),
+        ),
         "`largest = inf` in [constraints] raises OverflowError (cannot convert Infinity to integer ratio) "
-        "from Fraction(value) in fairness.read_constraints: a traceback"),
-    fixed(Case("largest-nan", constraints("largest = nan"),
-             (r"^\[constraints\] field 'largest': ", r"expected a number above 0")),
+        "from Fraction(value) in fairness.read_constraints: a traceback",
+    ),
+    fixed(
+        Case(
+            "largest-nan",
+            constraints("largest = nan"),
+            (r"^\[constraints\] field 'largest': ", r"expected a number above 0"),
+        ),
         "`largest = nan` in [constraints] raises decimal.InvalidOperation from `value > 0` on Decimal('NaN') "
-        "in fairness.read_constraints: a traceback"),
-    Case("integers-unknown-layer99", constraints('integers = ["layer99"]'),
-         (r"^\[constraints\] field 'integers': ", r"no layer or stage is called 'layer99'", r"'layer1'")),
-    fixed(Case("integers-unknown-names-two-examples", constraints('integers = ["layer99"]'),
-             (r"^\[constraints\] field 'integers': ", r"'layer99'", r"^(?!.*'layer1' or 'layer1')")),
+        "in fairness.read_constraints: a traceback",
+    ),
+    Case(
+        "integers-unknown-layer99",
+        constraints('integers = ["layer99"]'),
+        (r"^\[constraints\] field 'integers': ", r"no layer or stage is called 'layer99'", r"'layer1'"),
+    ),
+    fixed(
+        Case(
+            "integers-unknown-names-two-examples",
+            constraints('integers = ["layer99"]'),
+            (r"^\[constraints\] field 'integers': ", r"'layer99'", r"^(?!.*'layer1' or 'layer1')"),
+        ),
         "`integers = [\"layer99\"]` says \"expected one such as 'layer1' or 'layer1'\": the second example "
-        "is sorted(known)[0], which is 'layer1' again (fairness.read_constraints)"),
-    Case("integers-a-string", constraints('integers = "layer1"'),
-         (r"^\[constraints\] field 'integers': ", r"expected a list of layers or stages", r"found 'layer1'")),
-    Case("integers-numbers", constraints("integers = [1]"),
-         (r"^\[constraints\] field 'integers': ", r"expected a list of layers or stages")),
-    Case("tries-0", constraints("tries = 0"),
-         (r"^\[constraints\] field 'tries': ", r"expected a whole number from 1 to 1000000", r"found 0\b")),
-    Case("tries-negative", constraints("tries = -5"),
-         (r"^\[constraints\] field 'tries': ", r"expected a whole number from 1 to 1000000", r"found -5\b")),
-    Case("tries-1.5", constraints("tries = 1.5"),
-         (r"^\[constraints\] field 'tries': ", r"expected a whole number from 1 to 1000000")),
-    Case("tries-true", constraints("tries = true"),
-         (r"^\[constraints\] field 'tries': ", r"expected a whole number")),
-    Case("tries-too-many", constraints("tries = 10000000"),
-         (r"^\[constraints\] field 'tries': ", r"expected a whole number from 1 to 1000000")),
-    Case("constraints-not-a-table", top("constraints = 3", without("constraints")),
-         (r"^\[constraints\]: ", r"expected a \[constraints\] table")),
+        "is sorted(known)[0], which is 'layer1' again (fairness.read_constraints)",
+    ),
+    Case(
+        "integers-a-string",
+        constraints('integers = "layer1"'),
+        (r"^\[constraints\] field 'integers': ", r"expected a list of layers or stages", r"found 'layer1'"),
+    ),
+    Case(
+        "integers-numbers",
+        constraints("integers = [1]"),
+        (r"^\[constraints\] field 'integers': ", r"expected a list of layers or stages"),
+    ),
+    Case(
+        "tries-0",
+        constraints("tries = 0"),
+        (r"^\[constraints\] field 'tries': ", r"expected a whole number from 1 to 1000000", r"found 0\b"),
+    ),
+    Case(
+        "tries-negative",
+        constraints("tries = -5"),
+        (r"^\[constraints\] field 'tries': ", r"expected a whole number from 1 to 1000000", r"found -5\b"),
+    ),
+    Case(
+        "tries-1.5",
+        constraints("tries = 1.5"),
+        (r"^\[constraints\] field 'tries': ", r"expected a whole number from 1 to 1000000"),
+    ),
+    Case("tries-true", constraints("tries = true"), (r"^\[constraints\] field 'tries': ", r"expected a whole number")),
+    Case(
+        "tries-too-many",
+        constraints("tries = 10000000"),
+        (r"^\[constraints\] field 'tries': ", r"expected a whole number from 1 to 1000000"),
+    ),
+    Case(
+        "constraints-not-a-table",
+        top("constraints = 3", without("constraints")),
+        (r"^\[constraints\]: ", r"expected a \[constraints\] table"),
+    ),
 ]
 
 # ---- [exam] ----
 
 EXAM_CASES = [
-    Case("exam-key-some", exam_entry('key = "some"'),
-         (r"^\[exam\] field 'key': ", r"expected 'full' \(the working\) or 'answers' \(results only\)",
-          r"found 'some'")),
-    Case("exam-key-a-number", exam_entry("key = 3"),
-         (r"^\[exam\] field 'key': ", r"expected 'full'.*or 'answers'")),
-    Case("exam-unknown-field", exam_entry("colour = 1"),
-         (r"^\[exam\]: ", r"unknown field 'colour'", r"expected 'key'")),
-    Case("exam-not-a-table", top('exam = "full"', without("exam")),
-         (r"^\[exam\]: ", r"expected an \[exam\] table")),
+    Case(
+        "exam-key-some",
+        exam_entry('key = "some"'),
+        (r"^\[exam\] field 'key': ", r"expected 'full' \(the working\) or 'answers' \(results only\)", r"found 'some'"),
+    ),
+    Case("exam-key-a-number", exam_entry("key = 3"), (r"^\[exam\] field 'key': ", r"expected 'full'.*or 'answers'")),
+    Case(
+        "exam-unknown-field", exam_entry("colour = 1"), (r"^\[exam\]: ", r"unknown field 'colour'", r"expected 'key'")
+    ),
+    Case("exam-not-a-table", top('exam = "full"', without("exam")), (r"^\[exam\]: ", r"expected an \[exam\] table")),
 ]
 
 # ---- the problem the template is built on ----
 
 PROBLEM_CASES = [
-    Case("problem-filter-cell-not-a-number", edit(FILTER_ROW, "   1  0  @\n"),
-         (r"^layer 1 \(conv2d\), field 'filters', filter 1, row 1, column 3: ", r"expected a number", r"'@'")),
-    Case("problem-filter-row-too-short", edit(FILTER_ROW, "   1  0\n"),
-         (r"^layer 1 \(conv2d\), field 'filters', filter 1, row 2: ", r"expected 2 numbers as in row 1")),
-    Case("problem-filter-division-by-zero", edit(FILTER_ROW, "   1  0  1/0\n"),
-         (r"^layer 1 \(conv2d\), field 'filters', filter 1, row 1, column 3: ", r"'1/0'")),
-    Case("problem-unknown-layer-type", edit('type = "maxpool"', 'type = "maxpol"'),
-         (r"^layer 3 \(maxpol\), field 'type': ", r"unknown layer type 'maxpol'", r"expected one of")),
-    Case("problem-unknown-top-field", top("colour = 3"),
-         (r"^field 'colour': ", r"unknown field 'colour'")),
-    Case("problem-invalid-toml", edit('[[layers]]\ntype = "relu"', '[[layers]\ntype = "relu"'),
-         (r"not valid TOML", r"line \d+")),
+    Case(
+        "problem-filter-cell-not-a-number",
+        edit(FILTER_ROW, "   1  0  @\n"),
+        (r"^layer 1 \(conv2d\), field 'filters', filter 1, row 1, column 3: ", r"expected a number", r"'@'"),
+    ),
+    Case(
+        "problem-filter-row-too-short",
+        edit(FILTER_ROW, "   1  0\n"),
+        (r"^layer 1 \(conv2d\), field 'filters', filter 1, row 2: ", r"expected 2 numbers as in row 1"),
+    ),
+    Case(
+        "problem-filter-division-by-zero",
+        edit(FILTER_ROW, "   1  0  1/0\n"),
+        (r"^layer 1 \(conv2d\), field 'filters', filter 1, row 1, column 3: ", r"'1/0'"),
+    ),
+    Case(
+        "problem-unknown-layer-type",
+        edit('type = "maxpool"', 'type = "maxpol"'),
+        (r"^layer 3 \(maxpol\), field 'type': ", r"unknown layer type 'maxpol'", r"expected one of"),
+    ),
+    Case("problem-unknown-top-field", top("colour = 3"), (r"^field 'colour': ", r"unknown field 'colour'")),
+    Case(
+        "problem-invalid-toml",
+        edit('[[layers]]\ntype = "relu"', '[[layers]\ntype = "relu"'),
+        (r"not valid TOML", r"line \d+"),
+    ),
 ]
 
 ALL_CASES = PATH_CASES + VALUE_CASES + RANDOM_CASES + CONSTRAINT_CASES + EXAM_CASES + PROBLEM_CASES
@@ -392,7 +559,7 @@ def test_problem_part_error_is_the_one_solve_gives(case: Case, capsys, tmp_path)
     """A mistake above [random] gets the same message as `stepper solve` gives for that problem file."""
     template = tmp_path / "template" / "t.toml"
     problem = tmp_path / "problem" / "t.toml"
-    for path, text in ((template, case.text), (problem, case.text[:case.text.index("\n[random]\n")])):
+    for path, text in ((template, case.text), (problem, case.text[: case.text.index("\n[random]\n")])):
         path.parent.mkdir()
         path.write_text(text, encoding="utf-8")
     code, _, err = run(capsys, template, *VARIANTS, "--out", tmp_path / "exam")
@@ -438,22 +605,39 @@ def test_type_of_a_softmax_layer(capsys, tmp_path):
 
 # ---- constraints that cannot be met: one line, promptly ----
 
-NOTHING_CHECKED = ("nonzero = false\nsaturated = false\nno_ties = false\nlargest = false\n"
-                   "distinct = {distinct}\ntries = 20\n")
+NOTHING_CHECKED = (
+    "nonzero = false\nsaturated = false\nno_ties = false\nlargest = false\ndistinct = {distinct}\ntries = 20\n"
+)
 
 UNMET_CASES = [
     # Every filter cell 0: every feature map is all zeros, so 'nonzero' fails on every candidate.
-    Case("nonzero-every-map-zero", constraints("tries = 50", random('"layer1.filters" = [0]')),
-         (r"^\[constraints\]: ", r"cannot draw variant 1", r"none of 50 candidates", r"'nonzero'",
-          r"in 50 of 50", r"all zeros", r"widen \[random\] or relax \[constraints\]")),
+    Case(
+        "nonzero-every-map-zero",
+        constraints("tries = 50", random('"layer1.filters" = [0]')),
+        (
+            r"^\[constraints\]: ",
+            r"cannot draw variant 1",
+            r"none of 50 candidates",
+            r"'nonzero'",
+            r"in 50 of 50",
+            r"all zeros",
+            r"widen \[random\] or relax \[constraints\]",
+        ),
+    ),
     # A pooling window larger than its input: 'fits' fails on every candidate.
-    Case("fits-pool-too-large", constraints("tries = 50", random('"layer3.size" = [100]')),
-         (r"^\[constraints\]: ", r"cannot draw variant 1", r"'fits'", r"in 50 of 50", r"does not fit")),
+    Case(
+        "fits-pool-too-large",
+        constraints("tries = 50", random('"layer3.size" = [100]')),
+        (r"^\[constraints\]: ", r"cannot draw variant 1", r"'fits'", r"in 50 of 50", r"does not fit"),
+    ),
     # Nothing varies: variant 1 is drawn, variant 2 can only repeat its answer.
-    Case("distinct-nothing-varies", with_body("constraints", NOTHING_CHECKED.format(distinct="true"),
-                                              with_body("random", '"layer3.type" = ["maxpool"]')),
-         (r"^\[constraints\]: ", r"cannot draw variant 2", r"none of 20 candidates", r"'distinct'",
-          r"in 20 of 20")),
+    Case(
+        "distinct-nothing-varies",
+        with_body(
+            "constraints", NOTHING_CHECKED.format(distinct="true"), with_body("random", '"layer3.type" = ["maxpool"]')
+        ),
+        (r"^\[constraints\]: ", r"cannot draw variant 2", r"none of 20 candidates", r"'distinct'", r"in 20 of 20"),
+    ),
 ]
 
 
@@ -471,8 +655,12 @@ def test_constraint_that_cannot_be_met(case: Case, capsys, tmp_path):
 def test_nothing_varies_without_distinct_is_drawn(capsys, tmp_path):
     """Control for `distinct-nothing-varies`: with distinct = false the same problem is drawn three times."""
     template = tmp_path / "same.toml"
-    template.write_text(with_body("constraints", NOTHING_CHECKED.format(distinct="false"),
-                                  with_body("random", '"layer3.type" = ["maxpool"]')), encoding="utf-8")
+    template.write_text(
+        with_body(
+            "constraints", NOTHING_CHECKED.format(distinct="false"), with_body("random", '"layer3.type" = ["maxpool"]')
+        ),
+        encoding="utf-8",
+    )
     code, _, err = run(capsys, template, *VARIANTS, "--out", tmp_path / "exam")
     assert code == 0, err
 
@@ -484,17 +672,28 @@ def test_unmet_constraint_ends_with_default_tries(tmp_path):
     template.write_text(text, encoding="utf-8")
     out = tmp_path / "exam"
     try:
-        done = subprocess.run([sys.executable, "-m", "stepper", "exam", str(template), *VARIANTS, "--out", str(out)],
-                              cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "stepper", "exam", str(template), *VARIANTS, "--out", str(out)],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("still drawing after 60 s: an unsatisfiable template must stop after `tries` candidates")
-    assert_one_error(done.returncode, done.stderr, template,
-                     (r"^\[constraints\]: ", r"none of 1,000 candidates", r"'nonzero'", r"in 1,000 of 1,000"))
+    assert_one_error(
+        done.returncode,
+        done.stderr,
+        template,
+        (r"^\[constraints\]: ", r"none of 1,000 candidates", r"'nonzero'", r"in 1,000 of 1,000"),
+    )
     assert done.stdout == ""
     assert_nothing_written(out)
 
 
 # ---- the command line ----
+
 
 def _good_template(tmp_path: Path) -> Path:
     template = tmp_path / "tutorial-exam.toml"
@@ -503,24 +702,56 @@ def _good_template(tmp_path: Path) -> Path:
 
 
 ARGUMENT_CASES = [
-    ("variants-0", ("--variants", "0"), "stepper: error: --variants: ", (r"expected from 1 to 10,000 variants",
-                                                                          r"found 0\b")),
-    ("variants-negative", ("--variants", "-3"), "stepper: error: --variants: ", (r"expected from 1 to 10,000",
-                                                                                  r"found -3\b")),
+    (
+        "variants-0",
+        ("--variants", "0"),
+        "stepper: error: --variants: ",
+        (r"expected from 1 to 10,000 variants", r"found 0\b"),
+    ),
+    (
+        "variants-negative",
+        ("--variants", "-3"),
+        "stepper: error: --variants: ",
+        (r"expected from 1 to 10,000", r"found -3\b"),
+    ),
     ("variants-too-many", ("--variants", "10001"), "stepper: error: --variants: ", (r"found 10001\b",)),
     ("variants-not-a-number", ("--variants", "abc"), "stepper exam: error: argument --variants: ", (r"'abc'",)),
-    ("seed-negative", (*VARIANTS, "--seed", "-1"), "stepper exam: error: argument --seed: ",
-     (r"expected a whole number from 0 to 2\^63 - 1", r"found '-1'")),
-    ("seed-not-a-number", (*VARIANTS, "--seed", "abc"), "stepper exam: error: argument --seed: ",
-     (r"expected a whole number", r"found 'abc'")),
-    ("seed-too-large", (*VARIANTS, "--seed", str(2**63)), "stepper exam: error: argument --seed: ",
-     (r"expected a whole number from 0 to 2\^63 - 1",)),
-    ("format-docx", (*VARIANTS, "--format", "md,docx"), "stepper exam: error: argument --format: ",
-     (r"unknown format 'docx'", r"choose from md, tex, pdf, moodle")),
-    ("format-empty", (*VARIANTS, "--format", ","), "stepper exam: error: argument --format: ",
-     (r"expected one or more of md, tex, pdf, moodle",)),
-    ("stress-0", ("--stress", "0"), "stepper: error: --stress: ", (r"expected from 1 to 1,000,000 candidates",
-                                                                    r"found 0\b")),
+    (
+        "seed-negative",
+        (*VARIANTS, "--seed", "-1"),
+        "stepper exam: error: argument --seed: ",
+        (r"expected a whole number from 0 to 2\^63 - 1", r"found '-1'"),
+    ),
+    (
+        "seed-not-a-number",
+        (*VARIANTS, "--seed", "abc"),
+        "stepper exam: error: argument --seed: ",
+        (r"expected a whole number", r"found 'abc'"),
+    ),
+    (
+        "seed-too-large",
+        (*VARIANTS, "--seed", str(2**63)),
+        "stepper exam: error: argument --seed: ",
+        (r"expected a whole number from 0 to 2\^63 - 1",),
+    ),
+    (
+        "format-docx",
+        (*VARIANTS, "--format", "md,docx"),
+        "stepper exam: error: argument --format: ",
+        (r"unknown format 'docx'", r"choose from md, tex, pdf, moodle"),
+    ),
+    (
+        "format-empty",
+        (*VARIANTS, "--format", ","),
+        "stepper exam: error: argument --format: ",
+        (r"expected one or more of md, tex, pdf, moodle",),
+    ),
+    (
+        "stress-0",
+        ("--stress", "0"),
+        "stepper: error: --stress: ",
+        (r"expected from 1 to 1,000,000 candidates", r"found 0\b"),
+    ),
     ("stress-negative", ("--stress", "-2"), "stepper: error: --stress: ", (r"found -2\b",)),
 ]
 
@@ -556,8 +787,9 @@ def test_template_that_is_a_folder(capsys, tmp_path):
     assert not (tmp_path / "exam").exists()
 
 
-@pytest.mark.parametrize("data", [b'title = "x"\n[random\ninput = "0..4"\n', b'title = "Zo\xeb"\n'],
-                         ids=["not-toml", "not-utf8"])
+@pytest.mark.parametrize(
+    "data", [b'title = "x"\n[random\ninput = "0..4"\n', b'title = "Zo\xeb"\n'], ids=["not-toml", "not-utf8"]
+)
 def test_template_that_cannot_be_read(data, capsys, tmp_path):
     """Not valid TOML, or not UTF-8: one line naming the file, status 2, the file kept as it was."""
     template = tmp_path / "broken.toml"
@@ -640,17 +872,20 @@ def test_folder_in_place_of_manifest(capsys, tmp_path):
 
 # ---- nothing the user owns is changed ----
 
+
 def test_a_run_never_modifies_the_template(capsys, tmp_path):
     """The template, written with CRLF line ends and comments, is byte for byte the same after a good run,
     a run into its own folder, a run with --force, a stress test, and a failing run."""
     template = tmp_path / "exam.toml"
     data = ("# my exam, do not lose\n" + TEMPLATE).replace("\n", "\r\n").encode("utf-8")
     template.write_bytes(data)
-    runs = [(*VARIANTS, "--out", tmp_path, "--format", "md"),  # its own folder: carried over into the new one
-            (*VARIANTS, "--out", tmp_path, "--format", "md", "--force"),
-            (*VARIANTS, "--out", tmp_path / "exam"),
-            ("--stress", "5"),
-            ("--variants", "0", "--out", tmp_path / "exam")]
+    runs = [
+        (*VARIANTS, "--out", tmp_path, "--format", "md"),  # its own folder: carried over into the new one
+        (*VARIANTS, "--out", tmp_path, "--format", "md", "--force"),
+        (*VARIANTS, "--out", tmp_path / "exam"),
+        ("--stress", "5"),
+        ("--variants", "0", "--out", tmp_path / "exam"),
+    ]
     for args in runs:
         code, _, err = run(capsys, template, *args)
         assert "Traceback" not in err

@@ -1,4 +1,5 @@
 """An exam folder is always one whole exam: a kill, a full disk or a second run never leaves it mixed."""
+
 from __future__ import annotations
 
 import fcntl
@@ -141,9 +142,27 @@ def test_a_staging_folder_left_by_a_killed_run_is_cleared(tmp_path, capsys):
 
 def _start(out: Path, seed: int, variants: int = 40) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "stepper", "exam", str(TEMPLATE), "--out", str(out), "--seed", str(seed),
-         "--variants", str(variants), "--format", "md,tex"],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "stepper",
+            "exam",
+            str(TEMPLATE),
+            "--out",
+            str(out),
+            "--seed",
+            str(seed),
+            "--variants",
+            str(variants),
+            "--format",
+            "md,tex",
+        ],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.parametrize("delay", [0.5, 1.0, 1.6, 2.2, 3.0])  # drawing, writing, and about the swap
@@ -178,8 +197,9 @@ def test_two_runs_at_once_never_mix_and_the_loser_says_why(tmp_path, capsys):
 def small_disk(tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
     yield disk
@@ -251,13 +271,16 @@ class _CountingSink(InMemory):
             def write(self, data: bytes) -> int:
                 sink.total += len(data)
                 return len(data)
+
         return _Counter()
 
 
 # ---- found in review: files added during a run, the folder's own attributes, races, faults of the swap ----
 
+
 def test_files_the_user_adds_while_the_exam_is_built_are_kept(tmp_path, capsys, monkeypatch):
     import stepper.exams.folder as ef
+
     out = tmp_path / "exam"
     assert exam(capsys, out, "--variants", "2", "--format", "md")[0] == 0
     commit = ef.ExamFolder.commit
@@ -265,6 +288,7 @@ def test_files_the_user_adds_while_the_exam_is_built_are_kept(tmp_path, capsys, 
     def late_then_commit(self):
         (out / "late.txt").write_text("added during the run")
         return commit(self)
+
     monkeypatch.setattr(ef.ExamFolder, "commit", late_then_commit)
     code, _, err = exam(capsys, out, "--variants", "2", "--format", "md", "--seed", "3")
     assert code == 0, err
@@ -284,6 +308,7 @@ def test_a_run_whose_new_staging_folder_is_taken_by_another_stops(tmp_path, caps
     """Between making its staging folder and locking it, another run clears it as stale and makes its own:
     this run must notice, and stop, not write into the other run's folder."""
     import stepper.exams.folder as ef
+
     out = tmp_path / "exam"
     assert exam(capsys, out, "--variants", "1", "--format", "md")[0] == 0
     before = snapshot(out)
@@ -298,6 +323,7 @@ def test_a_run_whose_new_staging_folder_is_taken_by_another_stops(tmp_path, caps
             fcntl.flock(other, fcntl.LOCK_EX)
             held.append(other)
         return fd
+
     monkeypatch.setattr(ef, "_lock", raced)
     try:
         code, _, err = exam(capsys, out, "--variants", "1", "--format", "md", "--seed", "2")
@@ -310,6 +336,7 @@ def test_a_run_whose_new_staging_folder_is_taken_by_another_stops(tmp_path, caps
 
 def test_without_an_atomic_exchange_a_failed_swap_puts_the_earlier_exam_back(tmp_path, capsys, monkeypatch):
     import stepper.exams.folder as ef
+
     out = tmp_path / "exam"
     assert exam(capsys, out, "--variants", "1", "--format", "md")[0] == 0
     (out / "notes.txt").write_text("mine")
@@ -323,6 +350,7 @@ def test_without_an_atomic_exchange_a_failed_swap_puts_the_earlier_exam_back(tmp
         if Path(src) == staging(out):
             raise OSError(28, "No space left on device")
         return rename(src, dst)
+
     monkeypatch.setattr(ef.os, "rename", full_disk_on_the_second)
     code, _, err = exam(capsys, out, "--variants", "1", "--format", "md", "--seed", "3")
     monkeypatch.setattr(ef.os, "rename", rename)
@@ -333,17 +361,51 @@ def test_without_an_atomic_exchange_a_failed_swap_puts_the_earlier_exam_back(tmp
 @pytest.mark.parametrize("planted", ["fifo", "link to a device"])
 def test_a_pipe_or_device_in_place_of_an_exam_file_is_never_read(tmp_path, planted):
     out = tmp_path / "exam"
-    first = subprocess.run([sys.executable, "-m", "stepper", "exam", str(TEMPLATE), "--out", str(out),
-                            "--variants", "1", "--format", "md"], cwd=ROOT, capture_output=True, timeout=120)
+    first = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stepper",
+            "exam",
+            str(TEMPLATE),
+            "--out",
+            str(out),
+            "--variants",
+            "1",
+            "--format",
+            "md",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
     assert first.returncode == 0, first.stderr
     (out / "keys.md").unlink()
     if planted == "fifo":
         os.mkfifo(out / "keys.md")
     else:
         os.symlink("/dev/zero", out / "keys.md")
-    run = subprocess.run([sys.executable, "-m", "stepper", "exam", str(TEMPLATE), "--out", str(out),
-                          "--variants", "1", "--format", "md", "--seed", "2"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=60)  # a hang fails here
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stepper",
+            "exam",
+            str(TEMPLATE),
+            "--out",
+            str(out),
+            "--variants",
+            "1",
+            "--format",
+            "md",
+            "--seed",
+            "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # a hang fails here
     assert run.returncode == 2 and "keys.md" in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr
 
 

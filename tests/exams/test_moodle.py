@@ -1,5 +1,6 @@
 """The Moodle XML quiz: its structure against documented Moodle questions, its answers against an
 independent forward pass, its cloze blanks, escaping and determinism."""
+
 from __future__ import annotations
 
 import re
@@ -45,8 +46,11 @@ def variants(root, tmp_path_factory):
 @pytest.fixture(scope="module")
 def sheets(variants):
     # A sheet with maths, raw HTML, a CDATA end and text that looks like a cloze blank: all must stay inert.
-    return {v.id: f"# {v.problem.title}\n\nCompute $\\sigma(x)$ for <script>alert(1)</script> ]]> "
-                  "{1:NUMERICAL:=9:0}.\n\n$$\n\\begin{bmatrix} 1 & 2 \\end{bmatrix}\n$$\n" for v in variants}
+    return {
+        v.id: f"# {v.problem.title}\n\nCompute $\\sigma(x)$ for <script>alert(1)</script> ]]> "
+        "{1:NUMERICAL:=9:0}.\n\n$$\n\\begin{bmatrix} 1 & 2 \\end{bmatrix}\n$$\n"
+        for v in variants
+    }
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +78,7 @@ def text(q, path):
 
 # ---- structure, against documented Moodle questions ----
 
+
 def paths(element, prefix="") -> set[str]:
     """Every element path below a question, with the attributes (and their values) each carries."""
     found = set()
@@ -88,9 +93,13 @@ def paths(element, prefix="") -> set[str]:
 # What Moodle's importer cannot do without, for each type (question/format/xml/format.php).
 REQUIRED = {
     "category": {"/category", "/category/text"},
-    "numerical": {"/name/text", "/questiontext[format=html]/text", "/answer[format=moodle_auto_format,fraction=100]",
-                  "/answer[format=moodle_auto_format,fraction=100]/text",
-                  "/answer[format=moodle_auto_format,fraction=100]/tolerance"},
+    "numerical": {
+        "/name/text",
+        "/questiontext[format=html]/text",
+        "/answer[format=moodle_auto_format,fraction=100]",
+        "/answer[format=moodle_auto_format,fraction=100]/text",
+        "/answer[format=moodle_auto_format,fraction=100]/tolerance",
+    },
     "cloze": {"/name/text", "/questiontext[format=html]/text"},
 }
 
@@ -138,6 +147,7 @@ def test_names_idnumbers_and_grades(root_element, variants):
 
 # ---- categories ----
 
+
 def moodle_split(path: str) -> list[str]:
     """Moodle's split_category_path (question/format.php): a lone / separates, // is a / in a name."""
     return [name.replace("//", "/").strip() for name in re.split(r"(?<!/)/(?!/)", path)]
@@ -158,6 +168,7 @@ def test_a_slash_in_the_title_makes_no_subcategory(title):
 
 # ---- answers, against an independent forward pass ----
 
+
 def forward(problem) -> list[np.ndarray]:
     """Each layer's output of the tutorial network, in plain numpy, carrying any value of more than 4
     decimal places rounded to 4, as the tutorial does."""
@@ -167,8 +178,12 @@ def forward(problem) -> list[np.ndarray]:
     bias = conv.bias.floats() if conv.bias is not None else np.zeros(len(filters))
     padded = np.pad(x, 1)
     n = (padded.shape[0] - 3) // 2 + 1
-    out1 = np.array([[[np.sum(padded[2 * i:2 * i + 3, 2 * j:2 * j + 3] * f) + b for j in range(n)]
-                      for i in range(n)] for f, b in zip(filters, bias)])
+    out1 = np.array(
+        [
+            [[np.sum(padded[2 * i : 2 * i + 3, 2 * j : 2 * j + 3] * f) + b for j in range(n)] for i in range(n)]
+            for f, b in zip(filters, bias)
+        ]
+    )
     out2 = np.maximum(out1, 0)
     c, h, w = out2.shape
     windows = out2.reshape(c, h // 2, 2, w // 2, 2)
@@ -184,7 +199,7 @@ def forward(problem) -> list[np.ndarray]:
 
 def expected(outputs, key: str) -> np.ndarray:
     layer, part = key.split(".")
-    out = outputs[int(layer[len("layer"):]) - 1]
+    out = outputs[int(layer[len("layer") :]) - 1]
     number = re.search(r"\d+$", part)
     return np.atleast_1d(out[int(number.group()) - 1] if number else out)
 
@@ -223,7 +238,7 @@ def test_cloze_blanks_are_laid_out_like_the_values(root_element, variants):
     for v in variants:
         for s in (s for s in stages(v.problem) if s.shape):
             body = text(next(cloze), "questiontext/text")
-            table = body[body.index('<table class="stepper-answer">'):]
+            table = body[body.index('<table class="stepper-answer">') :]
             rows = re.findall(r"<tr>(.*?)</tr>", table)
             height, width = (1, s.shape[0]) if len(s.shape) == 1 else s.shape
             assert len(rows) == height and all(len(BLANK.findall(r)) == width for r in rows)
@@ -239,13 +254,16 @@ def test_exact_values_are_exact_and_rounded_ones_carry_a_tolerance(root_element)
     assert {t for _, _, t in BLANK.findall(text(first, "questiontext/text"))} == {"0"}
 
 
-@pytest.mark.parametrize("cell, want", [
-    (Values(np.array([27]), 8), ("3.375", "0")),  # exact, ends: written in full, no tolerance
-    (Values(np.array([-1]), 3), ("-0.3333", "0.00005")),  # exact, does not end: to `decimals` places, ± half a unit
-    (Values(np.array([5000]), 10000, 4), ("0.5000", "0.00005")),  # rounded: the key's value, never 0 though exact
-    (Values(np.array([-0.00001]), 0), ("0.0000", "0.00005")),  # a float: never -0
-    (Values(np.array([12]), 1), ("12", "0")),
-])
+@pytest.mark.parametrize(
+    "cell, want",
+    [
+        (Values(np.array([27]), 8), ("3.375", "0")),  # exact, ends: written in full, no tolerance
+        (Values(np.array([-1]), 3), ("-0.3333", "0.00005")),  # exact, does not end: to `decimals` places, ± half a unit
+        (Values(np.array([5000]), 10000, 4), ("0.5000", "0.00005")),  # rounded: the key's value, never 0 though exact
+        (Values(np.array([-0.00001]), 0), ("0.0000", "0.00005")),  # a float: never -0
+        (Values(np.array([12]), 1), ("12", "0")),
+    ],
+)
 def test_answer(cell, want):
     assert answer(cell, cell.data[0], 4) == want
 
@@ -255,6 +273,7 @@ def test_no_decimals_gives_half_a_whole_tolerance():
 
 
 # ---- text: HTML, maths, escaping ----
+
 
 def test_markdown_becomes_html_with_mathjax_delimiters():
     out = to_html("Let $a < b$ and\n\n$$\n\\begin{bmatrix} 1 & 2 \\end{bmatrix}\n$$\n\n<b>raw</b>")
@@ -307,6 +326,7 @@ def test_the_same_input_gives_the_same_bytes(variants, sheets, keys, quiz):
 
 
 # ---- the "whole" layout: one cloze question per variant, for a quiz's random question ----
+
 
 def test_whole_layout_gives_one_cloze_question_per_variant(variants, keys):
     sheets = {v.id: render_question(v.trace, "md", v.id) for v in variants}

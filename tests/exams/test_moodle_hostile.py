@@ -1,6 +1,7 @@
 """The Moodle quiz against hostile text and coarse settings: a title that MathJax, the cloze importer or an
 XML parser would read as something else, highlights MathJax 2.7 can draw, tolerances that mean something,
 and the quiz written a question at a time."""
+
 from __future__ import annotations
 
 import html
@@ -27,15 +28,18 @@ _FRACTION = r"=|%(-?[0-9]+(?:[.,][0-9]*)?)%"
 _ANSWER = r".+?(?<!\\)(?<!&)(?<!&amp;)(?=[~#}]|$)"
 _FEEDBACK = r".*?(?<!\\)(?=[~}]|$)"
 _ALTERNATIVE = f"({_FRACTION})?({_ANSWER})(#({_FEEDBACK}))?"
-_TYPES = ("(NUMERICAL|NM)|(MULTICHOICE|MC)|(MULTICHOICE_V|MCV)|(MULTICHOICE_H|MCH)|(SHORTANSWER|SA|MW)|"
-          "(SHORTANSWER_C|SAC|MWC)|(MULTICHOICE_S|MCS)|(MULTICHOICE_VS|MCVS)|(MULTICHOICE_HS|MCHS)|"
-          "(MULTIRESPONSE|MR)|(MULTIRESPONSE_H|MRH)|(MULTIRESPONSE_S|MRS)|(MULTIRESPONSE_HS|MRHS)")
+_TYPES = (
+    "(NUMERICAL|NM)|(MULTICHOICE|MC)|(MULTICHOICE_V|MCV)|(MULTICHOICE_H|MCH)|(SHORTANSWER|SA|MW)|"
+    "(SHORTANSWER_C|SAC|MWC)|(MULTICHOICE_S|MCS)|(MULTICHOICE_VS|MCVS)|(MULTICHOICE_HS|MCHS)|"
+    "(MULTIRESPONSE|MR)|(MULTIRESPONSE_H|MRH)|(MULTIRESPONSE_S|MRS)|(MULTIRESPONSE_HS|MRHS)"
+)
 ANSWER_REGEX = re.compile(r"\{([0-9]*):(" + _TYPES + "):(" + _ALTERNATIVE + "(~" + _ALTERNATIVE + r")*)\}", re.S)
 # What the importer leaves in place of each blank, and the renderer replaces with blank N's input box.
 PLACEHOLDER = re.compile(r"\{#(\d+)\}")
 # Stepper's own maths, as its Markdown renderer wraps it.
-OWN_MATHS = re.compile(r'<span class="math inline">\\\(.*?\\\)</span>|<div class="math block">\s*\\\[.*?\\\]\s*</div>',
-                       re.S)
+OWN_MATHS = re.compile(
+    r'<span class="math inline">\\\(.*?\\\)</span>|<div class="math block">\s*\\\[.*?\\\]\s*</div>', re.S
+)
 # What Moodle's MathJax and TeX filters take for maths in text.
 DELIMITERS = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\[tex\]|\\begin", re.I)
 # The tutorial exam's stages, worked out from the template (8x8 input, 3x3 filters, stride 2, padding 1 -> 4x4;
@@ -48,9 +52,12 @@ def template_text(root: Path, title: str = HOSTILE, layout: str = "stages", deci
     0s and 1s and many pooling windows tie, so those constraints are off there)."""
     text = (root / "examples" / "tutorial-exam.toml").read_text()
     relaxed = "[constraints]\nsaturated = false\nno_ties = false\n" if decimals < 2 else "[constraints]\n"
-    for old, new in [('title = "CNN forward pass by hand"', f"title = '''{title}'''"),
-                     ('moodle = "stages"', f'moodle = "{layout}"'), ("decimals = 4 ", f"decimals = {decimals} "),
-                     ("[constraints]\n", relaxed)]:
+    for old, new in [
+        ('title = "CNN forward pass by hand"', f"title = '''{title}'''"),
+        ('moodle = "stages"', f'moodle = "{layout}"'),
+        ("decimals = 4 ", f"decimals = {decimals} "),
+        ("[constraints]\n", relaxed),
+    ]:
         assert old in text
         text = text.replace(old, new)
     return text
@@ -60,8 +67,9 @@ def template_text(root: Path, title: str = HOSTILE, layout: str = "stages", deci
 def quiz(request, root, tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
     (folder / "exam.toml").write_text(template_text(root, layout=request.param))
-    status = main(["exam", str(folder / "exam.toml"), "--variants", "2", "--format", "moodle",
-                   "--out", str(folder / "out")])
+    status = main(
+        ["exam", str(folder / "exam.toml"), "--variants", "2", "--format", "moodle", "--out", str(folder / "out")]
+    )
     assert status == 0
     raw = (folder / "out" / "moodle.xml").read_text(encoding="utf-8")
     return request.param, raw, ET.fromstring(raw.encode("utf-8"))  # parses: the file is well-formed
@@ -90,8 +98,9 @@ def test_no_maths_delimiters_outside_stepper_maths(quiz):
     for text in fields:
         outside = outside_maths(text)
         assert not DELIMITERS.search(outside), outside[:300]
-    html_fields = [e.find("text").text or "" for e in root.iter()
-                   if e.get("format") == "html" and e.find("text") is not None]
+    html_fields = [
+        e.find("text").text or "" for e in root.iter() if e.get("format") == "html" and e.find("text") is not None
+    ]
     assert len(html_fields) >= 5
     for text in html_fields:
         assert "<script>" not in text and "</p><script>" not in text  # shown as text, never run
@@ -114,13 +123,18 @@ def test_highlights_are_bboxes_in_moodle(quiz):
     assert any("\\bbox[yellow]{" in f for f in feedback)  # the full keys' convolution windows
 
 
-@pytest.mark.parametrize("tex, want", [
-    ("\\colorbox{yellow}{$3$} & 4", "\\bbox[yellow]{3} & 4"),
-    ("\\colorbox{yellow}{$-\\frac{4}{3}$}", "\\bbox[yellow]{-\\frac{4}{3}}"),
-    ("a \\colorbox{yellow}{${x}_{1}$} b \\colorbox{yellow}{$\\{2\\}$}",
-     "a \\bbox[yellow]{{x}_{1}} b \\bbox[yellow]{\\{2\\}}"),
-    ("\\colorbox{yellow}{$x", "\\colorbox{yellow}{$x"),  # unbalanced: left alone
-])
+@pytest.mark.parametrize(
+    "tex, want",
+    [
+        ("\\colorbox{yellow}{$3$} & 4", "\\bbox[yellow]{3} & 4"),
+        ("\\colorbox{yellow}{$-\\frac{4}{3}$}", "\\bbox[yellow]{-\\frac{4}{3}}"),
+        (
+            "a \\colorbox{yellow}{${x}_{1}$} b \\colorbox{yellow}{$\\{2\\}$}",
+            "a \\bbox[yellow]{{x}_{1}} b \\bbox[yellow]{\\{2\\}}",
+        ),
+        ("\\colorbox{yellow}{$x", "\\colorbox{yellow}{$x"),  # unbalanced: left alone
+    ],
+)
 def test_bboxed(tex, want):
     assert bboxed(tex) == want
 
@@ -128,6 +142,7 @@ def test_bboxed(tex, want):
 def test_a_key_highlight_as_the_md_renderer_writes_it_becomes_a_bbox(root):
     """The real md highlight (render.FORMATS["md"]) goes through to_html as a bbox, its braces kept."""
     from stepper.writing.documents import FORMATS
+
     cell = "\\frac{1}{2}"
     out = to_html("$$\n" + FORMATS["md"].highlight % cell + " + 1\n$$")
     assert "\\bbox[yellow]{\\frac{1}{2}} + 1" in out and "colorbox" not in out
@@ -171,22 +186,26 @@ def test_no_decimals_is_refused_at_the_first_rounded_stage(coarse):
     value = int(Decimal(halves[0]).to_integral_value(rounding="ROUND_HALF_UP"))  # 2.5 -> 3, as written
     with pytest.raises(StepperError) as e:
         check_tolerances(coarse[0], "exam.toml")
-    assert str(e.value) == (f"exam.toml: settings, field 'decimals': layer 4 (1×1 filter): with decimals = 0 "
-                            f"the answer {value} is marked right anywhere from {value - Decimal('0.5')} to "
-                            f"{value + Decimal('0.5')}; "
-                            "use decimals = 2 or more")
+    assert str(e.value) == (
+        f"exam.toml: settings, field 'decimals': layer 4 (1×1 filter): with decimals = 0 "
+        f"the answer {value} is marked right anywhere from {value - Decimal('0.5')} to "
+        f"{value + Decimal('0.5')}; "
+        "use decimals = 2 or more"
+    )
 
 
 def test_one_decimal_is_refused_and_says_how_much_a_sigmoid_answer_accepts(coarse):
     v = coarse[1][0]
     z = v.trace.layers[4].input.floats().ravel()[0]  # the first sigmoid's input, as carried
     a = Decimal(1 / (1 + np.exp(-z))).quantize(Decimal("0.1"), rounding="ROUND_HALF_UP")
-    share = (min(Decimal(1), a + Decimal("0.05")) - max(Decimal(0), a - Decimal("0.05")))
+    share = min(Decimal(1), a + Decimal("0.05")) - max(Decimal(0), a - Decimal("0.05"))
     with pytest.raises(StepperError) as e:
         check_tolerances(coarse[1], "exam.toml")
-    assert str(e.value) == (f"exam.toml: settings, field 'decimals': layer 5 (sigmoid): with decimals = 1 the "
-                            f"tolerance ±0.05 accepts {round(share * 100)}% of the values a sigmoid can take; "
-                            "use decimals = 2 or more")
+    assert str(e.value) == (
+        f"exam.toml: settings, field 'decimals': layer 5 (sigmoid): with decimals = 1 the "
+        f"tolerance ±0.05 accepts {round(share * 100)}% of the values a sigmoid can take; "
+        "use decimals = 2 or more"
+    )
 
 
 def test_two_decimals_pass_and_whole_numbers_need_none(coarse, root, tmp_path):
@@ -194,14 +213,16 @@ def test_two_decimals_pass_and_whole_numbers_need_none(coarse, root, tmp_path):
     (tmp_path / "exact.toml").write_text(  # a convolution and ReLU: whole numbers, never rounded
         'title = "Exact"\ninput = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]\n[settings]\ndecimals = 0\n'
         '[[layers]]\ntype = "conv2d"\nfilters = [[[1, 0], [0, -1]]]\n[[layers]]\ntype = "relu"\n'
-        '[random]\ninput = "0..9"\n[constraints]\nnonzero = false\n')
+        '[random]\ninput = "0..9"\n[constraints]\nnonzero = false\n'
+    )
     check_tolerances(generate(load_template(tmp_path / "exact.toml"), 2, seed=1), "exact.toml")
 
 
 def test_the_writer_refuses_a_meaningless_tolerance_too(coarse):
     with pytest.raises(StepperError, match="of the values a sigmoid can take|marked right anywhere"):
-        moodle_xml("Coarse", coarse[0], {v.id: "" for v in coarse[0]},
-                   {v.id: {n: "" for n in range(1, 8)} for v in coarse[0]})
+        moodle_xml(
+            "Coarse", coarse[0], {v.id: "" for v in coarse[0]}, {v.id: {n: "" for n in range(1, 8)} for v in coarse[0]}
+        )
 
 
 def test_the_tolerance_check_says_how_much_of_the_range_it_covers(root, tmp_path):
@@ -209,12 +230,16 @@ def test_the_tolerance_check_says_how_much_of_the_range_it_covers(root, tmp_path
     text = max_pooled(template_text(root, "Sig", decimals=0)).replace('weights = ["1/2", "1/2"]', "weights = [1, 1]")
     (tmp_path / "sig.toml").write_text(text)
     variants = generate(load_template(tmp_path / "sig.toml"), 1, seed=1)
-    with pytest.raises(StepperError, match=r"layer 5 \(sigmoid\): with decimals = 0 the tolerance ±0.5 accepts "
-                                           r"50% of the values a sigmoid can take; use decimals = 2 or more$"):
+    with pytest.raises(
+        StepperError,
+        match=r"layer 5 \(sigmoid\): with decimals = 0 the tolerance ±0.5 accepts "
+        r"50% of the values a sigmoid can take; use decimals = 2 or more$",
+    ):
         check_tolerances(variants, "sig.toml")
 
 
 # ---- streaming ----
+
 
 def test_chunks_come_one_variant_at_a_time_and_join_to_the_whole(coarse):
     variants = coarse[2]
@@ -234,18 +259,31 @@ def test_chunks_come_one_variant_at_a_time_and_join_to_the_whole(coarse):
     assert asked == [variants[0].id]  # the second variant is not made yet
     rest += list(chunks)
     assert asked == [v.id for v in variants] and rest[-1] == "</quiz>\n"
-    whole = moodle_xml("T", variants, {v.id: question_of(v) for v in variants},
-                       {v.id: keys_of(v) for v in variants})
+    whole = moodle_xml("T", variants, {v.id: question_of(v) for v in variants}, {v.id: keys_of(v) for v in variants})
     assert whole == DECLARATION + "\n<quiz>\n" + "".join(rest[:-1]) + "</quiz>\n"
     assert ET.fromstring(whole.encode("utf-8")).tag == "quiz"
 
 
 @pytest.mark.parametrize("layout", ["stages", "whole"])
 def test_no_bidi_character_of_a_title_reaches_moodle_or_the_manifest(root, tmp_path, layout):
-    (tmp_path / "exam.toml").write_text(template_text(root, "Exam \u202egnp.exe\u202c one\u2066two\u2069",
-                                                      layout), encoding="utf-8")
-    assert main(["exam", str(tmp_path / "exam.toml"), "--variants", "1", "--format", "moodle",
-                 "--out", str(tmp_path / "out")]) == 0
+    (tmp_path / "exam.toml").write_text(
+        template_text(root, "Exam \u202egnp.exe\u202c one\u2066two\u2069", layout), encoding="utf-8"
+    )
+    assert (
+        main(
+            [
+                "exam",
+                str(tmp_path / "exam.toml"),
+                "--variants",
+                "1",
+                "--format",
+                "moodle",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     for name in ("moodle.xml", "manifest.json"):
         text = (tmp_path / "out" / name).read_text(encoding="utf-8")
         assert not re.search("[\u202a-\u202e\u2066-\u2069]", text), name

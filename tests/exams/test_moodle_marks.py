@@ -1,6 +1,7 @@
 """Moodle marks and tolerances: each stage weighs what `[marks]` says (cloze blanks weighted, a numerical question's
 <defaultgrade>), every rounded stage's tolerance takes in both ways of rounding and is never 0, and a Moodle file
 larger than many sites take is announced."""
+
 from __future__ import annotations
 
 import math
@@ -55,8 +56,14 @@ def question_marks(q) -> int:
 
 
 def test_marks_follow_the_marking_scheme(marked):
-    want = {"layer1.filter1": Fraction(3, 2), "layer1.filter2": Fraction(3, 2), "layer6.z1": Fraction(5, 2),
-            "layer6.z2": 1, "layer7.values": 4, "layer2.channel1": 1}
+    want = {
+        "layer1.filter1": Fraction(3, 2),
+        "layer1.filter2": Fraction(3, 2),
+        "layer6.z1": Fraction(5, 2),
+        "layer6.z2": 1,
+        "layer7.values": 4,
+        "layer2.channel1": 1,
+    }
     marks = stage_marks(marked[0].problem)
     assert {k: marks[k] for k in want} == want
 
@@ -125,8 +132,11 @@ def test_the_tolerances_in_the_xml_are_never_0_for_a_rounded_stage(fifty):
         key = (q.findtext("idnumber") or "").split("-", 1)[-1]
         if not key.startswith(("layer5", "layer6", "layer7")):
             continue
-        found = ([q.findtext("answer/tolerance")] if q.get("type") == "numerical"
-                 else [t for _, _, t in BLANK.findall(q.findtext("questiontext/text"))])
+        found = (
+            [q.findtext("answer/tolerance")]
+            if q.get("type") == "numerical"
+            else [t for _, _, t in BLANK.findall(q.findtext("questiontext/text"))]
+        )
         assert found and all(Decimal(t) >= Decimal("0.00005") for t in found), key
 
 

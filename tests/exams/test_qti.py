@@ -1,8 +1,9 @@
 """The QTI 2.1 and Canvas QTI 1.2 packages: their layout, the elements each importer reads, answers and tolerances
 against moodle.py's, marks against [marks], escaping of untrusted text, and the same bytes every time.
 
-No package on PyPI or npm ships the IMS schemas (imsqti_v2p1p2.xsd, ims_qtiasiv1p2p1.xsd), so these tests check
-well-formedness with lxml and the structure the schemas and the importers require, element by element."""
+No package on PyPI, npm or Debian ships the IMS schemas (imsqti_v2p1p2.xsd, ims_qtiasiv1p2p1.xsd), so these tests
+check well-formedness with lxml and the structure the schemas and the importers require, element by element, and
+score each item by running its response processing here (`score`); test_qti_player.py has a real player score it."""
 
 from __future__ import annotations
 
@@ -148,6 +149,63 @@ def test_qti_item_structure_follows_the_schema_order(qti):
             assert a.get("href") and not a.get("href").lower().startswith("javascript")
 
 
+def score(item, responses: dict[str, Fraction]) -> Fraction:
+    """The item's SCORE for these responses, by running its responseProcessing as QTI 2.1 defines the rules it
+    uses (responseCondition, setOutcomeValue, sum, product, divide, equal, variable, correct, baseValue), exactly."""
+    correct = {
+        d.get("identifier"): Fraction(d.find(f"{QTI}correctResponse/{QTI}value").text)
+        for d in item.findall(f"{QTI}responseDeclaration")
+    }
+    outcomes = {
+        o.get("identifier"): Fraction(o.find(f".//{QTI}value").text) if o.find(f".//{QTI}value") is not None else None
+        for o in item.findall(f"{QTI}outcomeDeclaration")
+    }
+
+    def value(e):
+        tag, kids = e.tag.removeprefix(QTI), [value(k) for k in e]
+        if tag == "baseValue":
+            return e.text if e.get("baseType") == "identifier" else Fraction(e.text)
+        if tag == "variable":
+            name = e.get("identifier")
+            return responses.get(name) if name in correct else outcomes[name]
+        if tag == "correct":
+            return correct[e.get("identifier")]
+        if tag == "sum":
+            return sum(kids, Fraction(0))
+        if tag == "product":
+            return kids[0] * kids[1]
+        if tag == "divide":
+            return kids[0] / kids[1]
+        if tag == "isNull":
+            return kids[0] is None
+        if tag == "not":
+            return None if kids[0] is None else not kids[0]
+        if tag == "and":
+            return None if None in kids else all(kids)
+        if tag in ("equal", "gte", "lte"):
+            assert tag != "equal" or e.get("toleranceMode") == "exact"
+            if None in kids:
+                return None
+            return {"equal": kids[0] == kids[1], "gte": kids[0] >= kids[1], "lte": kids[0] <= kids[1]}[tag]
+        raise AssertionError(f"an expression the test does not know: {tag}")
+
+    def run(rule):
+        tag = rule.tag.removeprefix(QTI)
+        if tag == "setOutcomeValue":
+            outcomes[rule.get("identifier")] = value(rule[0])
+        elif tag == "responseCondition":
+            branch = rule.find(f"{QTI}responseIf")
+            if value(branch[0]) is True:  # NULL counts as false
+                for r in branch[1:]:
+                    run(r)
+        else:
+            raise AssertionError(f"a rule the test does not know: {tag}")
+
+    for rule in item.find(f"{QTI}responseProcessing"):
+        run(rule)
+    return outcomes["SCORE"]
+
+
 def test_qti_answers_tolerances_and_marks_are_moodles(qti, variants):
     layout, data = qti
     files = unzip(data)
@@ -155,22 +213,53 @@ def test_qti_answers_tolerances_and_marks_are_moodles(qti, variants):
         found, marks = stage_answers(v), stage_marks(v.problem)
         items = items_of(files, v)
         assert len(items) == (1 if layout == "whole" else len(found))
-        correct, tolerance, share, total = {}, {}, {}, Fraction(0)
+        correct, tolerance, total = {}, {}, Fraction(0)
         for item in items:
             for d in item.findall(f"{QTI}responseDeclaration"):
                 correct[d.get("identifier")] = d.find(f"{QTI}correctResponse/{QTI}value").text
             for c in item.iter(f"{QTI}responseIf"):
-                equal = c.find(f"{QTI}equal")
-                rid = equal.find(f"{QTI}variable").get("identifier")
-                tolerance[rid] = equal.get("tolerance", "0") if equal.get("toleranceMode") != "exact" else "0"
-                share[rid] = Fraction(c.find(f".//{QTI}baseValue").text)
+                test = c[0]
+                rid = test.find(f".//{QTI}variable").get("identifier")
+                if test.tag == f"{QTI}equal":
+                    tolerance[rid] = "0"
+                else:  # low <= x <= high, centred on the correct value
+                    low, high = (Decimal(test.find(f"{QTI}{b}/{QTI}baseValue").text) for b in ("gte", "lte"))
+                    assert (low + high) / 2 == Decimal(correct[rid])
+                    tolerance[rid] = str((high - low) / 2)
             total += Fraction(item.find(f"{QTI}outcomeDeclaration[@identifier='MAXSCORE']//{QTI}value").text)
         for a in found:
             for k, (value, tol) in enumerate(a.cells, 1):
                 rid = f"{a.stage.key.replace('.', '_')}_{k}"
                 assert (correct[rid], Decimal(tolerance[rid])) == (value, Decimal(tol))
-                assert abs(share[rid] - marks[a.stage.key] / len(a.cells)) < Fraction(1, 10**4)
         assert total == sum(marks.values())
+
+
+def test_qti_scores_each_stage_by_its_marks_and_its_right_cells(qti, variants):
+    """Every answer right earns each stage's marks exactly; an answer off by its tolerance still counts; one wrong
+    cell costs its stage marks/cells; a blank earns nothing."""
+    layout, data = qti
+    files = unzip(data)
+    v = variants[0]
+    found, marks = stage_answers(v), stage_marks(v.problem)
+    earned = Fraction(0)
+    for item in items_of(files, v):
+        asked = {d.get("identifier"): d for d in item.findall(f"{QTI}responseDeclaration")}
+        right = {rid: Fraction(d.find(f".//{QTI}value").text) for rid, d in asked.items()}
+        here = [a for a in found if f"{a.stage.key.replace('.', '_')}_1" in asked]
+        assert score(item, {}) == 0
+        assert score(item, dict.fromkeys(asked)) == 0  # every box left blank (NULL), even where 0 is near right
+        full = score(item, right)
+        assert full == sum(marks[a.stage.key] for a in here)
+        edge = dict(right)
+        for a in here:
+            for k, (value, tol) in enumerate(a.cells, 1):
+                edge[f"{a.stage.key.replace('.', '_')}_{k}"] = Fraction(value) + Fraction(tol)
+        assert score(item, edge) == full
+        a = here[-1]
+        wrong = dict(right, **{f"{a.stage.key.replace('.', '_')}_1": right[f"{a.stage.key.replace('.', '_')}_1"] + 1})
+        assert score(item, wrong) == full - marks[a.stage.key] / len(a.cells)
+        earned += full
+    assert earned == sum(marks.values())
 
 
 def test_qti_key_is_feedback_and_untrusted_text_is_inert(qti):

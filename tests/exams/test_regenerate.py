@@ -1,5 +1,6 @@
 """Versioned keys: the manifest records what made the exam, and `stepper exam --regenerate` makes the same files
 again, byte for byte (PDFs too: LaTeX runs with a fixed date), or says what changed and writes nothing."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,12 @@ def exam(tmp_path_factory):
     work = tmp_path_factory.mktemp("regenerate")
     shutil.copy(TEMPLATE, work / "exam.toml")
     out = work / "exam"
-    assert main(["exam", str(work / "exam.toml"), "--variants", "3", "--seed", "1", "--format", FORMATS,
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            ["exam", str(work / "exam.toml"), "--variants", "3", "--seed", "1", "--format", FORMATS, "--out", str(out)]
+        )
+        == 0
+    )
     return work, out, files(out)
 
 
@@ -34,6 +39,7 @@ def test_the_manifest_records_what_made_the_exam(exam):
     work, out, _ = exam
     data = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     import hashlib
+
     assert data["stepper"] == stepper_version()
     assert data["template_file"] == "../exam.toml"  # relative to the manifest's folder
     assert data["template_sha256"] == hashlib.sha256((work / "exam.toml").read_bytes()).hexdigest()
@@ -63,8 +69,10 @@ def test_a_changed_template_is_reported_and_nothing_written(exam, tmp_path, caps
     assert "--force" in err[0]
     assert files(copy / "exam") == before
     assert main(["exam", "--regenerate", str(manifest), "--force"]) == 0
-    assert json.loads(manifest.read_text())["template_sha256"] != json.loads(
-        (out / "manifest.json").read_text())["template_sha256"]
+    assert (
+        json.loads(manifest.read_text())["template_sha256"]
+        != json.loads((out / "manifest.json").read_text())["template_sha256"]
+    )
 
 
 def test_another_stepper_version_is_reported(exam, tmp_path, capsys):

@@ -59,14 +59,10 @@ def render_errors(formulas: list[tuple[str, bool]]) -> list[tuple[str, str]]:
         cwd=REPO_ROOT,
     )
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"katex_check.mjs exited with status {proc.returncode}:\n{proc.stderr.strip()}"
-        )
+        raise RuntimeError(f"katex_check.mjs exited with status {proc.returncode}:\n{proc.stderr.strip()}")
     results = json.loads(proc.stdout)
     if len(results) != len(formulas):
-        raise RuntimeError(
-            f"katex_check.mjs returned {len(results)} results for {len(formulas)} formulas"
-        )
+        raise RuntimeError(f"katex_check.mjs returned {len(results)} results for {len(formulas)} formulas")
     return [(tex, error) for (tex, _), error in zip(formulas, results) if error is not None]
 
 

@@ -1,4 +1,5 @@
 """What every bad-input test checks of `stepper`: it runs in-process, and a mistake is one located line."""
+
 from __future__ import annotations
 
 import re
@@ -46,7 +47,7 @@ def assert_one_line(code: int, err: str, prefix: str, needles) -> str:
     lines = err.splitlines()
     assert len(lines) == 1, f"expected one error line, found {len(lines)}: {err!r}"
     assert lines[0].startswith(prefix), f"{lines[0]!r} does not start with {prefix!r}"
-    message = lines[0][len(prefix):]
+    message = lines[0][len(prefix) :]
     check_needles(message, needles)
     return message
 

@@ -34,9 +34,11 @@ def matrix(draw, rows: int, cols: int, elements=NUMBERS) -> list:
 @st.composite
 def problems(draw) -> dict:
     C, H, W = draw(st.integers(1, 3)), draw(st.integers(2, 7)), draw(st.integers(2, 7))
-    problem = {"input": [matrix(draw, H, W, st.integers(-3, 6)) for _ in range(C)],
-               "settings": {"rounding": draw(st.sampled_from(["carry", "full"])), "decimals": draw(st.integers(2, 6))},
-               "layers": []}
+    problem = {
+        "input": [matrix(draw, H, W, st.integers(-3, 6)) for _ in range(C)],
+        "settings": {"rounding": draw(st.sampled_from(["carry", "full"])), "decimals": draw(st.integers(2, 6))},
+        "layers": [],
+    }
     shape = (C, H, W)
     for _ in range(draw(st.integers(1, 6))):
         options = ["relu", "leaky_relu", "sigmoid", "tanh", "identity", "dense", "softmax", "flatten"]
@@ -54,18 +56,33 @@ def problems(draw) -> dict:
             if padding == "pair":
                 padding = [draw(st.integers(0, rh - 1)), draw(st.integers(0, rw - 1))]
             elif padding == "sides":
-                padding = [draw(st.integers(0, rh - 1)), draw(st.integers(0, rh - 1)),
-                           draw(st.integers(0, rw - 1)), draw(st.integers(0, rw - 1))]
+                padding = [
+                    draw(st.integers(0, rh - 1)),
+                    draw(st.integers(0, rh - 1)),
+                    draw(st.integers(0, rw - 1)),
+                    draw(st.integers(0, rw - 1)),
+                ]
             elif isinstance(padding, int):
                 padding = min(padding, rh - 1, rw - 1)  # more padding than that adds windows of zeros only
-            sides = {"valid": [0] * 4, "same": None}.get(padding) if isinstance(padding, str) else (
-                [padding] * 4 if isinstance(padding, int) else
-                [padding[0], padding[0], padding[1], padding[1]] if len(padding) == 2 else padding)
+            sides = (
+                {"valid": [0] * 4, "same": None}.get(padding)
+                if isinstance(padding, str)
+                else (
+                    [padding] * 4
+                    if isinstance(padding, int)
+                    else [padding[0], padding[0], padding[1], padding[1]]
+                    if len(padding) == 2
+                    else padding
+                )
+            )
             if sides is not None and (rh > H + sides[0] + sides[1] or rw > W + sides[2] + sides[3]):
                 padding, sides = "same", None  # "same" always fits
             F = draw(st.integers(1, 3))
-            layer.update(stride=sh if sh == sw and draw(st.booleans()) else [sh, sw], padding=padding,
-                         filters=[[matrix(draw, kh, kw) for _ in range(C)] for _ in range(F)])
+            layer.update(
+                stride=sh if sh == sw and draw(st.booleans()) else [sh, sw],
+                padding=padding,
+                filters=[[matrix(draw, kh, kw) for _ in range(C)] for _ in range(F)],
+            )
             if (dh, dw) != (1, 1):
                 layer["dilation"] = [dh, dw]
             if draw(st.booleans()):
@@ -87,8 +104,12 @@ def problems(draw) -> dict:
             if oh < 1 or ow < 1 or oh * ow > 100:
                 continue  # nothing left after trimming, or a map too big to be worth working
             F = draw(st.integers(1, 2))
-            layer.update(stride=[sh, sw], padding=[ph, pw], output_padding=[ah, aw],
-                         filters=[[matrix(draw, kh, kw) for _ in range(C)] for _ in range(F)])
+            layer.update(
+                stride=[sh, sw],
+                padding=[ph, pw],
+                output_padding=[ah, aw],
+                filters=[[matrix(draw, kh, kw) for _ in range(C)] for _ in range(F)],
+            )
             if draw(st.booleans()):
                 layer["bias"] = [draw(NUMBERS) for _ in range(F)]
             shape = (F, oh, ow)
@@ -96,8 +117,7 @@ def problems(draw) -> dict:
             C, H, W = shape
             kh, kw = draw(st.integers(1, min(H, 3))), draw(st.integers(1, min(W, 3)))
             sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-            layer.update(size=kh if kh == kw and draw(st.booleans()) else [kh, kw],
-                         stride=sh if sh == sw else [sh, sw])
+            layer.update(size=kh if kh == kw and draw(st.booleans()) else [kh, kw], stride=sh if sh == sw else [sh, sw])
             ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))  # at most half a window
             if (ph, pw) != (0, 0):
                 layer["padding"] = ph if ph == pw else [ph, pw]

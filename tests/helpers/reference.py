@@ -5,6 +5,7 @@ dicts, as a TOML file holds them), computes with numpy object arrays of
 Python Fractions (exact) and math.exp, loops over windows in plain Python, and
 rounds with Decimal-free Fraction arithmetic, half away from zero.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,17 @@ def grid(raw) -> np.ndarray:
 
 def channels(raw) -> np.ndarray:
     """(C, H, W) from one grid or a list of grids."""
-    if isinstance(raw, list) and raw and (isinstance(raw[0], str) and len(raw[0].split()) > 1
-                                         or isinstance(raw[0], list) and raw[0] and isinstance(raw[0][0], list)):
+    if (
+        isinstance(raw, list)
+        and raw
+        and (
+            isinstance(raw[0], str)
+            and len(raw[0].split()) > 1
+            or isinstance(raw[0], list)
+            and raw[0]
+            and isinstance(raw[0][0], list)
+        )
+    ):
         return np.stack([grid(g) for g in raw])
     return grid(raw)[None]
 
@@ -64,7 +74,13 @@ def same_padding(n: int, k: int, s: int) -> tuple[int, int]:
 def filter_grids(layer: dict) -> list[np.ndarray]:
     """Each filter of a layer as a (C, kh, kw) array; one filter may be written without the outer list."""
     filters = layer["filters"]
-    if isinstance(filters, list) and filters and isinstance(filters[0], list) and filters[0] and not isinstance(filters[0][0], (list, str)):
+    if (
+        isinstance(filters, list)
+        and filters
+        and isinstance(filters[0], list)
+        and filters[0]
+        and not isinstance(filters[0][0], (list, str))
+    ):
         filters = [filters]
     if isinstance(filters, str):
         filters = [filters]
@@ -92,7 +108,7 @@ def conv2d(x: np.ndarray, layer: dict) -> np.ndarray:
     else:
         pads = (padding,) * 4
     padded = np.full((C, H + pads[0] + pads[1], W + pads[2] + pads[3]), Fraction(0), dtype=object)
-    padded[:, pads[0]:pads[0] + H, pads[2]:pads[2] + W] = x
+    padded[:, pads[0] : pads[0] + H, pads[2] : pads[2] + W] = x
     oh = (padded.shape[1] - reach_h) // sh + 1
     ow = (padded.shape[2] - reach_w) // sw + 1
     bias = [number(b) for b in layer.get("bias", [0] * len(kernels))]
@@ -125,7 +141,7 @@ def conv_transpose2d(x: np.ndarray, layer: dict) -> np.ndarray:
                     for a in range(kh):
                         for b in range(kw):
                             full[f, i * sh + a, j * sw + b] += x[c, i, j] * k[c, a, b]
-    out = full[:, ph:full_h - ph, pw:full_w - pw]
+    out = full[:, ph : full_h - ph, pw : full_w - pw]
     bias = [number(b) for b in layer.get("bias", [0] * len(kernels))]
     return np.array([out[f] + bias[f] for f in range(len(kernels))], dtype=object)
 
@@ -142,16 +158,24 @@ def pool(x: np.ndarray, layer: dict) -> np.ndarray:
         kh, kw = pair(layer["size"])
         sh, sw = pair(layer.get("stride", layer["size"]))
     padding = layer.get("padding", 0)
-    top, bottom, left, right = (padding,) * 4 if isinstance(padding, int) else (
-        (padding[0], padding[0], padding[1], padding[1]) if len(padding) == 2 else tuple(padding))
+    top, bottom, left, right = (
+        (padding,) * 4
+        if isinstance(padding, int)
+        else ((padding[0], padding[0], padding[1], padding[1]) if len(padding) == 2 else tuple(padding))
+    )
     oh, ow = (H + top + bottom - kh) // sh + 1, (W + left + right - kw) // sw + 1
     out = np.empty((C, oh, ow), dtype=object)
     for c in range(C):
         for i in range(oh):
             for j in range(ow):
                 # cells of the window inside the map; padding is skipped by max, counted as 0 by the average
-                cells = [x[c, r, q] for a in range(kh) for b in range(kw)
-                         for r, q in [(i * sh + a - top, j * sw + b - left)] if 0 <= r < H and 0 <= q < W]
+                cells = [
+                    x[c, r, q]
+                    for a in range(kh)
+                    for b in range(kw)
+                    for r, q in [(i * sh + a - top, j * sw + b - left)]
+                    if 0 <= r < H and 0 <= q < W
+                ]
                 if layer["type"] == "maxpool":
                     out[c, i, j] = max(cells)
                 else:
@@ -194,14 +218,17 @@ def forward(data: dict, rounding: str = "carry", places: int = 4) -> list[np.nda
             rows = []
             for w in layer["weights"]:
                 flat_list = isinstance(w, list) and all(
-                    not isinstance(v, list) and not (isinstance(v, str) and len(v.split()) > 1) for v in w)
+                    not isinstance(v, list) and not (isinstance(v, str) and len(v.split()) > 1) for v in w
+                )
                 wv = np.array([number(v) for v in w], dtype=object) if flat_list else channels(w).reshape(-1)
                 rows.append(sum((a * b for a, b in zip(wv, flat)), Fraction(0)))
             bias = [number(b) for b in layer.get("bias", [0] * len(rows))]
             y = np.array([r + b for r, b in zip(rows, bias)], dtype=object)
         elif kind == "sigmoid":
-            y = np.vectorize(lambda v: 1 / (1 + math.exp(-float(v))) if v >= 0
-                             else math.exp(float(v)) / (1 + math.exp(float(v))), otypes=[object])(x)
+            y = np.vectorize(
+                lambda v: 1 / (1 + math.exp(-float(v))) if v >= 0 else math.exp(float(v)) / (1 + math.exp(float(v))),
+                otypes=[object],
+            )(x)
             if rounding == "carry":
                 y = np.vectorize(lambda v: round_half_away(v, places), otypes=[object])(y)
         elif kind == "softmax":

@@ -2,6 +2,7 @@
 
 Skipped where torch is not installed (`pip install "stepper[torch]"`; .ci/setup installs it).
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -41,11 +42,23 @@ def small_cnn():
     torch.manual_seed(0)
     nn = torch.nn
     model = nn.Sequential(
-        nn.Conv2d(2, 3, 3, stride=(2, 1), padding=1), nn.LeakyReLU(0.1), nn.MaxPool2d((1, 2)),
-        nn.Conv2d(3, 3, 2, dilation=(1, 2), padding=(0, 1)), nn.ReLU(), nn.MaxPool2d(2, stride=1, padding=1),
-        nn.ConvTranspose2d(3, 3, 2, stride=2, padding=1, output_padding=1), nn.ReLU(),
-        nn.Conv2d(3, 2, 2, padding="valid"), nn.Tanh(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(3, 2), nn.Softmax(dim=1))
+        nn.Conv2d(2, 3, 3, stride=(2, 1), padding=1),
+        nn.LeakyReLU(0.1),
+        nn.MaxPool2d((1, 2)),
+        nn.Conv2d(3, 3, 2, dilation=(1, 2), padding=(0, 1)),
+        nn.ReLU(),
+        nn.MaxPool2d(2, stride=1, padding=1),
+        nn.ConvTranspose2d(3, 3, 2, stride=2, padding=1, output_padding=1),
+        nn.ReLU(),
+        nn.Conv2d(3, 2, 2, padding="valid"),
+        nn.Tanh(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(2, 3),
+        nn.Sigmoid(),
+        nn.Linear(3, 2),
+        nn.Softmax(dim=1),
+    )
     x = torch.randint(0, 5, (1, 2, 6, 7)).float()
     return model, x
 
@@ -65,11 +78,14 @@ def test_a_pytorch_model_round_trips_through_a_problem_file():
         assert np.allclose(back(x_back).numpy().ravel(), expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("module,words", [
-    (lambda nn: nn.BatchNorm2d(1), "BatchNorm2d is not supported"),
-    (lambda nn: nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect"), "zero padding"),
-    (lambda nn: nn.AvgPool2d(2, padding=1, count_include_pad=False), "count the padding"),
-])
+@pytest.mark.parametrize(
+    "module,words",
+    [
+        (lambda nn: nn.BatchNorm2d(1), "BatchNorm2d is not supported"),
+        (lambda nn: nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect"), "zero padding"),
+        (lambda nn: nn.AvgPool2d(2, padding=1, count_include_pad=False), "count the padding"),
+    ],
+)
 def test_unsupported_modules_are_named(module, words):
     model = torch.nn.Sequential(torch.nn.ReLU(), module(torch.nn))
     with pytest.raises(StepperError) as raised:
@@ -83,10 +99,27 @@ def test_solve_a_model_from_the_command_line(tmp_path):
         "torch.manual_seed(1)\n"
         "NET = (torch.nn.Sequential(torch.nn.Conv2d(1, 2, 2), torch.nn.ReLU(), torch.nn.Flatten(),\n"
         "                           torch.nn.Linear(8, 2), torch.nn.Softmax(dim=1)),\n"
-        "       torch.tensor([[[1., 2, 0], [0, 1, 3], [2, 2, 1]]]))\n")
-    run = subprocess.run([sys.executable, "-m", "stepper", "solve", "--torch", "mynet:NET", "--format", "md",
-                          "--out", str(tmp_path / "out")], cwd=tmp_path, capture_output=True, text=True,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
+        "       torch.tensor([[[1., 2, 0], [0, 1, 3], [2, 2, 1]]]))\n"
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stepper",
+            "solve",
+            "--torch",
+            "mynet:NET",
+            "--format",
+            "md",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     problem_file = (tmp_path / "out" / "NET.toml").read_text()
     assert problem_file.startswith("# Written by stepper") and 'type = "conv2d"' in problem_file
@@ -104,19 +137,27 @@ def test_solve_a_model_from_the_command_line(tmp_path):
 
 
 def test_torch_errors_are_one_line(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "stepper", "solve", "--torch", "nosuchmodule:NET", "--out",
-                          str(tmp_path / "out")], cwd=tmp_path, capture_output=True, text=True,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "stepper", "solve", "--torch", "nosuchmodule:NET", "--out", str(tmp_path / "out")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
     assert "cannot import nosuchmodule" in run.stderr
 
 
-@pytest.mark.parametrize("pair,words", [
-    (lambda: (torch.nn.Sequential(torch.nn.ReLU()), [[[1.0]]]), "expected the input as a torch tensor"),
-    (lambda: (torch.nn.Sequential(torch.nn.ReLU()), torch.tensor([[[float("nan")]]])), "NaN or infinity"),
-    (lambda: (torch.nn.Sequential(torch.nn.Conv2d(1, 1, 2)), torch.zeros(1, 1, 1)), "module 1 (Conv2d)"),
-    (lambda: (torch.nn.Sequential(torch.nn.LeakyReLU(1.5)), torch.zeros(1, 2, 2)), "negative_slope"),
-])
+@pytest.mark.parametrize(
+    "pair,words",
+    [
+        (lambda: (torch.nn.Sequential(torch.nn.ReLU()), [[[1.0]]]), "expected the input as a torch tensor"),
+        (lambda: (torch.nn.Sequential(torch.nn.ReLU()), torch.tensor([[[float("nan")]]])), "NaN or infinity"),
+        (lambda: (torch.nn.Sequential(torch.nn.Conv2d(1, 1, 2)), torch.zeros(1, 1, 1)), "module 1 (Conv2d)"),
+        (lambda: (torch.nn.Sequential(torch.nn.LeakyReLU(1.5)), torch.zeros(1, 2, 2)), "negative_slope"),
+    ],
+)
 def test_from_torch_refuses_what_it_cannot_work(pair, words):
     with pytest.raises(StepperError) as raised:
         from_torch(*pair())

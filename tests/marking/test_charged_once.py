@@ -1,6 +1,7 @@
 """One mistake, charged once: a named mistake of method that explains several stages of one layer costs the
 marks of its first stage only (`[marks] repeated = "once"`, the default), and the report says so; `"each"`
 charges every stage."""
+
 from __future__ import annotations
 
 import copy

@@ -5,6 +5,7 @@ The planted working is computed here by the independent reference (tests/referen
 of the problem, or by hand for the formula slips, and written as a working file by this module's own
 writer, so nothing in a planted answer comes from stepper.
 """
+
 from __future__ import annotations
 
 import copy
@@ -31,6 +32,7 @@ TRUTH = reference.forward(DATA)
 
 
 # ---- an independent writer of working files ----
+
 
 def written(v) -> str:
     """A number as a student writes it: exactly when it ends within 4 places, else rounded to 4."""
@@ -69,7 +71,7 @@ def working(outputs: list, student: str = "A. Student", keep: int = 7) -> str:
 
 def then(x: np.ndarray, first: int) -> list:
     """The reference's outputs of layers `first`.. (1-based) of the tutorial, starting from `x`."""
-    data = {"input": [[[str(v) for v in row] for row in ch] for ch in x], "layers": DATA["layers"][first - 1:]}
+    data = {"input": [[[str(v) for v in row] for row in ch] for ch in x], "layers": DATA["layers"][first - 1 :]}
     return reference.forward(data)
 
 
@@ -96,6 +98,7 @@ def transposed_filters(text: str) -> str:
 
 
 # ---- the mistakes of the issue, planted ----
+
 
 def plant(kind: str) -> tuple[list, int, int]:
     """(the outputs a student with this mistake writes, the layer it is made in, how many layers they give)."""
@@ -137,9 +140,21 @@ def plant(kind: str) -> tuple[list, int, int]:
     raise ValueError(kind)
 
 
-MISTAKES = ["no padding", "padding 2", "stride 1", "flipped", "kernel transposed", "rows and columns swapped",
-            "ReLU forgotten", "after max pooling", "average pooling", "sigmoid written 1/(1 + e^z)",
-            "without the exponential", "dense weights applied transposed", "rounding too early"]
+MISTAKES = [
+    "no padding",
+    "padding 2",
+    "stride 1",
+    "flipped",
+    "kernel transposed",
+    "rows and columns swapped",
+    "ReLU forgotten",
+    "after max pooling",
+    "average pooling",
+    "sigmoid written 1/(1 + e^z)",
+    "without the exponential",
+    "dense weights applied transposed",
+    "rounding too early",
+]
 
 
 def mark(text: str):
@@ -215,8 +230,11 @@ def test_a_partial_answer_is_marked_on_what_it_has():
 
 # ---- tolerance: the rounding in force ----
 
-@pytest.mark.parametrize("value, right", [("0.9526", True), ("0.95257", True), ("0.952574", True),
-                                          ("0.9527", False), ("0.95", False), ("0.9525", False)])
+
+@pytest.mark.parametrize(
+    "value, right",
+    [("0.9526", True), ("0.95257", True), ("0.952574", True), ("0.9527", False), ("0.95", False), ("0.9525", False)],
+)
 def test_a_rounded_value_is_right_within_half_a_unit_of_the_last_place(value, right):
     text = working(TRUTH, keep=4) + f'[layer5]\nmap = """\n{value} 0.5\n0.8808 0.8808\n"""\n'
     r = [r for r in mark(text).stages if r.stage.layer == 5][0]
@@ -230,6 +248,7 @@ def test_a_student_who_keeps_full_precision_is_not_penalised():
 
 
 # ---- a single wrong cell: its working, and the term that differs ----
+
 
 def test_a_single_wrong_cell_shows_its_window_and_the_term_left_out():
     maps = np.array(TRUTH[0], dtype=object)
@@ -247,16 +266,19 @@ def test_a_single_wrong_cell_shows_its_window_and_the_term_left_out():
 
 # ---- written sums, term by term ----
 
+
 def sums(*texts: str, layer=1, filter=1, row=1, column=2) -> list:
-    windows = "".join(f'[[window]]\nlayer = {layer}\nfilter = {filter}\nrow = {row}\ncolumn = {column}\nsum = "{t}"\n'
-                      for t in texts)
+    windows = "".join(
+        f'[[window]]\nlayer = {layer}\nfilter = {filter}\nrow = {row}\ncolumn = {column}\nsum = "{t}"\n' for t in texts
+    )
     return mark('student = "S"\n' + windows).sums
 
 
 def test_written_sums_are_checked_term_by_term():
     # Window (1,2) of filter 1 covers padded rows 1-3, columns 2-4: its products are 2, -1, -5, -2.
-    right, sign, missing, slip, extra = sums("0 + 2 - 1 - 5 - 2", "2 + 1 - 5 - 2", "2 - 1 - 5",
-                                             "2 - 1 - 5 - 2 = -7", "2 - 1 - 5 - 2 + 3")
+    right, sign, missing, slip, extra = sums(
+        "0 + 2 - 1 - 5 - 2", "2 + 1 - 5 - 2", "2 - 1 - 5", "2 - 1 - 5 - 2 = -7", "2 - 1 - 5 - 2 + 3"
+    )
     assert right.check.correct and {t.verdict for t in right.check.terms} == {"zero", "right"}
     assert not sign.check.correct and [t.verdict for t in sign.check.terms][1] == "sign"
     assert not missing.check.correct and [t.verdict for t in missing.check.terms][-1] == "missing"
@@ -276,8 +298,10 @@ def test_a_product_with_a_value_from_another_cell_is_named():
 def test_the_tutorials_volumetric_slip_is_flagged_at_its_term():
     """The seed writes (w4 . 5) where the window holds 6: flagged at that term, the right term shown."""
     problem = load(ROOT / "examples" / "volumetric-symbols.toml")
-    text = ('student = "S"\n[[window]]\nlayer = 1\nrow = 1\ncolumn = 1\n'
-            'sum = "w1*1 + w2*2 + w3*5 + w4*5 + w1*a + w2*b + w3*e + w4*f"\n')
+    text = (
+        'student = "S"\n[[window]]\nlayer = 1\nrow = 1\ncolumn = 1\n'
+        'sum = "w1*1 + w2*2 + w3*5 + w4*5 + w1*a + w2*b + w3*e + w4*f"\n'
+    )
     fb = Marker(problem).check(loads_working(text, problem))
     (s,) = fb.sums
     verdicts = [t.verdict for t in s.check.terms]
@@ -289,6 +313,7 @@ def test_the_tutorials_volumetric_slip_is_flagged_at_its_term():
 
 
 # ---- marks ----
+
 
 def test_the_marking_scheme_in_the_problem_file_is_used():
     text = TUTORIAL.read_text(encoding="utf-8") + '\n[marks]\nper = "stage"\nlayer1 = 4\n"layer6.z1" = 3\n'
@@ -303,6 +328,7 @@ def test_the_marking_scheme_in_the_problem_file_is_used():
 
 
 # ---- a class: a folder of working files ----
+
 
 def test_a_class_folder_is_marked_with_a_summary_csv(tmp_path, capsys):
     folder, out = tmp_path / "class", tmp_path / "feedback"
@@ -337,7 +363,7 @@ def test_a_class_folder_is_marked_with_a_summary_csv(tmp_path, capsys):
 
 
 def test_names_are_escaped_in_every_format_and_in_the_csv(tmp_path):
-    name = "=HYPERLINK(\\\"x\\\") <b>$\\\\frac{1}{0}$ 50% Łukasz"
+    name = '=HYPERLINK(\\"x\\") <b>$\\\\frac{1}{0}$ 50% Łukasz'
     folder, out = tmp_path / "class", tmp_path / "out"
     folder.mkdir()
     (folder / "a.toml").write_text(working(TRUTH, name), encoding="utf-8")
@@ -367,18 +393,23 @@ def test_each_example_working_file_is_diagnosed_as_its_name_says(path):
         assert [s.check.correct for s in fb.sums] == [False, False, True]
     else:
         assert wrong and all(expect in r.diagnosis.name for r in wrong if r.stage.layer == wrong[0].stage.layer)
-        assert all(r.verdict in ("correct", "follow-through") for r in fb.stages
-                   if r.stage.layer > wrong[0].stage.layer and r.answer is not None and "rounded" not in expect)
+        assert all(
+            r.verdict in ("correct", "follow-through")
+            for r in fb.stages
+            if r.stage.layer > wrong[0].stage.layer and r.answer is not None and "rounded" not in expect
+        )
 
 
 def load_working_file(path):
     from stepper.marking.working import load_working
+
     return load_working(path, PROBLEM)
 
 
 def test_feedback_reports_compile_with_pdflatex_and_render_in_katex():
     from stepper.writing.latex import typeset
     from tests.helpers.katex import markdown_formulas, render_errors
+
     formulas = []
     for path in WORKINGS:
         fb = MARKER.check(load_working_file(path))
@@ -399,6 +430,7 @@ def test_reports_are_deterministic(tmp_path):
 
 def test_a_marking_scheme_survives_writing_the_problem_back():
     from stepper.interop.dump import dumps
+
     text = TUTORIAL.read_text(encoding="utf-8") + '\n[marks]\nper = "stage"\nlayer1 = 4\n"layer6.z1" = 2.5\n'
     problem = loads(text)
     assert loads(dumps(problem)).marks == problem.marks

@@ -35,8 +35,11 @@ def marked(problem):
 def test_each_planted_mistake_is_grouped_with_its_student(marked):
     view = class_view("t", marked, [])
     who = {name: set(g.students) for g in view.mistakes for name in [g.name]}
-    planted = {"relu-forgotten": "ReLU forgotten", "stride-1": "stride 1 instead of 2",
-               "average-pooling": "average pooling instead of max pooling"}
+    planted = {
+        "relu-forgotten": "ReLU forgotten",
+        "stride-1": "stride 1 instead of 2",
+        "average-pooling": "average pooling instead of max pooling",
+    }
     for stem, mistake in planted.items():
         student = next(fb.working.student for path, fb in marked if path.stem.endswith(stem))
         assert student in who[mistake], (mistake, who.get(mistake))
@@ -73,8 +76,11 @@ def test_the_markdown_says_it_all(problem, marked):
 @needs_tex
 @pytest.mark.parametrize("copies", [1, 14])
 def test_the_pdf_is_one_page_even_for_a_large_class(problem, marked, copies, tmp_path):
-    many = [(path, replace(fb, working=replace(fb.working, student=f"{fb.working.student} {n}")))
-            for n in range(copies) for path, fb in marked]
+    many = [
+        (path, replace(fb, working=replace(fb.working, student=f"{fb.working.student} {n}")))
+        for n in range(copies)
+        for path, fb in marked
+    ]
     skipped = [Skipped(Path(f"odd-{n}.toml"), "not a working file") for n in range(40 if copies > 1 else 0)]
     pdf = tmp_path / "summary.pdf"
     pdf.write_bytes(typeset(summary_tex(problem, many, skipped), "summary.tex"))

@@ -3,6 +3,7 @@ sum right for their own values is right in the marks table, the written-sums sec
 terminal line alike; `[marks] sums` gives written sums points, half for the right terms, half for the total.
 
 The student's own values come from the independent reference forward pass on the problem with ReLU taken out."""
+
 from __future__ import annotations
 
 import copy
@@ -81,8 +82,10 @@ def test_written_sums_carry_points_half_for_the_terms_half_for_the_total(points_
     slipped = neuron_sum(1, own, total=four(right_total + Fraction(1, 10)))  # the right terms, added wrong
     misread = neuron_sum(0, own).replace("0.1*", "0.3*", 1)  # a weight misread, the right total kept
     wrong = misread.split("=")[0] + "= 9"  # a weight misread and a wrong total
-    fb = check(WORKING + window(0, neuron_sum(0, own)) + window(1, slipped) + window(0, misread) + window(0, wrong),
-               f"\n[marks]\nsums = {points_each}\n")
+    fb = check(
+        WORKING + window(0, neuron_sum(0, own)) + window(1, slipped) + window(0, misread) + window(0, wrong),
+        f"\n[marks]\nsums = {points_each}\n",
+    )
     credits = [s.credit for s in fb.sums]
     # Accuracy marks follow from the method: the right total from a wrong term earns nothing.
     assert credits == ["right", "method", "total", "wrong"]
@@ -107,8 +110,9 @@ def test_sums_points_by_layer_leave_other_layers_sums_without_marks():
     assert "| Written sum: Layer 1" not in render_feedback(fb, "md")
 
 
-@pytest.mark.parametrize("value, needle", [('"many"', "expected"), ("{layer9 = 1}", "no layer is called 'layer9'"),
-                                           ("-1", "from 0 to 1000")])
+@pytest.mark.parametrize(
+    "value, needle", [('"many"', "expected"), ("{layer9 = 1}", "no layer is called 'layer9'"), ("-1", "from 0 to 1000")]
+)
 def test_bad_sums_points_are_refused(value, needle):
     with pytest.raises(StepperError, match=needle):
         loads(TEXT + f"\n[marks]\nsums = {value}\n")

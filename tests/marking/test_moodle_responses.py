@@ -370,8 +370,9 @@ def test_the_command_marks_a_report_and_lists_the_attempts_not_finished(tmp_path
 
     data, typed = classroom
     (tmp_path / "responses.csv").write_bytes(data)
-    code, out, err = run_stepper(capsys, "check", exam / "manifest.json", tmp_path / "responses.csv", "--format", "md",
-                                 "--out", tmp_path / "fb")
+    code, out, err = run_stepper(
+        capsys, "check", exam / "manifest.json", tmp_path / "responses.csv", "--format", "md", "--out", tmp_path / "fb"
+    )
     assert code == 2  # some attempts were passed over, as for files that cannot be marked
     for student in typed:
         assert student in out

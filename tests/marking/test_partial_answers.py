@@ -3,6 +3,7 @@ some of its rows says which (`rows = "1"`, `filter2_rows = "3-4"`), and what fol
 the student's values where given and the values their earlier working gives elsewhere.
 
 Every expected value comes from the independent reference forward pass (tests/helpers/reference.py)."""
+
 from __future__ import annotations
 
 import tomllib
@@ -55,8 +56,10 @@ def test_rows_name_the_rows_typed_in_every_spelling(rows, picked):
 
 
 def test_a_stage_of_its_own_rows_wins_over_the_tables_rows():
-    text = (f'[layer1]\nfilter1 = "{row_text(CONV[0, 0])}"\nfilter2 = "{row_text(CONV[1, 3])}"\n'
-            'rows = "1"\nfilter2_rows = "4"\n')
+    text = (
+        f'[layer1]\nfilter1 = "{row_text(CONV[0, 0])}"\nfilter2 = "{row_text(CONV[1, 3])}"\n'
+        'rows = "1"\nfilter2_rows = "4"\n'
+    )
     _, by = mark(text)
     assert by["layer1.filter1"].verdict == by["layer1.filter2"].verdict == "correct"
     assert by["layer1.filter2"].cells_right == WIDTH
@@ -81,8 +84,9 @@ def test_a_stage_of_blanks_only_is_not_answered():
 
 
 def test_a_spreadsheet_row_with_blank_cells_reads_as_a_working():
-    grid = "\n".join(" ".join("?" if (i + j) % 3 == 0 else str(int(x)) for j, x in enumerate(row))
-                     for i, row in enumerate(CONV[0]))
+    grid = "\n".join(
+        " ".join("?" if (i + j) % 3 == 0 else str(int(x)) for j, x in enumerate(row)) for i, row in enumerate(CONV[0])
+    )
     w = working_from_table({"student": "Row 2", "layer1": {"filter1": grid}}, PROBLEM, name="class.csv, row 2")
     fb = MARKER.check(w)
     r = fb.stages[0]
@@ -100,20 +104,22 @@ def test_follow_through_from_a_partly_answered_stage_takes_the_worked_solutions_
     pooled = reference.pool(theirs, DATA["layers"][2])
     assert (pooled != np.asarray(TRUTH[2], dtype=object)).any()
     pool_rows = "\n".join(row_text(r) for r in pooled[0])
-    text = (f'[layer2]\nchannel1 = "{row_text(theirs[0, 0])}"\nrows = "1"\n'
-            f'[layer3]\nchannel1 = """\n{pool_rows}\n"""\n')
+    text = f'[layer2]\nchannel1 = "{row_text(theirs[0, 0])}"\nrows = "1"\n[layer3]\nchannel1 = """\n{pool_rows}\n"""\n'
     _, by = mark(text)
     assert by["layer2.channel1"].verdict == "wrong" and by["layer2.channel1"].blank == (HEIGHT - 1) * WIDTH
     assert by["layer3.channel1"].verdict == "follow-through" and by["layer3.channel1"].follows_from == 2
 
 
-@pytest.mark.parametrize("table, needles", [
-    (f'filter1 = "{row_text(CONV[0, 0])}"\nrows = "1,2"', ["1 row typed but 2 named"]),
-    ('filter1 = "1 2 3"\nrows = "1"', ["3 numbers", "4 wide"]),
-    (f'filter1 = "{row_text(CONV[0, 0])}"\nrows = "5"', ["row 5 is outside"]),
-    (f'filter1 = "{row_text(CONV[0, 0])}"\nrows = "2-1"', ['expected rows such as "1"']),
-    (f'filter1 = "{row_text(CONV[0, 0])}"\nfilter3_rows = "1"', ["'filter3' is not a map"]),
-])
+@pytest.mark.parametrize(
+    "table, needles",
+    [
+        (f'filter1 = "{row_text(CONV[0, 0])}"\nrows = "1,2"', ["1 row typed but 2 named"]),
+        ('filter1 = "1 2 3"\nrows = "1"', ["3 numbers", "4 wide"]),
+        (f'filter1 = "{row_text(CONV[0, 0])}"\nrows = "5"', ["row 5 is outside"]),
+        (f'filter1 = "{row_text(CONV[0, 0])}"\nrows = "2-1"', ['expected rows such as "1"']),
+        (f'filter1 = "{row_text(CONV[0, 0])}"\nfilter3_rows = "1"', ["'filter3' is not a map"]),
+    ],
+)
 def test_rows_that_do_not_fit_are_refused_with_where(table, needles):
     with pytest.raises(StepperError) as e:
         loads_working(f"[layer1]\n{table}\n", PROBLEM, name="w.toml")

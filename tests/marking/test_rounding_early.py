@@ -2,6 +2,7 @@
 significant figures, is right ("rounded early"); one that no such rounding gives is still wrong.
 
 What each rounding gives is worked out here with Python's decimal module, independently of stepper."""
+
 from __future__ import annotations
 
 import math
@@ -17,7 +18,7 @@ from tests.helpers import ROOT
 
 Z = (-1.7, -0.5, 2.4)
 SOFTMAX = f'''title = "softmax to 3 places"
-input = "{' '.join(map(str, Z))}"
+input = "{" ".join(map(str, Z))}"
 [settings]
 decimals = 3
 [[layers]]
@@ -32,8 +33,9 @@ def places(x: float, p: int) -> Decimal:
 
 
 def figures(x: float, k: int) -> float:
-    return float(Decimal(repr(x)).quantize(Decimal(1).scaleb(math.floor(math.log10(x)) - k + 1),
-                                           rounding=ROUND_HALF_UP))
+    return float(
+        Decimal(repr(x)).quantize(Decimal(1).scaleb(math.floor(math.log10(x)) - k + 1), rounding=ROUND_HALF_UP)
+    )
 
 
 def softmax(kept) -> list[Decimal]:

@@ -396,10 +396,15 @@ def test_a_folder_of_working_files_becomes_one_class_sheet_with_the_same_marks(t
 def test_a_written_sum_that_cannot_be_read_is_placed_at_its_row_and_column(tmp_path, capsys):
     problem = tmp_path / "sums.toml"
     problem.write_text(TUTORIAL.read_text(encoding="utf-8") + "\n[marks]\nsums = 1\n", encoding="utf-8")
-    rows = [{**right_row("A. Ok")}, {**right_row("B. Zero"), "sum:layer1.filter1[1,1]": "1/0"},
-            {**right_row("C. Long"), "sum:layer1.filter1[1,1]": "(" * 300}]
+    rows = [
+        {**right_row("A. Ok")},
+        {**right_row("B. Zero"), "sum:layer1.filter1[1,1]": "1/0"},
+        {**right_row("C. Long"), "sum:layer1.filter1[1,1]": "(" * 300},
+    ]
     write_csv(tmp_path / "sums.csv", rows)
-    code, out, err = run_stepper(capsys, "check", problem, tmp_path / "sums.csv", "--format", "md", "--out", tmp_path / "fb")
+    code, out, err = run_stepper(
+        capsys, "check", problem, tmp_path / "sums.csv", "--format", "md", "--out", tmp_path / "fb"
+    )
     assert code == 2 and "A. Ok" in out
     lines = [line for line in err.splitlines() if line.startswith("stepper: skipped:")]
     assert 'row 3 (student "B. Zero"), column sum:layer1.filter1[1,1]:' in lines[0]

@@ -1,5 +1,6 @@
 """The rendered documents: LaTeX compiles, Markdown maths renders in KaTeX,
 output is deterministic, user templates override, untrusted text is escaped."""
+
 from __future__ import annotations
 
 import subprocess
@@ -14,25 +15,38 @@ from tests.helpers import ROOT
 from tests.helpers.katex import markdown_formulas, render_errors
 from tests.helpers.problems import problems, to_toml
 
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.toml") if "-working-" not in p.name and "-exam" not in p.name)  # problem files only
-HOSTILE_TITLE = ("Week 3 & <script>alert(1)</script> $x$ 100% #1 _a_ {b} ~c^ \\end{document} `code` [link](x) ü"
-                 " \x7f\x85 日本")
+EXAMPLES = sorted(
+    p for p in (ROOT / "examples").glob("*.toml") if "-working-" not in p.name and "-exam" not in p.name
+)  # problem files only
+HOSTILE_TITLE = (
+    "Week 3 & <script>alert(1)</script> $x$ 100% #1 _a_ {b} ~c^ \\end{document} `code` [link](x) ü \x7f\x85 日本"
+)
 
 
 def solve(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stepper", "solve", *args], cwd=cwd, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "stepper", "solve", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
 
 
 def documents():
     """(name, trace) for every example, at full detail, plus a hostile title."""
     from stepper import load
+
     for path in EXAMPLES:
         yield path.stem, trace(load(path))
     text = (ROOT / "examples" / "tutorial.toml").read_text()
     title = HOSTILE_TITLE.replace("\\", "\\\\").replace('"', '\\"')
     title = "".join(c if 0x20 <= ord(c) < 0x7F or ord(c) >= 0xA0 else f"\\u{ord(c):04x}" for c in title)
-    yield "hostile-title", trace(loads(text.replace('title = "CNN tutorial: a forward pass by hand"', f'title = "{title}"')))
+    yield (
+        "hostile-title",
+        trace(loads(text.replace('title = "CNN tutorial: a forward pass by hand"', f'title = "{title}"'))),
+    )
 
 
 @pytest.mark.parametrize("name,result", list(documents()), ids=lambda x: x if isinstance(x, str) else "")
@@ -80,7 +94,10 @@ def test_untrusted_title_is_escaped(tmp_path):
     assert "<script>" not in md and "&lt;script&gt;" in heading
     assert "\\$x\\$" in heading and "\\[link\\](x)" in heading
     from markdown_it import MarkdownIt  # with its brackets escaped, [link](x) is text, not a link
-    assert "<a " not in MarkdownIt("commonmark").render(heading) and "[link](x)" in MarkdownIt("commonmark").render(heading)
+
+    assert "<a " not in MarkdownIt("commonmark").render(heading) and "[link](x)" in MarkdownIt("commonmark").render(
+        heading
+    )
     tex = render(result, "tex")
     assert "\\end{document}" in tex and tex.count("\\end{document}") == 1
     assert "\\textbackslash{}end\\{document\\}" in tex and "100\\%" in tex and "\\&" in tex
@@ -125,25 +142,40 @@ def test_help_explains_every_option():
 
 def test_pdf_without_pdflatex_says_so(tmp_path):
     env = {"PATH": str(tmp_path), "HOME": str(tmp_path)}
-    run = subprocess.run([sys.executable, "-m", "stepper", "solve", "--format", "pdf", "--out", str(tmp_path / "o")],
-                         cwd=ROOT, capture_output=True, text=True, env=env)
+    run = subprocess.run(
+        [sys.executable, "-m", "stepper", "solve", "--format", "pdf", "--out", str(tmp_path / "o")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert run.returncode == 2 and "pdflatex is not installed" in run.stderr
-    run = subprocess.run([sys.executable, "-m", "stepper", "solve", "--out", str(tmp_path / "o")],
-                         cwd=ROOT, capture_output=True, text=True, env=env)
+    run = subprocess.run(
+        [sys.executable, "-m", "stepper", "solve", "--out", str(tmp_path / "o")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert run.returncode == 0 and "no PDF" in run.stderr
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["tutorial.md", "tutorial.tex"]
 
 
-@pytest.mark.parametrize("side, stride, said, zeros", [
-    (5, 2, "same padding (1 cell on each side)", "1 above, 1 below, 1 left, 1 right"),
-    (4, 2, "same padding (0 above, 1 below, 0 left, 1 right)", "0 above, 1 below, 0 left, 1 right"),
-])
+@pytest.mark.parametrize(
+    "side, stride, said, zeros",
+    [
+        (5, 2, "same padding (1 cell on each side)", "1 above, 1 below, 1 left, 1 right"),
+        (4, 2, "same padding (0 above, 1 below, 0 left, 1 right)", "0 above, 1 below, 0 left, 1 right"),
+    ],
+)
 def test_same_padding_says_how_many_cells(side, stride, said, zeros):
     """A question sheet shows only the problem statement: "same" must say what it adds (TensorFlow's rule:
     ceil(n / s) outputs, the odd cell after), matching the padded input the working shows."""
     image = "\n".join(" ".join("1" for _ in range(side)) for _ in range(side))
-    problem = loads(f'input = """\n{image}\n"""\n[[layers]]\ntype = "conv2d"\nstride = {stride}\npadding = "same"\n'
-                    'filters = ["1 0 1\\n0 1 0\\n1 0 1"]\n')
+    problem = loads(
+        f'input = """\n{image}\n"""\n[[layers]]\ntype = "conv2d"\nstride = {stride}\npadding = "same"\n'
+        'filters = ["1 0 1\\n0 1 0\\n1 0 1"]\n'
+    )
     total = max((-(-side // stride) - 1) * stride + 3 - side, 0)
     assert zeros.startswith(f"{total // 2} above, {total - total // 2} below")
     md = render(trace(problem), "md")

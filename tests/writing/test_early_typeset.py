@@ -110,8 +110,19 @@ def test_a_solution_whose_opening_a_user_changed_is_the_same_as_pdflatex_makes(t
     (tmp_path / "mine" / "tex").mkdir(parents=True)
     builtin = (ROOT / "templates" / "tex" / "preamble.tex").read_text()
     (tmp_path / "mine" / "tex" / "preamble.tex").write_text(builtin + "\\usepackage{amsthm}\n")
-    assert main(["solve", str(ROOT / "examples" / "tutorial.toml"), "--templates", str(tmp_path / "mine"),
-                 "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "solve",
+                str(ROOT / "examples" / "tutorial.toml"),
+                "--templates",
+                str(tmp_path / "mine"),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     written = (tmp_path / "out" / "tutorial.tex").read_text()
     assert "\\usepackage{amsthm}" in written
     assert (tmp_path / "out" / "tutorial.pdf").read_bytes() == typeset(written, "tutorial.tex")

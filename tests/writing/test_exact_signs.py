@@ -1,6 +1,7 @@
 """`=` only before exact values: e^x, σ(x) and tanh(x) of a rational x are exact only at x = 0 (Lindemann),
 and a softmax output only when all its exponents are equal (each 1/n, written in full). The expected signs
 and values below are worked out here from the inputs, never copied from stepper's output."""
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,10 @@ APPROX = "\\approx"
 
 def problem(values: list[int], layers: str, rounding: str, decimals: int = 4) -> str:
     row = ", ".join(map(str, values))
-    return (f'title = "signs"\ninput = [[{row}]]\n[settings]\ndecimals = {decimals}\nrounding = "{rounding}"\n'
-            f'detail = "all"\n{layers}')
+    return (
+        f'title = "signs"\ninput = [[{row}]]\n[settings]\ndecimals = {decimals}\nrounding = "{rounding}"\n'
+        f'detail = "all"\n{layers}'
+    )
 
 
 def md(values: list[int], kind: str, rounding: str, decimals: int = 4, more: str = "") -> str:
@@ -111,8 +114,9 @@ def test_softmax_of_minus_1000_and_0(rounding):
 
 
 @pytest.mark.parametrize("rounding", ROUNDINGS)
-@pytest.mark.parametrize("z,decimals", [([3, 3], 4), ([3, 3, 3], 4), ([3, 3, 3, 3], 2), ([3, 3, 3, 3], 1),
-                                        ([0, 0], 4), ([3, 4], 4)])
+@pytest.mark.parametrize(
+    "z,decimals", [([3, 3], 4), ([3, 3, 3], 4), ([3, 3, 3, 3], 2), ([3, 3, 3, 3], 1), ([0, 0], 4), ([3, 4], 4)]
+)
 def test_softmax_output_is_exact_only_when_all_exponents_are_equal(z, decimals, rounding):
     text = md(z, "softmax", rounding, decimals)
     n = len(z)

@@ -6,6 +6,7 @@ goes, a terminal escape in a student's name, a full disk, a pdflatex that hangs,
 checks the promise: marks stay comments, nothing is written through a link, untrusted text is plain, a run is
 all or nothing, a fault is one line, and a class run marks every student it can.
 """
+
 from __future__ import annotations
 
 import csv
@@ -44,9 +45,16 @@ def solve(*args) -> subprocess.CompletedProcess:
 
 def run(*args, env: dict | None = None, user: list[str] | None = None, cwd=ROOT) -> subprocess.CompletedProcess:
     """`python -m stepper ARGS` in a process of its own (as another user, when `user` is a setpriv prefix)."""
-    return subprocess.run([*(user or []), sys.executable, "-m", "stepper", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, errors="surrogateescape", stdin=subprocess.DEVNULL,
-                          timeout=300, env=env)
+    return subprocess.run(
+        [*(user or []), sys.executable, "-m", "stepper", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        errors="surrogateescape",
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        env=env,
+    )
 
 
 def pdf_text(path: Path) -> str:
@@ -65,6 +73,7 @@ def assert_plain(text: str, where: str) -> None:
 
 # ---- 1. file names in the marks ----
 
+
 def test_a_problem_name_cannot_run_latex_from_the_mark(tmp_path):
     """A file name holding a newline and `\\AtBeginDocument{\\input{...}}` would put a secret file into the PDF
     if the name were written raw into the `%` mark line; the mark keeps it on its one comment line."""
@@ -78,7 +87,9 @@ def test_a_problem_name_cannot_run_latex_from_the_mark(tmp_path):
     assert done.returncode == 0, done.stderr
     tex = (out / f"{problem.stem}.tex").read_text(encoding="utf-8")
     assert "TOPSECRET" not in tex and "TOPSECRET" not in pdf_text(out / f"{problem.stem}.pdf")
-    assert tex.startswith("% Written by stepper from x ") and tex.splitlines()[1].startswith("\\documentclass"), tex[:300]
+    assert tex.startswith("% Written by stepper from x ") and tex.splitlines()[1].startswith("\\documentclass"), tex[
+        :300
+    ]
     # The test can fail: the same line written raw does put the secret into the PDF.
     leaked = tmp_path / "leaked.pdf"
     leaked.write_bytes(typeset(f"% x\n{payload}\n" + "\n".join(tex.splitlines()[1:]), "control"))
@@ -116,16 +127,18 @@ def test_an_exam_template_named_with_dashes_gives_well_formed_moodle_xml(tmp_pat
 @pytest.mark.parametrize("suffix", [".md", ".xml", ".tex", ".toml"])
 def test_every_mark_is_one_safe_comment_line(suffix):
     from stepper.writing.output import marked
+
     name = f"a--b-\n\r\u2028{BIDI}{ANSI}c-"
     mark = marked("BODY", suffix, name).split("BODY")[0]
     assert mark.count("\n") == 1 and mark.endswith("\n"), repr(mark)
     assert_plain(mark[:-1], "the mark")
     if suffix in (".md", ".xml"):
-        inside = mark[len("<!--"):-len("-->\n")]
+        inside = mark[len("<!--") : -len("-->\n")]
         assert mark.startswith("<!--") and "--" not in inside and not inside.endswith("-"), repr(mark)
 
 
 # ---- 2. exclusive temporary files ----
+
 
 def test_links_planted_at_temporary_names_are_not_followed(capsys, tmp_path):
     """Links where the old predictable temporary files went (and guesses near them) point to a victim: it is
@@ -153,6 +166,7 @@ def test_links_planted_at_temporary_names_are_not_followed(capsys, tmp_path):
 
         def __next__(self):
             return next(self.names)
+
     planted += [out / f".tiny.{fmt}.guess1.part" for fmt in ("md", "tex")]
     for link in planted[-2:]:
         link.symlink_to(victim)
@@ -173,6 +187,7 @@ def test_links_planted_at_temporary_names_are_not_followed(capsys, tmp_path):
 
 
 # ---- 3. untrusted names in the terminal, Markdown and CSV ----
+
 
 def test_student_and_file_names_cannot_rewrite_the_terminal_or_the_reports(capsys, tmp_path):
     folder = tmp_path / "class"
@@ -208,6 +223,7 @@ def test_solve_prints_its_paths_plain(tmp_path):
 @pytest.mark.parametrize("text", [f"A{ANSI}B", f"A{OSC}B", f"A{BIDI}B", "A\x00B", "A\u2028B", "A\udcffB"])
 def test_escapes_take_out_controls_and_bidi(text):
     from stepper.writing.documents import escape_md, escape_tex
+
     for escape in (escape_md, escape_tex):
         escaped = escape(text)
         assert_plain(escaped, escape.__name__)
@@ -215,6 +231,7 @@ def test_escapes_take_out_controls_and_bidi(text):
 
 
 # ---- 4. solve is all or nothing ----
+
 
 def test_a_problem_that_fails_to_typeset_keeps_its_own_and_the_others_files(tmp_path):
     """good.toml solves; bad.toml has the only sigmoid layer, whose overridden LaTeX partial pdflatex rejects.
@@ -227,8 +244,12 @@ def test_a_problem_that_fails_to_typeset_keeps_its_own_and_the_others_files(tmp_
     (templates / "sigmoid.j2").write_text("\\NoSuchCommandHere\n", encoding="utf-8")
     out = tmp_path / "out"
     done = solve(tmp_path / "good.toml", tmp_path / "bad.toml", "--templates", tmp_path / "templates", "--out", out)
-    assert_one_error(done.returncode, done.stderr, out / "bad.pdf",
-                     (r"pdflatex failed", r"NoSuchCommandHere", r"written: .*bad\.md, .*bad\.tex, the LaTeX log .*bad\.log"))
+    assert_one_error(
+        done.returncode,
+        done.stderr,
+        out / "bad.pdf",
+        (r"pdflatex failed", r"NoSuchCommandHere", r"written: .*bad\.md, .*bad\.tex, the LaTeX log .*bad\.log"),
+    )
     assert "see the LaTeX log" not in done.stderr
     assert sorted(p.name for p in out.iterdir()) == ["bad.log", "bad.md", "bad.tex", "good.md", "good.pdf", "good.tex"]
 
@@ -238,17 +259,27 @@ def test_a_full_disk_leaves_no_file_behind(tmp_path):
     fit, and neither finished files, temporary files nor the folder made for them are left."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root and mount rights); "
-                    "test_no_space_in_process covers the same in-process")
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)], capture_output=True
+        ).returncode
+        != 0
+    ):
+        pytest.skip(
+            "cannot mount a small tmpfs here (needs root and mount rights); "
+            "test_no_space_in_process covers the same in-process"
+        )
     try:
         out = disk / "out"
         done = solve(TUTORIAL, "--out", out)
         lines = done.stderr.splitlines()
         assert done.returncode == 2 and len(lines) == 1, done.stderr
-        assert re.match(rf"stepper: error: {re.escape(str(out))}/tutorial\.(md|tex|pdf): cannot write it: "
-                        r"No space left on device$", lines[0]), lines[0]
+        assert re.match(
+            rf"stepper: error: {re.escape(str(out))}/tutorial\.(md|tex|pdf): cannot write it: "
+            r"No space left on device$",
+            lines[0],
+        ), lines[0]
         assert sorted(p.name for p in disk.iterdir()) == [], "files were left on the full disk"
         assert done.stdout == ""
     finally:
@@ -259,6 +290,7 @@ def test_no_space_in_process(capsys, monkeypatch, tmp_path):
     """ENOSPC on the second file's sync: the first file's temporary copy is removed as well, nothing is written,
     and an earlier file of stepper's in the folder is kept as it was."""
     import stepper.writing.output
+
     out = tmp_path / "out"
     out.mkdir()
     code, _, _ = run_stepper(capsys, "solve", TUTORIAL, "--format", "md", "--out", out)
@@ -271,15 +303,16 @@ def test_no_space_in_process(capsys, monkeypatch, tmp_path):
         if len(synced) == 2:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_fsync(fd)
+
     monkeypatch.setattr(stepper.writing.output.os, "fsync", fsync)
-    code, out_text, err = run_stepper(capsys, "solve", TUTORIAL, "--format", "md,tex", "--out", out,
-                                      "--decimals", "3")
+    code, out_text, err = run_stepper(capsys, "solve", TUTORIAL, "--format", "md,tex", "--out", out, "--decimals", "3")
     assert_one_error(code, err, out / "tutorial.tex", (r"cannot write it: No space left on device$",))
     assert sorted(p.name for p in out.iterdir()) == ["tutorial.md"] and (out / "tutorial.md").read_bytes() == before
     assert out_text == ""
 
 
 # ---- 5. a class run survives one student's PDF ----
+
 
 def test_a_class_run_survives_a_report_pdflatex_cannot_typeset(capsys, tmp_path):
     """A user's feedback.tex that prints the name raw: Bob's name is a command LaTeX does not know. Bob is still
@@ -290,18 +323,33 @@ def test_a_class_run_survives_a_report_pdflatex_cannot_typeset(capsys, tmp_path)
         (folder / f"{stem}.toml").write_text(working(student), encoding="utf-8")
     templates = tmp_path / "templates" / "tex"
     templates.mkdir(parents=True)
-    (templates / "feedback.tex").write_text('\\BLOCK{include "preamble.tex"}\n\\begin{document}\n'
-                                            "\\VAR{feedback.working.student}\n\\end{document}\n", encoding="utf-8")
+    (templates / "feedback.tex").write_text(
+        '\\BLOCK{include "preamble.tex"}\n\\begin{document}\n\\VAR{feedback.working.student}\n\\end{document}\n',
+        encoding="utf-8",
+    )
     out = tmp_path / "out"
-    code, stdout, err = run_stepper(capsys, "check", TUTORIAL, folder, "--format", "md,pdf", "--out", out,
-                                    "--templates", tmp_path / "templates")
+    code, stdout, err = run_stepper(
+        capsys, "check", TUTORIAL, folder, "--format", "md,pdf", "--out", out, "--templates", tmp_path / "templates"
+    )
     assert code == 2 and "Traceback" not in err, err
     skipped = [line for line in err.splitlines() if line.startswith("stepper: skipped: ")]
-    assert len(skipped) == 1 and skipped[0].startswith(f"stepper: skipped: {out / 'bob-feedback.pdf'}: pdflatex failed"), err
+    assert len(skipped) == 1 and skipped[0].startswith(
+        f"stepper: skipped: {out / 'bob-feedback.pdf'}: pdflatex failed"
+    ), err
     assert "see the LaTeX log" not in err
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["ada-feedback.md", "ada-feedback.pdf", "bob-feedback.log", "bob-feedback.md", "cy-feedback.md",
-         "cy-feedback.pdf", "class-summary.csv", "class-summary.md", "class-summary.pdf"])
+        [
+            "ada-feedback.md",
+            "ada-feedback.pdf",
+            "bob-feedback.log",
+            "bob-feedback.md",
+            "cy-feedback.md",
+            "cy-feedback.pdf",
+            "class-summary.csv",
+            "class-summary.md",
+            "class-summary.pdf",
+        ]
+    )
     assert [line.split(":")[0] for line in stdout.splitlines()[:3]] == ["ada.toml", "bob.toml", "cy.toml"], stdout
     summary = (out / "class-summary.md").read_text(encoding="utf-8")
     assert re.search(r"no PDF report.*bob\\?\.toml", summary), summary
@@ -314,9 +362,13 @@ def test_names_pdflatex_could_not_print_are_printed_as_themselves(capsys, tmp_pa
     no font has becomes a visible mark, and the report is still made."""
     folder = tmp_path / "class"
     folder.mkdir()
-    names = {"gudrun": ("Guðrún Þórsdóttir", "Guðrún Þórsdóttir"), "lulu": ("«Lulu»", "«Lulu»"),
-             "digits": ("Student ١٢", "Student ١٢"), "wang": ("王小明", "王小明"),
-             "private": ("Ada \ue000 Byron", "Ada \ufffd")}
+    names = {
+        "gudrun": ("Guðrún Þórsdóttir", "Guðrún Þórsdóttir"),
+        "lulu": ("«Lulu»", "«Lulu»"),
+        "digits": ("Student ١٢", "Student ١٢"),
+        "wang": ("王小明", "王小明"),
+        "private": ("Ada \ue000 Byron", "Ada \ufffd"),
+    }
     for stem, (student, _) in names.items():
         (folder / f"{stem}.toml").write_text(working(student), encoding="utf-8")
     out = tmp_path / "out"
@@ -328,6 +380,7 @@ def test_names_pdflatex_could_not_print_are_printed_as_themselves(capsys, tmp_pa
 
 
 # ---- 6. faults give one line ----
+
 
 def nobody() -> list[str]:
     """A setpriv prefix that runs a command as nobody, for faults root does not meet."""
@@ -382,6 +435,7 @@ def test_an_unforeseen_os_error_is_one_line(capsys, monkeypatch):
 
     def refuse(path, name=None):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
     monkeypatch.setattr(stepper.core.load, "load", refuse)
     code, _, err = run_stepper(capsys, "solve", TUTORIAL, "--format", "md")
     assert_one_error(code, err, TUTORIAL, (r"^Permission denied$",))
@@ -415,8 +469,12 @@ def test_a_hung_pdflatex_is_stopped_with_its_children(tmp_path):
     started = time.monotonic()
     done = run("solve", tmp_path / "tiny.toml", "--out", tmp_path / "out", env=env)
     assert time.monotonic() - started < 60
-    assert_one_error(done.returncode, done.stderr, tmp_path / "out" / "tiny.pdf",
-                     (r"pdflatex did not finish within 2 seconds", r"STEPPER_TEX_TIMEOUT"))
+    assert_one_error(
+        done.returncode,
+        done.stderr,
+        tmp_path / "out" / "tiny.pdf",
+        (r"pdflatex did not finish within 2 seconds", r"STEPPER_TEX_TIMEOUT"),
+    )
     assert not (tmp_path / "out").exists()
     numbers = [int(n) for n in pids.read_text().split()]
     assert len(numbers) == 2, numbers
@@ -430,13 +488,15 @@ def test_a_hung_pdflatex_is_stopped_with_its_children(tmp_path):
 def test_a_bad_tex_timeout_is_one_line(capsys, monkeypatch, tmp_path, value):
     monkeypatch.setenv("STEPPER_TEX_TIMEOUT", value)
     code, _, err = run_stepper(capsys, "solve", TUTORIAL, "--format", "pdf", "--out", tmp_path / "out")
-    assert_one_line(code, err, "stepper: error: environment variable STEPPER_TEX_TIMEOUT: ",
-                    (r"expected a number of seconds",))
+    assert_one_line(
+        code, err, "stepper: error: environment variable STEPPER_TEX_TIMEOUT: ", (r"expected a number of seconds",)
+    )
     assert not (tmp_path / "out").exists()
 
 
 def test_the_tex_timeout_is_read_from_the_environment(monkeypatch):
     from stepper.writing.latex import tex_timeout
+
     monkeypatch.delenv("STEPPER_TEX_TIMEOUT", raising=False)
     assert tex_timeout() == 300
     monkeypatch.setenv("STEPPER_TEX_TIMEOUT", " 2.5 ")
@@ -447,6 +507,7 @@ def test_the_tex_timeout_is_read_from_the_environment(monkeypatch):
 def test_a_failure_without_a_log_line_says_what_happened(monkeypatch, tmp_path, log):
     """The scratch folder with the log is gone when the message is read: it must not send the user to it."""
     from stepper.core.errors import StepperError
+
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = "#!/bin/sh\n" + (f"printf '{log}' > doc.log\n" if log else "") + "exit 3\n"
@@ -462,6 +523,7 @@ def test_a_failure_without_a_log_line_says_what_happened(monkeypatch, tmp_path, 
 
 # ---- 7. class folders list what they skip ----
 
+
 def test_a_class_folder_lists_what_it_skips(capsys, tmp_path):
     folder = tmp_path / "class"
     folder.mkdir()
@@ -476,7 +538,9 @@ def test_a_class_folder_lists_what_it_skips(capsys, tmp_path):
     code, stdout, err = run_stepper(capsys, "check", TUTORIAL, folder, "--out", out)
     assert code == 2 and "Traceback" not in err, err
     skipped = sorted(line for line in err.splitlines() if line.startswith("stepper: skipped: "))
-    assert [line.split(": ")[2] for line in skipped] == [str(folder / n) for n in ("gone.toml", "win.toml.txt", "x.toml")], err
+    assert [line.split(": ")[2] for line in skipped] == [
+        str(folder / n) for n in ("gone.toml", "win.toml.txt", "x.toml")
+    ], err
     assert "broken link" in skipped[0] and "txt" in skipped[1] and "folder" in skipped[2], skipped
     assert "README" not in err and "scan.pdf" not in err
     assert (out / "Upper-feedback.md").is_file() and (out / "ada-feedback.md").is_file()
@@ -505,27 +569,34 @@ def test_an_empty_working_file_is_said_to_be_empty(capsys, tmp_path, text):
     assert code == 0, err
     assert re.search(r"^empty\.toml: empty: 0 / 11: the working file is empty$", stdout, re.MULTILINE), stdout
     assert "The working file is empty" in (out / "empty-feedback.md").read_text(encoding="utf-8")
-    assert re.search(r"empty\\?\.toml \| 0 / 11 \(the working file is empty\)",
-                     (out / "class-summary.md").read_text(encoding="utf-8"))
+    assert re.search(
+        r"empty\\?\.toml \| 0 / 11 \(the working file is empty\)",
+        (out / "class-summary.md").read_text(encoding="utf-8"),
+    )
     assert "empty" not in (out / "ada-feedback.md").read_text(encoding="utf-8")
 
 
 # ---- 8. a user's class-summary.csv ----
 
+
 def stepper_header() -> str:
     from stepper.core.load import load
     from stepper.core.stages import stages
     from stepper.marking.classroom import summary_csv
+
     return summary_csv(stages(load(TUTORIAL)), []).strip()
 
 
-@pytest.mark.parametrize("header", [
-    "{}".format("student,file,variant,layer1.filter1,total,out_of,diagnoses,notes"),
-    "student,file,variant,layer1.filter1,total,out_of,comments",
-    "student,file,variant,layer1.filter1,layer1.mine,total,out_of,diagnoses",
-    "student,file,variant,total,out_of,diagnoses",
-    "STEPPER-FULL,notes",  # stepper's full header with a column of the user's after it
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "{}".format("student,file,variant,layer1.filter1,total,out_of,diagnoses,notes"),
+        "student,file,variant,layer1.filter1,total,out_of,comments",
+        "student,file,variant,layer1.filter1,layer1.mine,total,out_of,diagnoses",
+        "student,file,variant,total,out_of,diagnoses",
+        "STEPPER-FULL,notes",  # stepper's full header with a column of the user's after it
+    ],
+)
 def test_a_users_csv_with_a_similar_header_is_left_alone(capsys, tmp_path, header):
     header = header.replace("STEPPER-FULL", stepper_header())
     folder = tmp_path / "class"
@@ -565,8 +636,11 @@ def test_a_report_name_too_long_for_the_disk_skips_one_student_not_the_class(cap
     assert code == 2 and "Traceback" not in err
     assert "ada.toml: Ada Right" in out
     assert any(line.startswith("stepper: skipped: ") and "too long" in line for line in err.splitlines()), err
-    assert sorted(p.name for p in (tmp_path / "fb").iterdir()) == ["ada-feedback.md", "class-summary.csv",
-                                                                  "class-summary.md"]
+    assert sorted(p.name for p in (tmp_path / "fb").iterdir()) == [
+        "ada-feedback.md",
+        "class-summary.csv",
+        "class-summary.md",
+    ]
     assert "could not be written" in (tmp_path / "fb" / "class-summary.md").read_text(encoding="utf-8")
 
 
@@ -578,7 +652,12 @@ def test_a_pipe_or_device_in_out_is_never_read_by_solve(tmp_path, planted):
         os.mkfifo(out / "tutorial.md")
     else:
         os.symlink("/dev/zero", out / "tutorial.pdf")
-    run = subprocess.run([sys.executable, "-m", "stepper", "solve", "--out", str(out), "--format", "md,pdf"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)  # a hang fails here
+    run = subprocess.run(
+        [sys.executable, "-m", "stepper", "solve", "--out", str(out), "--format", "md,pdf"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # a hang fails here
     assert run.returncode == 2 and len(run.stderr.splitlines()) == 1, run.stderr
     assert "not written by stepper" in run.stderr

@@ -1,6 +1,7 @@
 """Every name comes out right in the PDF: titles, student names and exam titles in any script (Latin, Greek,
 Cyrillic, CJK) and emoji are printed as themselves, by LuaLaTeX with fallback fonts, and pdftotext gives them
 back exactly. A document that pdflatex's standard fonts can print still goes to pdflatex, the faster engine."""
+
 from __future__ import annotations
 
 import shutil
@@ -17,8 +18,10 @@ TUTORIAL = ROOT / "examples" / "tutorial.toml"
 NAME = "Łukasz 王小明 Ærø «x» ðþ 🙂"
 MORE = "Ελληνικά Кириллица Ünïcödé"
 
-pytestmark = pytest.mark.skipif(shutil.which("lualatex") is None or shutil.which("pdftotext") is None,
-                                reason="needs lualatex (texlive-luatex) and pdftotext (poppler-utils)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("lualatex") is None or shutil.which("pdftotext") is None,
+    reason="needs lualatex (texlive-luatex) and pdftotext (poppler-utils)",
+)
 
 
 def pdf_text(path: Path) -> str:
@@ -81,6 +84,7 @@ def test_a_character_no_font_has_is_a_mark_not_a_failure():
     from dataclasses import replace
 
     from stepper import load, render, trace
+
     problem = load(TUTORIAL)
     tex = render(trace(replace(problem, title="Ada \ue000 Byron \u738b")), "tex")
     pdf = typeset(tex, "mark.pdf")

@@ -1,4 +1,5 @@
 """output/ holds the current worked solutions: regenerate with `python tools/regenerate_output.py`."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,24 @@ from tests.helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
 from regenerate_output import (  # noqa: E402
-    ANSWER_SHEET, CLASS, CLASS_SHEET, STRESS, answer_sheet_args, class_args, class_sheet, stress_report,
-    EXAM, EXAMPLES, FEEDBACK, LECTURE_FILES, PAGE_PICTURE, PICTURE, WORKINGS, check_args, exam_args, lecture_args,
+    ANSWER_SHEET,
+    CLASS,
+    CLASS_SHEET,
+    STRESS,
+    answer_sheet_args,
+    class_args,
+    class_sheet,
+    stress_report,
+    EXAM,
+    EXAMPLES,
+    FEEDBACK,
+    LECTURE_FILES,
+    PAGE_PICTURE,
+    PICTURE,
+    WORKINGS,
+    check_args,
+    exam_args,
+    lecture_args,
 )
 
 STALE = "output/ is stale: run `python tools/regenerate_output.py` and commit the result"
@@ -22,16 +39,16 @@ STALE = "output/ is stale: run `python tools/regenerate_output.py` and commit th
 def stepper_into(tmp_path_factory, name: str, args) -> Path:
     """A fresh folder, written by `stepper ARGS` run as a separate process, as the regenerating tool runs it."""
     out = tmp_path_factory.mktemp(name)
-    run = subprocess.run([sys.executable, "-m", "stepper", *args(str(out))], cwd=ROOT, capture_output=True,
-                         text=True)
+    run = subprocess.run([sys.executable, "-m", "stepper", *args(str(out))], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     return out
 
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
-    return stepper_into(tmp_path_factory, "fresh",
-                        lambda out: ["solve", *EXAMPLES, "--format", "md,tex,pdf", "--out", out])
+    return stepper_into(
+        tmp_path_factory, "fresh", lambda out: ["solve", *EXAMPLES, "--format", "md,tex,pdf", "--out", out]
+    )
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
@@ -77,8 +94,12 @@ def assert_same_files(kept, fresh, names) -> None:
     """Text files byte for byte; a PDF by its text (its bytes depend on the TeX version installed)."""
     for name in names:
         if name.endswith(".pdf"):
-            text = [subprocess.run(["pdftotext", "-layout", str(folder / name), "-"], capture_output=True, text=True,
-                                   check=True).stdout for folder in (kept, fresh)]
+            text = [
+                subprocess.run(
+                    ["pdftotext", "-layout", str(folder / name), "-"], capture_output=True, text=True, check=True
+                ).stdout
+                for folder in (kept, fresh)
+            ]
             assert text[0] == text[1], STALE
         elif name == "manifest.json":  # it names its template relative to itself: the same file, another way
             manifests = [json.loads((folder / name).read_text(encoding="utf-8")) for folder in (kept, fresh)]

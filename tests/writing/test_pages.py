@@ -6,6 +6,7 @@ a list does: "Output row 1, column 2 (padded rows 1-3, columns 3-5):", "Filters:
 one of the few labels that end with a full stop. Every .tex in output/ is compiled afresh, with the engine stepper
 would choose, and its log must show no overfull box of more than 1 pt.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,27 +25,42 @@ from tests.helpers import ROOT
 OUTPUT = ROOT / "output"
 TEMPLATES = ROOT / "templates"
 
-needs_tex = pytest.mark.skipif(shutil.which("pdflatex") is None or shutil.which("pdftotext") is None,
-                               reason="pdflatex and poppler-utils are needed")
+needs_tex = pytest.mark.skipif(
+    shutil.which("pdflatex") is None or shutil.which("pdftotext") is None,
+    reason="pdflatex and poppler-utils are needed",
+)
 
 # The headings templates/ writes (mk.heading), as they print: test_every_template_heading_is_recognised keeps
 # this list in step with the templates.
 HEADINGS = [
-    r"The problem", r"The network", r"Shapes, parameters and multiply-adds", r"Answer", r"Marks", r"Written sums",
+    r"The problem",
+    r"The network",
+    r"Shapes, parameters and multiply-adds",
+    r"Answer",
+    r"Marks",
+    r"Written sums",
     r"What to write down",
     r"Layer \d+: [^:]+",  # Layer 1: convolution, Layer 4: 1×1 filter across the channels
-    r"Filter \d+", r"Channel \d+",
+    r"Filter \d+",
+    r"Channel \d+",
     r"Layer \d+ \([^)]+\)(, [a-z]+ \d+)*(, row \d+, column \d+)?",  # a feedback stage or written sum
     # the backward pass (backward.j2, grad_*.j2): Backward, layer 6: dense; Filter 1, channel 2; The update
-    r"Backward pass", r"Backward, layer \d+: [^:]+", r"The (loss|weights|bias|input|filters|update)",
-    r"Where the gradient starts", r"After the step", r"Filter \d+, channel \d+", r"Input channel \d+",
+    r"Backward pass",
+    r"Backward, layer \d+: [^:]+",
+    r"The (loss|weights|bias|input|filters|update)",
+    r"Where the gradient starts",
+    r"After the step",
+    r"Filter \d+, channel \d+",
+    r"Input channel \d+",
     r"Answer: the backward pass",  # an exam key's backward answers (answer_backward.j2)
     r"Variant \d+( \(seed \d+\)| +seed \d+)?",  # an exam key's title
 ]
 HEADING = re.compile("|".join(f"(?:{h})" for h in HEADINGS))
 # Labels that end with a full stop rather than a colon: the last words of each, as the templates write them.
-LABEL_ENDINGS = re.compile(r"(input( \(\d+ channels\))?|stay as they are|from overflowing|laid out like the input map|"
-                           r"in the order of the input|and b the biases)\.$")
+LABEL_ENDINGS = re.compile(
+    r"(input( \(\d+ channels\))?|stay as they are|from overflowing|laid out like the input map|"
+    r"in the order of the input|and b the biases)\.$"
+)
 
 
 def is_heading_or_label(line: str) -> bool:
@@ -58,8 +74,12 @@ def page_count(pdf: Path) -> int:
 
 def page_lines(pdf: Path, page: int) -> list[str]:
     """A page's lines of text, stripped, without blank lines and without the page number at its foot."""
-    text = subprocess.run(["pdftotext", "-layout", "-f", str(page), "-l", str(page), str(pdf), "-"],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["pdftotext", "-layout", "-f", str(page), "-l", str(page), str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if lines and lines[-1].isdigit():
         lines.pop()
@@ -83,8 +103,14 @@ def compile_tex(tex: str, folder: Path) -> tuple[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "doc.tex").write_text(tex, encoding="utf-8")
     env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
-    subprocess.run([engine, "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=folder,
-                   env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
+    subprocess.run(
+        [engine, "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=folder,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=600,
+    )
     log = (folder / "doc.log").read_text(encoding="utf-8", errors="replace")
     assert (folder / "doc.pdf").exists(), log[-2000:]
     return log, folder / "doc.pdf"
@@ -92,8 +118,11 @@ def compile_tex(tex: str, folder: Path) -> tuple[str, Path]:
 
 def overfull(log: str) -> list[str]:
     """Every box the log reports as overfull by more than 1 pt."""
-    return [m[0] for m in re.finditer(r"Overfull \\[hv]box \((\d+(?:\.\d+)?)pt too (?:wide|high)\)[^\n]*", log)
-            if float(m[1]) > 1.0]
+    return [
+        m[0]
+        for m in re.finditer(r"Overfull \\[hv]box \((\d+(?:\.\d+)?)pt too (?:wide|high)\)[^\n]*", log)
+        if float(m[1]) > 1.0
+    ]
 
 
 def kept(suffix: str) -> list[Path]:
@@ -208,10 +237,19 @@ def test_the_recogniser_finds_the_headings_and_labels_it_looks_for():
     pdf = OUTPUT / "tutorial.pdf"
     lines = [line for page in range(1, page_count(pdf) + 1) for line in page_lines(pdf, page)]
     recognised = {line for line in lines if is_heading_or_label(line)}
-    for expected in ("The problem", "Layer 1: convolution", "Filter 1", "Filter 2", "Channel 1", "Answer",
-                     "Layer 4: 1×1 filter across the channels", "Filters:", "Feature map of filter 1:",
-                     "Output row 1, column 1 (padded rows 1–3, columns 1–3):",
-                     "Perform a forward pass of the network below on this 8×8 input."):
+    for expected in (
+        "The problem",
+        "Layer 1: convolution",
+        "Filter 1",
+        "Filter 2",
+        "Channel 1",
+        "Answer",
+        "Layer 4: 1×1 filter across the channels",
+        "Filters:",
+        "Feature map of filter 1:",
+        "Output row 1, column 1 (padded rows 1–3, columns 1–3):",
+        "Perform a forward pass of the network below on this 8×8 input.",
+    ):
         assert expected in recognised, expected
     assert not is_heading_or_label("z1,1 = −2 − 5 = −7")
     assert not is_heading_or_label("Numbers are kept exact.")
@@ -220,10 +258,20 @@ def test_the_recogniser_finds_the_headings_and_labels_it_looks_for():
 
 def template_headings() -> list[str]:
     """Every mk.heading(...) of templates/, with each expression in it written as an example value."""
-    examples = {"record.number": "3", "how": "max", "m.activation_title(record.layer)": "leaky ReLU",
-                "mk.times": "×", "(c + 1)": "2", "(f + 1)": "1", "r.title|escape": "Layer 1 (convolution), filter 1",
-                "s.title|escape": "Layer 1 (convolution), filter 1, row 1, column 2",
-                "grad.number": "6", "m.kind_title(grad.layer)|escape": "dense", "u.number": "6", "u.name": "weights"}
+    examples = {
+        "record.number": "3",
+        "how": "max",
+        "m.activation_title(record.layer)": "leaky ReLU",
+        "mk.times": "×",
+        "(c + 1)": "2",
+        "(f + 1)": "1",
+        "r.title|escape": "Layer 1 (convolution), filter 1",
+        "s.title|escape": "Layer 1 (convolution), filter 1, row 1, column 2",
+        "grad.number": "6",
+        "m.kind_title(grad.layer)|escape": "dense",
+        "u.number": "6",
+        "u.name": "weights",
+    }
     found = []
     for path in TEMPLATES.rglob("*"):
         if path.is_file() and not path.name.endswith("_md.j2"):  # a partial for Markdown alone has no pages
@@ -245,13 +293,17 @@ def test_width_estimates_follow_what_tex_measures(tmp_path):
     """Wrapping rests on stepper.writing.maths.tex_width: every displayed formula of the tutorial, a feedback report and
     the wide problems, set by TeX, is within 15% of its estimate, and none estimated to fit the line overflows."""
     from stepper.writing.maths import LINE_WIDTH, tex_width
-    texts = [(OUTPUT / "tutorial.tex").read_text(encoding="utf-8"),
-             (OUTPUT / "feedback" / "tutorial-working-slips-feedback.tex").read_text(encoding="utf-8")]
+
+    texts = [
+        (OUTPUT / "tutorial.tex").read_text(encoding="utf-8"),
+        (OUTPUT / "feedback" / "tutorial-working-slips-feedback.tex").read_text(encoding="utf-8"),
+    ]
     texts += [render(trace(loads(WIDE[p], name=f"{p}.toml")), "tex") for p in WIDE]
     formulas = sorted({f for text in texts for f in re.findall(r"\\\[\n(.*?)\n\\\]", text, re.S)})
     preamble = (OUTPUT / "tutorial.tex").read_text(encoding="utf-8").split("\\begin{document}")[0]
-    body = "\n".join(f"\\setbox0=\\hbox{{$\\displaystyle {f}$}}\\typeout{{WIDTH {k}: \\the\\wd0}}"
-                     for k, f in enumerate(formulas))
+    body = "\n".join(
+        f"\\setbox0=\\hbox{{$\\displaystyle {f}$}}\\typeout{{WIDTH {k}: \\the\\wd0}}" for k, f in enumerate(formulas)
+    )
     log, _ = compile_tex(f"{preamble}\\begin{{document}}\n{body}\nx\n\\end{{document}}\n", tmp_path)
     measured = {int(k): float(pt) for k, pt in re.findall(r"WIDTH (\d+): ([\d.]+)pt", log)}
     assert len(measured) == len(formulas) > 100

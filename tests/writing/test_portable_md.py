@@ -7,6 +7,7 @@ itself renders dollar maths, which pandoc's plain `gfm` leaves as text) and as p
 must find the same formulas, which KaTeX must render. GitHub's Markdown escaping runs before its maths, so a `\\\\`
 in the middle of a line reaches the maths as `\\` (github/markup#1547): no formula may hold one.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,8 +74,9 @@ DOCUMENTS = documents()
 
 
 def pandoc_ast(text: str, reader: str) -> dict:
-    run = subprocess.run(["pandoc", "-f", reader, "-t", "json"], input=text.encode("utf-8"), capture_output=True,
-                         check=True, timeout=120)
+    run = subprocess.run(
+        ["pandoc", "-f", reader, "-t", "json"], input=text.encode("utf-8"), capture_output=True, check=True, timeout=120
+    )
     return json.loads(run.stdout)
 
 
@@ -184,31 +186,55 @@ def test_a_wide_matrix_splits_into_column_blocks():
     for block in blocks:
         for r, row in enumerate(block.split("\\\\")):
             rows[r] += [cell.strip() for cell in row.split("&")]
-    assert rows[0] == ["0.11", "-0.22", "0.33", "-0.44", "0.55", "-0.66", "0.77", "-0.88", "0.99", "-0.12", "0.23",
-                       "-0.34", "0.45", "-0.56", "0.67", "-0.78"]
+    assert rows[0] == [
+        "0.11",
+        "-0.22",
+        "0.33",
+        "-0.44",
+        "0.55",
+        "-0.66",
+        "0.77",
+        "-0.88",
+        "0.99",
+        "-0.12",
+        "0.23",
+        "-0.34",
+        "0.45",
+        "-0.56",
+        "0.67",
+        "-0.78",
+    ]
     assert rows[1] == [c[1:] if c.startswith("-") else "-" + c for c in rows[0]]
 
 
 # ---- Word ----
+
 
 def formula_numbers(tex: str) -> list[str]:
     """The numbers of a formula, in order, signs aside: what any faithful conversion keeps."""
     return re.findall(r"\d+(?:\.\d+)?", re.sub(r"\\text\{[^}]*\}", "", tex))
 
 
-DOCX_SAMPLES = ["output/tutorial.md", "output/cs231n-scores.md", f"{FEEDBACK}/tutorial-working-slips-feedback.md",
-                f"{EXAM}/variant-001-key.md", "(wide rows)"]
+DOCX_SAMPLES = [
+    "output/tutorial.md",
+    "output/cs231n-scores.md",
+    f"{FEEDBACK}/tutorial-working-slips-feedback.md",
+    f"{EXAM}/variant-001-key.md",
+    "(wide rows)",
+]
 
 
 @needs_pandoc
 @pytest.mark.parametrize("name", DOCX_SAMPLES)
 def test_docx_holds_every_formula_as_an_equation(name):
     from stepper.writing.docx import to_docx
+
     text = DOCUMENTS[name]
     docx = to_docx(text, name)
     assert docx.startswith(b"PK")  # a zip, as every .docx is
-    back = subprocess.run(["pandoc", "-f", "docx", "-t", "json"], input=docx, capture_output=True, check=True,
-                          timeout=120)
+    back = subprocess.run(
+        ["pandoc", "-f", "docx", "-t", "json"], input=docx, capture_output=True, check=True, timeout=120
+    )
     equations = pandoc_formulas(json.loads(back.stdout))
     written = markdown_formulas(text)
     assert len(equations) == len(written) > 0
@@ -221,6 +247,7 @@ def test_docx_holds_every_formula_as_an_equation(name):
 @needs_pandoc
 def test_docx_is_the_same_bytes_every_time():
     from stepper.writing.docx import to_docx
+
     text = DOCUMENTS["output/cs231n-scores.md"]
     assert to_docx(text, "cs231n-scores.md") == to_docx(text, "cs231n-scores.md")
 
@@ -231,19 +258,22 @@ def test_docx_carries_steppers_mark_in_its_properties_only():
     import zipfile
 
     from stepper.writing.docx import marked, to_docx
+
     docx = to_docx(DOCUMENTS["output/cs231n-scores.md"], "cs231n-scores.md")
     with zipfile.ZipFile(io.BytesIO(docx)) as z:
         assert "<dc:subject>Written by stepper</dc:subject>" in z.read("docProps/core.xml").decode()
         assert b"Written by stepper" not in z.read("word/document.xml")
     assert marked(docx)
     assert not marked(b"PK not a zip") and not marked(b"")
-    theirs = subprocess.run(["pandoc", "-f", "markdown", "-t", "docx", "-o", "-"], input=b"# Mine\n",
-                            capture_output=True, check=True).stdout  # a user's own document
+    theirs = subprocess.run(
+        ["pandoc", "-f", "markdown", "-t", "docx", "-o", "-"], input=b"# Mine\n", capture_output=True, check=True
+    ).stdout  # a user's own document
     assert theirs.startswith(b"PK") and not marked(theirs)
 
 
 def test_docx_without_pandoc_says_so_in_one_line(monkeypatch):
     from stepper.writing import docx
+
     monkeypatch.setattr(docx.shutil, "which", lambda name: None)
     with pytest.raises(StepperError) as caught:
         docx.to_docx("# x\n", "notes.md")
@@ -253,6 +283,7 @@ def test_docx_without_pandoc_says_so_in_one_line(monkeypatch):
 
 def test_docx_names_the_file_when_pandoc_fails(monkeypatch, tmp_path):
     from stepper.writing import docx
+
     fake = tmp_path / "pandoc"
     fake.write_text("#!/bin/sh\necho '[WARNING] a warning first' >&2\necho 'Unknown reader: oops' >&2\nexit 21\n")
     fake.chmod(0o755)

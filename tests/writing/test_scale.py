@@ -2,6 +2,7 @@
 solution will be and refuses one beyond stepper's limits in one line; below them every format is written (the
 LaTeX in short lines, typeset within TeX's limits); a document LaTeX cannot typeset leaves its Markdown, its
 LaTeX and the LaTeX log."""
+
 from __future__ import annotations
 
 import random
@@ -30,6 +31,7 @@ needs_pdflatex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="ne
 
 # ---- the problems ----
 
+
 def grid(rng: random.Random, rows: int, columns: int, cells: list[str]) -> str:
     return '"""\n' + "\n".join(" ".join(rng.choice(cells) for _ in range(columns)) for _ in range(rows)) + '\n"""'
 
@@ -41,31 +43,54 @@ def lenet_toml(seed: int = 1) -> str:
     weights = ["-0.3", "-0.2", "-0.1", "0.1", "0.2", "0.3"]
 
     def conv(filters: int, channels: int, padding: int) -> str:
-        bank = ",\n".join("[" + ", ".join(grid(rng, 5, 5, weights) for _ in range(channels)) + "]"
-                          for _ in range(filters))
+        bank = ",\n".join(
+            "[" + ", ".join(grid(rng, 5, 5, weights) for _ in range(channels)) + "]" for _ in range(filters)
+        )
         return f'[[layers]]\ntype = "conv2d"\npadding = {padding}\nfilters = [\n{bank}\n]\n'
 
     def dense(neurons: int, inputs: int) -> str:
         rows = ",\n".join("[" + ", ".join(rng.choice(weights) for _ in range(inputs)) + "]" for _ in range(neurons))
         return f'[[layers]]\ntype = "dense"\nweights = [\n{rows}\n]\n'
+
     sigmoid, pool = '[[layers]]\ntype = "sigmoid"\n', '[[layers]]\ntype = "avgpool"\nsize = 2\nstride = 2\n'
-    return "\n".join([f'title = "LeNet on a 28x28 image"\ninput = {grid(rng, 28, 28, list("0123456789"))}\n',
-                      conv(6, 1, 2), sigmoid, pool, conv(16, 6, 0), sigmoid, pool, '[[layers]]\ntype = "flatten"\n',
-                      dense(120, 400), sigmoid, dense(84, 120), sigmoid, dense(10, 84)])
+    return "\n".join(
+        [
+            f'title = "LeNet on a 28x28 image"\ninput = {grid(rng, 28, 28, list("0123456789"))}\n',
+            conv(6, 1, 2),
+            sigmoid,
+            pool,
+            conv(16, 6, 0),
+            sigmoid,
+            pool,
+            '[[layers]]\ntype = "flatten"\n',
+            dense(120, 400),
+            sigmoid,
+            dense(84, 120),
+            sigmoid,
+            dense(10, 84),
+        ]
+    )
 
 
 def conv_toml(side: int, filters: int, channels: int = 3, title: str = "One layer", seed: int = 2) -> str:
     """One conv2d layer with `filters` 3x3 filters over a channels x side x side input of digits."""
     rng = random.Random(seed)
     image = "[" + ", ".join(grid(rng, side, side, list("0123456789")) for _ in range(channels)) + "]"
-    bank = ",\n".join("[" + ", ".join(grid(rng, 3, 3, ["-1", "0", "1", "2"]) for _ in range(channels)) + "]"
-                      for _ in range(filters))
+    bank = ",\n".join(
+        "[" + ", ".join(grid(rng, 3, 3, ["-1", "0", "1", "2"]) for _ in range(channels)) + "]" for _ in range(filters)
+    )
     return f'title = "{title}"\ninput = {image}\n\n[[layers]]\ntype = "conv2d"\nfilters = [\n{bank}\n]\n'
 
 
 def solve(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stepper", "solve", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "stepper", "solve", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=600,
+    )
 
 
 def longest_line(path: Path) -> int:
@@ -73,6 +98,7 @@ def longest_line(path: Path) -> int:
 
 
 # ---- below the limits, every format ----
+
 
 @pytest.fixture(scope="module")
 def lenet_detail_2(tmp_path_factory):
@@ -91,8 +117,9 @@ def test_lenet_at_detail_2_writes_every_format(lenet_detail_2):
     assert (out / "lenet.pdf").read_bytes().startswith(b"%PDF")
     assert longest_line(out / "lenet.tex") <= TEX_LINE
     # it is large enough to be announced before the work, in one line
-    assert re.fullmatch(r"stepper: \S*lenet\.toml: about 102 windows, [\d,]+ pages, [\d.,]+ [kM]B\n", done.stderr), \
+    assert re.fullmatch(r"stepper: \S*lenet\.toml: about 102 windows, [\d,]+ pages, [\d.,]+ [kM]B\n", done.stderr), (
         done.stderr
+    )
 
 
 @needs_pdflatex
@@ -112,8 +139,10 @@ def test_the_estimate_is_near_the_document(lenet_detail_2):
     assert done.returncode == 0, done.stderr
     lenet = load(folder / "lenet.toml")
     tutorial = load(TUTORIAL)
-    cases = [(lenet, replace(lenet.settings, detail=2), (folder / "out" / "lenet.md").stat().st_size, 102),
-             (tutorial, tutorial.settings, len(render(trace(tutorial), "md").encode()), 50)]
+    cases = [
+        (lenet, replace(lenet.settings, detail=2), (folder / "out" / "lenet.md").stat().st_size, 102),
+        (tutorial, tutorial.settings, len(render(trace(tutorial), "md").encode()), 50),
+    ]
     for problem, settings, size, windows in cases:
         guess = estimate(problem, settings)
         assert guess.windows == windows, problem.title
@@ -130,10 +159,13 @@ def test_the_estimate_counts_detail():
 
 # ---- beyond them, a refusal before any work ----
 
+
 def untraced(monkeypatch):
     """Tracing, the first work, fails loudly: a refusal must come before it."""
+
     def trace_called(*args, **kwargs):
         raise StepperError("TRACED")
+
     monkeypatch.setattr(stepper.writing.solution, "trace", trace_called)
 
 
@@ -145,9 +177,19 @@ def test_a_document_too_large_to_typeset_is_refused_in_one_line(capsys, monkeypa
     untraced(monkeypatch)
     out = tmp_path / "out"
     code, _, err = run_stepper(capsys, "solve", problem, "--out", out)
-    assert_one_error(code, err, problem, (r"about [\d,]+ windows, [\d,]+ pages, \d+ MB of LaTeX",
-                                          r"more than the 20 MB stepper typesets", r"--detail N",
-                                          r"--detail shapes", r"--format md", r"--force"))
+    assert_one_error(
+        code,
+        err,
+        problem,
+        (
+            r"about [\d,]+ windows, [\d,]+ pages, \d+ MB of LaTeX",
+            r"more than the 20 MB stepper typesets",
+            r"--detail N",
+            r"--detail shapes",
+            r"--format md",
+            r"--force",
+        ),
+    )
     assert not out.exists()
     # without the PDF it is within the limits: the work starts (and here stops at once)
     code, _, err = run_stepper(capsys, "solve", problem, "--format", "md,tex", "--out", out)
@@ -170,9 +212,12 @@ def test_a_document_too_large_to_write_is_refused_even_as_markdown(capsys, monke
     monkeypatch.setattr(stepper.writing.solution, "TEXT_LIMIT", 20_000)
     untraced(monkeypatch)
     code, _, err = run_stepper(capsys, "solve", TUTORIAL, "--format", "md", "--out", tmp_path / "out")
-    message = assert_one_error(code, err, TUTORIAL,
-                              (r"of md, more than the 20 kB stepper writes", r"--detail N", r"--detail shapes",
-                               r"--force"))
+    message = assert_one_error(
+        code,
+        err,
+        TUTORIAL,
+        (r"of md, more than the 20 kB stepper writes", r"--detail N", r"--detail shapes", r"--force"),
+    )
     assert "--format" not in message  # no format would help
     assert not (tmp_path / "out").exists()
 
@@ -193,6 +238,7 @@ def test_force_makes_it_anyway(capsys, monkeypatch, tmp_path):
 
 
 # ---- the LaTeX in short lines ----
+
 
 def test_long_lines_are_wrapped_where_a_line_break_is_a_space():
     row = " & ".join(str(n) for n in range(3000))
@@ -215,6 +261,7 @@ def test_a_space_that_is_part_of_a_command_is_never_a_line_break():
 
 # ---- a failed typeset keeps what it made ----
 
+
 def broken_sigmoid(folder: Path) -> Path:
     """A template folder whose sigmoid partial LaTeX cannot typeset."""
     (folder / "tex").mkdir(parents=True)
@@ -229,13 +276,18 @@ def test_a_failed_typeset_leaves_markdown_latex_and_the_log(capsys, tmp_path):
     templates, out = broken_sigmoid(tmp_path / "templates"), tmp_path / "out"
     args = ("solve", tmp_path / "good.toml", tmp_path / "bad.toml", "--templates", templates, "--out", out)
     code, stdout, err = run_stepper(capsys, *args)
-    message = assert_one_error(code, err, out / "bad.pdf", (
-        r"^pdflatex failed: Undefined control sequence\. l\.\d+ \\NoSuchCommandHere; ",
-        rf"written: {re.escape(str(out / 'bad.md'))}, {re.escape(str(out / 'bad.tex'))}, "
-        rf"the LaTeX log {re.escape(str(out / 'bad.log'))}$"))
+    message = assert_one_error(
+        code,
+        err,
+        out / "bad.pdf",
+        (
+            r"^pdflatex failed: Undefined control sequence\. l\.\d+ \\NoSuchCommandHere; ",
+            rf"written: {re.escape(str(out / 'bad.md'))}, {re.escape(str(out / 'bad.tex'))}, "
+            rf"the LaTeX log {re.escape(str(out / 'bad.log'))}$",
+        ),
+    )
     assert "see the LaTeX log" not in message
-    assert sorted(p.name for p in out.iterdir()) == ["bad.log", "bad.md", "bad.tex", "good.md", "good.pdf",
-                                                     "good.tex"]
+    assert sorted(p.name for p in out.iterdir()) == ["bad.log", "bad.md", "bad.tex", "good.md", "good.pdf", "good.tex"]
     assert len(stdout.splitlines()) == 6
     log = out / "bad.log"
     assert "! Undefined control sequence." in log.read_text(encoding="utf-8") and written_by_stepper(log)
@@ -254,8 +306,16 @@ def test_a_log_of_the_users_is_neither_replaced_nor_removed(capsys, tmp_path):
     (out / "bad.log").write_text("my own pdflatex run\n", encoding="utf-8")
     templates = broken_sigmoid(tmp_path / "templates")
     code, _, err = run_stepper(capsys, "solve", tmp_path / "bad.toml", "--templates", templates, "--out", out)
-    assert_one_error(code, err, out / "bad.pdf", (r"pdflatex failed", r"written: .*bad\.md, .*bad\.tex; "
-                                                  r"its LaTeX log is not written, as .*bad\.log is there"))
+    assert_one_error(
+        code,
+        err,
+        out / "bad.pdf",
+        (
+            r"pdflatex failed",
+            r"written: .*bad\.md, .*bad\.tex; "
+            r"its LaTeX log is not written, as .*bad\.log is there",
+        ),
+    )
     assert run_stepper(capsys, "solve", tmp_path / "bad.toml", "--out", out)[0] == 0
     assert (out / "bad.log").read_text(encoding="utf-8") == "my own pdflatex run\n"
 
@@ -268,8 +328,16 @@ def test_bad_input_still_writes_nothing(capsys, tmp_path):
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "sigmoid.j2").write_text("\\VAR{record.no_such_field}\n", encoding="utf-8")
     out = tmp_path / "out"
-    code, _, err = run_stepper(capsys, "solve", tmp_path / "good.toml", tmp_path / "bad.toml",
-                               "--templates", tmp_path / "templates", "--out", out)
+    code, _, err = run_stepper(
+        capsys,
+        "solve",
+        tmp_path / "good.toml",
+        tmp_path / "bad.toml",
+        "--templates",
+        tmp_path / "templates",
+        "--out",
+        out,
+    )
     assert code == 2 and "no_such_field" in err and len(err.splitlines()) == 1, err
     assert not out.exists()
 
@@ -280,20 +348,28 @@ def test_a_report_that_does_not_typeset_leaves_its_markdown_and_the_log(capsys, 
     working.write_text('student = "Ada"\n\n[dense]\nz1 = 0.5095\n', encoding="utf-8")
     (tmp_path / "templates" / "tex").mkdir(parents=True)
     (tmp_path / "templates" / "tex" / "feedback.tex").write_text(
-        '\\BLOCK{include "preamble.tex"}\n\\begin{document}\n\\NoSuchCommandHere\n\\end{document}\n', encoding="utf-8")
+        '\\BLOCK{include "preamble.tex"}\n\\begin{document}\n\\NoSuchCommandHere\n\\end{document}\n', encoding="utf-8"
+    )
     out = tmp_path / "out"
-    code, stdout, err = run_stepper(capsys, "check", TUTORIAL, working, "--format", "md,pdf", "--out", out,
-                                    "--templates", tmp_path / "templates")
-    assert_one_error(code, err, out / "ada-feedback.pdf", (r"pdflatex failed: Undefined control sequence",
-                                                           r"written: .*ada-feedback\.md, the LaTeX log "))
+    code, stdout, err = run_stepper(
+        capsys, "check", TUTORIAL, working, "--format", "md,pdf", "--out", out, "--templates", tmp_path / "templates"
+    )
+    assert_one_error(
+        code,
+        err,
+        out / "ada-feedback.pdf",
+        (r"pdflatex failed: Undefined control sequence", r"written: .*ada-feedback\.md, the LaTeX log "),
+    )
     assert sorted(p.name for p in out.iterdir()) == ["ada-feedback.log", "ada-feedback.md"]
     assert stdout.startswith("ada.toml: Ada: ")
 
 
-@pytest.mark.parametrize("path", sorted(p for p in (ROOT / "examples").glob("*.toml") if "-working-" not in p.name),
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted(p for p in (ROOT / "examples").glob("*.toml") if "-working-" not in p.name), ids=lambda p: p.stem
+)
 def test_every_example_has_an_estimate_that_grows_with_detail(path):
     from stepper.exams.variants import load_template
+
     problem = load_template(path).base if "-exam" in path.name else load(path)
     sizes = [estimate(problem, replace(problem.settings, detail=d)) for d in ("shapes", "answers", 1, "all")]
     assert [s.windows for s in sizes[:2]] == [0, 0] and sizes[2].windows <= sizes[3].windows

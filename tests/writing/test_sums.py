@@ -1,4 +1,5 @@
 """Every traced step's total equals its terms, and every printed total equals its printed terms."""
+
 from __future__ import annotations
 
 import re
@@ -30,7 +31,9 @@ def check_steps(result) -> int:
             for f in range(record.filters.shape[0]):
                 for w in record.windows(f):
                     if w.products.exact:
-                        assert fractions(w.products) == [a * b for a, b in zip(fractions(w.inputs), fractions(w.kernel))]
+                        assert fractions(w.products) == [
+                            a * b for a, b in zip(fractions(w.inputs), fractions(w.kernel))
+                        ]
                     else:
                         assert np.allclose(w.products.floats(), w.inputs.floats() * w.kernel.floats())
                     if w.products.exact:
@@ -49,8 +52,11 @@ def check_steps(result) -> int:
                         assert cells[w.where[0] * w.values.shape[1] + w.where[1]] == max(cells)
                     checked += 1
         elif isinstance(record, (DenseTrace, MixTrace)):
-            steps = ([record.neuron(k) for k in range(record.weights.shape[0])] if isinstance(record, DenseTrace)
-                     else [record.cell(i, j) for i in range(record.input.shape[1]) for j in range(record.input.shape[2])])
+            steps = (
+                [record.neuron(k) for k in range(record.weights.shape[0])]
+                if isinstance(record, DenseTrace)
+                else [record.cell(i, j) for i in range(record.input.shape[1]) for j in range(record.input.shape[2])]
+            )
             for t in steps:
                 if t.products.exact:
                     assert total_of(t) == fractions(t.total)[0]
@@ -111,7 +117,7 @@ def braced(text: str, start: int) -> tuple[str, str]:
     for i in range(start, len(text)):
         depth += {"{": 1, "}": -1}.get(text[i], 0)
         if depth == 0:
-            return text[start + 1:i], text[i + 1:]
+            return text[start + 1 : i], text[i + 1 :]
     raise ValueError(f"unbalanced braces in {text!r}")
 
 
@@ -152,8 +158,9 @@ def printed_sums(md: str):
             yield block, sum(terms_of(numerator), Fraction(0)) / int(count), m[1], m[2]
         elif "\\textstyle\\sum_j" in block:  # the softmax denominator
             flat = " ".join(block.replace("&\\quad", " ").replace("\\\\", " ").split())
-            m = re.search(r"\\sum_j e\^\{z_j[^}]*\} &= (.*?) (=|\\approx) (\S+(?: \\times 10\^\{-?\d+\})?) \\end\{aligned\}",
-                          flat)
+            m = re.search(
+                r"\\sum_j e\^\{z_j[^}]*\} &= (.*?) (=|\\approx) (\S+(?: \\times 10\^\{-?\d+\})?) \\end\{aligned\}", flat
+            )
             if m is None:
                 assert re.search(r"\\sum_j e\^\{z_j[^}]*\} &= [^=]+ \\end\{aligned\}", flat), flat  # one term: no sum
                 continue
@@ -165,8 +172,11 @@ def test_printed_totals_equal_their_printed_terms(root):
     from dataclasses import replace
 
     from stepper import load
+
     checked = {"=": 0, "\\approx": 0}
-    for path in sorted(p for p in (root / "examples").glob("*.toml") if "-working-" not in p.name and "-exam" not in p.name):
+    for path in sorted(
+        p for p in (root / "examples").glob("*.toml") if "-working-" not in p.name and "-exam" not in p.name
+    ):
         result = trace(load(path))
         if result.settings.detail == "shapes":
             continue  # a network summed up by its shapes (LeNet), not worked by hand
@@ -192,8 +202,11 @@ def test_document_windows_match_their_records(root):
     from stepper.core.trace import ConvTrace
     from stepper.writing.documents import portable_maths
     from stepper.writing.maths import Maths, sub
+
     checked = 0
-    for path in sorted(p for p in (root / "examples").glob("*.toml") if "-working-" not in p.name and "-exam" not in p.name):
+    for path in sorted(
+        p for p in (root / "examples").glob("*.toml") if "-working-" not in p.name and "-exam" not in p.name
+    ):
         result = trace(load(path))
         if result.settings.detail == "shapes":
             continue  # a network summed up by its shapes (LeNet), not worked by hand
@@ -206,7 +219,7 @@ def test_document_windows_match_their_records(root):
                     for f in range(record.filters.shape[0]):
                         for w in record.windows(f):
                             carried = None if record.output is record.sums else record.output[f, w.row, w.col]
-                            written = portable_maths(maths.window_equation(sub('z', w.row, w.col), w, carried))
+                            written = portable_maths(maths.window_equation(sub("z", w.row, w.col), w, carried))
                             assert f"$$\n{written}\n$$" in text
                             checked += 1
     assert checked > 100

@@ -5,6 +5,7 @@ the filter placed stride apart (d2l, U of Toronto), the strict size rule (CS231n
 places. Every number is checked against plain numpy, Python fractions or tests/reference.py, never against
 stepper's own output.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,20 @@ from tests.helpers.one_line import run_stepper
 
 LENET = ROOT / "examples" / "lenet.toml"
 # d2l prints each layer's output shape of LeNet on a 1x28x28 image (section 7.6.1), and 61,706 parameters.
-D2L_SHAPES = [(6, 28, 28), (6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 10, 10), (16, 5, 5), (400,), (120,), (120,),
-              (84,), (84,), (10,)]
+D2L_SHAPES = [
+    (6, 28, 28),
+    (6, 28, 28),
+    (6, 14, 14),
+    (16, 10, 10),
+    (16, 10, 10),
+    (16, 5, 5),
+    (400,),
+    (120,),
+    (120,),
+    (84,),
+    (84,),
+    (10,),
+]
 
 
 def flat_maths(text: str) -> str:
@@ -39,6 +52,7 @@ def count_of(cell: str) -> int:
 
 
 # ---- detail = "shapes": LeNet ----
+
 
 def independent_lenet_counts(data: dict) -> list[tuple[tuple[int, ...], int, int]]:
     """(output shape, parameters, multiply-adds) per layer, from the problem file's numbers alone: its grids
@@ -72,8 +86,11 @@ def independent_lenet_counts(data: dict) -> list[tuple[tuple[int, ...], int, int
 
 def lenet_table(md: str) -> list[list[str]]:
     """The rows of the shapes table, cell by cell (the Total row last)."""
-    return [[c.strip() for c in line.strip("|").split("|")] for line in md.splitlines()
-            if re.match(r"\| (\d+\.|\*\*Total)", line)]
+    return [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in md.splitlines()
+        if re.match(r"\| (\d+\.|\*\*Total)", line)
+    ]
 
 
 def test_lenet_has_61706_parameters_and_each_layer_shape():
@@ -104,9 +121,20 @@ def test_lenet_counts_match_pytorch():
     its convolutions and linear layers compute, counted with forward hooks."""
     torch = pytest.importorskip("torch")
     nn = torch.nn
-    net = nn.Sequential(nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, stride=2),
-                        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(), nn.AvgPool2d(2, stride=2), nn.Flatten(),
-                        nn.Linear(400, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(), nn.Linear(84, 10))
+    net = nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5, padding=2),
+        nn.Sigmoid(),
+        nn.AvgPool2d(2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5),
+        nn.Sigmoid(),
+        nn.AvgPool2d(2, stride=2),
+        nn.Flatten(),
+        nn.Linear(400, 120),
+        nn.Sigmoid(),
+        nn.Linear(120, 84),
+        nn.Sigmoid(),
+        nn.Linear(84, 10),
+    )
     shapes, macs = [], []
 
     def hook(module, inputs, output):
@@ -133,9 +161,14 @@ def alexnet_conv1():
     """CS231n's AlexNet first layer on a 3x224x224 image: 96 filters of 11x11, stride 4, padding 2."""
     from stepper.core.numbers import exact
     from stepper.core.spec import Conv2d, Pool, Problem, Settings
+
     image = exact(np.ones((3, 224, 224), dtype=np.int64), 1)
-    conv = Conv2d(filters=exact(np.ones((96, 3, 11, 11), dtype=np.int64), 1), stride=(4, 4), padding=2,
-                  bias=exact(np.zeros(96, dtype=np.int64), 1))
+    conv = Conv2d(
+        filters=exact(np.ones((96, 3, 11, 11), dtype=np.int64), 1),
+        stride=(4, 4),
+        padding=2,
+        bias=exact(np.zeros(96, dtype=np.int64), 1),
+    )
     return Problem("AlexNet conv1", image, (conv, Pool("maxpool", (3, 3), (2, 2))), Settings(detail="shapes"))
 
 
@@ -154,8 +187,9 @@ def test_shapes_of_a_224_input_are_instant_and_never_run_the_forward_pass():
 
 
 def test_detail_shapes_from_the_command_line(tmp_path, capsys):
-    code, out, err = run_stepper(capsys, "solve", ROOT / "examples" / "tutorial.toml", "--detail", "shapes",
-                                 "--format", "md", "--out", tmp_path)
+    code, out, err = run_stepper(
+        capsys, "solve", ROOT / "examples" / "tutorial.toml", "--detail", "shapes", "--format", "md", "--out", tmp_path
+    )
     assert code == 0, err
     md = (tmp_path / "tutorial.md").read_text(encoding="utf-8")
     # the tutorial's two 3x3 filters: 2 * 9 weights, no bias; then two neurons of 4 weights and the 1x1 filter's 2
@@ -195,13 +229,15 @@ def test_d2l_two_channel_sum_is_grouped_by_channel_with_subtotals():
     text = flat_maths(render(trace(loads(D2L_TWO_CHANNELS)), "md"))
     for i in range(2):
         for j in range(2):
-            window = x[:, i:i + 2, j:j + 2]
+            window = x[:, i : i + 2, j : j + 2]
             groups = [" + ".join(f"{a} \\cdot {b}" for a, b in zip(window[c].ravel(), k[c].ravel())) for c in range(2)]
             subtotals = [int((window[c] * k[c]).sum()) for c in range(2)]
-            assert (f"z_{{{i + 1},{j + 1}}} &= ({groups[0]}) + ({groups[1]}) "
-                    f"&= ({' + '.join(map(str, (window[0] * k[0]).ravel()))}) "
-                    f"+ ({' + '.join(map(str, (window[1] * k[1]).ravel()))}) "
-                    f"&= {subtotals[0]} + {subtotals[1]} &= {sum(subtotals)}") in text
+            assert (
+                f"z_{{{i + 1},{j + 1}}} &= ({groups[0]}) + ({groups[1]}) "
+                f"&= ({' + '.join(map(str, (window[0] * k[0]).ravel()))}) "
+                f"+ ({' + '.join(map(str, (window[1] * k[1]).ravel()))}) "
+                f"&= {subtotals[0]} + {subtotals[1]} &= {sum(subtotals)}"
+            ) in text
     assert "&= 19 + 37 &= 56" in text  # d2l's first output, 56
 
 
@@ -222,17 +258,18 @@ def test_two_channels_subtotals_match_an_independent_convolution():
     top, bottom = reference.same_padding(x.shape[1], 3, 2)
     left, right = reference.same_padding(x.shape[2], 3, 2)
     padded = np.full((2, x.shape[1] + top + bottom, x.shape[2] + left + right), Fraction(0), dtype=object)
-    padded[:, top:top + x.shape[1], left:left + x.shape[2]] = x
+    padded[:, top : top + x.shape[1], left : left + x.shape[2]] = x
     result = trace(load(ROOT / "examples" / "two-channels.toml"))
     for terms in ("all", "nonzero"):
         md = render(result, "md", replace(result.settings, terms=terms, detail="all"))
         section = md.split("## Layer 2")[0]
         checked = 0
         for f, body in enumerate(re.split(r"### Filter \d+", section)[1:]):
-            for i, j, working in re.findall(r"z_\{(\d+),(\d+)\} (&?= .*?)(?: \\end\{aligned\})? \$\$",
-                                            flat_maths(body)):
+            for i, j, working in re.findall(
+                r"z_\{(\d+),(\d+)\} (&?= .*?)(?: \\end\{aligned\})? \$\$", flat_maths(body)
+            ):
                 i, j = int(i) - 1, int(j) - 1
-                window = padded[:, 2 * i:2 * i + 3, 2 * j:2 * j + 3]
+                window = padded[:, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3]
                 products = [(window[c] * kernels[f][c]).ravel() for c in range(2)]
                 kept = [[v for v in products[c] if v or terms == "all"] for c in range(2)]
                 steps = [s.strip() for s in re.split(r"&?= ", working) if s.strip()]
@@ -250,6 +287,7 @@ def test_two_channels_subtotals_match_an_independent_convolution():
 
 
 # ---- average pooling: the total before dividing; a lone product still shown ----
+
 
 def test_average_pool_shows_its_total_before_dividing():
     md = render(trace(loads('input = """\n1 2\n4 8\n"""\n[[layers]]\ntype = "avgpool"\nsize = 2\n')), "md")
@@ -270,7 +308,7 @@ def test_two_channels_average_pool_totals_match_the_reference():
     assert len(found) == 2 * 4
     for n, (i, j, cells, total) in enumerate(found):
         c, i, j = n // 4, int(i) - 1, int(j) - 1
-        window = relu[c, i:i + 2, j:j + 2].ravel()
+        window = relu[c, i : i + 2, j : j + 2].ravel()
         assert [Fraction(t) for t in cells.replace("+ -", "- -").split(" + ")] == list(window)
         assert Fraction(total) == sum(window, Fraction(0))
 
@@ -285,6 +323,7 @@ def test_a_window_with_one_nonzero_product_still_shows_it():
 
 # ---- transposed convolution as scaled copies of the filter (d2l, U of Toronto) ----
 
+
 def scattered(x: np.ndarray, k: np.ndarray, stride: int, extra: int):
     """Each input cell's copy of the filter on its own canvas, and the canvas of all of them added up."""
     h, w = x.shape
@@ -294,7 +333,7 @@ def scattered(x: np.ndarray, k: np.ndarray, stride: int, extra: int):
     for i in range(h):
         for j in range(w):
             canvas = np.full(size, None, dtype=object)
-            canvas[i * stride:i * stride + kh, j * stride:j * stride + kw] = x[i, j] * k
+            canvas[i * stride : i * stride + kh, j * stride : j * stride + kw] = x[i, j] * k
             copies[i, j] = canvas
     total = sum((np.where(c == None, 0, c) for c in copies.values()), np.zeros(size, dtype=object))  # noqa: E711
     return copies, total
@@ -314,13 +353,18 @@ def test_transposed_convolution_is_written_as_scattered_copies():
     md = render(trace(load(path)), "md")
     assert "Expanded input" not in md  # the equivalent convolution's view is not the default
     for (i, j), canvas in copies.items():
-        m = re.search(re.escape(f"x_{{{i + 1},{j + 1}}} \\cdot K_{{1}} = ") + r"\(?(-?\d+)\)? \\cdot K_\{1\} .*?"
-                      r"longrightarrow.*?(\\left\[.*?\\right\])", md, re.S)
+        m = re.search(
+            re.escape(f"x_{{{i + 1},{j + 1}}} \\cdot K_{{1}} = ") + r"\(?(-?\d+)\)? \\cdot K_\{1\} .*?"
+            r"longrightarrow.*?(\\left\[.*?\\right\])",
+            md,
+            re.S,
+        )
         assert Fraction(m[1]) == x[i, j]
         assert grid_cells(m[2]) == [["\\cdot" if v is None else str(v) for v in row] for row in canvas]
     summed = re.search(r"\\sum \\text\{copies\} = (\\left\[.*?\\right\])", md, re.S)[1]
-    assert grid_cells(re.sub(r"\\colorbox\{yellow\}\{\$(.*?)\$\}", r"\1", summed)) == \
-        [[str(v) for v in row] for row in total]
+    assert grid_cells(re.sub(r"\\colorbox\{yellow\}\{\$(.*?)\$\}", r"\1", summed)) == [
+        [str(v) for v in row] for row in total
+    ]
     # the padding trims one cell on each side: what is left is the output, as the scatter-based reference has it
     expected = reference.conv_transpose2d(reference.channels(data["input"]), data["layers"][0])[0]
     assert (total[1:5, 1:5] == expected).all()
@@ -339,8 +383,14 @@ def test_each_output_cell_adds_the_copies_that_land_on_it():
         md = flat_maths(render(result, "md", replace(result.settings, terms=terms)))
         for i in range(4):
             for j in range(4):
-                landing = [(x[a, b], k[u, v]) for a in range(2) for b in range(2) for u in range(3) for v in range(3)
-                           if 2 * a + u == i + 1 and 2 * b + v == j + 1 and (terms == "all" or x[a, b] * k[u, v])]
+                landing = [
+                    (x[a, b], k[u, v])
+                    for a in range(2)
+                    for b in range(2)
+                    for u in range(3)
+                    for v in range(3)
+                    if 2 * a + u == i + 1 and 2 * b + v == j + 1 and (terms == "all" or x[a, b] * k[u, v])
+                ]
                 m = re.search(re.escape(f"z_{{{i + 1},{j + 1}}}") + r" &?= (.*?)(?: \$\$|\\end)", md)
                 steps = [s.strip() for s in re.split(r"&?= ", m[1])]
                 if landing:
@@ -360,26 +410,38 @@ def test_canvas_and_cells_match_the_scatter_reference(seed):
     p = min(p, kh - 1, kw - 1)
     if min((h - 1) * s + kh + a, (w - 1) * s + kw + a) - 2 * p < 1:
         p = 0  # padding would trim away every cell: refused, see test_too_much_transposed_padding_is_refused
-    layer = {"type": "conv_transpose2d", "stride": s, "padding": p, "output_padding": a,
-             "filters": [[rng.integers(-3, 4, (kh, kw)).tolist() for _ in range(c)] for _ in range(f)],
-             "bias": rng.integers(-2, 3, f).tolist()}
+    layer = {
+        "type": "conv_transpose2d",
+        "stride": s,
+        "padding": p,
+        "output_padding": a,
+        "filters": [[rng.integers(-3, 4, (kh, kw)).tolist() for _ in range(c)] for _ in range(f)],
+        "bias": rng.integers(-2, 3, f).tolist(),
+    }
     data = {"input": [rng.integers(-3, 5, (h, w)).tolist() for _ in range(c)], "layers": [layer]}
     from tests.helpers.problems import to_toml
+
     record = trace(loads(to_toml({"input": data["input"], "settings": {}, "layers": [layer]}))).layers[0]
     expected = reference.conv_transpose2d(reference.channels(data["input"]), layer)
     kernels = reference.filter_grids(layer)
     canvas = np.array(record.canvas.numbers(), dtype=object)
     oh, ow = expected.shape[1:]
     for g in range(f):
-        assert (canvas[g, p:p + oh, p:p + ow] + layer["bias"][g] == expected[g]).all()
+        assert (canvas[g, p : p + oh, p : p + ow] + layer["bias"][g] == expected[g]).all()
         for i in range(oh):
             for j in range(ow):
                 t = record.cell(g, i, j)
                 pairs = sorted(zip(t.factors.numbers(), t.weights.numbers()))
-                landing = sorted((Fraction(int(v)), kernels[g][ch, u, v2]) for ch in range(c)
-                                 for r in range(h) for q in range(w) for u in range(kh) for v2 in range(kw)
-                                 if r * s + u == i + p and q * s + v2 == j + p
-                                 for v in [data["input"][ch][r][q]])
+                landing = sorted(
+                    (Fraction(int(v)), kernels[g][ch, u, v2])
+                    for ch in range(c)
+                    for r in range(h)
+                    for q in range(w)
+                    for u in range(kh)
+                    for v2 in range(kw)
+                    if r * s + u == i + p and q * s + v2 == j + p
+                    for v in [data["input"][ch][r][q]]
+                )
                 assert pairs == landing
                 assert sum(Fraction(n) for n in t.products.numbers()) + layer["bias"][g] == expected[g, i, j]
 
@@ -392,6 +454,7 @@ def test_the_convolution_view_is_still_there():
 
 
 # ---- size_rule = "exact" (CS231n) ----
+
 
 def test_exact_size_rule_refuses_a_stride_that_does_not_fit(tmp_path, capsys):
     text = (ROOT / "examples" / "tutorial.toml").read_text(encoding="utf-8")
@@ -406,8 +469,10 @@ def test_exact_size_rule_refuses_a_stride_that_does_not_fit(tmp_path, capsys):
 
 
 def test_exact_size_rule_accepts_a_stride_that_fits_and_floor_stays_the_default():
-    fits = ('input = """\n' + "\n".join(" ".join("1" * 7) for _ in range(7)) + '\n"""\n[settings]\n'
-            'size_rule = "exact"\n[[layers]]\ntype = "conv2d"\nstride = 2\nfilters = [[1, 0, 1], [0, 1, 0], [1, 0, 1]]\n')
+    fits = (
+        'input = """\n' + "\n".join(" ".join("1" * 7) for _ in range(7)) + '\n"""\n[settings]\n'
+        'size_rule = "exact"\n[[layers]]\ntype = "conv2d"\nstride = 2\nfilters = [[1, 0, 1], [0, 1, 0], [1, 0, 1]]\n'
+    )
     assert (7 - 3) % 2 == 0
     assert trace(loads(fits)).layers[0].sums.shape == (1, 3, 3)
     assert loads((ROOT / "examples" / "tutorial.toml").read_text(encoding="utf-8")).settings.size_rule == "floor"
@@ -417,8 +482,10 @@ def test_exact_size_rule_accepts_a_stride_that_fits_and_floor_stays_the_default(
 
 # ---- wording ----
 
+
 def test_places_and_ranges_are_written_as_words():
     from stepper.writing.maths import places_words, span_words
+
     assert places_words(1) == "1 decimal place" and places_words(4) == "4 decimal places"
     assert places_words(0) == "0 decimal places"
     assert span_words("row", 1, 1, "–") == "row 1"
@@ -432,16 +499,19 @@ def test_documents_say_one_decimal_place_and_never_rows_1_1():
     assert "rounded to 1 decimal place and" in md and "1 decimal places" not in md
     one = render(trace(loads('input = """\n1 2\n3 4\n"""\n[[layers]]\ntype = "conv2d"\nfilters = [[2]]\n')), "md")
     assert "(row 1, column 1)" in one and "rows 1–1" not in one and "columns 1–1" not in one
-    two = render(trace(loads('input = """\n1 2 3\n3 4 5\n"""\n[[layers]]\ntype = "conv2d"\nfilters = [[2, 1], [1, 1]]\n')),
-                 "md")
+    two = render(
+        trace(loads('input = """\n1 2 3\n3 4 5\n"""\n[[layers]]\ntype = "conv2d"\nfilters = [[2, 1], [1, 1]]\n')), "md"
+    )
     assert "(rows 1 and 2, columns 2 and 3)" in two
 
 
 def test_two_unused_rows_are_named_as_a_pair():
     # 9 cells, padding 1 each side, a window of 3, stride 3: (9 + 2 - 3) = 8, 8 mod 3 = 2 rows left over
     assert (9 + 2 - 3) % 3 == 2
-    text = ('input = """\n' + "\n".join(" ".join("1" * 9) for _ in range(9)) + '\n"""\n[[layers]]\ntype = "conv2d"\n'
-            'stride = 3\npadding = 1\nfilters = [[1, 1, 1], [1, 1, 1], [1, 1, 1]]\n')
+    text = (
+        'input = """\n' + "\n".join(" ".join("1" * 9) for _ in range(9)) + '\n"""\n[[layers]]\ntype = "conv2d"\n'
+        "stride = 3\npadding = 1\nfilters = [[1, 1, 1], [1, 1, 1], [1, 1, 1]]\n"
+    )
     md = render(trace(loads(text)), "md")
     assert "(rows 10 and 11)" in md and "(columns 10 and 11)" in md
 
@@ -449,7 +519,9 @@ def test_two_unused_rows_are_named_as_a_pair():
 def test_too_much_transposed_padding_is_refused():
     """A 1x1 input through a 2x2 filter with padding 1: (1 - 1) * 1 - 2 * 1 + 2 + 0 = 0 rows, refused in one line."""
     assert (1 - 1) * 1 - 2 * 1 + 2 + 0 == 0
-    with pytest.raises(StepperError, match=r"layer 1 \(conv_transpose2d\), field 'padding': the output would have 0 rows"):
+    with pytest.raises(
+        StepperError, match=r"layer 1 \(conv_transpose2d\), field 'padding': the output would have 0 rows"
+    ):
         loads('input = [[1]]\n[[layers]]\ntype = "conv_transpose2d"\npadding = 1\nfilters = [[1, 1], [1, 1]]\n')
 
 
@@ -459,6 +531,7 @@ def test_the_textbook_settings_survive_a_problem_file_written_back():
     from stepper.core.load import load as _load
     from stepper.core.load import loads as _loads
     from stepper.interop.dump import dumps
+
     problem = _load(ROOT / "examples" / "tutorial.toml")
     changed = _replace(problem.settings, channels="flat", transposed="convolution", size_rule="exact")
     with pytest.raises(Exception):  # the tutorial's stride leaves a row over: refused under "exact"

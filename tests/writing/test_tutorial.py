@@ -1,4 +1,5 @@
 """The handwritten tutorial's numbers, from the trace and in the rendered solution."""
+
 from __future__ import annotations
 
 import re
@@ -37,7 +38,9 @@ def test_relu_pool_average(tutorial):
 
 
 def test_sigmoid_dense_softmax_as_carried_by_hand(tutorial):
-    assert values(tutorial.layers[4].output).ravel().tolist() == [Fraction(x) for x in ("0.9526", "0.5", "0.8808", "0.8808")]
+    assert values(tutorial.layers[4].output).ravel().tolist() == [
+        Fraction(x) for x in ("0.9526", "0.5", "0.8808", "0.8808")
+    ]
     assert values(tutorial.layers[5].sums).tolist() == [Fraction("0.5095"), Fraction("0.77618")]
     assert values(tutorial.layers[5].output).tolist() == [Fraction("0.5095"), Fraction("0.7762")]
     assert values(tutorial.layers[6].exps).tolist() == [Fraction("1.6645"), Fraction("2.1732")]
@@ -91,6 +94,7 @@ def test_every_window_sum_is_written_at_detail_all(tutorial_md, tutorial):
 
 def test_detail_n_and_answers(tutorial):
     from dataclasses import replace
+
     settings = tutorial.problem.settings
     eight = render(tutorial, "md", replace(settings, detail=8))
     counts = {f: len(w) for f, w in window_sums(eight).items()}
@@ -103,11 +107,14 @@ def test_detail_n_and_answers(tutorial):
 
 def test_terms_all_writes_every_product(tutorial):
     from dataclasses import replace
+
     text = render(tutorial, "md", replace(tutorial.problem.settings, terms="all"))
     # window (1,1) of filter 1: 0*1 + 0*0 + 0*1 + 0*1 + 3*0 + 2*(-1) + 0*(-1) + 4*0 + 5*(-1)
     # one kernel row a line; in Markdown each line of the aligned block ends with its \\
-    assert ("z_{1,1} &= 0 \\cdot 1 + 0 \\cdot 0 + 0 \\cdot 1 \\\\\n&\\quad + 0 \\cdot 1 + 3 \\cdot 0 + 2 \\cdot (-1) "
-            "\\\\\n&\\quad + 0 \\cdot (-1) + 4 \\cdot 0 + 5 \\cdot (-1)") in text
+    assert (
+        "z_{1,1} &= 0 \\cdot 1 + 0 \\cdot 0 + 0 \\cdot 1 \\\\\n&\\quad + 0 \\cdot 1 + 3 \\cdot 0 + 2 \\cdot (-1) "
+        "\\\\\n&\\quad + 0 \\cdot (-1) + 4 \\cdot 0 + 5 \\cdot (-1)"
+    ) in text
     assert "+ -" not in text and "- -" not in text
 
 
@@ -118,6 +125,7 @@ def test_document_working_matches_each_window_record(tutorial, terms):
 
     from stepper.writing.documents import portable_maths
     from stepper.writing.maths import Maths, sub
+
     settings = replace(tutorial.problem.settings, terms=terms)
     text = render(tutorial, "md", settings)
     maths = Maths(settings, "%s")
