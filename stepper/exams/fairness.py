@@ -1,7 +1,8 @@
 """Whether a drawn problem is fair to set: each constraint checked on its trace, and how hard it is to work.
 
     [constraints]        # every one on by default; `false` turns one off
-    nonzero = true       # no stage that is all zeros (the tutorial's second filter is, after ReLU)
+    nonzero = true       # no stage that is all zeros (the tutorial's second filter is, after ReLU); with [train]
+                         # the backward pass's stages too, as written
     saturated = 0.01     # no sigmoid, tanh or softmax value within 0.01 of 0 or 1 as written (true: 0.01);
                          # { within = 0.01, at_most = 1 }: at most one such value in a stage
     no_ties = true       # no tie for the largest value inside a max-pooling window, or for the winning class
@@ -256,18 +257,19 @@ def judge(problem: Problem, constraints: Constraints) -> Verdict:
         problem.shapes()
     except StepperError as e:
         return Verdict(problem, None, {"fits": e.message if not e.place else f"{e.place}: {e.message}"}, ())
+    backward = None
     try:
         result = trace(problem)
         if problem.train is not None:  # its backward pass must be workable too: a loss of log(0) is not
             from ..core.backward import training
 
-            training(problem, result.settings)
+            backward = training(problem, result.settings, result)
     except StepperError as e:  # values beyond a float: this draw cannot be worked, another may
         return Verdict(problem, None, {"fits": e.message if not e.place else f"{e.place}: {e.message}"}, ())
     failures = {}
     saturation, bands = constraints.saturated, constraints.difficulty
     checks = [
-        ("nonzero", constraints.nonzero, _zero_stage),
+        ("nonzero", constraints.nonzero, lambda t: _zero_stage(t, backward)),
         ("saturated", saturation is not None, lambda t: _saturated(t, saturation or Saturation())),
         ("no_ties", constraints.no_ties, _tie),
         ("largest", constraints.largest is not None, lambda t: _too_large(t, constraints.largest)),
@@ -318,11 +320,19 @@ def final_answer(result: Trace) -> tuple[str, ...]:
     return tuple(plain_number(v, x, result.settings.decimals) for x in v.data.ravel().tolist())
 
 
-def _zero_stage(result: Trace) -> str | None:
+def _zero_stage(result: Trace, backward: Training | None = None) -> str | None:
+    """The first stage that is all zeros: forward, or with [train] backward as written (a gradient that rounds to
+    0 everywhere, such as a filter's whose every ReLU output is 0, asks nothing of the student)."""
     for s in stages(result.problem):
         v = s.of(result.layers[s.layer - 1].output)
         if not v.symbolic and not np.any(v.data):
             return f"{s.key} is all zeros"
+    if backward is not None:
+        places = result.settings.decimals
+        for s in backward_stages(result.problem):
+            v = backward.value(s)
+            if all(Decimal(plain_number(v, x, places)) == 0 for x in v.data.ravel().tolist()):
+                return f"{s.key} is all zeros" + (f" to {places} decimal places" if np.any(v.data) else "")
     return None
 
 

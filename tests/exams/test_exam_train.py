@@ -292,3 +292,24 @@ def test_the_last_layer_a_combined_loss_needs_cannot_be_drawn(tmp_path, capsys):
     code, _, err = run_stepper(capsys, "exam", path, "--variants", 2, "--out", tmp_path / "out")
     assert code == 2 and len(err.splitlines()) == 1
     assert "[random] 'layer4.type': [train] loss = 'binary_cross_entropy' needs the last layer to stay a sigmoid" in err
+
+
+def test_nonzero_judges_the_backward_stages_as_written(carried):
+    """A 1x1 filter that weighs channel 2 by 0 leaves every forward stage of an accepted variant non-zero, but the
+    gradient reaching channel 2 is 0 everywhere (numpy: the gradient into channel c is w_c times the upstream
+    gradient, which is not 0): such a variant asks nothing of the student there, so `nonzero` refuses it."""
+    from dataclasses import replace
+
+    from stepper.core.backward import training
+    from stepper.core.numbers import from_numbers
+    from stepper.exams.fairness import Constraints, judge
+
+    only_nonzero = Constraints(saturated=None, no_ties=False, largest=None, distinct=False)
+    problem = carried[0].problem
+    assert judge(problem, only_nonzero).failures == {}
+    mix = problem.layers[3]
+    cut = replace(problem, layers=problem.layers[:3] + (replace(mix, weights=from_numbers([Fraction(1, 2), 0])),) + problem.layers[4:])
+    verdict = judge(cut, only_nonzero)
+    upstream = training(cut).grad(4).upstream.floats()  # the gradient reaching the 1x1 layer's output
+    assert np.any(upstream) and not np.any(0 * upstream)
+    assert verdict.failures == {"nonzero": "layer3.grad.channel2 is all zeros"}, verdict.failures
