@@ -7,8 +7,8 @@ characters, a sum of so many terms, in a few arithmetic steps, so that it costs 
 millisecond for LeNet; benchmarks/run.py measures it). The constants are measured from stepper's own documents
 (tests/test_scale.py checks the estimate against them), so they change when the templates do.
 
-`stepper solve` prints the estimate of a large document, and refuses one beyond the limits below before any
-work, unless forced.
+With [train], estimate_backward.py adds the backward pass the same way. `stepper solve` prints the estimate of a
+large document, and refuses one beyond the limits below before any work, unless forced.
 """
 
 from __future__ import annotations
@@ -104,9 +104,10 @@ class _Tally:
             per_block = max(1, int(_BLOCK // (chars * _CELL_POINTS[0] + _CELL_POINTS[1])))
             self.lines += copies * (rows * math.ceil(columns / per_block) + _DISPLAY)
 
-    def sums(self, count: int, terms: int, chars: float) -> None:
-        """`count` displayed sums of `terms` terms of about `chars` characters each, and their totals."""
-        self.windows += count
+    def sums(self, count: int, terms: int, chars: float, worked: bool = True) -> None:
+        """`count` displayed sums of `terms` terms of about `chars` characters each, and their totals (steps
+        worked in full unless `worked` is false: sums written whatever `detail` says)."""
+        self.windows += count if worked else 0
         self.bytes += count * (terms * (chars + _TERM) + 60)
         self.lines += count * (math.ceil(terms / _PER_LINE) + _DISPLAY)
 
@@ -141,11 +142,17 @@ def estimate(problem: Problem, settings: Settings | None = None) -> Estimate:
     tally.text(5000, 12 + len(problem.layers))  # the preamble, title and problem statement, a line per layer
     numbers = written(problem.input)
     _maps(tally, shapes[0], numbers.chars)
+    inputs = []  # how each layer's input is written, for the backward pass's grids
     for layer, before, after in zip(problem.layers, shapes, shapes[1:]):
         tally.text(800, 8)  # the layer's heading and description
+        inputs.append(numbers.chars)
         numbers = _LAYERS.get(type(layer), _other)(context, layer, before, after, numbers)
     tally.text(600, 6)
     _maps(tally, shapes[-1], numbers.chars)  # the answer
+    if problem.train is not None:
+        from .estimate_backward import backward
+
+        backward(context, problem, shapes, inputs)
     return _result(tally)
 
 

@@ -308,7 +308,10 @@ def test_nonzero_judges_the_backward_stages_as_written(carried):
     problem = carried[0].problem
     assert judge(problem, only_nonzero).failures == {}
     mix = problem.layers[3]
-    cut = replace(problem, layers=problem.layers[:3] + (replace(mix, weights=from_numbers([Fraction(1, 2), 0])),) + problem.layers[4:])
+    cut = replace(
+        problem,
+        layers=problem.layers[:3] + (replace(mix, weights=from_numbers([Fraction(1, 2), 0])),) + problem.layers[4:],
+    )
     verdict = judge(cut, only_nonzero)
     upstream = training(cut).grad(4).upstream.floats()  # the gradient reaching the 1x1 layer's output
     assert np.any(upstream) and not np.any(0 * upstream)

@@ -150,6 +150,36 @@ def test_the_estimate_is_near_the_document(lenet_detail_2):
         assert 1 <= guess.pages <= guess.bytes / 500, guess
 
 
+TRAIN = '\n[train]\ntarget = 1\nloss = "mse"\nlearning_rate = 0.1\n'
+
+
+def test_the_estimate_counts_the_backward_pass(tmp_path):
+    """With [train] the backward pass is most of the document (LeNet's at --detail 2: 2.7 of its 4.1 MB): the
+    estimate of the whole stays within a factor of 1.5 of what is written, for LeNet trained one step and for the
+    tutorial's example, whose gradients are mostly 0 below its max pooling."""
+    (tmp_path / "lenet.toml").write_text(lenet_toml() + TRAIN, encoding="utf-8")
+    lenet, tutorial = load(tmp_path / "lenet.toml"), load(ROOT / "examples" / "tutorial-train.toml")
+    for problem, settings in ((lenet, replace(lenet.settings, detail=2)), (tutorial, tutorial.settings)):
+        size = len(render(trace(problem, settings), "md").encode())
+        guess, forward = estimate(problem, settings), estimate(replace(problem, train=None), settings)
+        assert size / 1.5 <= guess.bytes <= size * 1.5, (problem.title, guess, size)
+        assert guess.bytes > 1.5 * forward.bytes and guess.pages > forward.pages, (guess, forward)
+
+
+def test_a_trained_lenet_worked_in_full_is_refused_before_any_work(capsys, monkeypatch, tmp_path):
+    """Its forward pass alone is within the 20 MB pdflatex is given; with the backward pass (58 MB of Markdown
+    when written) it is not, and stepper says so before tracing anything."""
+    (tmp_path / "lenet.toml").write_text(lenet_toml() + TRAIN, encoding="utf-8")
+    problem = load(tmp_path / "lenet.toml")
+    full = replace(problem.settings, detail="all")
+    assert estimate(replace(problem, train=None), full).bytes < PDF_LIMIT["pdflatex"] < estimate(problem, full).bytes
+    untraced(monkeypatch)
+    out = tmp_path / "out"
+    code, _, err = run_stepper(capsys, "solve", tmp_path / "lenet.toml", "--detail", "all", "--out", out)
+    assert_one_error(code, err, tmp_path / "lenet.toml", (r"MB of LaTeX", r"more than the 20 MB stepper typesets"))
+    assert not out.exists()
+
+
 def test_the_estimate_counts_detail():
     problem = load(TUTORIAL)
     sizes = [estimate(problem, replace(problem.settings, detail=d)) for d in ("answers", 1, 2, "all")]
