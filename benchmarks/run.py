@@ -586,7 +586,13 @@ def main() -> None:
     def draw():
         return exam_module.generate(template, count, 1)
 
+    qr_module = importlib.import_module("stepper.exams.qr")
+    width_module = importlib.import_module("stepper.writing.maths._width")
+
     def draw_and_render():
+        # as one `stepper exam` run: nothing kept from an earlier repeat (the QR codes, the formulas measured)
+        qr_module.modules.cache_clear()
+        width_module.tex_width.cache_clear()
         sheets_module.write_exam(sheets_module.InMemory(), template, draw(), 1, ["md", "tex"])
 
     t_draw, t_all = compare(draw, draw_and_render, repeats=5)

@@ -15,6 +15,7 @@ the four-module quiet zone the standard asks for, so no TeX package is needed be
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import PurePath
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -40,10 +41,13 @@ def parse(text: str) -> dict[str, str]:
     return dict(parse_qsl(text[len(SCHEME) :], keep_blank_values=True, strict_parsing=True))
 
 
-def modules(text: str) -> list[list[bool]]:
-    """The code's modules, row by row from the top (True: dark), without the quiet zone."""
+@lru_cache(maxsize=64)
+def modules(text: str) -> tuple[tuple[bool, ...], ...]:
+    """The code's modules, row by row from the top (True: dark), without the quiet zone. Kept for the sheets of
+    the same variant (its Markdown and LaTeX sheet, the side and the drawing each ask): making a code is most of
+    a sheet's time, segno trying each of the eight masks."""
     code = segno.make(text, error="m", micro=False)
-    return [[bool(cell) for cell in row] for row in code.matrix]
+    return tuple(tuple(bool(cell) for cell in row) for row in code.matrix)
 
 
 def side_mm(text: str) -> float:
@@ -62,7 +66,7 @@ def tex_code(text: str) -> str:
     return "%\n".join(lines)
 
 
-def _runs(row: list[bool], unit: str) -> list[str]:
+def _runs(row: tuple[bool, ...], unit: str) -> list[str]:
     """One row of modules as TeX: each run of light modules a kern, each run of dark ones a rule."""
     out, start = [], 0
     for end in range(1, len(row) + 1):

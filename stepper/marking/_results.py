@@ -59,6 +59,17 @@ def missing(s: Stage, title: str, right: Values, out_of: Fraction) -> StageResul
     return StageResult(s, title, None, right, "missing", "", None, (), 0, cells, Fraction(0), out_of, (), None)
 
 
+def early_cells(mask: np.ndarray) -> tuple[tuple[int, ...], ...]:
+    if mask.ndim == 0:
+        return ((),) if mask else ()
+    return tuple(tuple(int(i) for i in idx) for idx in zip(*np.nonzero(mask)))
+
+
+def with_early(r: StageResult, early: tuple[tuple[int, ...], ...], why: str) -> StageResult:
+    """A result with the cells it accepted as rounded early, and how early rounding explains them."""
+    return r._replace(early=early, early_why=why) if early else r
+
+
 def written_values(answer: Answer) -> np.ndarray:
     """The written values as floats, NaN where a cell was left blank (NaN is close to nothing)."""
     written = answer.values.floats().astype(float)

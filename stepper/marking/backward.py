@@ -36,8 +36,8 @@ from ..core.spec import Settings
 from ..core.stages import Stage, backward_stages
 from ..core.trace import LayerTrace
 from ..core.train import Train
-from ._diagnose import Diagnosis, close, shape_words
-from ._results import StageResult, assemble, charged, filled, missing, written_values
+from ._diagnose import Diagnosis, close, early_tolerance, shape_words
+from ._results import StageResult, assemble, charged, early_cells, filled, missing, with_early, written_values
 from .mistakes import input_slips, loss_slips, record_or_none, top_slips, update_slips
 from .working import Answer, Working
 
@@ -306,11 +306,22 @@ def _judge(
     result = result._replace(answer=answer, cells=cells, blank=int((~answered).sum()))
     nothing = np.zeros(written.shape, dtype=bool)
     right = _any_close(written, expected.right, marker.tolerance)
-    follows = right | (_any_close(written, expected.own, marker.tolerance) if basis.own else nothing)
+    own = _any_close(written, expected.own, marker.tolerance) if basis.own else nothing
+    # Rounded early, as in the forward pass: a cell written to fewer places than asked but to the scheme's
+    # significant figures is right within half a unit of its own last place (0.00213 for 0.0021 to 4 places).
+    figures = marker.problem.marks.figures
+    spread = early_tolerance(answer, figures, marker.settings.decimals, marker.tolerance)
+    early_right = _any_close(written, expected.right, spread) & ~right
+    early_own = (_any_close(written, expected.own, spread) & ~own) if basis.own else nothing
+    early = early_cells((early_right | early_own) & ~(right | own)), f"written to {figures} or more significant figures"
+    right |= early_right
+    follows = right | own | early_own
     same = written.shape == s.shape
     if same and (right | ~answered).all():
         n = int(right.sum())
-        return result._replace(verdict="correct", cells_right=n, marks=marker._marks(out_of, n, cells))
+        return with_early(
+            result._replace(verdict="correct", cells_right=n, marks=marker._marks(out_of, n, cells)), *early
+        )
     taint = basis.taint or marker.no_follow
     if (follows | ~answered).all() and taint:  # it follows from the student's values, but those earn nothing
         n = int(right.sum()) if same else 0
@@ -323,13 +334,14 @@ def _judge(
         )
     if (follows | ~answered).all():
         n = int(follows.sum())
-        return result._replace(
+        done = result._replace(
             verdict="follow-through",
             cells_right=n,
             marks=marker._marks(out_of, n, cells),
             follows_from=basis.source,
             follows_what=basis.what,
         )
+        return with_early(done, *early)
     ok = (right if taint else follows) & answered
     n = int(ok.sum())
     diagnosis = _diagnose(s, written, expected, n, seen, marker.tolerance, basis.own)
@@ -417,7 +429,7 @@ def _kept(data: np.ndarray, settings: Settings) -> Values:
     return round_half_away(v, settings.decimals) if settings.rounding == "carry" else v
 
 
-def _any_close(written: np.ndarray, values: Sequence[Values | None], tolerance: float) -> np.ndarray:
+def _any_close(written: np.ndarray, values: Sequence[Values | None], tolerance: float | np.ndarray) -> np.ndarray:
     found = np.zeros(written.shape, dtype=bool)
     for v in values:
         found |= close(written, v, tolerance)

@@ -59,7 +59,7 @@ from ..core.trace import (
     Trace,
 )
 from ._diagnose import Diagnoser, close, early_tolerance, early_values, part, places
-from ._results import CellNote, StageResult, assemble, charged, filled, missing, written_values
+from ._results import CellNote, StageResult, assemble, charged, early_cells, filled, missing, with_early, written_values
 from .mistakes import record_or_none, run_or_none
 from .working import Answer, Working, WrittenSum
 from .written import Expected, SumCheck, check_sum, explain_total
@@ -237,11 +237,11 @@ class Marker:
         result = result._replace(answer=answer, cells=cells, blank=int(blank.sum()))
         right = c.right | c.early_right
         follows = right | c.own | c.early_own
-        early = _early_cells(follows & ~(c.right | c.own)), c.why
+        early = early_cells(follows & ~(c.right | c.own)), c.why
         same = written.shape == s.shape
         if same and (right | blank).all():
             n = int(right.sum())
-            return _with_early(
+            return with_early(
                 result._replace(verdict="correct", cells_right=n, marks=self._marks(out_of, n, cells)), *early
             )
         if (follows | blank).all() and carried.taint:  # it follows from the student's values, but those earn nothing
@@ -260,10 +260,10 @@ class Marker:
                 marks=self._marks(out_of, n, cells),
                 follows_from=carried.source,
             )
-            return _with_early(done, *early)
+            return with_early(done, *early)
         # When nothing may follow through, cells that match only the student's own values earn nothing.
         ok = right if carried.taint else follows
-        return _with_early(self._wrong(result, record, written, ok, implied, carried), *early)
+        return with_early(self._wrong(result, record, written, ok, implied, carried), *early)
 
     def _wrong(
         self,
@@ -498,17 +498,6 @@ class Compared(NamedTuple):
     early_own: np.ndarray  # ... of what the student's own earlier values give
     answered: np.ndarray  # not left blank
     why: str  # how early rounding explains the cells it accepts
-
-
-def _early_cells(mask: np.ndarray) -> tuple[tuple[int, ...], ...]:
-    if mask.ndim == 0:
-        return ((),) if mask else ()
-    return tuple(tuple(int(i) for i in idx) for idx in zip(*np.nonzero(mask)))
-
-
-def _with_early(r: StageResult, early: tuple[tuple[int, ...], ...], why: str) -> StageResult:
-    """A result with the cells it accepted as rounded early, and how early rounding explains them."""
-    return r._replace(early=early, early_why=why) if early else r
 
 
 def part_of(s: Stage, cells: np.ndarray) -> np.ndarray | None:

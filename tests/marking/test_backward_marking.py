@@ -232,6 +232,28 @@ def test_mazurs_network_worked_right_to_nine_places_gets_full_marks():
     assert {"layer3.db", "layer1.db"} <= {r.stage.key for r in fb.stages}
 
 
+def test_a_backward_value_rounded_early_to_three_figures_is_right_and_noted():
+    """As in the forward pass: a new weight written 1.00 (3 significant figures, 2 places) for 0.9996 is within
+    half a unit of its own last place, so it is right "rounded early"; 1.0 (2 figures) is not; with `figures = 0`
+    the allowance is off."""
+    text = working_text(TUTORIAL, planted(TUTORIAL))
+    at = text.index("[layer1.new]")
+    assert text.count("0.9996", at) == 1
+    for written, figures, right in (("1.00", 3, True), ("1.0", 3, False), ("1.00", 0, False)):
+        problem = tutorial_with("[train]\n", f"[marks]\nfigures = {figures}\n\n[train]\n") if figures != 3 else TUTORIAL
+        assert problem.marks.figures == figures
+        changed = text[:at] + text[at:].replace("0.9996", written, 1)
+        fb = Marker(problem).check(loads_working(changed, problem))
+        (new,) = [r for r in fb.stages if r.stage.key == "layer1.new.filter1"]
+        if right:
+            assert new.verdict == "correct" and new.early == ((1, 0),), new
+            assert new.early_why == "written to 3 or more significant figures"
+        else:
+            assert new.verdict == "wrong" and new.wrong == ((1, 0),) and not new.early, new
+        others = [r for r in fb.stages if r.stage.key != "layer1.new.filter1"]
+        assert all(r.verdict == "correct" for r in others)
+
+
 def test_a_wrong_first_gradient_carried_on_correctly_earns_follow_through_on_every_later_stage():
     fb = check(TUTORIAL, planted(TUTORIAL, top=lambda g: g * 1.5), MARKER)  # no known slip: a wrong yhat - y
     by_key = {r.stage.key: r for r in fb.stages}
