@@ -18,7 +18,7 @@ Each loss's convention is stated here once and printed in every solution's "Conv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -115,6 +115,14 @@ def read_train(raw, problem: Problem) -> Train:
             place="[train] field 'ties'",
         )
     return Train(target, target_class, loss, Fraction(rate), steps, update_bias, ties)
+
+
+def with_class(train: Train, k: int) -> Train:
+    """The same training towards class k (counted from 1) instead: its one-hot vector as the target."""
+    n = train.target.shape[0]
+    if not 1 <= k <= n:
+        raise StepperError(f"expected a class from 1 to {n} (the network has {n} outputs), found {k}")
+    return replace(train, target=reading.vector([int(j == k) for j in range(1, n + 1)], "the target"), target_class=k)
 
 
 def _target(raw, n: int, loss: str) -> tuple[Values, int | None]:

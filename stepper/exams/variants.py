@@ -5,6 +5,7 @@
     "layer1.filters.1" = [-1, 0, 1, 2]   # every cell of filter 1: one of these
     "layer3.type" = ["maxpool", "avgpool"]
     "layer6.weights" = "0..0.5 by 0.1"   # 0, 0.1, ..., 0.5
+    "train.target" = [1, 2]              # with [train]: the class each variant trains towards
 
     balance = true                       # the default: each type for as many variants as the others
     fixed = ["layer3.type"]              # or one type for the whole exam, drawn from the exam's seed
@@ -36,6 +37,7 @@ from ..core.errors import StepperError, suggestion
 from ..core.load import NON_FINITE, TOP_FIELDS, from_data, read_text, read_toml, shown
 from ..core.numbers import Values, fraction, from_numbers
 from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Layer, Pool, Problem, arrays
+from ..core.train import with_class
 from .fairness import Constraints, read_constraints
 from .moodle import LAYOUTS
 
@@ -75,7 +77,7 @@ class Choice:
     layer: int | None  # 1-based; None for the input
     field: str  # "input", "filters", "stride", "type", ...
     part: int | None  # 0-based filter, channel or neuron; None for the whole field
-    how: str  # CELLS, "pair", "pair0", "count" or "type"
+    how: str  # CELLS, "pair", "pair0", "count", "type" or "class" (a [train] target)
     values: tuple  # Fractions, or names of layer types
     dealt: str = FREE  # a type: BALANCED over the exam's variants, FIXED for the exam, or FREE (drawn alone)
 
@@ -269,6 +271,8 @@ def _choice(path: str, spec, base: Problem) -> Choice:
     place = f"[random] {path!r}"
     pieces = path.split(".")
     found: Layer | None = None
+    if pieces[0] == "train":
+        return _target_choice(path, pieces, spec, base, place)
     if pieces[0] == "input":
         layer, kind_fields, rest = None, {"input": CELLS}, pieces
         count = base.input.shape[0]
@@ -296,6 +300,23 @@ def _choice(path: str, spec, base: Problem) -> Choice:
                 place=place,
             )
     return Choice(path, layer, field, part, how, values)
+
+
+def _target_choice(path: str, pieces: list[str], spec, base: Problem, place: str) -> Choice:
+    """ "train.target": the class the variant's [train] step trains towards, drawn for each variant."""
+    if pieces != ["train", "target"]:
+        raise StepperError("expected 'train.target' (the class each variant trains towards)", place=place)
+    if base.train is None:
+        raise StepperError("the problem has no [train] to vary: give one, with a target class", place=place)
+    values = _values(spec, place, "class")
+    classes = base.train.target.shape[0]
+    beyond = [v for v in values if v > classes]
+    if beyond:
+        raise StepperError(
+            f"expected classes from 1 to {classes} (the network has {classes} outputs), found {_show(beyond[0])}",
+            place=place,
+        )
+    return Choice(path, None, "target", None, "class", values)
 
 
 def _layer_path(pieces: list[str], base: Problem, place: str) -> tuple[int, list[str]]:
@@ -436,6 +457,9 @@ def _show(x: Fraction) -> str:
 
 def _apply(problem: Problem, choice: Choice, rng: np.random.Generator, dealt: str | None = None) -> Problem:
     """`problem` with one choice drawn (`dealt`: the type dealt to this variant, if the choice is dealt)."""
+    if choice.how == "class":
+        assert problem.train is not None  # _target_choice checked
+        return replace(problem, train=with_class(problem.train, int(choice.draw(rng, 1)[0])))
     if choice.layer is None:
         return replace(problem, input=_redraw(problem.input, choice, rng))
     layers = list(problem.layers)

@@ -316,3 +316,50 @@ def test_nonzero_judges_the_backward_stages_as_written(carried):
     upstream = training(cut).grad(4).upstream.floats()  # the gradient reaching the 1x1 layer's output
     assert np.any(upstream) and not np.any(0 * upstream)
     assert verdict.failures == {"nonzero": "layer3.grad.channel2 is all zeros"}, verdict.failures
+
+
+def test_the_target_class_is_drawn_for_each_variant(folder):
+    """ "train.target" = [1, 2] draws the class each variant trains towards: both classes come up, and each
+    variant's loss is -log of its own class's softmax output (numpy), and its first gradient yhat - onehot."""
+    text = (
+        template_file(folder)
+        .read_text(encoding="utf-8")
+        .replace("[random]\n", '[random]\n"train.target" = [1, 2]\n', 1)
+    )
+    path = folder / "drawn-target.toml"
+    path.write_text(text, encoding="utf-8")
+    variants = generate(load_template(path), 8, seed=2)
+    classes = [v.problem.train.target_class for v in variants]
+    assert set(classes) == {1, 2}, classes
+    for v, k in zip(variants, classes):
+        assert v.problem.train.target.floats().tolist() == [float(j == k) for j in (1, 2)]
+        p = v.trace.output.floats()
+        loss = v.training.value(next(s for s in backward_stages(v.problem) if s.key == "loss")).floats()
+        assert abs(float(loss.ravel()[0]) - (-np.log(p[k - 1]))) < 1e-3
+        grad = v.training.value(next(s for s in backward_stages(v.problem) if s.key == "layer6.grad.z1")).floats()
+        assert abs(float(grad.ravel()[0]) - (p[0] - (k == 1))) < 1e-3
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ('"train.target" = [1, 3]', r"expected classes from 1 to 2 \(the network has 2 outputs\), found 3"),
+        ('"train.target" = [0, 1]', r"expected whole numbers from 1 to 100, found 0"),
+        ('"train.rate" = [1, 2]', r"expected 'train.target' \(the class each variant trains towards\)"),
+    ],
+)
+def test_a_drawn_target_that_cannot_be_is_refused_in_one_line(folder, capsys, entry, expected):
+    text = template_file(folder).read_text(encoding="utf-8").replace("[random]\n", f"[random]\n{entry}\n", 1)
+    path = folder / "bad-target.toml"
+    path.write_text(text, encoding="utf-8")
+    code, _, err = run_stepper(capsys, "exam", path, "--out", folder / "bad-out")
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert re.search(expected, err) and "[random]" in err and "bad-target.toml" in err, err
+
+
+def test_a_drawn_target_needs_train(folder, capsys):
+    text = TEMPLATE.read_text(encoding="utf-8").replace("[random]\n", '[random]\n"train.target" = [1, 2]\n', 1)
+    path = folder / "no-train.toml"
+    path.write_text(text, encoding="utf-8")
+    code, _, err = run_stepper(capsys, "exam", path, "--out", folder / "no-train-out")
+    assert code == 2 and "the problem has no [train] to vary" in err and len(err.splitlines()) == 1, err
