@@ -29,7 +29,7 @@ from typing import IO, Protocol
 
 from ..core.stages import SUM_LAYERS, Stage, every_stage, layer_title, stage_points
 from ..core.trace import Trace
-from ..writing.documents import environment, render, render_keys_chunks, render_layer, render_template
+from ..writing.documents import environment, render, render_keys_chunks, render_layer, render_question, render_template
 from ..writing.latex import typeset
 from ..writing.output import marked
 from . import qr
@@ -270,21 +270,6 @@ def _span(problem, group: list[Stage]) -> str:
     return f"{first} and {last}" if len(group) == 2 else f"{first} to {last}"
 
 
-def render_sheet(trace: Trace, fmt: str, sheet: AnswerSheet, templates: Path | None = None) -> str:
-    """A variant's question sheet with its answer boxes, marks and page marks (`question.md` or `.tex`)."""
-    env = environment(fmt, trace.settings, templates)
-    return render_template(
-        env,
-        f"question.{fmt}",
-        trace=trace,
-        problem=trace.problem,
-        settings=trace.settings,
-        variant=sheet.variant,
-        asked=every_stage(trace.problem),
-        sheet=sheet,
-    )
-
-
 def render_backward_answers(v: Variant, fmt: str, templates: Path | None = None) -> str:
     """The backward pass's answers of a variant alone (`answer_backward.j2`): the feedback of its questions on a
     learning platform."""
@@ -321,7 +306,9 @@ def write_exam(
                 for part, text in (
                     (
                         "question",
-                        render_sheet(v.trace, fmt, answer_sheet(v.trace, template.source, seed, v.id), templates),
+                        render_question(
+                            v.trace, fmt, v.id, templates, answer_sheet(v.trace, template.source, seed, v.id)
+                        ),
                     ),
                     ("key", render(key_trace, fmt, settings, templates)),
                 ):
@@ -375,18 +362,8 @@ def _write_platforms(
     """The exam for learning platforms: a Moodle quiz (moodle.xml), an IMS QTI 2.1 package (qti.zip) and a Canvas
     quiz package (canvas.zip), each variant's sheet and keys rendered as Markdown for their HTML."""
 
-    def question_of(v: Variant) -> str:  # documents.render_question, asking for the backward stages too
-        env = environment("md", v.trace.settings, templates)
-        problem = v.trace.problem
-        return render_template(
-            env,
-            "question.md",
-            trace=v.trace,
-            problem=problem,
-            settings=v.trace.settings,
-            variant=v.id,
-            asked=every_stage(problem),
-        )
+    def question_of(v: Variant) -> str:
+        return render_question(v.trace, "md", v.id, templates)
 
     def keys_of(v: Variant) -> dict[int, str]:
         keys = {n: render_layer(v.trace, n, "md", settings, templates) for n in range(1, len(v.trace.layers) + 1)}

@@ -251,11 +251,14 @@ def render_class_summary(view: Any, problem: Problem, fmt: str, templates: Path 
     return render_template(env, f"class-summary.{fmt}", view=view, problem=problem, settings=problem.settings)
 
 
-def render_question(trace: Trace, fmt: str, variant: str, templates: Path | None = None) -> str:
-    """An exam variant's question sheet: its problem, and each stage to write down, with no answers."""
-    from ..core.stages import stages
+def render_question(trace: Trace, fmt: str, variant: str, templates: Path | None = None, sheet: Any = None) -> str:
+    """An exam variant's question sheet: its problem, and each stage to write down (with [train], the backward
+    pass's too), with no answers. With `sheet` (exams.sheets.AnswerSheet) it is the answer sheet a class sits:
+    boxes, marks and working space per stage, and the variant's id and QR code on every page."""
+    from ..core.stages import every_stage
 
     env = environment(fmt, trace.settings, templates)
+    context = {"sheet": sheet} if sheet is not None else {}
     return render_template(
         env,
         f"question.{fmt}",
@@ -263,7 +266,8 @@ def render_question(trace: Trace, fmt: str, variant: str, templates: Path | None
         problem=trace.problem,
         settings=trace.settings,
         variant=variant,
-        asked=stages(trace.problem),
+        asked=every_stage(trace.problem),
+        **context,
     )
 
 

@@ -20,11 +20,11 @@ import pytest
 from stepper import __version__
 from stepper.cli import main
 from stepper.core.load import loads
-from stepper.core.stages import Stage, stages
+from stepper.core.stages import Stage, stage_points, stages
 from stepper.exams import qr
-from stepper.core.stages import stage_points
-from stepper.exams.sheets import MOST_COLUMNS, NARROWEST_MM, answer_sheet, grid, render_sheet
+from stepper.exams.sheets import MOST_COLUMNS, NARROWEST_MM, answer_sheet, grid
 from stepper.exams.variants import load_template
+from stepper.writing.documents import render_question
 from stepper.writing.latex import typeset
 from tests.helpers import ROOT
 
@@ -184,7 +184,7 @@ def test_marks_are_the_markers_own():
     assert points["layer1.filter1"] == 3 and points["layer1.filter2"] == 1 and points["layer6.z1"] == Fraction(5, 2)
     sheet = answer_sheet(_trace(problem), "tutorial.toml", 7, "004")
     assert sheet.total == sum(points.values())
-    tex = render_sheet(_trace(problem), "tex", sheet)
+    tex = render_question(_trace(problem), "tex", sheet.variant, sheet=sheet)
     assert r"\answerlabel{1}{Layer 1 (convolution), filter 1}{layer1.filter1}{3 marks}" in tex
     assert r"\answerlabel{10}{Layer 7 (softmax)}{layer7.values}{0.5 marks}" in tex
     assert r"{z1}{layer6.z1}{2.5 marks}" in tex and "{5 marks}" in tex
@@ -202,7 +202,7 @@ def _trace(problem):
 def test_the_markdown_sheet_has_a_table_per_stage_and_the_codes_text():
     problem = loads((ROOT / "examples" / "tutorial.toml").read_text(encoding="utf-8"))
     sheet = answer_sheet(_trace(problem), "tutorial.toml", 1, "002")
-    md = render_sheet(_trace(problem), "md", sheet)
+    md = render_question(_trace(problem), "md", sheet.variant, sheet=sheet)
     assert "`stepper:exam?t=tutorial.toml&s=1&v=002&sv=" in md
     section = md.split("### 1. Layer 1 (convolution), filter 1 · `layer1.filter1` · 1 mark", 1)[1].split("###")[0]
     rows = [line for line in section.splitlines() if line.startswith("|")]
@@ -214,8 +214,6 @@ def test_the_markdown_sheet_has_a_table_per_stage_and_the_codes_text():
 
 
 def test_a_moodle_question_keeps_its_list():
-    from stepper.writing.documents import render_question
-
     problem = loads((ROOT / "examples" / "tutorial.toml").read_text(encoding="utf-8"))
     text = render_question(_trace(problem), "md", "001")
     assert "1. Layer 1 (convolution), filter 1: a 4×4 map (`layer1.filter1`)" in text
@@ -300,7 +298,7 @@ def test_a_sheet_of_many_stages_still_fits_the_page(tmp_path):
     result = _trace(problem)
     asked = stages(problem)
     assert len(asked) == 3 + 3 + 1 + 20 + 1
-    tex = render_sheet(result, "tex", answer_sheet(result, "many.toml", 3, "012"))
+    tex = render_question(result, "tex", "012", sheet=answer_sheet(result, "many.toml", 3, "012"))
     found = boxes(tex)
     for s in asked:
         assert found[s.key] == expected(s), s.key
