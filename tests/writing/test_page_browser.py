@@ -113,6 +113,31 @@ def test_keyboard_and_next_step_through_the_windows(opened, tutorial):
     assert highlighted(opened) == window_cells(tutorial, 1, 3)
 
 
+def test_each_map_is_one_tab_stop_and_the_arrows_move_inside_it(opened):
+    """With 82 cells that are buttons, Tab would stop 82 times: each map is one stop (a roving tabindex), its
+    first cell until another is visited; Tab leaves the map, Shift+Tab comes back to the cell last visited,
+    and Home and End go to the map's first and last cell."""
+    maps = opened.locator("table.map")
+    assert maps.count() > 1
+    for k in range(maps.count()):
+        stops = maps.nth(k).locator("button.cell").evaluate_all("bs => bs.filter(b => b.tabIndex === 0).length")
+        assert stops == 1
+    label = "document.activeElement.getAttribute('aria-label')"
+    opened.locator("button.cell").first.focus()
+    assert opened.evaluate(label) == "Output row 1, column 1 of filter 1"
+    opened.keyboard.press("ArrowDown")
+    opened.keyboard.press("ArrowRight")
+    assert opened.evaluate(label) == "Output row 2, column 2 of filter 1"
+    opened.keyboard.press("Tab")
+    assert opened.evaluate(label) == "Output row 1, column 1 of filter 2"  # the next map, not the next cell
+    opened.keyboard.press("Shift+Tab")
+    assert opened.evaluate(label) == "Output row 2, column 2 of filter 1"
+    opened.keyboard.press("End")
+    assert opened.evaluate(label) == "Output row 4, column 4 of filter 1"
+    opened.keyboard.press("Home")
+    assert opened.evaluate(label) == "Output row 1, column 1 of filter 1"
+
+
 def test_present_mode_one_window_a_step(opened, tutorial):
     normal = opened.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
     cell(opened, 1, 2).click()

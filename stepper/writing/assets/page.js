@@ -113,6 +113,7 @@
     var button = steps[k], step = stepOf(button), panel = panelOf(button);
     current = k;
     highlight(step, button);
+    rove(button);
     document.querySelectorAll(".current-stage, .current-group").forEach(function (el) {
       el.classList.remove("current-stage", "current-group");
     });
@@ -210,21 +211,33 @@
     if (!on && current >= 0) steps[current].scrollIntoView({ block: "center" });
   }
 
-  /* ---- the keyboard: arrows move between a map's cells; PageUp/PageDown step; Escape leaves present ---- */
+  /* ---- the keyboard: arrows (and Home, End) move between a map's cells; PageUp/PageDown step; Escape leaves
+     present ---- */
+
+  /* A map is one tab stop (a roving tabindex): Tab passes over its cells to what follows, the arrows move
+     between them, and the cell last visited is the one Tab comes back to. */
+  function rove(button) {
+    var table = button.closest("table");
+    table.querySelectorAll("button.cell").forEach(function (b) { b.tabIndex = b === button ? 0 : -1; });
+  }
 
   function move(button, key) {
     var td = button.parentElement, tr = td.parentElement, rows = tr.parentElement.rows;
     var r = tr.sectionRowIndex, c = td.cellIndex;
     var dr = { ArrowUp: -1, ArrowDown: 1 }[key] || 0, dc = { ArrowLeft: -1, ArrowRight: 1 }[key] || 0;
     var row = rows[r + dr], cell = row && row.cells[c + dc], target = cell && cell.querySelector("button.cell");
-    if (target) target.focus();
+    if (key === "Home" || key === "End") {
+      var all = tr.parentElement.querySelectorAll("button.cell");
+      target = all[key === "Home" ? 0 : all.length - 1];
+    }
+    if (target) { rove(target); target.focus(); }
   }
 
   function onKey(event) {
     var target = event.target;
     if (event.key === "Escape" && body.classList.contains("present")) { present(false); return; }
     if (target.tagName === "INPUT") return;
-    if (target.classList && target.classList.contains("cell") && /^Arrow/.test(event.key)) {
+    if (target.classList && target.classList.contains("cell") && /^(Arrow|Home$|End$)/.test(event.key)) {
       event.preventDefault();
       move(target, event.key);
     } else if (event.key === "PageDown" || (body.classList.contains("present") && event.key === "ArrowRight")) {
@@ -240,6 +253,10 @@
 
   function start() {
     renderStatic();
+    document.querySelectorAll("table.map").forEach(function (table) {
+      var first = table.querySelector("button.cell");
+      if (first) rove(first);
+    });
     steps.forEach(function (button, k) {
       button.addEventListener("click", function () { show(k, "answer"); });
     });
