@@ -77,7 +77,13 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.globals.update(grids=grids, step_cells=step_cells, cell_label=cell_label, neuron_weights=neuron_weights)
+    env.globals.update(
+        grids=grids,
+        step_cells=step_cells,
+        cell_label=cell_label,
+        neuron_weights=neuron_weights,
+        as_convolution=as_convolution,
+    )
     env.globals["inline"] = Markup  # a vendored asset or the embeddable JSON, written as it is
     env.filters.update(shade=shade_class, minus=minus, pair=pair, sides=sides)
     env.tests["plain"] = lambda text: bool(PLAIN.fullmatch(text))
@@ -190,9 +196,17 @@ def shade(value: Any, top: float) -> int:
     return int(math.copysign(min(SHADES, math.ceil(SHADES * abs(value) / top - 1e-9)), value))
 
 
+def as_convolution(layer: dict[str, Any]) -> dict[str, Any]:
+    """A transposed convolution worked as a convolution (transposed = "convolution") seen as that convolution:
+    its expanded input as the padded input, the turned filters and the windows, under the layer's own heading
+    and output (page.js's stepOf merges them the same way)."""
+    return {**layer, **layer["convolution"]} if "convolution" in layer else layer
+
+
 def step_cells(layer: dict[str, Any]) -> dict[str, int]:
     """Which output cells of a layer are steps: the 1-based output index ("1,2,3") of each, to its position in
     the layer's list of steps (its windows, 1x1 cells, neurons or elements)."""
+    layer = as_convolution(layer)
     for field in STEP_LISTS:
         if field in layer:
             return {",".join(map(str, _output_index(layer, field, item))): n for n, item in enumerate(layer[field])}

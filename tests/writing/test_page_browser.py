@@ -175,3 +175,41 @@ def test_try_it_asks_then_reveals(opened, tutorial):
     panel.locator(".try button").click()
     assert "Not quite" in panel.locator(".verdict.wrong").inner_text()
     assert "= -5" in working(opened)
+
+
+def test_a_transposed_convolution_worked_as_a_convolution_has_its_windows_as_steps(browser, tmp_path):
+    """With transposed = "convolution" each output cell is a step, as a convolution's: choosing one highlights
+    its window of the expanded input and shows its sum. Checked against numpy: the input's cells set 2 apart
+    with zeros around them, and the filter turned 180 degrees, slid with stride 1."""
+    import numpy as np
+
+    from stepper import loads, trace
+    from stepper.writing.page import render_page
+
+    problem = loads(
+        (Path(__file__).resolve().parents[2] / "examples" / "transposed-convolution.toml").read_text(encoding="utf-8")
+        + '\n[settings]\ntransposed = "convolution"\n'
+    )
+    path = tmp_path / "transposed.html"
+    path.write_text(render_page(trace(problem)), encoding="utf-8")
+    x = np.array([[1, 2], [3, -1]])
+    k = np.array([[1, 0, 1], [0, 2, 0], [-1, 0, 1]])[::-1, ::-1]
+    # stride 2, padding 1, output padding 1: the input's cells 2 apart, k - 1 - p = 1 zero around, 1 more below/right
+    expanded = np.zeros((6, 6), dtype=int)
+    expanded[1:4:2, 1:4:2] = x
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    problems = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(path.as_uri())
+    table = 'table[data-layer="0"]'
+    assert page.locator(f"{table} button.cell").count() == 16
+    for row, col in ((1, 1), (2, 3), (4, 4)):
+        page.locator(f'{table} button[aria-label="Output row {row}, column {col}"]').click()
+        marked = set(page.eval_on_selector_all(f'{table}[data-role="padded"] td.hl', "els => els.map(e => e.dataset.at)"))
+        assert marked == {f"1,{r},{c}" for r in range(row, row + 3) for c in range(col, col + 3)}
+        value = int((expanded[row - 1 : row + 2, col - 1 : col + 2] * k).sum())
+        shown = page.locator('.panel[data-layer="0"] .working').inner_text().replace(MINUS, "-").replace(" ", "")
+        assert shown.endswith(f"={value}"), shown
+    assert page.locator(f"{table}[data-role=\"padded\"] caption").inner_text() == "Expanded input"
+    assert problems == []
+    page.close()

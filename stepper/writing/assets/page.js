@@ -28,6 +28,8 @@
 
   function stepOf(button) {
     var layer = data.layers[Number(button.dataset.layer)];
+    // a transposed convolution worked as a convolution: that convolution's windows (page.py's as_convolution)
+    if (layer.convolution) layer = Object.assign({}, layer, layer.convolution);
     var field = LISTS.filter(function (name) { return Array.isArray(layer[name]); })[0];
     return { layer: layer, index: Number(button.dataset.layer), field: field, item: layer[field][Number(button.dataset.item)] };
   }
