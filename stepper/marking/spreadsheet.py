@@ -389,20 +389,39 @@ def _xlsx_table(path: Path) -> list[list[str]]:
     data = read_regular(path, str(path), MAX_SHEET_BYTES)
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        # The same sheet with its formulas: a formula whose value was never saved (a file written by a program,
+        # not by Excel or LibreOffice) reads as empty, which would mark a student's answer as left blank.
+        written = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
         try:
-            sheet = book.worksheets[0]
+            sheet, formulas = book.worksheets[0], written.worksheets[0].iter_rows(values_only=True)
             rows = []
             for n, values in enumerate(sheet.iter_rows(values_only=True), 1):
                 if n > MAX_ROWS + 1:
                     raise StepperError(f"more than {MAX_ROWS:,} rows: split the class", file=str(path))
+                _no_unsaved_formula(values, next(formulas, ()), n, path)
                 rows.append([_xlsx_text(v) for v in values])
             return rows
         finally:
             book.close()
+            written.close()
     except StepperError:
         raise
     except Exception as e:  # noqa: BLE001 - a broken workbook, in whatever way openpyxl finds it broken
         raise StepperError(f"not a readable .xlsx workbook: {type(e).__name__}: {e}", file=str(path)) from None
+
+
+def _no_unsaved_formula(values: tuple, formulas: tuple, row: int, path: Path) -> None:
+    """Refuse a cell that holds a formula but no saved value: its answer cannot be read."""
+    from openpyxl.utils import get_column_letter
+
+    for k, (value, formula) in enumerate(zip(values, formulas)):
+        if value is None and isinstance(formula, str) and formula.startswith("="):
+            shown = formula if len(formula) <= 40 else formula[:37] + "..."
+            raise StepperError(
+                f"cell {get_column_letter(k + 1)}{row} holds a formula ({shown}) with no saved value: open the "
+                "workbook in Excel or LibreOffice and save it, so that its values are stored, or type the values",
+                file=str(path),
+            )
 
 
 def _xlsx_text(value: object) -> str:

@@ -162,6 +162,48 @@ def test_a_class_from_an_xlsx_workbook_gets_the_same_marks(a_class, tmp_path):
     assert "Mark: 5 out of 11" in (tmp_path / "x" / "Student-no-padding-004-feedback.md").read_text(encoding="utf-8")
 
 
+def test_a_formula_without_a_saved_value_is_refused_not_read_as_blank(a_class, tmp_path, capsys):
+    """A workbook written by a program (openpyxl here) keeps a formula's text but no value: read as it is, the
+    student's answer would be blank and marked so. It is refused in one line naming the cell; once a value is
+    saved with the formula (as Excel and LibreOffice save), that value is read."""
+    import zipfile
+
+    openpyxl = pytest.importorskip("openpyxl")
+    _, rows = a_class
+    rows = rows[:3]
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(columns)
+    for row in rows:
+        sheet.append([xlsx_value(row[c]) if c in row else None for c in columns])
+    answer = next(k for k, c in enumerate(columns) if c not in ("student", "variant") and xlsx_value(rows[1][c]) == 0)
+    cell = sheet.cell(row=3, column=answer + 1)
+    cell.value = "=1-1"
+    book.save(tmp_path / "answers.xlsx")
+    out = tmp_path / "out"
+    code, _, err = run_stepper(capsys, "check", TUTORIAL, tmp_path / "answers.xlsx", "--out", out)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"answers.xlsx: cell {cell.coordinate} holds a formula (=1-1) with no saved value" in err, err
+    assert not out.exists()
+    # The same workbook with the formula's value saved beside it: read as that value, as typed.
+    with zipfile.ZipFile(tmp_path / "answers.xlsx") as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    xml = parts["xl/worksheets/sheet1.xml"].decode("utf-8")
+    assert "<f>1-1</f><v></v>" in xml or "<f>1-1</f><v />" in xml or "<f>1-1</f>" in xml
+    xml = xml.replace("<f>1-1</f><v></v>", "<f>1-1</f><v>0</v>").replace("<f>1-1</f><v />", "<f>1-1</f><v>0</v>")
+    if "<f>1-1</f><v>0</v>" not in xml:
+        xml = xml.replace("<f>1-1</f>", "<f>1-1</f><v>0</v>")
+    parts["xl/worksheets/sheet1.xml"] = xml.encode("utf-8")
+    with zipfile.ZipFile(tmp_path / "saved.xlsx", "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    write_csv(tmp_path / "answers.csv", rows)
+    assert main(["check", str(TUTORIAL), str(tmp_path / "saved.xlsx"), "--out", str(tmp_path / "x")]) == 0
+    assert main(["check", str(TUTORIAL), str(tmp_path / "answers.csv"), "--out", str(tmp_path / "c")]) == 0
+    assert summary(tmp_path / "x") == summary(tmp_path / "c")
+
+
 def test_xlsx_without_openpyxl_says_what_to_install(tmp_path, capsys, monkeypatch):
     (tmp_path / "answers.xlsx").write_bytes(b"PK")
     monkeypatch.setitem(sys.modules, "openpyxl", None)
