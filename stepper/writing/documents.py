@@ -134,8 +134,13 @@ def environment(fmt: str, settings: Settings, templates: Path | None = None) -> 
         # files with why each was left out, for a class summary: "a.toml (not UTF-8); b.toml (empty)"
         return "; ".join(f"{spec.escape(name)} ({spec.escape(why)})" for name, why in entries)
 
+    def breakable(text: str) -> str:
+        # Untrusted text with no spaces (a file name, a code's text) that may break anywhere: in LaTeX a zero-width
+        # break between characters, so that a long one wraps instead of running over the margin.
+        return "\\allowbreak{}".join(map(spec.escape, text)) if fmt == "tex" else spec.escape(text)
+
     env.filters.update(escape=spec.escape, partial=partial, grad_partial=grad_partial, display=display, points=points)
-    env.filters.update(listed=listed, shown=shown, more=more)
+    env.filters.update(listed=listed, shown=shown, more=more, breakable=breakable)
     env.globals.update(m=maths, mk=spec, describe=describe_layer)
     env.globals.update(step_kind=step_kind, cell_name=cell_name, size_words=size_words)
     return env

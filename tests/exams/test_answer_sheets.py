@@ -249,6 +249,37 @@ def test_a_hostile_title_and_file_name_are_escaped(tmp_path):
     assert "t=week%203%20%26%20%7Bquiz%7D%2050%25_%231~.toml" in md
 
 
+@needs_tools
+def test_a_long_file_name_wraps_in_the_header_and_footer_rather_than_running_over(tmp_path):
+    """A 32-character Chinese file name is 300 characters of the code's text, percent-encoded, with no space to
+    break at: it ran off the page and over "Variant 001, page 1". Now it wraps: every word pdftotext finds on the
+    first page lies within the page, and none overlaps another."""
+    name = "卷积神经网络期末考试第三题手算前向传播与反向传播的完整步骤练习卷.toml"
+    (tmp_path / name).write_text(TEMPLATE.read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["exam", str(tmp_path / name), "--variants", "1", "--format", "tex,pdf", "--out", str(out)]) == 0
+    html = subprocess.run(
+        ["pdftotext", "-bbox", "-f", "1", "-l", "1", str(out / "variant-001-question.pdf"), "-"],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    width = float(re.search(r'<page width="([\d.]+)"', html)[1])
+    words = [
+        (float(a), float(b), float(c), float(d), w)
+        for a, b, c, d, w in re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<', html)
+    ]
+    assert any(w.startswith("stepper:exam") for *_, w in words)
+    assert all(0 <= x0 and x1 <= width for x0, _, x1, _, _ in words), max(x1 for _, _, x1, _, _ in words)
+    for i, (ax0, ay0, ax1, ay1, a) in enumerate(words):
+        for bx0, by0, bx1, by1, b in words[i + 1 :]:
+            # (a font's box reaches above and below its letters: lines overlap a little; words set over each
+            # other overlap by most of their height)
+            tall = min(ay1 - ay0, by1 - by0) / 2
+            overlap = min(ax1, bx1) - max(ax0, bx0) > 0.5 and min(ay1, by1) - max(ay0, by0) > tall
+            assert not overlap, (a, b)
+
+
 # ---- many stages, wide maps ----
 
 # LeNet-like in what matters to a sheet: 28-column maps (wider than a line of boxes), a 168-value vector, 20 neurons.
