@@ -118,8 +118,11 @@ def read_train(raw, problem: Problem) -> Train:
 
 
 def with_class(train: Train, k: int) -> Train:
-    """The same training towards class k (counted from 1) instead: its one-hot vector as the target."""
+    """The same training towards class k (counted from 1) instead: its one-hot vector as the target. A network
+    of one output trains towards k itself, 0 or 1 (class 1 is target 1, as `target = 1` reads)."""
     n = train.target.shape[0]
+    if n == 1 and k in (0, 1):
+        return replace(train, target=reading.vector([k], "the target"), target_class=k or None)
     if not 1 <= k <= n:
         raise StepperError(f"expected a class from 1 to {n} (the network has {n} outputs), found {k}")
     return replace(train, target=reading.vector([int(j == k) for j in range(1, n + 1)], "the target"), target_class=k)

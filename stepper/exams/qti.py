@@ -99,7 +99,9 @@ def qti_package(
 def _item(ident: str, title: str, v: Variant, group: list[StageAnswers], sheet: str, key: str) -> str:
     """One assessmentItem: a response per cell of the group's stages, the sheet and a table of blanks per stage,
     the right cells counted per stage and scored once from the counts, and the key shown once answered."""
-    marks = stage_marks(v.problem)
+    # Each stage's marks as the platform stores points (4 decimal places), so that full marks are MAXSCORE exactly
+    # (1/6 of a mark is 0.1667 in both).
+    marks = {key: Fraction(decimal(m)) for key, m in stage_marks(v.problem).items()}
     declarations, counts, asks, conditions, parts = [], [], [], [], []
     for found in group:
         s, answers = found.stage, found.cells

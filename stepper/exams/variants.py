@@ -308,14 +308,17 @@ def _target_choice(path: str, pieces: list[str], spec, base: Problem, place: str
         raise StepperError("expected 'train.target' (the class each variant trains towards)", place=place)
     if base.train is None:
         raise StepperError("the problem has no [train] to vary: give one, with a target class", place=place)
-    values = _values(spec, place, "class")
     classes = base.train.target.shape[0]
+    # One output (a sigmoid with binary cross-entropy): its target is drawn, 0 or 1; else a class from 1.
+    values = _values(spec, place, "count" if classes == 1 else "class")
     beyond = [v for v in values if v > classes]
     if beyond:
-        raise StepperError(
-            f"expected classes from 1 to {classes} (the network has {classes} outputs), found {_show(beyond[0])}",
-            place=place,
+        expected = (
+            "0 or 1 (the network has one output: its target)"
+            if classes == 1
+            else (f"classes from 1 to {classes} (the network has {classes} outputs)")
         )
+        raise StepperError(f"expected {expected}, found {_show(beyond[0])}", place=place)
     return Choice(path, None, "target", None, "class", values)
 
 

@@ -311,8 +311,10 @@ def _judge(
     # significant figures is right within half a unit of its own last place (0.00213 for 0.0021 to 4 places).
     figures = marker.problem.marks.figures
     spread = early_tolerance(answer, figures, marker.settings.decimals, marker.tolerance)
-    early_right = _any_close(written, expected.right, spread) & ~right
-    early_own = (_any_close(written, expected.own, spread) & ~own) if basis.own else nothing
+    # Measured from the value worked in full (the last of each list), as the forward pass does: from the carried
+    # value, a half unit of rounding would be allowed twice.
+    early_right = _any_close(written, expected.right[-1:], spread) & ~right
+    early_own = (_any_close(written, expected.own[-1:], spread) & ~own) if basis.own else nothing
     early = early_cells((early_right | early_own) & ~(right | own)), f"written to {figures} or more significant figures"
     right |= early_right
     follows = right | own | early_own
@@ -325,13 +327,14 @@ def _judge(
     taint = basis.taint or marker.no_follow
     if (follows | ~answered).all() and taint:  # it follows from the student's values, but those earn nothing
         n = int(right.sum()) if same else 0
-        return result._replace(
+        refused = result._replace(
             verdict="wrong",
             wrong=tuple(_cells(written, ~(right if same else nothing) & answered)),
             cells_right=n,
             marks=marker._marks(out_of, n, cells) if same else Fraction(0),
             refused=taint,
         )
+        return with_early(refused, *early)
     if (follows | ~answered).all():
         n = int(follows.sum())
         done = result._replace(
@@ -347,7 +350,7 @@ def _judge(
     diagnosis = _diagnose(s, written, expected, n, seen, marker.tolerance, basis.own)
     method = diagnosis is not None and diagnosis.matched == int(answered.sum())
     degenerate = "" if method else _degenerate(written, s)
-    return result._replace(
+    wrong = result._replace(
         verdict="wrong",
         degenerate=degenerate,
         diagnosis=diagnosis,
@@ -355,6 +358,7 @@ def _judge(
         cells_right=n,
         marks=Fraction(0) if method or degenerate or not same else marker._marks(out_of, n, cells),
     )
+    return with_early(wrong, *early)
 
 
 def _taint(results: list[StageResult], basis: Basis) -> str:

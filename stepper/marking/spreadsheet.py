@@ -395,11 +395,11 @@ def _xlsx_table(path: Path) -> list[list[str]]:
         try:
             sheet, formulas = book.worksheets[0], written.worksheets[0].iter_rows(values_only=True)
             rows = []
-            for n, values in enumerate(sheet.iter_rows(values_only=True), 1):
+            for n, cells in enumerate(sheet.iter_rows(), 1):
                 if n > MAX_ROWS + 1:
                     raise StepperError(f"more than {MAX_ROWS:,} rows: split the class", file=str(path))
-                _no_unsaved_formula(values, next(formulas, ()), n, path)
-                rows.append([_xlsx_text(v) for v in values])
+                _no_unsaved_formula(cells, next(formulas, ()), n, path)
+                rows.append([_xlsx_text(c.value) for c in cells])
             return rows
         finally:
             book.close()
@@ -410,12 +410,15 @@ def _xlsx_table(path: Path) -> list[list[str]]:
         raise StepperError(f"not a readable .xlsx workbook: {type(e).__name__}: {e}", file=str(path)) from None
 
 
-def _no_unsaved_formula(values: tuple, formulas: tuple, row: int, path: Path) -> None:
-    """Refuse a cell that holds a formula but no saved value: its answer cannot be read."""
+def _no_unsaved_formula(cells: tuple, formulas: tuple, row: int, path: Path) -> None:
+    """Refuse a cell that holds a formula but no saved value: its answer cannot be read. (A formula whose saved
+    result is the empty string, as Excel saves `=IF(..., "", ...)`, is typed as a string: a blank answer.)"""
     from openpyxl.utils import get_column_letter
 
-    for k, (value, formula) in enumerate(zip(values, formulas)):
-        if value is None and isinstance(formula, str) and formula.startswith("="):
+    for k, (cell, formula) in enumerate(zip(cells, formulas)):
+        formula = getattr(formula, "text", formula)  # an array formula keeps its text apart
+        unsaved = cell.value is None and getattr(cell, "data_type", "n") not in ("s", "str", "inlineStr")
+        if unsaved and isinstance(formula, str) and formula.startswith("="):
             shown = formula if len(formula) <= 40 else formula[:37] + "..."
             raise StepperError(
                 f"cell {get_column_letter(k + 1)}{row} holds a formula ({shown}) with no saved value: open the "

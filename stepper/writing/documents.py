@@ -15,6 +15,7 @@ What the templates call by name is registered here: `m` (stepper.writing.maths),
 from __future__ import annotations
 
 import traceback
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import replace
 from functools import lru_cache
@@ -137,7 +138,15 @@ def environment(fmt: str, settings: Settings, templates: Path | None = None) -> 
     def breakable(text: str) -> str:
         # Untrusted text with no spaces (a file name, a code's text) that may break anywhere: in LaTeX a zero-width
         # break between characters, so that a long one wraps instead of running over the margin.
-        return "\\allowbreak{}".join(map(spec.escape, text)) if fmt == "tex" else spec.escape(text)
+        if fmt != "tex":
+            return spec.escape(text)
+        pieces: list[str] = []
+        for c in text:  # a combining mark (a decomposed accent, as macOS names files) stays with its letter
+            if pieces and unicodedata.combining(c):
+                pieces[-1] += c
+            else:
+                pieces.append(c)
+        return "\\allowbreak{}".join(map(spec.escape, pieces))
 
     env.filters.update(escape=spec.escape, partial=partial, grad_partial=grad_partial, display=display, points=points)
     env.filters.update(listed=listed, shown=shown, more=more, breakable=breakable)

@@ -229,8 +229,9 @@ def cell_label(layer: dict[str, Any], index: tuple[int, ...]) -> str:
     if len(index) == 1:
         return f"Neuron {index[0]}" if kind == "dense" else f"Output {index[0]}"
     place = f"Output row {index[-2]}, column {index[-1]}"
+    filters = kind in ("conv2d", "conv_transpose2d")  # a map per filter, as the page's captions say
     if len(index) == 3 and (shape[0] > 1 or kind == "conv2d"):
-        return f"{place} of {'filter' if kind == 'conv2d' else 'channel'} {index[0]}"
+        return f"{place} of {'filter' if filters else 'channel'} {index[0]}"
     return place
 
 

@@ -363,3 +363,52 @@ def test_a_drawn_target_needs_train(folder, capsys):
     path.write_text(text, encoding="utf-8")
     code, _, err = run_stepper(capsys, "exam", path, "--out", folder / "no-train-out")
     assert code == 2 and "the problem has no [train] to vary" in err and len(err.splitlines()) == 1, err
+
+
+BINARY = '''
+title = "One sigmoid output"
+input = """
+1 2
+0 1
+"""
+[settings]
+decimals = 4
+
+[[layers]]
+type = "flatten"
+
+[[layers]]
+type = "dense"
+weights = [[0.5, -0.5, 0.25, 0.1]]
+
+[[layers]]
+type = "sigmoid"
+
+[train]
+target = 1
+loss = "binary_cross_entropy"
+
+[random]
+input = "0..3"
+"train.target" = [0, 1]
+
+[constraints]
+distinct = false
+'''
+
+
+def test_a_single_output_draws_its_target_zero_or_one(tmp_path):
+    """With one sigmoid output (binary cross-entropy) the target drawn is the output's own, 0 or 1: both come
+    up, and each variant's first gradient is yhat - y (numpy)."""
+    path = tmp_path / "binary.toml"
+    path.write_text(BINARY, encoding="utf-8")
+    variants = generate(load_template(path), 8, seed=3)
+    targets = [float(v.problem.train.target.floats()[0]) for v in variants]
+    assert set(targets) == {0.0, 1.0}, targets
+    for v, y in zip(variants, targets):
+        yhat = float(v.trace.output.floats()[0])
+        first = next(s for s in backward_stages(v.problem) if s.key.startswith("layer2.grad"))
+        assert abs(float(v.training.value(first).floats().ravel()[0]) - (yhat - y)) < 1e-3
+    path.write_text(BINARY.replace("[0, 1]", "[0, 2]"), encoding="utf-8")
+    with pytest.raises(Exception, match=r"expected 0 or 1 \(the network has one output: its target\), found 2"):
+        load_template(path)

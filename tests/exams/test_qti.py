@@ -22,6 +22,7 @@ from stepper.exams.moodle import stage_answers, stage_marks  # noqa: E402
 from stepper.exams.qti import ZIP_TIME, qti_package, xhtml  # noqa: E402
 from stepper.exams.variants import load_template  # noqa: E402
 from stepper.writing.documents import render_layer  # noqa: E402
+from tests.helpers import ROOT  # noqa: E402
 
 QTI = "{http://www.imsglobal.org/xsd/imsqti_v2p1}"
 CP = "{http://www.imsglobal.org/xsd/imscp_v1p1}"
@@ -260,6 +261,23 @@ def test_qti_scores_each_stage_by_its_marks_and_its_right_cells(qti, variants):
         assert score(item, wrong) == full - marks[a.stage.key] / len(a.cells)
         earned += full
     assert earned == sum(marks.values())
+
+
+def test_full_marks_are_maxscore_when_marks_are_not_whole_decimals(tmp_path):
+    """A third of a mark shared by two filters is 1/6 each: scored exactly, full marks were 0.33333 against a
+    MAXSCORE written 0.3333. Each stage's marks are now the 4-place points a platform stores, in both."""
+    path = tmp_path / "thirds.toml"
+    path.write_text(
+        (ROOT / "examples" / "tutorial.toml").read_text() + TEMPLATE.replace('layer1 = 4', 'layer1 = "1/3"'),
+        encoding="utf-8",
+    )
+    (v,) = generate(load_template(path), 1, seed=2)
+    files = unzip(qti_package(TITLE, [v], question_of, keys_of, "whole"))
+    (item,) = items_of(files, v)
+    right = {d.get("identifier"): Fraction(d.find(f".//{QTI}value").text) for d in item.findall(f"{QTI}responseDeclaration")}
+    maximum = Fraction(item.find(f"{QTI}outcomeDeclaration[@identifier='MAXSCORE']//{QTI}value").text)
+    assert score(item, right) == maximum
+    assert abs(maximum - sum(stage_marks(v.problem).values())) < Fraction(1, 1000)
 
 
 def test_qti_key_is_feedback_and_untrusted_text_is_inert(qti):

@@ -254,6 +254,30 @@ def test_a_backward_value_rounded_early_to_three_figures_is_right_and_noted():
         assert all(r.verdict == "correct" for r in others)
 
 
+def test_early_rounding_in_the_backward_pass_is_measured_from_the_value_in_full():
+    """dL/dw for neuron 1's first weight is -0.53942 in full (-0.5395 carried): -0.539 is it to 3 figures and
+    right "rounded early", but -0.540 is 0.00058 from it, more than half a unit of its last place, so it is
+    wrong (measured from the carried -0.5395 it would pass: a half unit allowed twice). A stage wrong elsewhere
+    still says which cells it accepted as rounded early."""
+    right = (ROOT / "examples" / "tutorial-train-working-right.toml").read_text(encoding="utf-8")
+    assert right.count("\n-0.5395 -0.2832\n") == 1
+    full = MARKER.check(loads_working(right, TUTORIAL))
+    carried = [r.right for r in full.stages if r.stage.key == "layer6.dw.neuron1"][0]
+    assert abs(float(carried.floats().ravel()[0]) + 0.5395) < 1e-9
+
+    def neuron1(row: str):
+        fb = MARKER.check(loads_working(right.replace("\n-0.5395 -0.2832\n", f"\n{row}\n"), TUTORIAL))
+        return next(r for r in fb.stages if r.stage.key == "layer6.dw.neuron1")
+
+    good = neuron1("-0.539 -0.2832")
+    assert good.verdict == "correct" and good.early == ((0, 0),), good
+    doubled = neuron1("-0.540 -0.2832")
+    assert doubled.verdict == "wrong" and doubled.wrong == ((0, 0),) and not doubled.early, doubled
+    mixed = neuron1("-0.539 -0.2900")
+    assert mixed.verdict == "wrong" and mixed.wrong == ((0, 1),) and mixed.early == ((0, 0),), mixed
+    assert mixed.early_why == "written to 3 or more significant figures"
+
+
 def test_a_wrong_first_gradient_carried_on_correctly_earns_follow_through_on_every_later_stage():
     fb = check(TUTORIAL, planted(TUTORIAL, top=lambda g: g * 1.5), MARKER)  # no known slip: a wrong yhat - y
     by_key = {r.stage.key: r for r in fb.stages}

@@ -198,6 +198,16 @@ def test_a_formula_without_a_saved_value_is_refused_not_read_as_blank(a_class, t
     with zipfile.ZipFile(tmp_path / "saved.xlsx", "w") as z:
         for name, data in parts.items():
             z.writestr(name, data)
+    # A formula whose saved result is the empty string (Excel marks such a cell t="str") is a blank answer.
+    blank = xml.replace("<f>1-1</f><v>0</v>", '<f>IF(1,"","x")</f><v></v>').replace(
+        f'<c r="{cell.coordinate}"', f'<c r="{cell.coordinate}" t="str"', 1
+    )
+    assert blank != xml and f'<c r="{cell.coordinate}" t="str"' in blank
+    with zipfile.ZipFile(tmp_path / "blank.xlsx", "w") as z:
+        for name, data in {**parts, "xl/worksheets/sheet1.xml": blank.encode("utf-8")}.items():
+            z.writestr(name, data)
+    assert main(["check", str(TUTORIAL), str(tmp_path / "blank.xlsx"), "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
     write_csv(tmp_path / "answers.csv", rows)
     assert main(["check", str(TUTORIAL), str(tmp_path / "saved.xlsx"), "--out", str(tmp_path / "x")]) == 0
     assert main(["check", str(TUTORIAL), str(tmp_path / "answers.csv"), "--out", str(tmp_path / "c")]) == 0
