@@ -144,16 +144,20 @@ def xlsx_value(text: str):
     return text
 
 
-def test_a_class_from_an_xlsx_workbook_gets_the_same_marks(a_class, tmp_path):
+def workbook(rows: list[dict[str, str]]):
+    """The rows as an openpyxl workbook (a header row, then a row per student), and its columns."""
     openpyxl = pytest.importorskip("openpyxl")
-    folder, rows = a_class
-    rows = rows[:45]
     columns = list(dict.fromkeys(c for row in rows for c in row))
     book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.append(columns)
+    book.active.append(columns)
     for row in rows:
-        sheet.append([xlsx_value(row[c]) if c in row else None for c in columns])
+        book.active.append([xlsx_value(row[c]) if c in row else None for c in columns])
+    return book, columns
+
+
+def test_a_class_from_an_xlsx_workbook_gets_the_same_marks(a_class, tmp_path):
+    rows = a_class[1][:45]
+    book, _ = workbook(rows)
     book.save(tmp_path / "answers.xlsx")
     write_csv(tmp_path / "answers.csv", rows)
     assert main(["check", str(TUTORIAL), str(tmp_path / "answers.xlsx"), "--out", str(tmp_path / "x")]) == 0
@@ -168,15 +172,9 @@ def test_a_formula_without_a_saved_value_is_refused_not_read_as_blank(a_class, t
     saved with the formula (as Excel and LibreOffice save), that value is read."""
     import zipfile
 
-    openpyxl = pytest.importorskip("openpyxl")
-    _, rows = a_class
-    rows = rows[:3]
-    columns = list(dict.fromkeys(c for row in rows for c in row))
-    book = openpyxl.Workbook()
+    rows = a_class[1][:3]
+    book, columns = workbook(rows)
     sheet = book.active
-    sheet.append(columns)
-    for row in rows:
-        sheet.append([xlsx_value(row[c]) if c in row else None for c in columns])
     answer = next(k for k, c in enumerate(columns) if c not in ("student", "variant") and xlsx_value(rows[1][c]) == 0)
     cell = sheet.cell(row=3, column=answer + 1)
     cell.value = "=1-1"
