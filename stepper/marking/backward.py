@@ -307,17 +307,7 @@ def _judge(
     nothing = np.zeros(written.shape, dtype=bool)
     right = _any_close(written, expected.right, marker.tolerance)
     own = _any_close(written, expected.own, marker.tolerance) if basis.own else nothing
-    # Rounded early, as in the forward pass: a cell written to fewer places than asked but to the scheme's
-    # significant figures is right within half a unit of its own last place (0.00213 for 0.0021 to 4 places).
-    figures = marker.problem.marks.figures
-    spread = early_tolerance(answer, figures, marker.settings.decimals, marker.tolerance)
-    # Measured from the value worked in full (the last of each list), as the forward pass does: from the carried
-    # value, a half unit of rounding would be allowed twice.
-    early_right = _any_close(written, expected.right[-1:], spread) & ~right
-    early_own = (_any_close(written, expected.own[-1:], spread) & ~own) if basis.own else nothing
-    early = early_cells((early_right | early_own) & ~(right | own)), f"written to {figures} or more significant figures"
-    right |= early_right
-    follows = right | own | early_own
+    right, follows, early = _rounded_early(marker, answer, written, expected, right, own if basis.own else None)
     same = written.shape == s.shape
     if same and (right | ~answered).all():
         n = int(right.sum())
@@ -359,6 +349,26 @@ def _judge(
         marks=Fraction(0) if method or degenerate or not same else marker._marks(out_of, n, cells),
     )
     return with_early(wrong, *early)
+
+
+def _rounded_early(
+    marker: Marker, answer: Answer, written: np.ndarray, expected: Expected, right: np.ndarray, own: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, tuple[tuple[tuple[int, ...], ...], str]]:
+    """The cells right, and those right or following from the student's own values (`own`: those within the
+    tolerance of them, None when nothing follows), counting in those only rounded early, as in the forward pass:
+    written to fewer places than asked but to the scheme's significant figures, within half a unit of their own
+    last place (0.00213 for 0.0021 to 4 places). Measured from the value worked in full (the last of each list):
+    from the carried value a half unit would be allowed twice."""
+    figures = marker.problem.marks.figures
+    spread = early_tolerance(answer, figures, marker.settings.decimals, marker.tolerance)
+    early_right = _any_close(written, expected.right[-1:], spread) & ~right
+    if own is None:
+        early_own, own = np.zeros(written.shape, dtype=bool), np.zeros(written.shape, dtype=bool)
+    else:
+        early_own = _any_close(written, expected.own[-1:], spread) & ~own
+    cells = early_cells((early_right | early_own) & ~(right | own))
+    right = right | early_right
+    return right, right | own | early_own, (cells, f"written to {figures} or more significant figures")
 
 
 def _taint(results: list[StageResult], basis: Basis) -> str:
