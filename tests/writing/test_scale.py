@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import stepper.writing.solution
-from stepper import load, render, trace
+from stepper import load, loads, render, trace
 from stepper.core.errors import StepperError
 from stepper.writing.estimate import PDF_LIMIT, TEXT_LIMIT, estimate
 from stepper.writing.latex import TEX_LINE, wrap_tex
@@ -404,3 +404,27 @@ def test_every_example_has_an_estimate_that_grows_with_detail(path):
     sizes = [estimate(problem, replace(problem.settings, detail=d)) for d in ("shapes", "answers", 1, "all")]
     assert [s.windows for s in sizes[:2]] == [0, 0] and sizes[2].windows <= sizes[3].windows
     assert all(a.bytes <= b.bytes and 1 <= a.pages <= b.pages for a, b in zip(sizes, sizes[1:])), sizes
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in (ROOT / "examples").glob("*.toml") if "-working-" not in p.name and "-exam" not in p.name),
+    ids=lambda p: p.stem,
+)
+@pytest.mark.parametrize("train", ['loss = "mse"', 'loss = "half_sse"\nupdate_bias = false\nsteps = 3'])
+def test_every_example_trained_has_an_estimate_that_grows_with_detail(path, train):
+    """Every example that ends in a vector and holds numbers, trained one way or another: the backward pass adds
+    to the estimate at every detail but shapes, and it still grows with detail (every kind of layer the examples
+    have: convolutions plain, dilated, true and transposed, pooling, 1x1 filters, dense, every activation)."""
+    text = path.read_text(encoding="utf-8")
+    if "[train]" in text:
+        text = text[: text.index("[train]")]
+    try:
+        problem = loads(text + f"\n[train]\ntarget = 1\n{train}\n")
+    except StepperError:  # maps out, or symbols: no training to estimate
+        pytest.skip("this example cannot be trained")
+    plain = loads(text)
+    sizes = [estimate(problem, replace(problem.settings, detail=d)) for d in ("answers", 1, "all")]
+    without = [estimate(plain, replace(plain.settings, detail=d)) for d in ("answers", 1, "all")]
+    assert all(a.bytes <= b.bytes and a.pages <= b.pages for a, b in zip(sizes, sizes[1:])), sizes
+    assert all(t.bytes > p.bytes and t.windows >= p.windows for t, p in zip(sizes, without)), (sizes, without)
