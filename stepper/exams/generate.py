@@ -53,7 +53,7 @@ class Variant:
             return None
         from ..core.backward import training
 
-        return training(self.problem, self.trace.settings)
+        return training(self.problem, self.trace.settings, self.trace)  # the forward pass traced once
 
     @property
     def backward(self) -> list[BackwardAnswer]:

@@ -306,8 +306,8 @@ def _judge(
     result = result._replace(answer=answer, cells=cells, blank=int((~answered).sum()))
     nothing = np.zeros(written.shape, dtype=bool)
     right = _any_close(written, expected.right, marker.tolerance)
-    own = _any_close(written, expected.own, marker.tolerance) if basis.own else nothing
-    right, follows, early = _rounded_early(marker, answer, written, expected, right, own if basis.own else None)
+    own = _any_close(written, expected.own, marker.tolerance) if basis.own else None
+    right, follows, early = _rounded_early(marker, answer, written, expected, right, own)
     same = written.shape == s.shape
     if same and (right | ~answered).all():
         n = int(right.sum())
