@@ -104,6 +104,13 @@ class _Tally:
             per_block = max(1, int(_BLOCK // (chars * _CELL_POINTS[0] + _CELL_POINTS[1])))
             self.lines += copies * (rows * math.ceil(columns / per_block) + _DISPLAY)
 
+    def maps(self, shape: tuple[int, ...], chars: float) -> None:
+        """A stage's values as they are displayed: one matrix per channel, or one row of values."""
+        if len(shape) == 3:
+            self.matrix(shape[1], shape[2], chars, copies=shape[0])
+        else:
+            self.matrix(1, math.prod(shape), chars)
+
     def sums(self, count: int, terms: int, chars: float, worked: bool = True) -> None:
         """`count` displayed sums of `terms` terms of about `chars` characters each, and their totals (steps
         worked in full unless `worked` is false: sums written whatever `detail` says)."""
@@ -141,14 +148,14 @@ def estimate(problem: Problem, settings: Settings | None = None) -> Estimate:
         return _result(tally)
     tally.text(5000, 12 + len(problem.layers))  # the preamble, title and problem statement, a line per layer
     numbers = written(problem.input)
-    _maps(tally, shapes[0], numbers.chars)
+    tally.maps(shapes[0], numbers.chars)
     inputs = []  # how each layer's input is written, for the backward pass's grids
     for layer, before, after in zip(problem.layers, shapes, shapes[1:]):
         tally.text(800, 8)  # the layer's heading and description
         inputs.append(numbers.chars)
         numbers = _LAYERS.get(type(layer), _other)(context, layer, before, after, numbers)
     tally.text(600, 6)
-    _maps(tally, shapes[-1], numbers.chars)  # the answer
+    tally.maps(shapes[-1], numbers.chars)  # the answer
     if problem.train is not None:
         from .estimate_backward import backward
 
@@ -185,14 +192,6 @@ def _decimal_places(scale: int) -> int | None:
         rest //= 2 if rest % 2 == 0 else 5
         places += 1
     return places if rest == 1 else None
-
-
-def _maps(tally: _Tally, shape: tuple[int, ...], chars: float) -> None:
-    """A stage's values as they are displayed: one matrix per channel, or one row of values."""
-    if len(shape) == 3:
-        tally.matrix(shape[1], shape[2], chars, copies=shape[0])
-    else:
-        tally.matrix(1, math.prod(shape), chars)
 
 
 def _places(*numbers: _Numbers) -> int | None:
@@ -285,7 +284,7 @@ def _pool(context: _Context, layer: Pool, before, after, numbers: _Numbers) -> _
 def _mix(context: _Context, layer: Conv1x1, before, after, numbers: _Numbers) -> _Numbers:
     channels, height, width = before
     product, out = _sum_of_products(context, numbers, written(layer.weights), channels)
-    _maps(context.tally, before, numbers.chars)
+    context.tally.maps(before, numbers.chars)
     context.tally.matrix(height, width, out.chars)
     context.tally.sums(context.worked(height * width), channels + (layer.bias is not None), product.chars)
     return out
@@ -329,8 +328,8 @@ def _activation(context: _Context, layer: Activation, before, after, numbers: _N
         out = context.exact(_places(numbers, slope), numbers.size, numbers.negative if layer.slope else 0.0)
     else:
         out = numbers
-    _maps(tally, before, numbers.chars)
-    _maps(tally, before, out.chars)
+    tally.maps(before, numbers.chars)
+    tally.maps(before, out.chars)
     return out
 
 
@@ -346,8 +345,8 @@ def _other(context: _Context, layer: Any, before: Shape, after: Shape, numbers: 
     shown = context.worked(math.prod(after))
     tally.windows += shown
     tally.text(shown * (90 + 2 * numbers.chars), shown * (1 + _DISPLAY))
-    _maps(tally, before, numbers.chars)
-    _maps(tally, after, numbers.chars)
+    tally.maps(before, numbers.chars)
+    tally.maps(after, numbers.chars)
     return numbers
 
 

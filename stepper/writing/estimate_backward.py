@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core.spec import Activation, Conv1x1, Conv2d, ConvTranspose2d, Dense, Flatten, Pool, Problem, Shape
-from .estimate import _WHOLE_GRID_UP_TO, _maps  # a weight's windows are marked on the whole input up to that size
 
 if TYPE_CHECKING:
     from .estimate import _Context
@@ -27,6 +26,7 @@ Widths = tuple[float, float]  # the characters of a gradient, and of one of the 
 _SHOWN_WINDOW = 150  # a worked window's heading and the words around its grids
 _PRODUCT_EXTRA = 10  # "(-0.5361) \cdot 0.2689": the product sign and parentheses around two numbers
 _LINE = 40  # the words, relation and name of a line such as "∂L/∂z = ∂L/∂a · a(1 - a) = ..."
+_WHOLE_GRID_UP_TO = 12  # a weight's windows are marked on the whole input up to this size (as estimate.py's)
 
 
 def backward(context: _Context, problem: Problem, shapes: list[Shape], inputs: list[float]) -> None:
@@ -43,12 +43,12 @@ def backward(context: _Context, problem: Problem, shapes: list[Shape], inputs: l
     density = 1.0  # the share of the arriving gradients that are not 0
     for layer, before, after, x in reversed(layers):
         tally.text(400, 6)  # the heading and the gradient that arrives
-        _maps(context.tally, after, g)
+        context.tally.maps(after, g)
         if context.settings.terms == "all":
             density = 1.0
         density = _STEPS.get(type(layer), _elementwise)(context, layer, before, after, (g, x), density)
         tally.text(200, 3)  # the gradient passed down
-        _maps(context.tally, before, g)
+        context.tally.maps(before, g)
     tally.text(600, 6)
     for layer in problem.layers:  # the update: each parameter array's cells worked, then the new array
         for name in ("filters", "weights", "bias"):
@@ -141,7 +141,7 @@ def _pool(context: _Context, layer: Pool, before: Shape, after: Shape, chars: Wi
     cells = context.worked(before[1] * before[2]) * channels
     context.tally.windows += shown
     context.tally.text((shown + cells) * (2 * g + _LINE), shown + cells)
-    _maps(context.tally, before, g)
+    context.tally.maps(before, g)
     if layer.kind == "maxpool":  # one cell of each window gets the gradient
         return d * oh * ow / (before[1] * before[2])
     return d
@@ -154,8 +154,8 @@ def _elementwise(context: _Context, layer: Any, before: Shape, after: Shape, cha
     shown = context.worked(math.prod(before))
     context.tally.windows += shown
     context.tally.text(shown * (2 * g + x + _LINE), shown)
-    _maps(context.tally, before, g)
-    _maps(context.tally, before, g)
+    context.tally.maps(before, g)
+    context.tally.maps(before, g)
     return d / 2 if getattr(layer, "kind", "") == "relu" else d  # ReLU stops about half of them
 
 
